@@ -1,0 +1,3 @@
+from nnx_lint.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Analysis shared by the rules. Nothing here knows how results are printed."""

@@ -1,0 +1,258 @@
+"""Everything a rule knows about one file: its scopes, and what its expressions evaluate to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from nnx_lint.analysis import nnx_api
+from nnx_lint.analysis.project_index import ProjectIndex
+from nnx_lint.analysis.scopes import Binding, Scope, ScopeBuilder, lookup, reaching
+from nnx_lint.diagnostics import LineIndex
+
+if TYPE_CHECKING:
+    from nnx_lint.engine import Settings
+
+MAX_DEPTH = 16
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A module-level object known by its qualified name: a module, function or class."""
+
+    qualname: str
+
+
+@dataclass(frozen=True)
+class Instance:
+    """An instance of a class; ``nnx`` when it is an NNX object."""
+
+    cls: str | None
+    nnx: bool
+    changes_state: bool | None  # True, False, or None when unknown
+
+
+@dataclass(frozen=True)
+class Jit:
+    """``jax.jit`` or ``nnx.jit``, possibly with options already bound (partial, factory)."""
+
+    kind: str  # "jax" or "nnx"
+    spelled: cst.BaseExpression  # the expression that names jax.jit / nnx.jit
+    options: tuple[cst.Arg, ...] = ()
+
+
+@dataclass(frozen=True)
+class Function:
+    node: cst.FunctionDef | cst.Lambda
+    scope: Scope  # the function's own scope
+
+
+Value = Ref | Instance | Jit | Function | None
+
+
+class FileContext:
+    def __init__(
+        self,
+        module: cst.Module,
+        source: str,
+        path: str,
+        index: ProjectIndex,
+        settings: Settings,
+    ) -> None:
+        self.module = module
+        self.source = source
+        self.path = path
+        self.settings = settings
+        self.index, self.facts = index.with_source(path, source)
+        package = self.facts.module if path.endswith("__init__.py") else ""
+        package = package or self.facts.module.rpartition(".")[0]
+        builder = ScopeBuilder(self.facts.module, package)
+        module.visit(builder)
+        self.scopes = builder
+        self.module_scope: Scope = builder.module_scope
+
+    @property
+    def hijax(self) -> bool:
+        """Flax's hijax mode is on in this file or project: closures that mutate are legal."""
+        return self.facts.hijax or self.index.hijax
+
+    # -- positions and text
+    @cached_property
+    def lines(self) -> LineIndex:
+        return LineIndex(self.source)
+
+    @cached_property
+    def _positions(self):
+        wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+        return wrapper.resolve(PositionProvider)
+
+    def span(self, node: cst.CSTNode) -> tuple[int, int]:
+        """Character offsets of ``node`` in the source."""
+        rng = self._positions[node]
+        return (
+            self.lines.offset(rng.start.line, rng.start.column),
+            self.lines.offset(rng.end.line, rng.end.column),
+        )
+
+    def position(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
+        """1-based line, column, end line, end column."""
+        rng = self._positions[node]
+        return rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1
+
+    def code(self, node: cst.CSTNode) -> str:
+        return self.module.code_for_node(node)
+
+    # -- evaluation
+    def evaluate(self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int = 0) -> Value:
+        if depth > MAX_DEPTH or expr is None:
+            return None
+        if isinstance(expr, cst.Name):
+            return self.value_of_name(expr.value, scope, order, depth)
+        if isinstance(expr, cst.Attribute):
+            base = self.evaluate(expr.value, scope, order, depth + 1)
+            attr = expr.attr.value
+            if isinstance(base, Ref):
+                return Ref(nnx_api.normalize(f"{base.qualname}.{attr}"))
+            if isinstance(base, Instance) and base.cls:
+                attr_cls = self.index.attr_type(base.cls, attr)
+                return self.instance_of(attr_cls) if attr_cls else None
+            return None
+        if isinstance(expr, cst.Call):
+            return self._evaluate_call(expr, scope, order, depth)
+        if isinstance(expr, cst.Lambda):
+            return Function(expr, self.scopes.scope_of[id(expr)])
+        return None
+
+    def _evaluate_call(self, call: cst.Call, scope: Scope, order: int, depth: int) -> Value:
+        func = self.evaluate(call.func, scope, order, depth + 1)
+        jit = self.as_jit(func, call.func)
+        if jit is not None:
+            if self.jit_target(call) is None:  # decorator factory: jax.jit(static_argnums=0)
+                return Jit(jit.kind, jit.spelled, jit.options + tuple(call.args))
+            return None  # a jitted function
+        if isinstance(func, Ref):
+            qual = func.qualname
+            if qual == "functools.partial" and call.args and call.args[0].keyword is None:
+                first = call.args[0].value
+                inner = self.as_jit(self.evaluate(first, scope, order, depth + 1), first)
+                if inner is not None:
+                    return Jit(inner.kind, inner.spelled, inner.options + tuple(call.args[1:]))
+                return None
+            if qual in nnx_api.FACTORIES:
+                return Instance(None, True, None)
+            instance = self.instance_of(qual)
+            if instance is not None and instance.nnx and instance.changes_state is None:
+                # A container (nnx.Sequential(...)): its contents decide.
+                parts = [self.evaluate(a.value, scope, order, depth + 1) for a in call.args]
+                if any(isinstance(p, Instance) and p.changes_state for p in parts):
+                    return Instance(instance.cls, True, True)
+            return instance
+        if isinstance(func, Function) and isinstance(func.node, cst.FunctionDef):
+            returns = func.node.returns
+            if returns is not None:
+                return self.annotation_instance(returns.annotation, func.scope.parent, order)
+        return None
+
+    def as_jit(self, value: Value, spelled: cst.BaseExpression) -> Jit | None:
+        if isinstance(value, Jit):
+            return value
+        if isinstance(value, Ref) and value.qualname in nnx_api.JIT:
+            return Jit(nnx_api.JIT[value.qualname], spelled)
+        return None
+
+    @staticmethod
+    def jit_target(call: cst.Call) -> cst.Arg | None:
+        """The argument of ``jit(...)`` that is the function compiled, if any."""
+        for arg in call.args:
+            if arg.keyword is None and not arg.star:
+                return arg
+            if arg.keyword is not None and arg.keyword.value in ("fun", "f"):
+                return arg
+        return None
+
+    def instance_of(self, qualname: str) -> Instance | None:
+        if qualname in self.index.classes or self.index.resolve(qualname) in self.index.classes:
+            nnx = self.index.is_module(qualname)
+            return Instance(qualname, nnx, self.index.changes_state(qualname) if nnx else None)
+        if nnx_api.nnx_class_kind(qualname) is not None:
+            return Instance(qualname, True, self.index.changes_state(qualname))
+        return None
+
+    def annotation_instance(self, annotation, scope: Scope, order: int) -> Instance | None:
+        if isinstance(annotation, cst.Subscript):  # Optional[X]
+            inner = annotation.slice[0].slice if annotation.slice else None
+            if isinstance(inner, cst.Index):
+                return self.annotation_instance(inner.value, scope, order)
+            return None
+        if isinstance(annotation, cst.BinaryOperation):  # X | None
+            return self.annotation_instance(
+                annotation.left, scope, order
+            ) or self.annotation_instance(annotation.right, scope, order)
+        if isinstance(annotation, cst.SimpleString):
+            try:
+                parsed = cst.parse_expression(annotation.evaluated_value)
+            except (cst.ParserSyntaxError, ValueError):
+                return None
+            value = self._evaluate_detached(parsed, scope)
+        else:
+            value = self.evaluate(annotation, scope, order)
+        if isinstance(value, Ref):
+            return self.instance_of(value.qualname)
+        return None
+
+    def _evaluate_detached(self, expr, scope: Scope) -> Value:
+        """Evaluate an expression parsed from a string annotation (names only)."""
+        if isinstance(expr, cst.Name):
+            return self.value_of_name(expr.value, scope, 1 << 60, 1)
+        if isinstance(expr, cst.Attribute):
+            base = self._evaluate_detached(expr.value, scope)
+            if isinstance(base, Ref):
+                return Ref(nnx_api.normalize(f"{base.qualname}.{expr.attr.value}"))
+        return None
+
+    def value_of_name(self, name: str, scope: Scope, order: int, depth: int = 0) -> Value:
+        found, bindings = lookup(name, scope)
+        if found is None:
+            return None
+        binding = reaching(bindings, order, local=found is scope)
+        return self.value_of_binding(binding, depth) if binding else None
+
+    def binding_of(self, name: str, scope: Scope, order: int) -> Binding | None:
+        found, bindings = lookup(name, scope)
+        return reaching(bindings, order, local=found is scope) if found else None
+
+    def value_of_binding(self, b: Binding, depth: int = 0) -> Value:
+        if b.kind == "import":
+            return Ref(b.qualname)
+        if b.kind == "def":
+            return Function(b.node, self.scopes.scope_of[id(b.node)])
+        if b.kind == "class":
+            return Ref(self.scopes.scope_of[id(b.node)].qualname)
+        if b.kind == "param":
+            outer = b.scope.parent
+            if b.annotation is not None:
+                return self.annotation_instance(b.annotation, outer, b.order)
+            if b.param_index == 0 and b.scope.kind == "function" and outer.kind == "class":
+                if not _is_static_or_classmethod(b.scope.node):
+                    return self.instance_of(outer.qualname) or Instance(outer.qualname, False, None)
+            return None
+        if b.kind == "annassign":
+            instance = self.annotation_instance(b.annotation, b.scope, b.order)
+            if instance is not None:
+                return instance
+        if b.kind in ("assign", "annassign") and b.value is not None:
+            return self.evaluate(b.value, b.scope, b.order, depth + 1)
+        return None
+
+
+def _is_static_or_classmethod(fn: cst.FunctionDef) -> bool:
+    for dec in fn.decorators:
+        d = dec.decorator
+        name = d.value if isinstance(d, cst.Name) else getattr(getattr(d, "attr", None), "value", "")
+        if name in ("staticmethod", "classmethod"):
+            return True
+    return False

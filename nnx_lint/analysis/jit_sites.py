@@ -1,0 +1,131 @@
+"""Where a jit (jax.jit or nnx.jit, in any spelling) is applied, and to what: an NNX object,
+a bound method of one, or a function that captures NNX objects from an enclosing scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from nnx_lint.analysis.context import FileContext, Function, Instance, Jit
+from nnx_lint.analysis.scopes import Scope, lookup, reaching
+
+
+@dataclass(eq=False)
+class Capture:
+    """An NNX object a compiled function reads from an enclosing scope."""
+
+    text: str  # how the function spells it: `model`, `self.model`
+    name: str  # the root name: `model`, `self`
+    instance: Instance
+    scope: Scope  # where the root name is bound
+    nodes: list[cst.CSTNode] = field(default_factory=list)  # every read of it in the function
+    indirect: str | None = None  # read through a helper function of that name
+
+
+@dataclass(eq=False)
+class JitSite:
+    jit: Jit
+    form: str  # "decorator" or "call"
+    report_node: cst.CSTNode  # decorator expression, or the call
+    scope: Scope
+    order: int
+    shape: str  # "module", "method" or "closure"
+    target: cst.CSTNode  # the expression compiled, or the decorated def
+    instance: Instance | None = None  # module and method shapes
+    function: Function | None = None  # closure shape
+    captures: list[Capture] = field(default_factory=list)
+    call: cst.Call | None = None  # the call applying jit (call form)
+    options: tuple[cst.Arg, ...] = ()  # every option, wherever it was bound
+
+    @property
+    def changes_state(self) -> bool | None:
+        states = [self.instance.changes_state] if self.instance else []
+        states += [c.instance.changes_state for c in self.captures]
+        if any(s is True for s in states):
+            return True
+        return None if None in states else False
+
+
+def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
+    b = ctx.scopes
+    for dec, fn, scope, order in b.decorators:
+        if dec is not fn.decorators[-1]:
+            continue  # jit applies to another decorator's result
+        jit = ctx.as_jit(ctx.evaluate(dec.decorator, scope, order), dec.decorator)
+        if jit is None:
+            continue
+        function = Function(fn, b.scope_of[id(fn)])
+        site = JitSite(jit, "decorator", dec.decorator, scope, order, "closure", fn)
+        site.options = jit.options
+        yield from _closure(ctx, site, function)
+    for call, scope, order in b.calls:
+        jit = ctx.as_jit(ctx.evaluate(call.func, scope, order), call.func)
+        target = ctx.jit_target(call) if jit is not None else None
+        if target is None:
+            continue
+        site = JitSite(jit, "call", call, scope, order, "", target.value, call=call)
+        site.options = jit.options + tuple(a for a in call.args if a is not target)
+        value = ctx.evaluate(target.value, scope, order)
+        if isinstance(value, Instance) and value.nnx:
+            site.shape, site.instance = "module", value
+            yield site
+        elif isinstance(target.value, cst.Attribute) and not isinstance(value, Function):
+            base = ctx.evaluate(target.value.value, scope, order)
+            if isinstance(base, Instance) and base.nnx:
+                site.shape, site.instance = "method", base
+                yield site
+        elif isinstance(value, Function):
+            site.shape = "closure"
+            yield from _closure(ctx, site, value)
+
+
+def _closure(ctx: FileContext, site: JitSite, function: Function) -> Iterator[JitSite]:
+    site.function = function
+    site.captures = captures(ctx, function, site.order)
+    if site.captures:
+        yield site
+
+
+def captures(ctx: FileContext, function: Function, order: int, seen=None) -> list[Capture]:
+    """NNX objects read by ``function`` (at any nesting depth) from outside it, in order."""
+    seen = seen if seen is not None else {id(function.node)}
+    found: dict[str, Capture] = {}
+    for inner in function.scope.walk():
+        for ref in inner.references:
+            where, bindings = lookup(ref.name, ref.scope)
+            if where is None or function.scope.contains(where):
+                continue  # local to the function, or a builtin
+            binding = reaching(bindings, order, local=False)
+            if binding is None:
+                continue
+            value = ctx.value_of_binding(binding)
+            if isinstance(value, Instance) and value.nnx:
+                _add(found, ref.name, ref.name, value, where, ref.node)
+            elif isinstance(value, Instance) and value.cls:
+                attr = ctx.scopes.attribute_of.get(id(ref.node))
+                if attr is not None:
+                    attr_cls = ctx.index.attr_type(value.cls, attr.attr.value)
+                    inst = ctx.instance_of(attr_cls) if attr_cls else None
+                    if inst is not None and inst.nnx:
+                        text = f"{ref.name}.{attr.attr.value}"
+                        _add(found, text, ref.name, inst, where, attr)
+            elif isinstance(value, Function) and id(value.node) not in seen:
+                seen.add(id(value.node))
+                for cap in captures(ctx, value, order, seen):
+                    if cap.text not in found:
+                        cap.indirect = cap.indirect or _name_of(value)
+                        found[cap.text] = cap
+    return list(found.values())
+
+
+def _add(found, text, name, instance, scope, node) -> None:
+    if text not in found:
+        found[text] = Capture(text, name, instance, scope)
+    found[text].nodes.append(node)
+
+
+def _name_of(function: Function) -> str:
+    node = function.node
+    return node.name.value if isinstance(node, cst.FunctionDef) else "<lambda>"

@@ -1,0 +1,98 @@
+"""What nnx-lint knows about the JAX and Flax NNX APIs (see shared flax-ground-truth)."""
+
+from __future__ import annotations
+
+NNX = "flax.nnx"
+
+# Module classes exported by flax.nnx (0.10.5 to 0.12.8).
+MODULE_CLASSES = frozenset(
+    """BatchNorm Bidirectional Conv ConvTranspose Dict Dropout Einsum Embed GRUCell GroupNorm
+    InstanceNorm LSTMCell LayerNorm Linear LinearGeneral List LoRA LoRALinear Module
+    MultiHeadAttention OptimizedLSTMCell PReLU RMSNorm RNN RNNCellBase Sequential SimpleCell
+    SpectralNorm WeightNorm Jit Pmap Remat Scan Vmap""".split()
+)
+# Modules whose calls change their own state (RNG draws, batch statistics, carries).
+MUTATING_MODULES = frozenset(
+    """BatchNorm Bidirectional Dropout GRUCell LSTMCell OptimizedLSTMCell RNN RNNCellBase
+    SimpleCell SpectralNorm""".split()
+)
+CONTAINERS = frozenset({"Module", "Sequential", "Dict", "List", "ToNNX"})
+# Not Modules, but the same failure mode: objects whose state changes when used.
+STATEFUL_OBJECTS = frozenset(
+    """Optimizer ModelAndOptimizer Rngs RngStream Variable Param BatchStat Cache Intermediate
+    Perturbation LoRAParam MetricState Metric MultiMetric Average Accuracy Welford""".split()
+)
+# Qualified-name prefixes of further NNX object classes.
+OBJECT_NAMESPACES = ("flax.nnx.metrics.", "flax.nnx.bridge.ToNNX", "flax.nnx.bridge.Module")
+# Functions that return NNX objects.
+FACTORIES = frozenset(
+    f"{NNX}.{name}"
+    for name in """merge clone eval_shape graph.unflatten from_tree bridge.ToNNX bridge.lazy_init map
+    view with_attributes recursive_map""".split()
+)
+
+JIT = {"jax.jit": "jax", f"{NNX}.jit": "nnx"}
+# jax.jit options that nnx.jit does not take.
+NNX_JIT_UNSUPPORTED = frozenset({"compiler_options", "abstracted_axes"})
+ARGNUM_OPTIONS = ("static_argnums", "donate_argnums")
+
+_ALIASES = {
+    "flax.experimental.nnx": NNX,
+    "flax.nnx.training.metrics": "flax.nnx.metrics",
+    "flax.nnx.training.optimizer": NNX,
+    "flax.nnx.optimizer": NNX,
+    "flax.nnx.rnglib": NNX,
+    "flax.nnx.variablelib": NNX,
+    "flax.nnx.variables": NNX,
+    "flax.nnx.module": NNX,
+    "flax.nnx.transforms.compilation": NNX,
+    "flax.nnx.transforms": NNX,
+    "flax.nnx.graph": "flax.nnx.graph",
+    "jax._src.api": "jax",
+    "jax.api": "jax",
+}
+
+
+def normalize(qualname: str) -> str:
+    """Map the many import paths of one NNX/JAX object to one name (`flax.nnx.Linear`)."""
+    for old, new in _ALIASES.items():
+        if qualname == old or qualname.startswith(old + "."):
+            qualname = new + qualname[len(old) :]
+            break
+    if qualname.startswith("flax.nnx.nn."):  # flax.nnx.nn.linear.Linear -> flax.nnx.Linear
+        last = qualname.rsplit(".", 1)[1]
+        if last in MODULE_CLASSES:
+            return f"{NNX}.{last}"
+    return qualname
+
+
+def nnx_class_kind(qualname: str) -> str | None:
+    """'module', 'mutating' (a module whose calls change state), 'stateful' or None."""
+    if qualname.startswith(NNX + ".") and qualname.count(".") == 2:
+        name = qualname.rsplit(".", 1)[1]
+        if name in MUTATING_MODULES:
+            return "mutating"
+        if name in MODULE_CLASSES:
+            return "module"
+        if name in STATEFUL_OBJECTS:
+            return "stateful"
+    if qualname.startswith(OBJECT_NAMESPACES):
+        return "module" if ".bridge." in qualname else "stateful"
+    return None
+
+
+def is_module_base(qualname: str) -> bool:
+    """Can a class deriving from ``qualname`` be an NNX Module?"""
+    kind = nnx_class_kind(qualname)
+    return kind in ("module", "mutating")
+
+
+def hijax_call(qualname: str, args: list[tuple[str | None, object]]) -> bool:
+    """Does a call of ``qualname`` with (keyword, literal value) args turn on hijax mode?"""
+    if qualname == f"{NNX}.var_defaults":
+        return any(k == "hijax" and v is True for k, v in args)
+    if qualname == f"{NNX}.use_hijax":
+        return bool(args) and args[0][1] in (True, "mutable")
+    if qualname in ("flax.config.update", "flax.configurations.config.update"):
+        return len(args) >= 2 and args[0][1] == "flax_hijax_variable" and args[1][1] is True
+    return False

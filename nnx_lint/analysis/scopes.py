@@ -1,0 +1,337 @@
+"""One pass over a libcst module that records scopes, bindings, name references, calls and
+decorators, in source order. A targeted visitor instead of libcst's generic metadata providers,
+which cost several times more (see issue 5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from nnx_lint.analysis import nnx_api
+from nnx_lint.analysis.imports import resolve_relative
+
+
+@dataclass(eq=False)
+class Scope:
+    kind: str  # module | class | function | lambda | comprehension
+    node: cst.CSTNode
+    parent: Scope | None
+    qualname: str
+    bindings: dict[str, list[Binding]] = field(default_factory=dict)
+    references: list[Reference] = field(default_factory=list)
+    globals: set[str] = field(default_factory=set)
+    nonlocals: set[str] = field(default_factory=set)
+    children: list[Scope] = field(default_factory=list)
+
+    def walk(self):
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def contains(self, other: Scope | None) -> bool:
+        while other is not None:
+            if other is self:
+                return True
+            other = other.parent
+        return False
+
+
+@dataclass(eq=False)
+class Binding:
+    name: str
+    kind: str  # import | assign | annassign | param | def | class | other
+    node: cst.CSTNode  # the statement, parameter, def or class
+    scope: Scope
+    order: int
+    value: cst.BaseExpression | None = None
+    annotation: cst.BaseExpression | None = None
+    qualname: str | None = None  # imports
+    param_index: int = -1
+
+
+@dataclass(eq=False)
+class Reference:
+    name: str
+    node: cst.Name
+    scope: Scope
+    order: int
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+class ScopeBuilder(cst.CSTVisitor):
+    def __init__(self, module_name: str, package: str) -> None:
+        self.module_name = module_name
+        self.package = package
+        self.order = 0
+        self.module_scope: Scope | None = None
+        self.stack: list[Scope] = []
+        self.stores: set[int] = set()
+        self.calls: list[tuple[cst.Call, Scope, int]] = []
+        self.decorators: list[tuple[cst.Decorator, cst.FunctionDef, Scope, int]] = []
+        self.attribute_of: dict[int, cst.Attribute] = {}  # id(Name) -> Attribute it is the base of
+        self.call_of: dict[int, cst.Call] = {}  # id(func expression) -> Call
+        self.scope_of: dict[int, Scope] = {}  # id(def/lambda/class) -> its scope
+        self.assigned_by: dict[int, cst.Assign] = {}  # id(value) -> `name = value`
+
+    # -- helpers
+    def _next(self) -> int:
+        self.order += 1
+        return self.order
+
+    @property
+    def scope(self) -> Scope:
+        return self.stack[-1]
+
+    def _push(self, kind: str, node: cst.CSTNode, name: str = "") -> Scope:
+        parent = self.stack[-1] if self.stack else None
+        if parent is None:
+            qualname = self.module_name
+        elif parent.kind in ("function", "lambda"):
+            qualname = f"{parent.qualname}.<locals>.{name}"
+        else:
+            qualname = f"{parent.qualname}.{name}"
+        scope = Scope(kind, node, parent, qualname)
+        if parent is not None:
+            parent.children.append(scope)
+        self.scope_of[id(node)] = scope
+        self.stack.append(scope)
+        return scope
+
+    def _bind(self, name: str, kind: str, node: cst.CSTNode, scope: Scope | None = None, **kw):
+        scope = scope or self.scope
+        binding = Binding(name, kind, node, scope, self._next(), **kw)
+        scope.bindings.setdefault(name, []).append(binding)
+        return binding
+
+    def _mark_targets(self, target: cst.BaseExpression) -> list[cst.Name]:
+        """Names bound by an assignment target (their Name nodes are not reads)."""
+        if isinstance(target, cst.Name):
+            self.stores.add(id(target))
+            return [target]
+        if isinstance(target, cst.Tuple | cst.List):
+            return [n for el in target.elements for n in self._mark_targets(el.value)]
+        if isinstance(target, cst.StarredElement):
+            return self._mark_targets(target.value)
+        return []
+
+    def _bind_target(self, target, kind, stmt, value=None, annotation=None) -> None:
+        if isinstance(target, cst.Name):
+            self._bind(target.value, kind, stmt, value=value, annotation=annotation)
+            return
+        if isinstance(target, cst.Tuple | cst.List):
+            values = None
+            if isinstance(value, cst.Tuple | cst.List) and len(value.elements) == len(
+                target.elements
+            ):
+                values = [el.value for el in value.elements]
+            for i, el in enumerate(target.elements):
+                self._bind_target(el.value, kind, stmt, values[i] if values else None)
+        elif isinstance(target, cst.StarredElement):
+            self._bind_target(target.value, "other", stmt)
+
+    # -- module
+    def visit_Module(self, node: cst.Module) -> None:
+        self.module_scope = self._push("module", node)
+
+    # -- imports
+    def visit_Import(self, node: cst.Import) -> bool:
+        for alias in node.names:
+            full = _dotted(alias.name)
+            if alias.asname is not None:
+                self._bind(_dotted(alias.asname.name), "import", node, qualname=nnx_api.normalize(full))
+            else:
+                head = full.partition(".")[0]
+                self._bind(head, "import", node, qualname=head)
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        if isinstance(node.names, cst.ImportStar):
+            return False
+        module = _dotted(node.module) if node.module is not None else None
+        base = resolve_relative(module, len(node.relative), self.package)
+        for alias in node.names:
+            name = _dotted(alias.name)
+            local = _dotted(alias.asname.name) if alias.asname is not None else name
+            qual = nnx_api.normalize(f"{base}.{name}" if base else name)
+            self._bind(local, "import", node, qualname=qual)
+        return False
+
+    def visit_Global(self, node: cst.Global) -> bool:
+        self.scope.globals.update(n.name.value for n in node.names)
+        return False
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> bool:
+        self.scope.nonlocals.update(n.name.value for n in node.names)
+        return False
+
+    # -- definitions
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.stores.add(id(node.name))
+        for dec in node.decorators:
+            self.decorators.append((dec, node, self.scope, self._next()))
+
+    def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        scope = self._push("function", node, node.name.value)
+        self._bind_params(node.params, scope)
+
+    def leave_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        self.stack.pop()
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._bind(original_node.name.value, "def", original_node)
+
+    def visit_Lambda_body(self, node: cst.Lambda) -> None:
+        scope = self._push("lambda", node, "<lambda>")
+        self._bind_params(node.params, scope)
+
+    def leave_Lambda_body(self, node: cst.Lambda) -> None:
+        self.stack.pop()
+
+    def _bind_params(self, params: cst.Parameters, scope: Scope) -> None:
+        ordered = [*params.posonly_params, *params.params]
+        if isinstance(params.star_arg, cst.Param):
+            ordered.append(params.star_arg)
+        ordered += [*params.kwonly_params]
+        if params.star_kwarg is not None:
+            ordered.append(params.star_kwarg)
+        for i, param in enumerate(ordered):
+            annotation = param.annotation.annotation if param.annotation else None
+            self._bind(param.name.value, "param", param, scope, annotation=annotation, param_index=i)
+
+    def visit_Param(self, node: cst.Param) -> None:
+        self.stores.add(id(node.name))
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.stores.add(id(node.name))
+
+    def visit_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self._push("class", node, node.name.value)
+
+    def leave_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self.stack.pop()
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._bind(original_node.name.value, "class", original_node)
+
+    # -- comprehensions
+    def _comp(self, node) -> None:
+        self._push("comprehension", node, "<comp>")
+
+    def _leave_comp(self, node) -> None:
+        self.stack.pop()
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comp
+    leave_ListComp = leave_SetComp = leave_DictComp = leave_GeneratorExp = _leave_comp
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._mark_targets(node.target)
+        self._bind_target(node.target, "other", node)
+
+    # -- assignments
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for t in node.targets:
+            self._mark_targets(t.target)
+        if len(node.targets) == 1:
+            self.assigned_by[id(node.value)] = node
+
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        for t in original_node.targets:
+            self._bind_target(t.target, "assign", original_node, original_node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._mark_targets(node.target)
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign) -> None:
+        node = original_node
+        self._bind_target(node.target, "annassign", node, node.value, node.annotation.annotation)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.target, cst.Name):
+            # A read and a write: record the read, then the (unknown) new value.
+            self.scope.references.append(
+                Reference(node.target.value, node.target, self.scope, self._next())
+            )
+            self._mark_targets(node.target)
+
+    def leave_AugAssign(self, original_node: cst.AugAssign) -> None:
+        self._bind_target(original_node.target, "other", original_node)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._mark_targets(node.target)
+
+    def leave_NamedExpr(self, original_node: cst.NamedExpr) -> None:
+        self._bind_target(original_node.target, "assign", original_node, original_node.value)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._mark_targets(node.target)
+        self._bind_target(node.target, "other", node)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self._mark_targets(node.asname.name)
+            self._bind_target(node.asname.name, "other", node)
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        if node.name is not None:
+            self._mark_targets(node.name.name)
+            self._bind_target(node.name.name, "other", node)
+
+    def visit_MatchAs(self, node) -> None:
+        if getattr(node, "name", None) is not None:
+            self._mark_targets(node.name)
+            self._bind_target(node.name, "other", node)
+
+    # -- reads
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.stores.add(id(node.attr))
+        if isinstance(node.value, cst.Name):
+            self.attribute_of[id(node.value)] = node
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.stores.add(id(node.keyword))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.call_of[id(node.func)] = node
+        self.calls.append((node, self.scope, self._next()))
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if id(node) not in self.stores:
+            self.scope.references.append(Reference(node.value, node, self.scope, self._next()))
+
+
+def lookup(name: str, scope: Scope) -> tuple[Scope | None, list[Binding]]:
+    """The scope that binds ``name`` as seen from ``scope`` (Python's rules), and its bindings."""
+    current: Scope | None = scope
+    first = True
+    while current is not None:
+        if name in current.globals:
+            module = current
+            while module.parent is not None:
+                module = module.parent
+            return module, module.bindings.get(name, [])
+        if (first or current.kind != "class") and name in current.bindings:
+            if name not in current.nonlocals:
+                return current, current.bindings[name]
+        first = False
+        current = current.parent
+    return None, []
+
+
+def reaching(bindings: list[Binding], order: int, local: bool) -> Binding | None:
+    """The binding in effect at ``order``: the last one before it in source order. For a name
+    of an enclosing scope read later (a closure, a global), the last binding of all."""
+    if not bindings:
+        return None
+    before = [b for b in bindings if b.order < order]
+    if before:
+        return before[-1]
+    return None if local else bindings[-1]

@@ -1,0 +1,171 @@
+"""The one engine every front end calls: check a source text, or fix it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from nnx_lint.analysis.context import FileContext
+from nnx_lint.analysis.project_index import ProjectIndex
+from nnx_lint.diagnostics import Diagnostic, Edit, LineIndex, apply_edits
+from nnx_lint.rules import RULES, Rule
+
+MAX_FIX_PASSES = 10
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
+
+
+@dataclass
+class Settings:
+    select: tuple[str, ...] = ("NNX",)
+    ignore: tuple[str, ...] = ()
+    unsafe_fixes: bool = False
+    # None: the installed flax version, else the newest behaviour.
+    target_flax_version: tuple[int, ...] | None = None
+
+    def enabled(self, code: str) -> bool:
+        """A code is on when the longest matching prefix comes from select, as in ruff."""
+        sel = max((len(p) for p in self.select if code.startswith(p)), default=-1)
+        ign = max((len(p) for p in self.ignore if code.startswith(p)), default=-1)
+        return sel >= 0 and sel > ign
+
+
+@dataclass
+class FixResult:
+    source: str  # the fixed text (equal to the input when nothing changed)
+    fixed: int  # number of fixes applied
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # what remains
+
+
+class InternalError(Exception):
+    """A fix produced broken code or did not converge: a bug in nnx-lint."""
+
+
+def could_have_findings(source: str) -> bool:
+    """Cheap prefilter: every rule needs a reference to a `jit`."""
+    return "jit" in source
+
+
+def _parse_error(exc: cst.ParserSyntaxError, path: str, lines: LineIndex) -> Diagnostic:
+    message = str(exc.message).strip().splitlines()[0] if exc.message else "invalid syntax"
+    row = max(exc.raw_line, 1)
+    col = exc.raw_column + 1
+    return Diagnostic("E999", f"SyntaxError: {message}", path, row, col, row, col)
+
+
+def _noqa_codes(line: str) -> set[str] | None:
+    """None: no noqa; empty set: blanket noqa; else the listed codes."""
+    m = _NOQA.search(line)
+    if not m:
+        return None
+    codes = m.group("codes")
+    return set() if not codes else {c.upper() for c in re.split(r"[,\s]+", codes) if c}
+
+
+def is_suppressed(diag: Diagnostic, line: str) -> bool:
+    codes = _noqa_codes(line)
+    if codes is None:
+        return False
+    return not codes or any(diag.code.startswith(c) for c in codes)
+
+
+def check_source(
+    source: str,
+    path: str,
+    settings: Settings | None = None,
+    index: ProjectIndex | None = None,
+    *,
+    noqa: bool = True,
+) -> list[Diagnostic]:
+    """All enabled diagnostics of one file, sorted; ``noqa=False`` leaves suppression to the caller."""
+    settings = settings or Settings()
+    lines = LineIndex(source)
+    if not source.strip():
+        return []
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        return [_parse_error(exc, path, lines)] if settings.enabled("E999") else []
+    except RecursionError:
+        d = Diagnostic("E999", "SyntaxError: too deeply nested to parse", path, 1, 1, 1, 1)
+        return [d] if settings.enabled("E999") else []
+    if not could_have_findings(source):
+        return []
+    rules = [r for r in RULES if settings.enabled(r.code)]
+    if not rules:
+        return []
+    ctx = FileContext(module, source, path, index or ProjectIndex.empty(), settings)
+    found: list[Diagnostic] = []
+    for rule in rules:
+        found.extend(_run_rule(rule, ctx))
+    out = []
+    for d in found:
+        d.source_line = lines.line(d.line)
+        if noqa and is_suppressed(d, d.source_line):
+            continue
+        out.append(d)
+    out.sort(key=lambda d: d.sort_key)
+    return out
+
+
+def _run_rule(rule: Rule, ctx: FileContext) -> list[Diagnostic]:
+    return list(rule.check(ctx))
+
+
+def _fixable(d: Diagnostic, settings: Settings) -> bool:
+    return d.fix is not None and (d.fix.applicability == "safe" or settings.unsafe_fixes)
+
+
+def _select_edits(diags: list[Diagnostic], settings: Settings) -> tuple[list[Edit], int]:
+    """Edits of non-overlapping fixes, identical edits (shared import lines) merged."""
+    chosen: set[Edit] = set()
+    count = 0
+    for d in diags:
+        if not _fixable(d, settings):
+            continue
+        new = [e for e in d.fix.edits if e not in chosen]
+        if any(_overlaps(e, c) for e in new for c in chosen):
+            continue  # applied in a later pass
+        chosen.update(new)
+        count += 1
+    return sorted(chosen), count
+
+
+def _overlaps(a: Edit, b: Edit) -> bool:
+    if a.start == a.end == b.start == b.end:
+        return False  # two insertions at one point: order by sort, both kept
+    return a.start < b.end and b.start < a.end
+
+
+def fix_source(
+    source: str,
+    path: str,
+    settings: Settings | None = None,
+    index: ProjectIndex | None = None,
+) -> FixResult:
+    """Apply every applicable fix until none is left; raises InternalError on a bad fix."""
+    from nnx_lint.cleanup import remove_unused_imports
+
+    settings = settings or Settings()
+    text = source
+    total = 0
+    for _ in range(MAX_FIX_PASSES):
+        diags = check_source(text, path, settings, index)
+        edits, count = _select_edits(diags, settings)
+        if not edits:
+            break
+        new_text = apply_edits(text, edits)
+        try:
+            cst.parse_module(new_text)
+        except cst.ParserSyntaxError as exc:
+            raise InternalError(f"{path}: a fix produced code that does not parse ({exc.message})")
+        text, total = new_text, total + count
+    else:
+        raise InternalError(f"{path}: fixes did not converge after {MAX_FIX_PASSES} passes")
+    if total:
+        text = remove_unused_imports(source, text)
+    diags = check_source(text, path, settings, index)
+    if any(_fixable(d, settings) for d in diags):
+        raise InternalError(f"{path}: a fix would apply again to its own result")
+    return FixResult(text, total, diags)

@@ -1,0 +1,365 @@
+"""The rewrites NNX001 and NNX002 share (see the ground truth: the module must become an
+argument of the compiled function; a plain `jax.jit` -> `nnx.jit` swap does not fix it)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from nnx_lint.analysis import nnx_api
+from nnx_lint.analysis.context import FileContext
+from nnx_lint.analysis.jit_sites import JitSite
+from nnx_lint.analysis.scopes import lookup
+from nnx_lint.diagnostics import Edit, Fix
+
+
+class NoFix(Exception):
+    """Why no fix is offered; the reason is added to the diagnostic's message."""
+
+
+def describe(site: JitSite, jit_name: str) -> str:
+    """What the diagnostic says: the shape, and what goes wrong at run time."""
+    state = site.changes_state
+    if site.shape == "closure":
+        names = ", ".join(
+            f"`{c.text}`" + (f" (through `{c.indirect}`)" if c.indirect else "")
+            for c in site.captures
+        )
+        fn = site.function.node
+        what = f"function `{fn.name.value}`" if isinstance(fn, cst.FunctionDef) else "a lambda"
+        plural = "objects" if len(site.captures) > 1 else "object"
+        head = f"`{jit_name}` compiles {what}, which captures NNX {plural} {names} from an enclosing scope"
+    elif site.shape == "method":
+        head = f"`{jit_name}` applied to a bound method of an NNX object (`{_code(site.target)}`)"
+    else:
+        head = f"`{jit_name}` applied to an NNX object (`{_code(site.target)}`)"
+    if state is True:
+        tail = "its state changes when called, so tracing raises TraceContextError"
+    elif state is False:
+        tail = "its parameters are compiled in as constants, so later updates are ignored"
+    else:
+        tail = (
+            "this raises TraceContextError if its state changes when called, and otherwise "
+            "compiles its parameters in as stale constants"
+        )
+    if jit_name == "nnx.jit":
+        tail += " (nnx.jit only propagates the state of NNX objects passed as arguments)"
+    return f"{head}: {tail}"
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+# -- helpers on the file
+
+
+def _import_name(ctx: FileContext, qualname: str) -> str | None:
+    for name, bindings in ctx.module_scope.bindings.items():
+        if all(b.kind == "import" and b.qualname == qualname for b in bindings):
+            return name
+    return None
+
+
+def _newline(ctx: FileContext) -> str:
+    return ctx.module.default_newline
+
+
+def _import_insertion(ctx: FileContext) -> int:
+    """Offset where a new import line goes: after the last top-level import (or docstring)."""
+    last = None
+    for i, stmt in enumerate(ctx.module.body):
+        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(
+            stmt.body[0], cst.Import | cst.ImportFrom
+        ):
+            last = stmt
+        elif i == 0 and isinstance(stmt, cst.SimpleStatementLine) and isinstance(
+            stmt.body[0], cst.Expr
+        ) and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString):
+            last = stmt
+        elif last is not None or not isinstance(stmt, cst.SimpleStatementLine):
+            break
+    if last is None:
+        return 0
+    end = ctx.span(last)[1]
+    # Past the statement's own newline.
+    text = ctx.source
+    if text.startswith("\r\n", end):
+        return end + 2
+    return end + 1 if end < len(text) and text[end] in "\r\n" else end
+
+
+class Imports:
+    """Local spellings of flax.nnx and functools.partial, adding imports where missing."""
+
+    def __init__(self, ctx: FileContext) -> None:
+        self.ctx = ctx
+        self.edits: list[Edit] = []
+
+    def _add(self, line: str) -> None:
+        offset = _import_insertion(self.ctx)
+        text = self.ctx.source
+        prefix = _newline(self.ctx) if offset == len(text) and text and text[-1] not in "\r\n" else ""
+        self.edits.append(Edit(offset, offset, prefix + line + _newline(self.ctx)))
+
+    def _free(self, name: str) -> bool:
+        return name not in self.ctx.module_scope.bindings and not any(
+            name in s.bindings for s in self.ctx.module_scope.walk()
+        )
+
+    def nnx(self) -> str:
+        name = _import_name(self.ctx, nnx_api.NNX)
+        if name:
+            return name
+        flax = _import_name(self.ctx, "flax")
+        if flax:
+            return f"{flax}.nnx"
+        if not self._free("nnx"):
+            raise NoFix("the name `nnx` is taken in this file; import flax.nnx and apply by hand")
+        self._add("from flax import nnx")
+        return "nnx"
+
+    def partial(self) -> str:
+        name = _import_name(self.ctx, "functools.partial")
+        if name:
+            return name
+        functools = _import_name(self.ctx, "functools")
+        if functools:
+            return f"{functools}.partial"
+        if not self._free("functools"):
+            raise NoFix("the name `functools` is taken in this file")
+        self._add("import functools")
+        return "functools.partial"
+
+
+def _within(node: cst.CSTNode, root: cst.CSTNode) -> bool:
+    found = False
+
+    class Finder(cst.CSTVisitor):
+        def on_visit(self, n: cst.CSTNode) -> bool:
+            nonlocal found
+            if n is node:
+                found = True
+            return not found
+
+    root.visit(Finder())
+    return found
+
+
+def _check_options(site: JitSite) -> None:
+    for arg in site.options:
+        if arg.keyword is None:
+            raise NoFix("it passes jit options positionally, which nnx.jit does not take")
+        if site.jit.kind == "jax" and arg.keyword.value in nnx_api.NNX_JIT_UNSUPPORTED:
+            raise NoFix(f"nnx.jit does not take `{arg.keyword.value}`")
+        if arg.star:
+            raise NoFix("its options are passed with ** and cannot be checked")
+
+
+def _shifted(arg: cst.Arg, by: int) -> str:
+    """The literal argnums of ``arg`` shifted by ``by`` positions."""
+    value = arg.value
+    if isinstance(value, cst.Integer):
+        return str(int(value.value) + by)
+    if isinstance(value, cst.Tuple | cst.List) and all(
+        isinstance(e.value, cst.Integer) for e in value.elements
+    ):
+        nums = [str(int(e.value.value) + by) for e in value.elements]
+        if isinstance(value, cst.List):
+            return "[" + ", ".join(nums) + "]"
+        return "(" + ", ".join(nums) + ("," if len(nums) == 1 else "") + ")"
+    raise NoFix(f"`{arg.keyword.value}` is not a literal, so it cannot be renumbered")
+
+
+def _argnum_options(site: JitSite) -> list[cst.Arg]:
+    return [a for a in site.options if a.keyword and a.keyword.value in nnx_api.ARGNUM_OPTIONS]
+
+
+# -- module and bound-method shapes
+
+
+def module_fix(ctx: FileContext, site: JitSite) -> Fix:
+    """``jax.jit(obj)`` -> ``functools.partial(nnx.jit(type(obj).__call__), obj)``."""
+    _check_options(site)
+    if site.shape == "method":
+        obj_node, method = site.target.value, site.target.attr.value
+    else:
+        obj_node, method = site.target, "__call__"
+    if not _simple(obj_node):
+        raise NoFix("the object is not a plain name or attribute, so it cannot be repeated")
+    obj = ctx.code(obj_node)
+    imports = Imports(ctx)
+    nnx = imports.nnx()
+    opts = []
+    for arg in site.options:
+        key = arg.keyword.value
+        value = _shifted(arg, 1) if key in nnx_api.ARGNUM_OPTIONS else ctx.code(arg.value)
+        opts.append(f"{key}={value}")
+    compiled = f"{nnx}.jit(type({obj}).{method}{''.join(', ' + o for o in opts)})"
+    start, end = ctx.span(site.call)
+    outer = ctx.scopes.call_of.get(id(site.call))
+    if outer is None:  # keeps every call site: the safe fix
+        partial = imports.partial()
+        edits = [Edit(start, end, f"{partial}({compiled}, {obj})")]
+        return Fix("safe", f"Compile `type({obj}).{method}` with nnx.jit and bind `{obj}`",
+                   tuple(imports.edits + edits))
+    # Called inline: pass the object to the compiled function.
+    edits = [Edit(start, end, compiled), _leading_args(ctx, outer, [obj])]
+    return Fix("unsafe", f"Call `{compiled}` with `{obj}` as its first argument",
+               tuple(imports.edits + edits))
+
+
+def _simple(node: cst.CSTNode) -> bool:
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return isinstance(node, cst.Name)
+
+
+def _leading_args(ctx: FileContext, call: cst.Call, names: list[str]) -> Edit:
+    """Insert ``names`` as the first arguments of ``call``."""
+    text = ", ".join(names)
+    if call.args:
+        start = ctx.span(call.args[0])[0]
+        return Edit(start, start, text + ", ")
+    end = ctx.span(call)[1] - 1  # the closing parenthesis
+    return Edit(end, end, text)
+
+
+# -- closures
+
+
+def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
+    """Captured objects become leading parameters; every call site passes them."""
+    _check_options(site)
+    for cap in site.captures:
+        if cap.indirect:
+            raise NoFix(f"`{cap.text}` is read through `{cap.indirect}`, so pass it by hand")
+        if cap.text != cap.name or cap.name == "self":
+            raise NoFix(f"`{cap.text}` would need a new parameter name; pass it by hand")
+    names = [c.name for c in site.captures]
+    edits: list[Edit] = []
+    imports = Imports(ctx)
+    if site.jit.kind == "jax":
+        if not _within(site.jit.spelled, site.report_node):
+            raise NoFix("jit is reached through an alias defined elsewhere")
+        start, end = ctx.span(site.jit.spelled)
+        edits.append(Edit(start, end, f"{imports.nnx()}.jit"))
+    for arg in _argnum_options(site):
+        if not _within(arg, site.report_node):
+            raise NoFix(f"`{arg.keyword.value}` is set through an alias defined elsewhere")
+        start, end = ctx.span(arg.value)
+        edits.append(Edit(start, end, _shifted(arg, len(names))))
+    edits.append(_parameters(ctx, site.function.node, names))
+    for call in _call_sites(ctx, site):
+        edits.append(_leading_args(ctx, call, names))
+    return Fix("unsafe", f"Pass {', '.join(f'`{n}`' for n in names)} as arguments and compile with nnx.jit",
+               tuple(imports.edits + edits))
+
+
+def _parameters(ctx: FileContext, fn: cst.FunctionDef | cst.Lambda, names: list[str]) -> Edit:
+    params = fn.params
+    first = [*params.posonly_params, *params.params]
+    if first:
+        node = first[0]
+    elif isinstance(params.star_arg, cst.Param | cst.ParamStar):
+        node = params.star_arg
+    elif params.kwonly_params:
+        node = params.kwonly_params[0]
+    elif params.star_kwarg is not None:
+        node = params.star_kwarg
+    else:
+        node = None
+    text = ", ".join(names)
+    if node is not None:
+        start = ctx.span(node)[0]
+        return Edit(start, start, text + ", ")
+    start = ctx.span(fn)[0]
+    if isinstance(fn, cst.Lambda):  # `lambda: ...` -> `lambda model: ...`
+        at = start + len("lambda")
+        return Edit(at, ctx.span(fn.body)[0], f" {text}: ")
+    # `def f():` -> `def f(model):` -- just before the closing parenthesis of the parameters.
+    at = ctx.source.index(")", ctx.span(fn.name)[1])
+    return Edit(at, at, text)
+
+
+def _call_sites(ctx: FileContext, site: JitSite) -> list[cst.Call]:
+    """Every call of the compiled function; NoFix unless all references are such calls."""
+    calls = []
+    outer = ctx.scopes.call_of.get(id(site.call)) if site.call is not None else None
+    if outer is not None:
+        return [outer]  # jit(lambda ...)(x): the only call
+    names: list[tuple[str, object]] = []  # (name, binding scope)
+    fn = site.function.node
+    if isinstance(fn, cst.FunctionDef):
+        names.append((fn.name.value, site.function.scope.parent))
+    if site.call is not None:
+        assign = ctx.scopes.assigned_by.get(id(site.call))
+        target = assign.targets[0].target if assign else None
+        if not isinstance(target, cst.Name):
+            raise NoFix("the compiled function is not assigned to a name, so its callers are unknown")
+        names.append((target.value, site.scope))
+    allowed = {id(site.target)}
+    for name, scope in names:
+        if scope.kind == "module" and _exported(ctx, name):
+            raise NoFix(f"`{name}` is exported in __all__, so callers elsewhere cannot be updated")
+        for b in scope.bindings.get(name, []):
+            if b.kind not in ("def", "assign") or (
+                b.kind == "assign" and b.node.value is not site.call and b.node.value is not fn
+            ):
+                raise NoFix(f"`{name}` is rebound elsewhere")
+        for inner in ctx.module_scope.walk():
+            for ref in inner.references:
+                if ref.name != name or id(ref.node) in allowed:
+                    continue
+                where, _ = lookup(name, ref.scope)
+                if where is not scope:
+                    continue
+                call = ctx.scopes.call_of.get(id(ref.node))
+                if call is None:
+                    raise NoFix(f"`{name}` is used other than by calling it")
+                for cap in site.captures:
+                    if lookup(cap.name, ref.scope)[0] is not cap.scope:
+                        raise NoFix(f"`{cap.name}` is not visible where `{name}` is called")
+                calls.append(call)
+    return calls
+
+
+def _exported(ctx: FileContext, name: str) -> bool:
+    for b in ctx.module_scope.bindings.get("__all__", []):
+        if b.value is not None and f'"{name}"' in ctx.code(b.value) or (
+            b.value is not None and f"'{name}'" in ctx.code(b.value)
+        ):
+            return True
+    return False
+
+
+def diagnose(ctx: FileContext, site: JitSite, code: str, jit_name: str):
+    """The diagnostic for one jit site, with its fix or the reason there is none."""
+    from nnx_lint.diagnostics import Diagnostic
+
+    message = describe(site, jit_name)
+    try:
+        if site.shape == "closure":
+            fix = closure_fix(ctx, site)
+        else:
+            fix = module_fix(ctx, site)
+    except NoFix as why:
+        fix = None
+        if site.shape == "closure":
+            names = ", ".join(f"`{c.text}`" for c in site.captures)
+            advice = f"pass {names} as arguments of a function compiled with nnx.jit"
+        else:
+            advice = "compile `type(obj).__call__` with nnx.jit and pass the object as an argument"
+        message += f"; {advice} (no automatic fix: {why})"
+    line, col, end_line, end_col = ctx.position(site.report_node)
+    return Diagnostic(code, message, ctx.path, line, col, end_line, end_col, fix)
+
+
+def check(ctx: FileContext, kind: str, code: str):
+    from nnx_lint.analysis.jit_sites import find_jit_sites
+
+    if ctx.hijax:
+        return
+    jit_name = f"{kind}.jit"
+    for site in find_jit_sites(ctx):
+        if site.jit.kind == kind:
+            yield diagnose(ctx, site, code, jit_name)

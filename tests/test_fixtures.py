@@ -1,0 +1,99 @@
+"""Fixture-driven tests: adding a case is adding a file.
+
+``tests/fixtures/<rule>/<case>.py`` marks each expected diagnostic on its line with a comment
+``# expect: NNX001:8`` (code and 1-based column; several may follow one another). Beside it,
+``<case>.fixed.py`` is the expected result of ``--fix`` and ``<case>.unsafe.py`` that of
+``--fix --unsafe-fixes``; where one is missing, that mode must change nothing (or, for
+unsafe, give the same as ``.fixed.py``). A directory named ``*_project`` is one case made of
+several files, linted together so that classes defined in one file are known in the others.
+A first-line comment ``# nnx-lint: key=value`` sets a setting (``target-flax-version``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from nnx_lint.analysis.project_index import ProjectIndex
+from nnx_lint.engine import Settings, check_source, fix_source
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXPECT = re.compile(r"#\s*expect:\s*(?P<items>(?:[A-Z]+\d+:\d+[\s,]*)+)")
+OUTPUTS = (".fixed.py", ".unsafe.py")
+
+
+def _is_input(path: Path) -> bool:
+    return not path.name.endswith(OUTPUTS)
+
+
+def _cases() -> list[Path]:
+    singles = [
+        p for p in FIXTURES.rglob("*.py")
+        if _is_input(p) and not any(part.endswith("_project") for part in p.parts)
+    ]
+    projects = [p for p in FIXTURES.rglob("*_project") if p.is_dir()]
+    return sorted(singles + projects)
+
+
+def _settings(source: str, unsafe: bool = False) -> Settings:
+    settings = Settings(unsafe_fixes=unsafe)
+    first = source.splitlines()[0] if source else ""
+    m = re.match(r"#\s*nnx-lint:\s*(.*)", first)
+    if m:
+        for item in m.group(1).split():
+            key, _, value = item.partition("=")
+            if key == "target-flax-version":
+                settings.target_flax_version = tuple(int(x) for x in value.split("."))
+            else:
+                raise ValueError(f"unknown fixture setting {key}")
+    return settings
+
+
+def expected(source: str) -> list[tuple[int, str, int]]:
+    out = []
+    for row, line in enumerate(source.splitlines(), 1):
+        m = EXPECT.search(line)
+        if m:
+            for item in re.split(r"[\s,]+", m.group("items").strip()):
+                code, col = item.split(":")
+                out.append((row, code, int(col)))
+    return sorted(out)
+
+
+def _check_file(path: Path, index: ProjectIndex) -> None:
+    source = path.read_text()
+    found = check_source(source, str(path), _settings(source), index)
+    assert sorted((d.line, d.code, d.column) for d in found) == expected(source), "\n".join(
+        f"{d.line}:{d.column} {d.code} {d.message}" for d in found
+    )
+    safe_out = path.with_name(path.name[:-3] + ".fixed.py")
+    unsafe_out = path.with_name(path.name[:-3] + ".unsafe.py")
+    safe = fix_source(source, str(path), _settings(source), index).source
+    want_safe = safe_out.read_text() if safe_out.exists() else source
+    assert safe == want_safe
+    unsafe = fix_source(source, str(path), _settings(source, unsafe=True), index).source
+    want_unsafe = unsafe_out.read_text() if unsafe_out.exists() else want_safe
+    assert unsafe == want_unsafe
+    for out, unsafe_mode in ((safe, False), (unsafe, True)):
+        if out != source:
+            cst.parse_module(out)
+            again = fix_source(out, str(path), _settings(source, unsafe=unsafe_mode), index)
+            assert again.source == out, "a second --fix changed the file"
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_fixture(case: Path) -> None:
+    if case.is_dir():
+        files = sorted(p for p in case.rglob("*.py") if _is_input(p))
+        index = ProjectIndex.build(files)
+        for path in files:
+            _check_file(path, index)
+    else:
+        _check_file(case, ProjectIndex.build([case]))
+
+
+def test_there_are_fixtures() -> None:
+    assert len(_cases()) >= 10
