@@ -28,37 +28,50 @@ def _import_uses(module: cst.Module) -> dict[str, int]:
     return counts
 
 
-class _Remove(cst.CSTTransformer):
-    def __init__(self, names: set[str]) -> None:
-        self.names = names
+def _bound(alias: cst.ImportAlias) -> str:
+    if alias.asname is not None:
+        return cst.Module([]).code_for_node(alias.asname.name)
+    return cst.Module([]).code_for_node(alias.name).partition(".")[0]
 
-    def _bound(self, alias: cst.ImportAlias) -> str:
-        if alias.asname is not None:
-            return cst.Module([]).code_for_node(alias.asname.name)
-        return cst.Module([]).code_for_node(alias.name).partition(".")[0]
 
-    def leave_Import(self, original_node, updated_node):
-        return self._filter(updated_node)
+def _without(stmt: cst.BaseSmallStatement, names: set[str]) -> cst.BaseSmallStatement | None:
+    """An import statement without the aliases binding ``names`` (None when none is left)."""
+    if not isinstance(stmt, cst.Import | cst.ImportFrom) or isinstance(stmt.names, cst.ImportStar):
+        return stmt
+    keep = [a for a in stmt.names if _bound(a) not in names]
+    if len(keep) == len(stmt.names):
+        return stmt
+    if not keep:
+        return None
+    keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return stmt.with_changes(names=keep)
 
-    def leave_ImportFrom(self, original_node, updated_node):
-        if isinstance(updated_node.names, cst.ImportStar):
-            return updated_node
-        return self._filter(updated_node)
 
-    def _filter(self, node):
-        keep = [a for a in node.names if self._bound(a) not in self.names]
-        if len(keep) == len(node.names):
-            return node
-        if not keep:
-            return cst.RemoveFromParent()
-        keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        return node.with_changes(names=keep)
-
-    def visit_FunctionDef(self, node) -> bool:
-        return False  # only module-level imports
-
-    def visit_ClassDef(self, node) -> bool:
-        return False
+def _remove(module: cst.Module, names: set[str]) -> cst.Module:
+    """Remove module-level imports of ``names``; the blank lines and comments above a removed
+    line stay where they were."""
+    body = []
+    carried: list[cst.EmptyLine] = []
+    for stmt in module.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            small = [x for x in (_without(s, names) for s in stmt.body) if x is not None]
+            if not small:
+                carried += list(stmt.leading_lines)
+                continue
+            if len(small) != len(stmt.body) or any(a is not b for a, b in zip(small, stmt.body)):
+                small[-1] = small[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+                stmt = stmt.with_changes(body=small)
+        if carried or (not body and stmt is not module.body[0]):
+            lines = [*carried, *stmt.leading_lines]
+            if not body:  # the file's first statement: no blank lines above it
+                while lines and lines[0].comment is None:
+                    lines.pop(0)
+            stmt = stmt.with_changes(leading_lines=lines)
+            carried = []
+        body.append(stmt)
+    if carried:
+        return module.with_changes(body=body, footer=[*carried, *module.footer])
+    return module.with_changes(body=body)
 
 
 def remove_unused_imports(before: str, after: str) -> str:
@@ -72,4 +85,4 @@ def remove_unused_imports(before: str, after: str) -> str:
     gone = {n for n, c in used_after.items() if c == 0 and used_before.get(n, 0) > 0}
     if not gone:
         return after
-    return new.visit(_Remove(gone)).code
+    return _remove(new, gone).code

@@ -155,19 +155,27 @@ def _check_options(site: JitSite) -> None:
             raise NoFix("its options are passed with ** and cannot be checked")
 
 
-def _shifted(arg: cst.Arg, by: int) -> str:
-    """The literal argnums of ``arg`` shifted by ``by`` positions."""
+def _argnums(arg: cst.Arg) -> list[cst.Integer]:
+    """The literal integers of an argnums option (an int, or a tuple or list of ints)."""
     value = arg.value
     if isinstance(value, cst.Integer):
-        return str(int(value.value) + by)
+        return [value]
     if isinstance(value, cst.Tuple | cst.List) and all(
         isinstance(e.value, cst.Integer) for e in value.elements
     ):
-        nums = [str(int(e.value.value) + by) for e in value.elements]
-        if isinstance(value, cst.List):
-            return "[" + ", ".join(nums) + "]"
-        return "(" + ", ".join(nums) + ("," if len(nums) == 1 else "") + ")"
+        return [e.value for e in value.elements]
     raise NoFix(f"`{arg.keyword.value}` is not a literal, so it cannot be renumbered")
+
+
+def _shifted(ctx: FileContext, arg: cst.Arg, by: int) -> str:
+    """The source of ``arg``'s value with its argnums shifted by ``by`` positions."""
+    new = {id(n): cst.Integer(str(int(n.value) + by)) for n in _argnums(arg)}
+
+    class Shift(cst.CSTTransformer):
+        def leave_Integer(self, original_node, updated_node):
+            return new.get(id(original_node), updated_node)
+
+    return ctx.code(arg.value.visit(Shift()))
 
 
 def _argnum_options(site: JitSite) -> list[cst.Arg]:
@@ -188,13 +196,16 @@ def module_fix(ctx: FileContext, site: JitSite) -> Fix:
         raise NoFix("the object is not a plain name or attribute, so it cannot be repeated")
     obj = ctx.code(obj_node)
     imports = Imports(ctx)
-    nnx = imports.nnx()
+    if site.jit.kind == "nnx" and _within(site.jit.spelled, site.report_node):
+        jit = ctx.code(site.jit.spelled)  # the file's own spelling of nnx.jit
+    else:
+        jit = f"{imports.nnx()}.jit"
     opts = []
     for arg in site.options:
         key = arg.keyword.value
-        value = _shifted(arg, 1) if key in nnx_api.ARGNUM_OPTIONS else ctx.code(arg.value)
+        value = _shifted(ctx, arg, 1) if key in nnx_api.ARGNUM_OPTIONS else ctx.code(arg.value)
         opts.append(f"{key}={value}")
-    compiled = f"{nnx}.jit(type({obj}).{method}{''.join(', ' + o for o in opts)})"
+    compiled = f"{jit}(type({obj}).{method}{''.join(', ' + o for o in opts)})"
     start, end = ctx.span(site.call)
     outer = ctx.scopes.call_of.get(id(site.call))
     if outer is None:  # keeps every call site: the safe fix
@@ -246,8 +257,9 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     for arg in _argnum_options(site):
         if not _within(arg, site.report_node):
             raise NoFix(f"`{arg.keyword.value}` is set through an alias defined elsewhere")
-        start, end = ctx.span(arg.value)
-        edits.append(Edit(start, end, _shifted(arg, len(names))))
+        for num in _argnums(arg):
+            start, end = ctx.span(num)
+            edits.append(Edit(start, end, str(int(num.value) + len(names))))
     edits.append(_parameters(ctx, site.function.node, names))
     for call in _call_sites(ctx, site):
         edits.append(_leading_args(ctx, call, names))
@@ -346,7 +358,7 @@ def diagnose(ctx: FileContext, site: JitSite, code: str, jit_name: str):
         fix = None
         if site.shape == "closure":
             names = ", ".join(f"`{c.text}`" for c in site.captures)
-            advice = f"pass {names} as arguments of a function compiled with nnx.jit"
+            advice = f"make {names} parameters of the function, compile it with nnx.jit and pass them in"
         else:
             advice = "compile `type(obj).__call__` with nnx.jit and pass the object as an argument"
         message += f"; {advice} (no automatic fix: {why})"

@@ -216,12 +216,13 @@ class ProjectIndex:
     @classmethod
     def build(cls, paths: list[Path]) -> ProjectIndex:
         files = {}
-        for path in paths:
+        for path in map(Path, paths):
             try:
                 source = Path(path).read_bytes().decode("utf-8", errors="replace")
             except OSError:
                 continue
-            if "class" not in source and "hijax" not in source:
+            # Files that can define a class, turn on hijax, or re-export (package __init__).
+            if "class" not in source and "hijax" not in source and path.name != "__init__.py":
                 continue
             module, is_package = module_name_for(Path(path))
             facts = scan_source(source, module, is_package)
