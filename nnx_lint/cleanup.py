@@ -12,9 +12,7 @@ def _import_uses(module: cst.Module) -> dict[str, int]:
     builder = ScopeBuilder("", "")
     module.visit(builder)
     top = builder.module_scope
-    counts = {
-        name: 0 for name, bs in top.bindings.items() if any(b.kind == "import" for b in bs)
-    }
+    counts = {name: 0 for name, bs in top.bindings.items() if any(b.kind == "import" for b in bs)}
     for scope in top.walk():
         for ref in scope.references:
             if ref.name in counts and lookup(ref.name, ref.scope)[0] is top:
@@ -23,7 +21,9 @@ def _import_uses(module: cst.Module) -> dict[str, int]:
     for b in top.bindings.get("__all__", []):
         if b.value is not None:
             for name in counts:
-                if f"'{name}'" in module.code_for_node(b.value) or f'"{name}"' in module.code_for_node(b.value):
+                if f"'{name}'" in module.code_for_node(
+                    b.value
+                ) or f'"{name}"' in module.code_for_node(b.value):
                     counts[name] += 1
     return counts
 
@@ -58,7 +58,9 @@ def _remove(module: cst.Module, names: set[str]) -> cst.Module:
             if not small:
                 carried += list(stmt.leading_lines)
                 continue
-            if len(small) != len(stmt.body) or any(a is not b for a, b in zip(small, stmt.body)):
+            if len(small) != len(stmt.body) or any(
+                a is not b for a, b in zip(small, stmt.body, strict=True)
+            ):
                 small[-1] = small[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
                 stmt = stmt.with_changes(body=small)
         if carried or (not body and stmt is not module.body[0]):

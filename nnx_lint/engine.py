@@ -78,7 +78,9 @@ def check_source(
     *,
     noqa: bool = True,
 ) -> list[Diagnostic]:
-    """All enabled diagnostics of one file, sorted; ``noqa=False`` leaves suppression to the caller."""
+    """All enabled diagnostics of one file, sorted.
+
+    ``noqa=False`` leaves suppression to the caller (flake8 does its own)."""
     settings = settings or Settings()
     lines = LineIndex(source)
     if not source.strip():
@@ -159,7 +161,9 @@ def fix_source(
         try:
             cst.parse_module(new_text)
         except cst.ParserSyntaxError as exc:
-            raise InternalError(f"{path}: a fix produced code that does not parse ({exc.message})")
+            raise InternalError(
+                f"{path}: a fix produced code that does not parse ({exc.message})"
+            ) from exc
         text, total = new_text, total + count
     else:
         raise InternalError(f"{path}: fixes did not converge after {MAX_FIX_PASSES} passes")

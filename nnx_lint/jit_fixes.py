@@ -27,7 +27,10 @@ def describe(site: JitSite, jit_name: str) -> str:
         fn = site.function.node
         what = f"function `{fn.name.value}`" if isinstance(fn, cst.FunctionDef) else "a lambda"
         plural = "objects" if len(site.captures) > 1 else "object"
-        head = f"`{jit_name}` compiles {what}, which captures NNX {plural} {names} from an enclosing scope"
+        head = (
+            f"`{jit_name}` compiles {what}, which captures NNX {plural} {names} "
+            "from an enclosing scope"
+        )
     elif site.shape == "method":
         head = f"`{jit_name}` applied to a bound method of an NNX object (`{_code(site.target)}`)"
     else:
@@ -72,9 +75,12 @@ def _import_insertion(ctx: FileContext) -> int:
             stmt.body[0], cst.Import | cst.ImportFrom
         ):
             last = stmt
-        elif i == 0 and isinstance(stmt, cst.SimpleStatementLine) and isinstance(
-            stmt.body[0], cst.Expr
-        ) and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString):
+        elif (
+            i == 0
+            and isinstance(stmt, cst.SimpleStatementLine)
+            and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString)
+        ):
             last = stmt
         elif last is not None or not isinstance(stmt, cst.SimpleStatementLine):
             break
@@ -98,7 +104,9 @@ class Imports:
     def _add(self, line: str) -> None:
         offset = _import_insertion(self.ctx)
         text = self.ctx.source
-        prefix = _newline(self.ctx) if offset == len(text) and text and text[-1] not in "\r\n" else ""
+        prefix = (
+            _newline(self.ctx) if offset == len(text) and text and text[-1] not in "\r\n" else ""
+        )
         self.edits.append(Edit(offset, offset, prefix + line + _newline(self.ctx)))
 
     def _free(self, name: str) -> bool:
@@ -211,12 +219,18 @@ def module_fix(ctx: FileContext, site: JitSite) -> Fix:
     if outer is None:  # keeps every call site: the safe fix
         partial = imports.partial()
         edits = [Edit(start, end, f"{partial}({compiled}, {obj})")]
-        return Fix("safe", f"Compile `type({obj}).{method}` with nnx.jit and bind `{obj}`",
-                   tuple(imports.edits + edits))
+        return Fix(
+            "safe",
+            f"Compile `type({obj}).{method}` with nnx.jit and bind `{obj}`",
+            tuple(imports.edits + edits),
+        )
     # Called inline: pass the object to the compiled function.
     edits = [Edit(start, end, compiled), _leading_args(ctx, outer, [obj])]
-    return Fix("unsafe", f"Call `{compiled}` with `{obj}` as its first argument",
-               tuple(imports.edits + edits))
+    return Fix(
+        "unsafe",
+        f"Call `{compiled}` with `{obj}` as its first argument",
+        tuple(imports.edits + edits),
+    )
 
 
 def _simple(node: cst.CSTNode) -> bool:
@@ -263,8 +277,11 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     edits.append(_parameters(ctx, site.function.node, names))
     for call in _call_sites(ctx, site):
         edits.append(_leading_args(ctx, call, names))
-    return Fix("unsafe", f"Pass {', '.join(f'`{n}`' for n in names)} as arguments and compile with nnx.jit",
-               tuple(imports.edits + edits))
+    return Fix(
+        "unsafe",
+        f"Pass {', '.join(f'`{n}`' for n in names)} as arguments and compile with nnx.jit",
+        tuple(imports.edits + edits),
+    )
 
 
 def _parameters(ctx: FileContext, fn: cst.FunctionDef | cst.Lambda, names: list[str]) -> Edit:
@@ -307,7 +324,9 @@ def _call_sites(ctx: FileContext, site: JitSite) -> list[cst.Call]:
         assign = ctx.scopes.assigned_by.get(id(site.call))
         target = assign.targets[0].target if assign else None
         if not isinstance(target, cst.Name):
-            raise NoFix("the compiled function is not assigned to a name, so its callers are unknown")
+            raise NoFix(
+                "the compiled function is not assigned to a name, so its callers are unknown"
+            )
         names.append((target.value, site.scope))
     allowed = {id(site.target)}
     for name, scope in names:
@@ -337,8 +356,10 @@ def _call_sites(ctx: FileContext, site: JitSite) -> list[cst.Call]:
 
 def _exported(ctx: FileContext, name: str) -> bool:
     for b in ctx.module_scope.bindings.get("__all__", []):
-        if b.value is not None and f'"{name}"' in ctx.code(b.value) or (
-            b.value is not None and f"'{name}'" in ctx.code(b.value)
+        if (
+            b.value is not None
+            and f'"{name}"' in ctx.code(b.value)
+            or (b.value is not None and f"'{name}'" in ctx.code(b.value))
         ):
             return True
     return False
@@ -358,7 +379,9 @@ def diagnose(ctx: FileContext, site: JitSite, code: str, jit_name: str):
         fix = None
         if site.shape == "closure":
             names = ", ".join(f"`{c.text}`" for c in site.captures)
-            advice = f"make {names} parameters of the function, compile it with nnx.jit and pass them in"
+            advice = (
+                f"make {names} parameters of the function, compile it with nnx.jit and pass them in"
+            )
         else:
             advice = "compile `type(obj).__call__` with nnx.jit and pass the object as an argument"
         message += f"; {advice} (no automatic fix: {why})"

@@ -31,7 +31,8 @@ def _is_input(path: Path) -> bool:
 
 def _cases() -> list[Path]:
     singles = [
-        p for p in FIXTURES.rglob("*.py")
+        p
+        for p in FIXTURES.rglob("*.py")
         if _is_input(p) and not any(part.endswith("_project") for part in p.parts)
     ]
     projects = [p for p in FIXTURES.rglob("*_project") if p.is_dir()]

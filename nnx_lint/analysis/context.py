@@ -252,7 +252,9 @@ class FileContext:
 def _is_static_or_classmethod(fn: cst.FunctionDef) -> bool:
     for dec in fn.decorators:
         d = dec.decorator
-        name = d.value if isinstance(d, cst.Name) else getattr(getattr(d, "attr", None), "value", "")
+        name = (
+            d.value if isinstance(d, cst.Name) else getattr(getattr(d, "attr", None), "value", "")
+        )
         if name in ("staticmethod", "classmethod"):
             return True
     return False

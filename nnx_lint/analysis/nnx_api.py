@@ -27,8 +27,8 @@ OBJECT_NAMESPACES = ("flax.nnx.metrics.", "flax.nnx.bridge.ToNNX", "flax.nnx.bri
 # Functions that return NNX objects.
 FACTORIES = frozenset(
     f"{NNX}.{name}"
-    for name in """merge clone eval_shape graph.unflatten from_tree bridge.ToNNX bridge.lazy_init map
-    view with_attributes recursive_map""".split()
+    for name in """merge clone eval_shape graph.unflatten from_tree bridge.ToNNX bridge.lazy_init
+    map view with_attributes recursive_map""".split()
 )
 
 JIT = {"jax.jit": "jax", f"{NNX}.jit": "nnx"}

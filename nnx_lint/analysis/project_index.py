@@ -130,7 +130,9 @@ class _FileScanner:
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 self._classes(node.body, f"{prefix}.{node.name}.<locals>")
             elif isinstance(node, ast.If | ast.Try | ast.With):
-                self._classes([c for c in ast.iter_child_nodes(node) if isinstance(c, ast.stmt)], prefix)
+                self._classes(
+                    [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.stmt)], prefix
+                )
 
     def _class(self, node: ast.ClassDef, qualname: str) -> None:
         facts = ClassFacts(qualname)

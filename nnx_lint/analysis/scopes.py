@@ -146,7 +146,9 @@ class ScopeBuilder(cst.CSTVisitor):
         for alias in node.names:
             full = _dotted(alias.name)
             if alias.asname is not None:
-                self._bind(_dotted(alias.asname.name), "import", node, qualname=nnx_api.normalize(full))
+                self._bind(
+                    _dotted(alias.asname.name), "import", node, qualname=nnx_api.normalize(full)
+                )
             else:
                 head = full.partition(".")[0]
                 self._bind(head, "import", node, qualname=head)
@@ -204,7 +206,9 @@ class ScopeBuilder(cst.CSTVisitor):
             ordered.append(params.star_kwarg)
         for i, param in enumerate(ordered):
             annotation = param.annotation.annotation if param.annotation else None
-            self._bind(param.name.value, "param", param, scope, annotation=annotation, param_index=i)
+            self._bind(
+                param.name.value, "param", param, scope, annotation=annotation, param_index=i
+            )
 
     def visit_Param(self, node: cst.Param) -> None:
         self.stores.add(id(node.name))
