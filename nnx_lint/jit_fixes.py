@@ -155,12 +155,12 @@ def _within(node: cst.CSTNode, root: cst.CSTNode) -> bool:
 
 def _check_options(site: JitSite) -> None:
     for arg in site.options:
+        if arg.star:
+            raise NoFix("its options are passed with * or ** and cannot be checked")
         if arg.keyword is None:
             raise NoFix("it passes jit options positionally, which nnx.jit does not take")
         if site.jit.kind == "jax" and arg.keyword.value in nnx_api.NNX_JIT_UNSUPPORTED:
             raise NoFix(f"nnx.jit does not take `{arg.keyword.value}`")
-        if arg.star:
-            raise NoFix("its options are passed with ** and cannot be checked")
 
 
 def _argnums(arg: cst.Arg) -> list[cst.Integer]:
@@ -379,11 +379,15 @@ def diagnose(ctx: FileContext, site: JitSite, code: str, jit_name: str):
         fix = None
         if site.shape == "closure":
             names = ", ".join(f"`{c.text}`" for c in site.captures)
-            advice = (
-                f"make {names} parameters of the function, compile it with nnx.jit and pass them in"
-            )
+            if len(site.captures) == 1:
+                advice = f"make {names} a parameter of the function and pass it in"
+            else:
+                advice = f"make {names} parameters of the function and pass them in"
+            advice += ", compiling it with nnx.jit"
         else:
-            advice = "compile `type(obj).__call__` with nnx.jit and pass the object as an argument"
+            obj = _code(site.target.value if site.shape == "method" else site.target)
+            method = site.target.attr.value if site.shape == "method" else "__call__"
+            advice = f"compile `type({obj}).{method}` with nnx.jit and pass `{obj}` to it"
         message += f"; {advice} (no automatic fix: {why})"
     line, col, end_line, end_col = ctx.position(site.report_node)
     return Diagnostic(code, message, ctx.path, line, col, end_line, end_col, fix)
