@@ -1,0 +1,163 @@
+"""Finding the files to lint, and reading and writing them without changing their encoding."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import stat
+import tempfile
+import tokenize
+from collections.abc import Iterator
+from pathlib import Path
+
+import pathspec
+
+SOURCE_SUFFIXES = (".py", ".pyi")
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".venv",
+        "venv",
+        "__pycache__",
+        "build",
+        "dist",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        "node_modules",
+    }
+)
+
+
+class SourceError(Exception):
+    """A file that cannot be read, decoded or written; the message names no path."""
+
+
+# Discovery -------------------------------------------------------------------------------------
+
+# A .gitignore's patterns and the directory they are relative to.
+_Ignores = tuple[tuple[Path, pathspec.PathSpec], ...]
+
+
+def discover(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """The files to lint under ``paths`` (default ``.``), sorted, and one error per missing path."""
+    found: dict[str, Path] = {}
+    errors = []
+    for raw in paths or ["."]:
+        path = Path(raw)
+        if path.is_dir():
+            files: Iterator[Path] = _walk(path, _parent_ignores(path), set())
+        elif path.exists():
+            files = iter([path])  # named explicitly: checked whatever its name
+        else:
+            errors.append(f"{raw}: No such file or directory")
+            continue
+        for file in files:
+            found.setdefault(os.path.realpath(file), file)
+    return sorted(found.values()), errors
+
+
+def _walk(directory: Path, ignores: _Ignores, seen: set[str]) -> Iterator[Path]:
+    real = os.path.realpath(directory)
+    if real in seen:  # a symlink back into the tree, or a second route to the same directory
+        return
+    seen.add(real)
+    ignores = ignores + _read_ignore(directory)
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        path = directory / entry.name
+        if entry.is_dir():
+            if not _skip_dir(path) and not _ignored(path, True, ignores):
+                yield from _walk(path, ignores, seen)
+        elif entry.name.endswith(SOURCE_SUFFIXES) and not _ignored(path, False, ignores):
+            yield path
+
+
+def _skip_dir(path: Path) -> bool:
+    return (
+        path.name in SKIP_DIRS
+        or path.name.endswith(".egg-info")
+        or (path / "pyvenv.cfg").exists()  # any virtual environment
+    )
+
+
+def _parent_ignores(directory: Path) -> _Ignores:
+    """The .gitignore files of the parents of ``directory``, up to the root of its git checkout."""
+    directory = Path(os.path.abspath(directory))
+    if (directory / ".git").exists():
+        return ()
+    parents = directory.parents
+    for depth, parent in enumerate(parents):
+        if (parent / ".git").exists():
+            return sum((_read_ignore(p) for p in reversed(parents[: depth + 1])), ())
+    return ()  # not in a git checkout: only the walked directories' own .gitignore files
+
+
+def _read_ignore(directory: Path) -> _Ignores:
+    try:
+        lines = (directory / ".gitignore").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ()
+    return (
+        (Path(os.path.abspath(directory)), pathspec.GitIgnoreSpec.from_lines(lines.splitlines())),
+    )
+
+
+def _ignored(path: Path, is_dir: bool, ignores: _Ignores) -> bool:
+    """Git's rule: the last matching pattern wins, deeper .gitignore files coming later."""
+    absolute = Path(os.path.abspath(path))
+    ignored = False
+    for base, spec in ignores:
+        relative = absolute.relative_to(base).as_posix() + ("/" if is_dir else "")
+        for pattern in spec.patterns:
+            if pattern.include is not None and pattern.match_file(relative):
+                ignored = pattern.include
+    return ignored
+
+
+# Reading and writing ---------------------------------------------------------------------------
+
+
+def read_source(path: Path) -> tuple[str, str]:
+    """The file's text, newlines untranslated, and its codec (``utf-8-sig`` when it has a BOM)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SourceError(exc.strerror or str(exc)) from None
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding), encoding
+    except SyntaxError as exc:  # a bad coding declaration
+        raise SourceError(exc.msg) from None
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            f"cannot decode as {exc.encoding}: {exc.reason} at byte offset {exc.start}"
+        ) from None
+
+
+def write_source(path: Path, text: str, encoding: str) -> None:
+    """Replace the file's contents atomically, keeping its encoding, BOM and permission bits."""
+    target = Path(os.path.realpath(path))  # write through a symlink, don't replace it
+    try:
+        data = text.encode(encoding)
+        mode = stat.S_IMODE(target.stat().st_mode)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except (OSError, UnicodeEncodeError) as exc:
+        raise SourceError(str(exc)) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise SourceError(str(exc)) from None

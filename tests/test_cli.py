@@ -1,0 +1,485 @@
+"""The command line end to end (``python -m nnx_lint`` in a subprocess), plus unit tests of file
+discovery, source I/O and the output formats on hand-made diagnostics."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nnx_lint import cli, output
+from nnx_lint.diagnostics import Diagnostic, Edit, Fix, LineIndex
+from nnx_lint.engine import InternalError
+from nnx_lint.files import SourceError, discover, read_source, write_source
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# NNX001 at 5:8, with a safe fix.
+JIT_MODEL = """\
+import jax
+from flax import nnx
+
+model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+fast = jax.jit(model)
+"""
+FIXED_LINE = "fast = functools.partial(nnx.jit(type(model).__call__), model)"
+CLEAN = "from flax import nnx\n\nmodel = nnx.Linear(2, 3, rngs=nnx.Rngs(0))\n"
+RUFF_KEYS = {
+    "cell",
+    "code",
+    "end_location",
+    "filename",
+    "fix",
+    "location",
+    "message",
+    "name",
+    "noqa_row",
+    "severity",
+    "url",
+}
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "nnx_lint", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def make_old(path: Path) -> int:
+    """Give the file an old mtime, so that any rewrite shows; return it."""
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    return path.stat().st_mtime_ns
+
+
+# Exit status and output formats ----------------------------------------------------------------
+
+
+def test_clean_file_passes(tmp_path):
+    write(tmp_path / "clean.py", CLEAN)
+    result = run(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "All checks passed!\n"
+
+
+def test_full_format(tmp_path):
+    write(tmp_path / "m.py", JIT_MODEL)
+    result = run(tmp_path, "m.py")
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("m.py:5:8: NNX001 [*] ")
+    assert lines[1:5] == [
+        "  |",
+        "5 | fast = jax.jit(model)",
+        "  |        ^^^^^^^^^^^^^^ NNX001",
+        "  |",
+    ]
+    assert lines[5].startswith("  = help: ")
+    assert lines[-2:] == ["Found 1 error.", "[*] 1 fixable with `--fix`."]
+
+
+def test_concise_format(tmp_path):
+    write(tmp_path / "m.py", JIT_MODEL)
+    result = run(tmp_path, "--output-format", "concise")
+    assert result.returncode == 1, result.stderr
+    first, *summary = result.stdout.splitlines()
+    assert first.startswith("m.py:5:8: NNX001 [*] ")
+    assert summary == ["Found 1 error.", "[*] 1 fixable with `--fix`."]
+
+
+def test_json_format(tmp_path):
+    path = write(tmp_path / "m.py", JIT_MODEL)
+    result = run(tmp_path, "--output-format", "json", "m.py")
+    assert result.returncode == 1, result.stderr
+    [record] = json.loads(result.stdout)
+    assert set(record) == RUFF_KEYS
+    assert record["cell"] is None
+    assert record["code"] == "NNX001"
+    assert record["filename"] == str(path)
+    assert record["location"] == {"column": 8, "row": 5}
+    assert record["end_location"] == {"column": 22, "row": 5}
+    assert record["noqa_row"] == 5
+    assert record["url"].endswith("#nnx001")
+    fix = record["fix"]
+    assert set(fix) == {"applicability", "edits", "message"}
+    assert fix["applicability"] == "safe"
+    call = [e for e in fix["edits"] if e["content"] == FIXED_LINE.removeprefix("fast = ")]
+    assert call == [
+        {
+            "content": FIXED_LINE.removeprefix("fast = "),
+            "end_location": {"column": 22, "row": 5},
+            "location": {"column": 8, "row": 5},
+        }
+    ]
+
+
+def test_json_is_empty_list_when_clean(tmp_path):
+    write(tmp_path / "clean.py", CLEAN)
+    result = run(tmp_path, "--output-format", "json")
+    assert (result.returncode, json.loads(result.stdout)) == (0, [])
+
+
+def test_nonexistent_path(tmp_path):
+    write(tmp_path / "m.py", JIT_MODEL)
+    result = run(tmp_path, "missing.py", "m.py")
+    assert result.returncode == 2
+    assert "missing.py" in result.stderr
+    assert "m.py:5:8: NNX001" in result.stdout  # the other paths are still checked
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--output-format", "xml"],
+        ["--select", "XYZ1"],
+        ["--target-flax-version", "0.eleven"],
+        ["--no-such-option"],
+        ["rule"],
+    ],
+)
+def test_usage_errors(tmp_path, args):
+    result = run(tmp_path, *args)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr
+
+
+def test_version(tmp_path):
+    result = run(tmp_path, "--version")
+    assert (result.returncode, result.stdout.split()[0]) == (0, "nnx-lint")
+
+
+def test_target_flax_version_is_accepted(tmp_path):
+    write(tmp_path / "m.py", JIT_MODEL)
+    assert run(tmp_path, "--target-flax-version", "0.11.0").returncode == 1
+
+
+def test_rule_command(tmp_path):
+    result = run(tmp_path, "rule", "nnx001")
+    assert result.returncode == 0
+    assert "NNX001" in result.stdout
+    unknown = run(tmp_path, "rule", "NNX999")
+    assert unknown.returncode == 2
+    assert "NNX999" in unknown.stderr
+
+
+# Rule selection and suppression ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("comment", "status"), [("  # noqa", 0), ("  # noqa: NNX001", 0), ("  # noqa: E501", 1)]
+)
+def test_noqa(tmp_path, comment, status):
+    write(tmp_path / "m.py", JIT_MODEL.replace("jax.jit(model)", "jax.jit(model)" + comment))
+    assert run(tmp_path).returncode == status
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (["--ignore", "NNX001"], 0),
+        (["--ignore", "NNX"], 0),
+        (["--select", "NNX002"], 0),
+        (["--select", "NNX001"], 1),
+        (["--select", "NNX", "--ignore", "NNX002"], 1),
+        (["--select", "ALL"], 1),
+    ],
+)
+def test_select_and_ignore(tmp_path, args, status):
+    write(tmp_path / "m.py", JIT_MODEL)
+    assert run(tmp_path, *args).returncode == status
+
+
+# Fixing ----------------------------------------------------------------------------------------
+
+
+def test_diff_writes_nothing(tmp_path):
+    path = write(tmp_path / "m.py", JIT_MODEL)
+    mtime = make_old(path)
+    result = run(tmp_path, "--diff")
+    assert result.returncode == 1, result.stderr
+    assert "--- m.py\n+++ m.py\n" in result.stdout
+    assert "-fast = jax.jit(model)\n" in result.stdout
+    assert f"+{FIXED_LINE}\n" in result.stdout
+    assert result.stdout.endswith("Would fix 1 error.\n")
+    assert (path.read_text(), path.stat().st_mtime_ns) == (JIT_MODEL, mtime)
+
+
+def test_diff_without_changes(tmp_path):
+    write(tmp_path / "clean.py", CLEAN)
+    result = run(tmp_path, "--diff")
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_fix_then_fix_again_is_a_noop(tmp_path):
+    path = write(tmp_path / "m.py", JIT_MODEL)
+    result = run(tmp_path, "--fix")
+    assert result.returncode == 0, result.stderr
+    assert "1 fixed, 0 remaining" in result.stdout
+    fixed = path.read_text()
+    assert fixed.splitlines()[-1] == FIXED_LINE
+    assert "import functools\n" in fixed
+    assert "import jax\n" not in fixed
+    mtime = make_old(path)
+    again = run(tmp_path, "--fix")
+    assert (again.returncode, again.stdout) == (0, "All checks passed!\n")
+    assert (path.read_text(), path.stat().st_mtime_ns) == (fixed, mtime)
+
+
+def test_fix_leaves_other_files_alone(tmp_path):
+    write(tmp_path / "m.py", JIT_MODEL)
+    clean = write(tmp_path / "clean.py", CLEAN)
+    mtime = make_old(clean)
+    assert run(tmp_path, "--fix").returncode == 0
+    assert (clean.read_text(), clean.stat().st_mtime_ns) == (CLEAN, mtime)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "newline"), [(b"", b"\r\n"), (b"\xef\xbb\xbf", b"\n"), (b"\xef\xbb\xbf", b"\r\n")]
+)
+def test_fix_keeps_bom_and_line_endings(tmp_path, prefix, newline):
+    path = tmp_path / "m.py"
+    path.write_bytes(prefix + JIT_MODEL.encode().replace(b"\n", newline))
+    assert run(tmp_path, "--fix").returncode == 0
+    data = path.read_bytes()
+    assert data.startswith(prefix + b"from flax import nnx" + newline)
+    assert FIXED_LINE.encode() + newline in data
+    assert data.count(newline) == data.count(b"\n")  # no newline of another kind crept in
+
+
+def test_internal_error_leaves_file_untouched(tmp_path, monkeypatch, capsys):
+    def broken(*args):
+        raise InternalError("m.py: a fix produced code that does not parse")
+
+    path = write(tmp_path / "m.py", JIT_MODEL)
+    other = write(tmp_path / "n.py", JIT_MODEL)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "fix_source", broken)
+    assert cli.main(["--fix", "m.py", "n.py"]) == 2
+    captured = capsys.readouterr()
+    assert "please report this bug" in captured.err
+    assert "m.py:5:8: NNX001" in captured.out  # still reported, and so is the other file
+    assert "n.py:5:8: NNX001" in captured.out
+    assert path.read_text() == other.read_text() == JIT_MODEL
+
+
+# Files that cannot be linted -------------------------------------------------------------------
+
+
+def test_syntax_error_is_one_line_and_others_are_checked(tmp_path):
+    write(tmp_path / "bad.py", "def f(:\n    pass\n")
+    write(tmp_path / "m.py", JIT_MODEL)
+    result = run(tmp_path, "--output-format", "full")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("bad.py:") and " E999 " in lines[0]
+    assert lines[1].startswith("m.py:5:8: NNX001")
+    assert "Found 2 errors." in lines
+
+
+def test_undecodable_file_is_e902(tmp_path):
+    (tmp_path / "bad.py").write_bytes(b"x = 1\ny = '\xff'\n")
+    write(tmp_path / "clean.py", CLEAN)
+    result = run(tmp_path, "--output-format", "concise")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stdout.splitlines()[0].startswith("bad.py:1:1: E902 ")
+
+
+# Discovery -------------------------------------------------------------------------------------
+
+
+def test_cli_discovery_skips_but_named_files_are_checked(tmp_path):
+    for skipped in [".venv/x.py", "__pycache__/x.py", "generated/x.py", "ignored.py"]:
+        write(tmp_path / skipped, JIT_MODEL)
+    write(tmp_path / ".gitignore", "generated/\nignored.py\n")
+    write(tmp_path / "clean.py", CLEAN)
+    assert run(tmp_path).returncode == 0
+    named = run(tmp_path, "--output-format", "concise", ".venv/x.py", "ignored.py")
+    assert named.returncode == 1
+    assert [line.split(":")[0] for line in named.stdout.splitlines()[:2]] == [
+        ".venv/x.py",
+        "ignored.py",
+    ]
+
+
+def test_discover_walks_sorted_and_skips(tmp_path, monkeypatch):
+    names = [
+        "b.py",
+        "a.pyi",
+        "notes.txt",
+        "pkg/z.py",
+        "pkg/__init__.py",
+        "build/x.py",
+        "dist/x.py",
+        ".git/x.py",
+        ".tox/x.py",
+        "node_modules/x.py",
+        "x.egg-info/x.py",
+        "env/x.py",
+        "env/pyvenv.cfg",
+    ]
+    for name in names:
+        write(tmp_path / name, "")
+    monkeypatch.chdir(tmp_path)
+    files, errors = discover([])
+    assert [p.as_posix() for p in files] == ["a.pyi", "b.py", "pkg/__init__.py", "pkg/z.py"]
+    assert errors == []
+
+
+def test_discover_gitignore_parents_and_negation(tmp_path):
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / ".gitignore", "src/gen/\n*_pb2.py\n")
+    write(tmp_path / "src/.gitignore", "!keep_pb2.py\n")
+    for name in ["src/a.py", "src/gen/x.py", "src/msg_pb2.py", "src/keep_pb2.py"]:
+        write(tmp_path / name, "")
+    files, _ = discover([str(tmp_path / "src")])
+    assert [p.name for p in files] == ["a.py", "keep_pb2.py"]
+
+
+def test_discover_explicit_files_missing_paths_and_duplicates(tmp_path):
+    write(tmp_path / "script", "")
+    write(tmp_path / "a.py", "")
+    files, errors = discover([str(tmp_path / "script"), str(tmp_path / "nope"), str(tmp_path)])
+    assert [p.name for p in files] == ["a.py", "script"]
+    assert errors == [f"{tmp_path / 'nope'}: No such file or directory"]
+
+
+def test_discover_survives_symlink_loops(tmp_path):
+    write(tmp_path / "pkg/a.py", "")
+    (tmp_path / "pkg/loop").symlink_to(tmp_path)
+    files, _ = discover([str(tmp_path)])
+    assert [p.relative_to(tmp_path).as_posix() for p in files] == ["pkg/a.py"]
+
+
+# Reading and writing ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "text", "encoding"),
+    [
+        (b"x = 1\r\ny = 2\rz = 3\n", "x = 1\r\ny = 2\rz = 3\n", "utf-8"),
+        (b"\xef\xbb\xbfx = '\xc3\xa9'\n", "x = 'é'\n", "utf-8-sig"),
+        (b"# coding: latin-1\nx = '\xe9'\n", "# coding: latin-1\nx = 'é'\n", "iso-8859-1"),
+    ],
+)
+def test_read_write_roundtrip(tmp_path, data, text, encoding):
+    path = tmp_path / "m.py"
+    path.write_bytes(data)
+    assert read_source(path) == (text, encoding)
+    write_source(path, text.replace("x", "w"), encoding)
+    assert path.read_bytes() == data.replace(b"x", b"w")
+
+
+@pytest.mark.parametrize("data", [b"x = '\xff'\n", b"# coding: nonsense\n", b"\xef\xbb\xbf\xff\n"])
+def test_read_undecodable(tmp_path, data):
+    path = tmp_path / "m.py"
+    path.write_bytes(data)
+    with pytest.raises(SourceError):
+        read_source(path)
+
+
+def test_write_keeps_mode_and_symlink(tmp_path):
+    target = write(tmp_path / "real.py", "x = 1\n")
+    target.chmod(0o750)
+    link = tmp_path / "link.py"
+    link.symlink_to(target)
+    write_source(link, "x = 2\n", "utf-8")
+    assert link.is_symlink()
+    assert target.read_text() == "x = 2\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o750
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.py", "real.py"]  # no temp left
+
+
+# Output formats on hand-made diagnostics -------------------------------------------------------
+
+SOURCE = "import jax\r\nf = jax.jit(m)\r\n"
+
+
+def diag(code="NNX001", applicability="safe", source_line="f = jax.jit(m)") -> Diagnostic:
+    fix = Fix(applicability, "Use nnx.jit", (Edit(0, 12, ""), Edit(16, 23, "nnx.jit")))
+    return Diagnostic(code, "bad jit", "m.py", 2, 5, 2, 15, fix, source_line)
+
+
+def test_concise_marks_applicable_fixes_only():
+    assert output.render("concise", [diag()]) == "m.py:2:5: NNX001 [*] bad jit\n"
+    unsafe = diag(applicability="unsafe")
+    assert output.render("concise", [unsafe]) == "m.py:2:5: NNX001 bad jit\n"
+    assert output.render("concise", [unsafe], unsafe_fixes=True).endswith("[*] bad jit\n")
+
+
+def test_full_format_shape():
+    assert output.render("full", [diag()]) == (
+        "m.py:2:5: NNX001 [*] bad jit\n"
+        "  |\n"
+        "2 | f = jax.jit(m)\n"
+        "  |     ^^^^^^^^^^ NNX001\n"
+        "  |\n"
+        "  = help: Use nnx.jit\n"
+        "\n"
+    )
+    error = Diagnostic("E999", "SyntaxError: invalid syntax", "bad.py", 3, 1, 3, 1)
+    assert output.render("full", [error]) == "bad.py:3:1: E999 SyntaxError: invalid syntax\n"
+
+
+def test_json_positions_come_from_the_line_index():
+    lines = {"m.py": LineIndex(SOURCE)}
+    text = output.render("json", [diag()], lines=lines, rules=cli.RULES_BY_CODE)
+    [record] = json.loads(text)
+    assert set(record) == RUFF_KEYS
+    assert record["filename"] == os.path.abspath("m.py")
+    assert [(e["location"], e["end_location"]) for e in record["fix"]["edits"]] == [
+        ({"row": 1, "column": 1}, {"row": 2, "column": 1}),
+        ({"row": 2, "column": 5}, {"row": 2, "column": 12}),
+    ]
+    io_error = Diagnostic("E902", "unreadable", "x.py", 1, 1, 1, 1)
+    [record] = json.loads(output.render("json", [io_error]))
+    assert (record["fix"], record["noqa_row"], record["name"]) == (None, None, "io-error")
+
+
+def test_summaries():
+    safe, unsafe, plain = diag(), diag(applicability="unsafe"), diag(code="NNX002")
+    plain.fix = None
+    assert output.summary([]) == "All checks passed!\n"
+    assert output.summary([plain]) == "Found 1 error.\n"
+    assert output.summary([safe, unsafe]) == (
+        "Found 2 errors.\n"
+        "[*] 1 fixable with `--fix` (1 unsafe fix available with `--fix --unsafe-fixes`).\n"
+    )
+    assert output.summary([unsafe, unsafe], fixed=3) == (
+        "Found 5 errors (3 fixed, 2 remaining).\n"
+        "2 unsafe fixes available with `--fix --unsafe-fixes`.\n"
+    )
+    assert output.summary([], fixed=1) == "Found 1 error (1 fixed, 0 remaining).\n"
+    assert output.diff_summary([], fixed=2, unsafe_fixes=False) == "Would fix 2 errors.\n"
+    assert output.diff_summary([unsafe], fixed=0, unsafe_fixes=False) == (
+        "No errors would be fixed (1 fix available with `--unsafe-fixes`).\n"
+    )
+
+
+def test_crash_in_one_file_is_reported_and_others_are_checked(tmp_path, monkeypatch, capsys):
+    real_check = cli.check_source
+
+    def flaky(source, path, *args):
+        if path == "m.py":
+            raise RuntimeError("boom")
+        return real_check(source, path, *args)
+
+    write(tmp_path / "m.py", JIT_MODEL)
+    write(tmp_path / "n.py", JIT_MODEL)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "check_source", flaky)
+    assert cli.main(["--output-format", "concise"]) == 2
+    captured = capsys.readouterr()
+    assert "m.py: RuntimeError: boom; please report this bug" in captured.err
+    assert captured.out.startswith("n.py:5:8: NNX001")
