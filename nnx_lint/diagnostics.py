@@ -38,6 +38,10 @@ class Diagnostic:
     # Set by the engine once the file's text is known: the source line, for `full` output.
     source_line: str = field(default="", repr=False)
 
+    def fixable(self, unsafe_fixes: bool) -> bool:
+        """Would ``--fix`` (with ``--unsafe-fixes`` if set) apply this diagnostic's fix?"""
+        return self.fix is not None and (self.fix.applicability == "safe" or unsafe_fixes)
+
     @property
     def sort_key(self) -> tuple:
         return (self.path, self.line, self.column, self.code)

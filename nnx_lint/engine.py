@@ -88,10 +88,9 @@ def check_source(
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
-        return [_parse_error(exc, path, lines)] if settings.enabled("E999") else []
+        return [_parse_error(exc, path, lines)]  # reported whatever is selected, as in ruff
     except RecursionError:
-        d = Diagnostic("E999", "SyntaxError: too deeply nested to parse", path, 1, 1, 1, 1)
-        return [d] if settings.enabled("E999") else []
+        return [Diagnostic("E999", "SyntaxError: too deeply nested to parse", path, 1, 1, 1, 1)]
     if not could_have_findings(source):
         return []
     rules = [r for r in RULES if settings.enabled(r.code)]
@@ -115,16 +114,12 @@ def _run_rule(rule: Rule, ctx: FileContext) -> list[Diagnostic]:
     return list(rule.check(ctx))
 
 
-def _fixable(d: Diagnostic, settings: Settings) -> bool:
-    return d.fix is not None and (d.fix.applicability == "safe" or settings.unsafe_fixes)
-
-
 def _select_edits(diags: list[Diagnostic], settings: Settings) -> tuple[list[Edit], int]:
     """Edits of non-overlapping fixes, identical edits (shared import lines) merged."""
     chosen: set[Edit] = set()
     count = 0
     for d in diags:
-        if not _fixable(d, settings):
+        if not d.fixable(settings.unsafe_fixes):
             continue
         new = [e for e in d.fix.edits if e not in chosen]
         if any(_overlaps(e, c) for e in new for c in chosen):
@@ -170,6 +165,6 @@ def fix_source(
     if total:
         text = remove_unused_imports(source, text)
     diags = check_source(text, path, settings, index)
-    if any(_fixable(d, settings) for d in diags):
+    if any(d.fixable(settings.unsafe_fixes) for d in diags):
         raise InternalError(f"{path}: a fix would apply again to its own result")
     return FixResult(text, total, diags)

@@ -17,11 +17,6 @@ FORMATS = ("full", "concise", "json")
 _BUILTIN = {"E902": ("io-error", None), "E999": ("syntax-error", None)}
 
 
-def fixable(d: Diagnostic, unsafe_fixes: bool) -> bool:
-    """Whether ``--fix`` would apply the diagnostic's fix under this unsafe-fixes setting."""
-    return d.fix is not None and (d.fix.applicability == "safe" or unsafe_fixes)
-
-
 def render(
     fmt: str,
     diagnostics: list[Diagnostic],
@@ -39,7 +34,7 @@ def render(
 
 
 def _concise(d: Diagnostic, unsafe_fixes: bool) -> str:
-    mark = "[*] " if fixable(d, unsafe_fixes) else ""
+    mark = "[*] " if d.fixable(unsafe_fixes) else ""
     return f"{d.path}:{d.line}:{d.column}: {d.code} {mark}{d.message}"
 
 
@@ -109,7 +104,7 @@ def summary(diagnostics: list[Diagnostic], *, fixed: int = 0, unsafe_fixes: bool
         return "All checks passed!\n"
     found = f"Found {_plural(remaining + fixed, 'error')}"
     out = [f"{found} ({fixed} fixed, {remaining} remaining)." if fixed else f"{found}."]
-    applicable = sum(fixable(d, unsafe_fixes) for d in diagnostics)
+    applicable = sum(d.fixable(unsafe_fixes) for d in diagnostics)
     hidden = _hidden_fixes(diagnostics, unsafe_fixes)
     hint = f"{_plural(hidden, 'unsafe fix', 'unsafe fixes')} available with `--fix --unsafe-fixes`"
     if applicable:
@@ -131,4 +126,4 @@ def diff_summary(remaining: list[Diagnostic], *, fixed: int, unsafe_fixes: bool)
 
 
 def _hidden_fixes(diagnostics: list[Diagnostic], unsafe_fixes: bool) -> int:
-    return sum(d.fix is not None and not fixable(d, unsafe_fixes) for d in diagnostics)
+    return sum(d.fix is not None and not d.fixable(unsafe_fixes) for d in diagnostics)

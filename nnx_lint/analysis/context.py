@@ -77,8 +77,8 @@ class FileContext:
 
     @property
     def hijax(self) -> bool:
-        """Flax's hijax mode is on in this file or project: closures that mutate are legal."""
-        return self.facts.hijax or self.index.hijax
+        """Flax's hijax mode is on for this file: closures that mutate are legal."""
+        return self.index.hijax(self.facts)
 
     # -- positions and text
     @cached_property

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.imports import module_name_for, resolve_relative
+from nnx_lint.files import SourceError, read_source
 
 
 @dataclass
@@ -207,7 +208,7 @@ class ProjectIndex:
         for facts in self.files.values():
             self.modules[facts.module] = facts
             self.classes.update(facts.classes)
-        self.hijax = any(f.hijax for f in self.files.values())
+        self._hijax_packages = {f.module.partition(".")[0] for f in self.files.values() if f.hijax}
         self._module_cache: dict[str, bool] = {}
         self._mutating_cache: dict[str, bool | None] = {}
 
@@ -220,9 +221,9 @@ class ProjectIndex:
         files = {}
         for path in map(Path, paths):
             try:
-                source = Path(path).read_bytes().decode("utf-8", errors="replace")
-            except OSError:
-                continue
+                source, _ = read_source(path)
+            except SourceError:
+                continue  # reported when the file itself is linted
             # Files that can define a class, turn on hijax, or re-export (package __init__).
             if "class" not in source and "hijax" not in source and path.name != "__init__.py":
                 continue
@@ -239,6 +240,25 @@ class ProjectIndex:
         files = dict(self.files)
         files[str(Path(path).resolve())] = facts
         return ProjectIndex(files), facts
+
+    def hijax(self, facts: FileFacts) -> bool:
+        """Is Flax's hijax mode on for this file: turned on in it, in a module it imports
+        (transitively), or anywhere in its top-level package?"""
+        if "." in facts.module and facts.module.partition(".")[0] in self._hijax_packages:
+            return True
+        seen: set[str] = set()
+        todo = [facts]
+        while todo:
+            current = todo.pop()
+            if current.hijax:
+                return True
+            for qual in current.imports.values():
+                for name in (qual, qual.rpartition(".")[0]):
+                    imported = self.modules.get(name)
+                    if imported is not None and name not in seen:
+                        seen.add(name)
+                        todo.append(imported)
+        return False
 
     def resolve(self, qualname: str, depth: int = 0) -> str:
         """Follow re-exports (``pkg/__init__.py: from .models import Ranker``) to the class."""
