@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnx_lint.analysis.scopes import ScopeBuilder, lookup
+from nnx_lint.analysis.scopes import ScopeBuilder, exported_names, lookup
 
 
 def _import_uses(module: cst.Module) -> dict[str, int]:
@@ -17,14 +17,8 @@ def _import_uses(module: cst.Module) -> dict[str, int]:
         for ref in scope.references:
             if ref.name in counts and lookup(ref.name, ref.scope)[0] is top:
                 counts[ref.name] += 1
-    # Names listed in __all__ count as used.
-    for b in top.bindings.get("__all__", []):
-        if b.value is not None:
-            for name in counts:
-                if f"'{name}'" in module.code_for_node(
-                    b.value
-                ) or f'"{name}"' in module.code_for_node(b.value):
-                    counts[name] += 1
+    for name in exported_names(top) & counts.keys():  # listed in __all__: used
+        counts[name] += 1
     return counts
 
 

@@ -7,7 +7,7 @@ import libcst as cst
 
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.context import FileContext
-from nnx_lint.analysis.jit_sites import JitSite
+from nnx_lint.analysis.jit_sites import JitSite, callers
 from nnx_lint.analysis.scopes import lookup
 from nnx_lint.diagnostics import Edit, Fix
 
@@ -311,58 +311,16 @@ def _parameters(ctx: FileContext, fn: cst.FunctionDef | cst.Lambda, names: list[
 
 
 def _call_sites(ctx: FileContext, site: JitSite) -> list[cst.Call]:
-    """Every call of the compiled function; NoFix unless all references are such calls."""
-    calls = []
-    outer = ctx.scopes.call_of.get(id(site.call)) if site.call is not None else None
-    if outer is not None:
-        return [outer]  # jit(lambda ...)(x): the only call
-    names: list[tuple[str, object]] = []  # (name, binding scope)
-    fn = site.function.node
-    if isinstance(fn, cst.FunctionDef):
-        names.append((fn.name.value, site.function.scope.parent))
-    if site.call is not None:
-        assign = ctx.scopes.assigned_by.get(id(site.call))
-        target = assign.targets[0].target if assign else None
-        if not isinstance(target, cst.Name):
-            raise NoFix(
-                "the compiled function is not assigned to a name, so its callers are unknown"
-            )
-        names.append((target.value, site.scope))
-    allowed = {id(site.target)}
-    for name, scope in names:
-        if scope.kind == "module" and _exported(ctx, name):
-            raise NoFix(f"`{name}` is exported in __all__, so callers elsewhere cannot be updated")
-        for b in scope.bindings.get(name, []):
-            if b.kind not in ("def", "assign") or (
-                b.kind == "assign" and b.node.value is not site.call and b.node.value is not fn
-            ):
-                raise NoFix(f"`{name}` is rebound elsewhere")
-        for inner in ctx.module_scope.walk():
-            for ref in inner.references:
-                if ref.name != name or id(ref.node) in allowed:
-                    continue
-                where, _ = lookup(name, ref.scope)
-                if where is not scope:
-                    continue
-                call = ctx.scopes.call_of.get(id(ref.node))
-                if call is None:
-                    raise NoFix(f"`{name}` is used other than by calling it")
-                for cap in site.captures:
-                    if lookup(cap.name, ref.scope)[0] is not cap.scope:
-                        raise NoFix(f"`{cap.name}` is not visible where `{name}` is called")
-                calls.append(call)
-    return calls
-
-
-def _exported(ctx: FileContext, name: str) -> bool:
-    for b in ctx.module_scope.bindings.get("__all__", []):
-        if (
-            b.value is not None
-            and f'"{name}"' in ctx.code(b.value)
-            or (b.value is not None and f"'{name}'" in ctx.code(b.value))
-        ):
-            return True
-    return False
+    """Every call of the compiled function; NoFix unless all references are such calls that
+    can see the captured names."""
+    found = callers(ctx, site)
+    if found.problem:
+        raise NoFix(found.problem)
+    for _call, scope in found.calls:
+        for cap in site.captures:
+            if lookup(cap.name, scope)[0] is not cap.scope:
+                raise NoFix(f"`{cap.name}` is not visible where the function is called")
+    return [call for call, _ in found.calls]
 
 
 def diagnose(ctx: FileContext, site: JitSite, code: str, jit_name: str):

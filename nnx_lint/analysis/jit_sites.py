@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from nnx_lint.analysis.context import FileContext, Function, Instance, Jit
-from nnx_lint.analysis.scopes import Scope, lookup, reaching
+from nnx_lint.analysis.scopes import Scope, exported_names, lookup, reaching
 
 
 @dataclass(eq=False)
@@ -129,3 +129,51 @@ def _add(found, text, name, instance, scope, node) -> None:
 def _name_of(function: Function) -> str:
     node = function.node
     return node.name.value if isinstance(node, cst.FunctionDef) else "<lambda>"
+
+
+@dataclass
+class Callers:
+    calls: list[tuple[cst.Call, Scope]]  # each call of the compiled function, and its scope
+    problem: str | None = None  # why not every caller is known
+
+
+def callers(ctx: FileContext, site: JitSite) -> Callers:
+    """The calls of a compiled function in this file (through the def's name and the name the
+    jit result is assigned to), and whether they are all of its uses."""
+    outer = ctx.scopes.call_of.get(id(site.call)) if site.call is not None else None
+    if outer is not None:  # jit(f)(x): the only call
+        return Callers([(outer, site.scope)])
+    names: list[tuple[str, Scope]] = []
+    fn = site.function.node
+    if isinstance(fn, cst.FunctionDef):
+        names.append((fn.name.value, site.function.scope.parent))
+    result = Callers([])
+    if site.call is not None:
+        assign = ctx.scopes.assigned_by.get(id(site.call))
+        target = assign.targets[0].target if assign else None
+        if isinstance(target, cst.Name):
+            names.append((target.value, site.scope))
+        else:
+            result.problem = (
+                "the compiled function is not assigned to a name, so its callers are unknown"
+            )
+    for name, scope in names:
+        if scope.kind == "module" and name in exported_names(ctx.module_scope):
+            result.problem = f"`{name}` is exported in __all__, so callers elsewhere are unknown"
+        for b in scope.bindings.get(name, []):
+            if b.kind not in ("def", "assign") or (
+                b.kind == "assign" and b.node.value is not site.call and b.node.value is not fn
+            ):
+                result.problem = f"`{name}` is rebound elsewhere"
+        for inner in ctx.module_scope.walk():
+            for ref in inner.references:
+                if ref.name != name or ref.node is site.target:
+                    continue
+                if lookup(name, ref.scope)[0] is not scope:
+                    continue
+                call = ctx.scopes.call_of.get(id(ref.node))
+                if call is None:
+                    result.problem = f"`{name}` is used other than by calling it"
+                else:
+                    result.calls.append((call, ref.scope))
+    return result

@@ -339,3 +339,14 @@ def reaching(bindings: list[Binding], order: int, local: bool) -> Binding | None
     if before:
         return before[-1]
     return None if local else bindings[-1]
+
+
+def exported_names(module_scope: Scope) -> set[str]:
+    """The names listed in a literal ``__all__``."""
+    names: set[str] = set()
+    for b in module_scope.bindings.get("__all__", []):
+        if isinstance(b.value, cst.List | cst.Tuple):
+            for el in b.value.elements:
+                if isinstance(el.value, cst.SimpleString):
+                    names.add(el.value.evaluated_value)
+    return names
