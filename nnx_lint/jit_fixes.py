@@ -139,7 +139,7 @@ class Imports:
         return "functools.partial"
 
 
-def _within(node: cst.CSTNode, root: cst.CSTNode) -> bool:
+def within(node: cst.CSTNode, root: cst.CSTNode) -> bool:
     found = False
 
     class Finder(cst.CSTVisitor):
@@ -153,7 +153,7 @@ def _within(node: cst.CSTNode, root: cst.CSTNode) -> bool:
     return found
 
 
-def _check_options(site: JitSite) -> None:
+def check_options(site: JitSite) -> None:
     for arg in site.options:
         if arg.star:
             raise NoFix("its options are passed with * or ** and cannot be checked")
@@ -163,7 +163,7 @@ def _check_options(site: JitSite) -> None:
             raise NoFix(f"nnx.jit does not take `{arg.keyword.value}`")
 
 
-def _argnums(arg: cst.Arg) -> list[cst.Integer]:
+def argnums(arg: cst.Arg) -> list[cst.Integer]:
     """The literal integers of an argnums option (an int, or a tuple or list of ints)."""
     value = arg.value
     if isinstance(value, cst.Integer):
@@ -177,7 +177,7 @@ def _argnums(arg: cst.Arg) -> list[cst.Integer]:
 
 def _shifted(ctx: FileContext, arg: cst.Arg, by: int) -> str:
     """The source of ``arg``'s value with its argnums shifted by ``by`` positions."""
-    new = {id(n): cst.Integer(str(int(n.value) + by)) for n in _argnums(arg)}
+    new = {id(n): cst.Integer(str(int(n.value) + by)) for n in argnums(arg)}
 
     class Shift(cst.CSTTransformer):
         def leave_Integer(self, original_node, updated_node):
@@ -195,7 +195,7 @@ def _argnum_options(site: JitSite) -> list[cst.Arg]:
 
 def module_fix(ctx: FileContext, site: JitSite) -> Fix:
     """``jax.jit(obj)`` -> ``functools.partial(nnx.jit(type(obj).__call__), obj)``."""
-    _check_options(site)
+    check_options(site)
     if site.shape == "method":
         obj_node, method = site.target.value, site.target.attr.value
     else:
@@ -204,7 +204,7 @@ def module_fix(ctx: FileContext, site: JitSite) -> Fix:
         raise NoFix("the object is not a plain name or attribute, so it cannot be repeated")
     obj = ctx.code(obj_node)
     imports = Imports(ctx)
-    if site.jit.kind == "nnx" and _within(site.jit.spelled, site.report_node):
+    if site.jit.kind == "nnx" and within(site.jit.spelled, site.report_node):
         jit = ctx.code(site.jit.spelled)  # the file's own spelling of nnx.jit
     else:
         jit = f"{imports.nnx()}.jit"
@@ -254,7 +254,7 @@ def _leading_args(ctx: FileContext, call: cst.Call, names: list[str]) -> Edit:
 
 def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     """Captured objects become leading parameters; every call site passes them."""
-    _check_options(site)
+    check_options(site)
     for cap in site.captures:
         if cap.indirect:
             raise NoFix(f"`{cap.text}` is read through `{cap.indirect}`, so pass it by hand")
@@ -264,14 +264,11 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     edits: list[Edit] = []
     imports = Imports(ctx)
     if site.jit.kind == "jax":
-        if not _within(site.jit.spelled, site.report_node):
-            raise NoFix("jit is reached through an alias defined elsewhere")
-        start, end = ctx.span(site.jit.spelled)
-        edits.append(Edit(start, end, f"{imports.nnx()}.jit"))
+        edits.append(swap_to_nnx_jit(ctx, site, imports))
     for arg in _argnum_options(site):
-        if not _within(arg, site.report_node):
+        if not within(arg, site.report_node):
             raise NoFix(f"`{arg.keyword.value}` is set through an alias defined elsewhere")
-        for num in _argnums(arg):
+        for num in argnums(arg):
             start, end = ctx.span(num)
             edits.append(Edit(start, end, str(int(num.value) + len(names))))
     edits.append(_parameters(ctx, site.function.node, names))
@@ -282,6 +279,14 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
         f"Pass {', '.join(f'`{n}`' for n in names)} as arguments and compile with nnx.jit",
         tuple(imports.edits + edits),
     )
+
+
+def swap_to_nnx_jit(ctx: FileContext, site: JitSite, imports: Imports) -> Edit:
+    """Replace the site's own spelling of jax.jit with nnx.jit (options stay as they are)."""
+    if not within(site.jit.spelled, site.report_node):
+        raise NoFix("jit is reached through an alias defined elsewhere")
+    start, end = ctx.span(site.jit.spelled)
+    return Edit(start, end, f"{imports.nnx()}.jit")
 
 
 def _parameters(ctx: FileContext, fn: cst.FunctionDef | cst.Lambda, names: list[str]) -> Edit:
@@ -358,5 +363,5 @@ def check(ctx: FileContext, kind: str, code: str):
         return
     jit_name = f"{kind}.jit"
     for site in find_jit_sites(ctx):
-        if site.jit.kind == kind:
+        if site.jit.kind == kind and site.shape != "function":
             yield diagnose(ctx, site, code, jit_name)

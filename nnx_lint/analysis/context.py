@@ -11,7 +11,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.project_index import ProjectIndex
-from nnx_lint.analysis.scopes import Binding, Scope, ScopeBuilder, lookup, reaching
+from nnx_lint.analysis.scopes import Binding, Reference, Scope, ScopeBuilder, lookup, reaching
 from nnx_lint.diagnostics import LineIndex
 
 if TYPE_CHECKING:
@@ -105,6 +105,21 @@ class FileContext:
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
+
+    @cached_property
+    def _references(self) -> dict[int, Reference]:
+        return {id(r.node): r for s in self.module_scope.walk() for r in s.references}
+
+    def reference(self, name: cst.Name) -> Reference | None:
+        """The recorded read of a name node (its scope and order)."""
+        return self._references.get(id(name))
+
+    @cached_property
+    def _call_orders(self) -> dict[int, int]:
+        return {id(call): order for call, _, order in self.scopes.calls}
+
+    def call_order(self, call: cst.Call) -> int:
+        return self._call_orders[id(call)]
 
     # -- evaluation
     def evaluate(self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int = 0) -> Value:

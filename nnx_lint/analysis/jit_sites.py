@@ -31,7 +31,7 @@ class JitSite:
     report_node: cst.CSTNode  # decorator expression, or the call
     scope: Scope
     order: int
-    shape: str  # "module", "method" or "closure"
+    shape: str  # "module", "method", "closure" (captures NNX objects) or "function" (does not)
     target: cst.CSTNode  # the expression compiled, or the decorated def
     instance: Instance | None = None  # module and method shapes
     function: Function | None = None  # closure shape
@@ -84,8 +84,8 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
 def _closure(ctx: FileContext, site: JitSite, function: Function) -> Iterator[JitSite]:
     site.function = function
     site.captures = captures(ctx, function, site.order)
-    if site.captures:
-        yield site
+    site.shape = "closure" if site.captures else "function"
+    yield site
 
 
 def captures(ctx: FileContext, function: Function, order: int, seen=None) -> list[Capture]:

@@ -25,9 +25,9 @@ class Rule:
 
 
 def _load() -> tuple[Rule, ...]:
-    from nnx_lint.rules import nnx001, nnx002
+    from nnx_lint.rules import nnx001, nnx002, nnx003
 
-    return (nnx001.RULE, nnx002.RULE)
+    return (nnx001.RULE, nnx002.RULE, nnx003.RULE)
 
 
 RULES: tuple[Rule, ...] = _load()

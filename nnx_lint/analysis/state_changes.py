@@ -1,0 +1,217 @@
+"""Which NNX-object parameters a compiled function changes, and which it hands back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from nnx_lint.analysis import nnx_api
+from nnx_lint.analysis.context import FileContext, Function, Instance, Ref
+from nnx_lint.analysis.jit_sites import JitSite, callers
+from nnx_lint.analysis.scopes import Binding, lookup
+
+MODE_METHODS = {
+    "train": "is put in training mode",
+    "eval": "is put in evaluation mode",
+    "set_attributes": "is given new attributes",
+}
+GRAD_TRANSFORMS = frozenset(
+    {f"{nnx_api.NNX}.grad", f"{nnx_api.NNX}.value_and_grad", "jax.grad", "jax.value_and_grad"}
+)
+
+
+@dataclass
+class NnxParam:
+    binding: Binding
+    instance: Instance
+    changes: list[str] = field(default_factory=list)  # how its state changes: "is updated"
+
+    @property
+    def name(self) -> str:
+        return self.binding.name
+
+
+def nnx_params(ctx: FileContext, site: JitSite) -> dict[str, NnxParam]:
+    """Parameters holding NNX objects: by annotation, `self` of a Module method, or because a
+    call in this file passes an NNX object in that position."""
+    scope = site.function.scope
+    params = sorted(
+        (b for bs in scope.bindings.values() for b in bs if b.kind == "param"),
+        key=lambda b: b.param_index,
+    )
+    found: dict[str, NnxParam] = {}
+    for b in params:
+        value = ctx.value_of_binding(b)
+        if isinstance(value, Instance) and value.nnx:
+            found[b.name] = NnxParam(b, value)
+    positional = [b for b in params if isinstance(b.node, cst.Param) and b.node.star == ""]
+    for call, call_scope in callers(ctx, site).calls:
+        order = ctx.call_order(call)
+        for i, arg in enumerate(call.args):
+            if arg.star:
+                break
+            if arg.keyword is not None:
+                b = next((p for p in params if p.name == arg.keyword.value), None)
+            else:
+                b = positional[i] if i < len(positional) else None
+            if b is None or b.name in found:
+                continue
+            value = ctx.evaluate(arg.value, call_scope, order)
+            if isinstance(value, Instance) and value.nnx:
+                found[b.name] = NnxParam(b, value)
+    return found
+
+
+def _chain(node: cst.BaseExpression) -> tuple[cst.Name | None, list[str]]:
+    """The root name of ``a.b[c].d`` and the attribute names on the way."""
+    attrs: list[str] = []
+    while isinstance(node, cst.Attribute | cst.Subscript):
+        if isinstance(node, cst.Attribute):
+            attrs.append(node.attr.value)
+        node = node.value
+    return (node if isinstance(node, cst.Name) else None), list(reversed(attrs))
+
+
+class _Resolver:
+    """Resolves names in a compiled function's body to its NNX parameters."""
+
+    def __init__(self, ctx: FileContext, function: Function, params: dict[str, NnxParam]):
+        self.ctx = ctx
+        self.function = function
+        self.params = params
+
+    def _param(self, name: cst.Name | None) -> NnxParam | None:
+        """The NNX parameter that a name node reads, if it does."""
+        if name is None:
+            return None
+        ref = self.ctx.reference(name)
+        if ref is None:
+            return None
+        where, bindings = lookup(ref.name, ref.scope)
+        if where is not self.function.scope:
+            return None
+        param = self.params.get(ref.name)
+        return param if param is not None and param.binding in bindings else None
+
+    def _value(self, node: cst.BaseExpression):
+        ref_root, _ = _chain(node)
+        ref = self.ctx.reference(ref_root) if ref_root is not None else None
+        if ref is None:
+            return None
+        return self.ctx.evaluate(node, ref.scope, ref.order)
+
+
+class _Changes(_Resolver, cst.CSTVisitor):
+    def _note(self, name: cst.Name | None, how: str) -> None:
+        param = self._param(name)
+        if param is not None and how not in param.changes:
+            param.changes.append(how)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        root, attrs = _chain(func)
+        if attrs and attrs[-1] == "update":
+            self._note(root, "is updated")
+            for arg in node.args:  # optimizer.update(model, grads) changes model too
+                if isinstance(arg.value, cst.Name):
+                    self._note(arg.value, f"is updated by `{self.ctx.code(func)}`")
+        if attrs and attrs[-1] in MODE_METHODS:
+            self._note(root, MODE_METHODS[attrs[-1]])
+        callee = self._value(func)
+        if isinstance(callee, Ref) and callee.qualname == f"{nnx_api.NNX}.update" and node.args:
+            first = node.args[0].value
+            self._note(_chain(first)[0], "is updated by `nnx.update`")
+        if isinstance(callee, Instance) and callee.nnx:
+            if callee.cls == f"{nnx_api.NNX}.Rngs":
+                self._note(root, "draws from its Rngs")
+            elif callee.changes_state:
+                self._note(root, "changes state when called")
+        if isinstance(func, cst.Attribute) and not callee:
+            owner = self._value(func.value)
+            if isinstance(owner, Instance) and owner.cls == f"{nnx_api.NNX}.Rngs":
+                self._note(root, "draws from its Rngs")
+            elif isinstance(owner, Instance) and owner.nnx and owner.changes_state:
+                self._note(root, "changes state when called")
+        if isinstance(func, cst.Call) and isinstance(self._value(func.func), Ref):
+            if self._value(func.func).qualname in GRAD_TRANSFORMS:
+                for arg in node.args:  # nnx.grad(loss_fn)(model) calls the model
+                    value = self._value(arg.value)
+                    if isinstance(value, Instance) and value.changes_state:
+                        self._note(_chain(arg.value)[0], "changes state when called")
+
+    def _target(self, target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Attribute | cst.Subscript):
+            self._note(_chain(target)[0], "is assigned to")
+        elif isinstance(target, cst.Tuple | cst.List):
+            for el in target.elements:
+                self._target(el.value)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for t in node.targets:
+            self._target(t.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._target(node.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._target(node.target)
+
+
+class _Returns(cst.CSTVisitor):
+    """Return values of the function itself (not of functions nested in it)."""
+
+    def __init__(self) -> None:
+        self.values: list[cst.BaseExpression] = []
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if node.value is not None:
+            self.values.append(node.value)
+
+    def visit_FunctionDef(self, node) -> bool:
+        return False
+
+    def visit_Lambda(self, node) -> bool:
+        return False
+
+
+def handed_back(ctx: FileContext, function: Function, params: dict[str, NnxParam]) -> set[str]:
+    """The parameters whose object (or ``nnx.state``/``nnx.split`` of it) is returned."""
+    node = function.node
+    if isinstance(node, cst.Lambda):
+        values = [node.body]
+    else:
+        visitor = _Returns()
+        node.body.visit(visitor)
+        values = visitor.values
+    names = _Resolver(ctx, function, params)
+    out: set[str] = set()
+
+    def add(value: cst.BaseExpression) -> None:
+        if isinstance(value, cst.Tuple | cst.List):
+            for el in value.elements:
+                add(el.value)
+        elif isinstance(value, cst.Dict):
+            for el in value.elements:
+                if isinstance(el, cst.DictElement):
+                    add(el.value)
+        elif isinstance(value, cst.Name):
+            param = names._param(value)
+            if param is not None:
+                out.add(param.name)
+        elif isinstance(value, cst.Call) and value.args:
+            callee = names._value(value.func)
+            if isinstance(callee, Ref) and callee.qualname in (
+                f"{nnx_api.NNX}.state",
+                f"{nnx_api.NNX}.split",
+            ):
+                add(value.args[0].value)
+
+    for value in values:
+        add(value)
+    return out
+
+
+def state_changes(ctx: FileContext, function: Function, params: dict[str, NnxParam]) -> None:
+    """Fill in ``params[...].changes`` from the function's body."""
+    function.node.body.visit(_Changes(ctx, function, params))

@@ -1,0 +1,160 @@
+"""NNX003: a jax.jit-compiled function changes an NNX object it was passed, and drops it."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from nnx_lint.analysis.context import FileContext
+from nnx_lint.analysis.jit_sites import JitSite, find_jit_sites
+from nnx_lint.analysis.state_changes import NnxParam, handed_back, nnx_params, state_changes
+from nnx_lint.analysis.versions import PYTREE_MODULES, target_flax
+from nnx_lint.diagnostics import Diagnostic, Fix
+from nnx_lint.jit_fixes import Imports, NoFix, argnums, check_options, swap_to_nnx_jit
+from nnx_lint.rules import Rule
+
+DOC = """\
+## jitted-step-loses-nnx-state (NNX003)
+
+### What it does
+Checks for functions compiled with `jax.jit` (any spelling, including
+`@functools.partial(jax.jit, ...)` and `@jax.jit` on a method of a Module subclass, where
+`self` is the argument) that change the state of an NNX object they receive as an argument
+and do not hand it back. An argument holds an NNX object when it is annotated with an NNX
+class (`model: nnx.Module`, `opt: nnx.Optimizer`, a Module subclass from anywhere in the
+project), is `self` of a Module method, or is passed one by a call in the file. State changes
+are `.update(...)` (so `optimizer.update(model, grads)` changes both), assignments to
+attributes, items, `.value` or `[...]`, `nnx.update(obj, ...)`, `.train()`, `.eval()`,
+`.set_attributes(...)`, drawing from `Rngs`, and calling a module whose class holds Dropout,
+BatchNorm, an RNN cell or stores `Rngs`. Handing back is returning the object, `nnx.state`
+of it, or a tuple containing either.
+
+### Why is this bad?
+Since flax 0.11 Modules are JAX pytrees, so `jax.jit` accepts them as arguments, but it
+traces a copy: every change made inside is thrown away when the function returns. A train
+step that calls `optimizer.update(model, grads)` and returns only the loss runs without error
+and never trains (the loss stays at 1.0297, 1.0297, 1.0297 instead of 1.0297, 0.694,
+0.469). Before 0.11 (and for `class M(nnx.Module, pytree=False)`) passing an NNX object to
+`jax.jit` at all is a `TypeError`, so on those targets every NNX argument is reported.
+A module that is only read is correct on 0.11+ and is not reported.
+
+The target is the `flax` installed where nnx-lint runs, or `--target-flax-version`.
+
+### Example
+```python
+@jax.jit
+def train_step(model, optimizer, x, y):
+    loss, grads = nnx.value_and_grad(loss_fn)(model, x, y)
+    optimizer.update(model, grads)
+    return loss
+```
+
+### Use instead
+```python
+@nnx.jit
+def train_step(model, optimizer, x, y):
+    loss, grads = nnx.value_and_grad(loss_fn)(model, x, y)
+    optimizer.update(model, grads)
+    return loss
+```
+`nnx.jit` propagates the state of NNX arguments back to the caller's objects. Returning the
+objects and rebinding them at the call site works too.
+
+### Fix safety
+The fix replaces `jax.jit` with `nnx.jit`, keeping the options. It is safe when every NNX
+object the function uses arrives as an argument and none is listed in `static_argnums` or
+`static_argnames`. There is no fix when the function also captures NNX objects (see NNX001),
+when an NNX argument is static, or with `compiler_options` or positional options.
+"""
+
+TYPE_ERROR = (
+    "passed to a jax.jit function: on flax < 0.11 (and for pytree=False modules) "
+    "NNX objects are not pytrees, so this raises TypeError"
+)
+
+
+def _message(lost: list[NnxParam], type_error: bool) -> str:
+    names = " and ".join(f"`{p.name}`" for p in lost)
+    if type_error:
+        return f"{names} {'is an NNX object' if len(lost) == 1 else 'are NNX objects'} {TYPE_ERROR}"
+    hows = "; ".join(f"`{p.name}` {p.changes[0]}" for p in lost)
+    what = "the update is" if len(lost) == 1 else "the updates are"
+    verb = "is" if len(lost) == 1 else "are"
+    return (
+        f"{names} {verb} changed inside the compiled function but not returned: {what} lost "
+        f"({hows})"
+    )
+
+
+def _static(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> str | None:
+    for arg in site.options:
+        key = arg.keyword.value if arg.keyword else ""
+        if key == "static_argnums":
+            indexes = {int(n.value) for n in argnums(arg)}
+            hit = [p.name for p in params.values() if p.binding.param_index in indexes]
+        elif key == "static_argnames":
+            strings = [arg.value] if isinstance(arg.value, cst.SimpleString) else []
+            if isinstance(arg.value, cst.Tuple | cst.List):
+                strings = [e.value for e in arg.value.elements]
+            if not all(isinstance(s, cst.SimpleString) for s in strings):
+                return "`static_argnames` is not a literal"
+            hit = [s.evaluated_value for s in strings if s.evaluated_value in params]
+        else:
+            continue
+        if hit:
+            return (
+                f"`{hit[0]}` is static, and nnx.jit cannot propagate the state of a static argument"
+            )
+    return None
+
+
+def _fix(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> Fix:
+    if site.captures:
+        raise NoFix("the function also captures NNX objects (NNX001); pass those in first")
+    check_options(site)
+    static = _static(ctx, site, params)
+    if static:
+        raise NoFix(static)
+    imports = Imports(ctx)
+    edit = swap_to_nnx_jit(ctx, site, imports)
+    return Fix(
+        "safe",
+        "Compile with nnx.jit, which propagates the state of NNX arguments",
+        (*imports.edits, edit),
+    )
+
+
+def check(ctx: FileContext):
+    if ctx.hijax:
+        return
+    old = target_flax(ctx.settings.target_flax_version) < PYTREE_MODULES
+    for site in find_jit_sites(ctx):
+        if site.jit.kind != "jax" or site.function is None:
+            continue
+        params = nnx_params(ctx, site)
+        if not params:
+            continue
+        not_pytrees = [
+            p
+            for p in params.values()
+            if old or (p.instance.cls and ctx.index.pytree_false(p.instance.cls))
+        ]
+        if not_pytrees:
+            lost, type_error = not_pytrees, True
+        else:
+            state_changes(ctx, site.function, params)
+            back = handed_back(ctx, site.function, params)
+            lost = [p for p in params.values() if p.changes and p.name not in back]
+            type_error = False
+            if not lost:
+                continue
+        message = _message(lost, type_error)
+        try:
+            fix = _fix(ctx, site, params)
+        except NoFix as why:
+            fix = None
+            message += f"; compile it with nnx.jit (no automatic fix: {why})"
+        line, col, end_line, end_col = ctx.position(site.report_node)
+        yield Diagnostic("NNX003", message, ctx.path, line, col, end_line, end_col, fix)
+
+
+RULE = Rule("NNX003", "jitted-step-loses-nnx-state", "jax.jit step drops NNX state", DOC, check)
