@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 
@@ -42,9 +43,27 @@ class InternalError(Exception):
     """A fix produced broken code or did not converge: a bug in nnx-lint."""
 
 
-def could_have_findings(source: str) -> bool:
-    """Cheap prefilter: every rule needs a reference to a `jit`."""
-    return "jit" in source
+def could_have_findings(source: str, index: ProjectIndex | None = None) -> bool:
+    """Cheap prefilter: every rule needs a `jit` and an NNX object, which needs a mention of
+    flax/nnx or of an NNX class defined elsewhere in the project."""
+    if "jit" not in source:
+        return False
+    if "nnx" in source or "flax" in source:
+        return True
+    return index is not None and index.mentions_module_class(source)
+
+
+def _syntax_error(source: str, path: str) -> Diagnostic | None:
+    """E999 for a file that is not parsed by libcst (the fast C parser checks it)."""
+    try:
+        ast.parse(source, path)
+    except SyntaxError as exc:
+        row = exc.lineno or 1
+        col = exc.offset or 1
+        return Diagnostic("E999", f"SyntaxError: {exc.msg}", path, row, col, row, col)
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return Diagnostic("E999", f"SyntaxError: {exc}", path, 1, 1, 1, 1)
+    return None
 
 
 def _parse_error(exc: cst.ParserSyntaxError, path: str, lines: LineIndex) -> Diagnostic:
@@ -85,17 +104,18 @@ def check_source(
     lines = LineIndex(source)
     if not source.strip():
         return []
+    rules = [r for r in RULES if settings.enabled(r.code)]
+    if not rules or not could_have_findings(source, index):
+        if index is not None and index.parsed(path, source):
+            return []  # the index parsed this very text: no syntax error
+        error = _syntax_error(source, path)
+        return [error] if error else []
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         return [_parse_error(exc, path, lines)]  # reported whatever is selected, as in ruff
     except RecursionError:
         return [Diagnostic("E999", "SyntaxError: too deeply nested to parse", path, 1, 1, 1, 1)]
-    if not could_have_findings(source):
-        return []
-    rules = [r for r in RULES if settings.enabled(r.code)]
-    if not rules:
-        return []
     ctx = FileContext(module, source, path, index or ProjectIndex.empty(), settings)
     found: list[Diagnostic] = []
     for rule in rules:

@@ -8,29 +8,29 @@ import os
 import stat
 import tempfile
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pathspec
 
 SOURCE_SUFFIXES = (".py", ".pyi")
-SKIP_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        ".venv",
-        "venv",
-        "__pycache__",
-        "build",
-        "dist",
-        ".tox",
-        ".nox",
-        ".mypy_cache",
-        ".ruff_cache",
-        ".pytest_cache",
-        "node_modules",
-    }
+# Excluded from the walk unless a configuration's `exclude` replaces them (as in ruff).
+DEFAULT_EXCLUDE = (
+    ".git/",
+    ".hg/",
+    ".svn/",
+    ".venv/",
+    "venv/",
+    "__pycache__/",
+    "build/",
+    "dist/",
+    ".tox/",
+    ".nox/",
+    ".mypy_cache/",
+    ".ruff_cache/",
+    ".pytest_cache/",
+    "node_modules/",
+    "*.egg-info/",
 )
 
 
@@ -40,18 +40,42 @@ class SourceError(Exception):
 
 # Discovery -------------------------------------------------------------------------------------
 
+
+class PathPatterns:
+    """gitignore-style patterns, matched against paths relative to ``root``. A path outside
+    ``root`` is matched by its absolute path, so that only unanchored patterns (``build/``,
+    ``*_pb2.py``) can match it."""
+
+    def __init__(self, patterns: Iterable[str], root: str | os.PathLike[str] = ".") -> None:
+        self.patterns = tuple(patterns)
+        self.root = Path(os.path.abspath(root))
+        self._spec = pathspec.GitIgnoreSpec.from_lines(self.patterns)
+
+    def match(self, path: str | os.PathLike[str], is_dir: bool = False) -> bool:
+        absolute = Path(os.path.abspath(path))
+        try:
+            relative = absolute.relative_to(self.root).as_posix()
+        except ValueError:
+            relative = absolute.as_posix().lstrip("/")
+        return self._spec.match_file(relative + ("/" if is_dir else ""))
+
+
 # A .gitignore's patterns and the directory they are relative to.
 _Ignores = tuple[tuple[Path, pathspec.PathSpec], ...]
 
 
-def discover(paths: list[str]) -> tuple[list[Path], list[str]]:
-    """The files to lint under ``paths`` (default ``.``), sorted, and one error per missing path."""
+def discover(paths: list[str], exclude: PathPatterns | None = None) -> tuple[list[Path], list[str]]:
+    """The files to lint under ``paths`` (default ``.``), sorted, and one error per missing path.
+
+    Walked files and directories are skipped when .gitignore'd, inside a virtual environment,
+    or matched by ``exclude`` (default: ``DEFAULT_EXCLUDE``); named paths are always linted."""
+    exclude = exclude or PathPatterns(DEFAULT_EXCLUDE)
     found: dict[str, Path] = {}
     errors = []
     for raw in paths or ["."]:
         path = Path(raw)
         if path.is_dir():
-            files: Iterator[Path] = _walk(path, _parent_ignores(path), set())
+            files: Iterator[Path] = _walk(path, _parent_ignores(path), exclude, set())
         elif path.exists():
             files = iter([path])  # named explicitly: checked whatever its name
         else:
@@ -62,7 +86,9 @@ def discover(paths: list[str]) -> tuple[list[Path], list[str]]:
     return sorted(found.values()), errors
 
 
-def _walk(directory: Path, ignores: _Ignores, seen: set[str]) -> Iterator[Path]:
+def _walk(
+    directory: Path, ignores: _Ignores, exclude: PathPatterns, seen: set[str]
+) -> Iterator[Path]:
     real = os.path.realpath(directory)
     if real in seen:  # a symlink back into the tree, or a second route to the same directory
         return
@@ -74,19 +100,15 @@ def _walk(directory: Path, ignores: _Ignores, seen: set[str]) -> Iterator[Path]:
         return
     for entry in entries:
         path = directory / entry.name
-        if entry.is_dir():
-            if not _skip_dir(path) and not _ignored(path, True, ignores):
-                yield from _walk(path, ignores, seen)
-        elif entry.name.endswith(SOURCE_SUFFIXES) and not _ignored(path, False, ignores):
+        is_dir = entry.is_dir()
+        if not is_dir and not entry.name.endswith(SOURCE_SUFFIXES):
+            continue
+        if exclude.match(path, is_dir) or _ignored(path, is_dir, ignores):
+            continue
+        if not is_dir:
             yield path
-
-
-def _skip_dir(path: Path) -> bool:
-    return (
-        path.name in SKIP_DIRS
-        or path.name.endswith(".egg-info")
-        or (path / "pyvenv.cfg").exists()  # any virtual environment
-    )
+        elif not (path / "pyvenv.cfg").exists():  # any virtual environment
+            yield from _walk(path, ignores, exclude, seen)
 
 
 def _parent_ignores(directory: Path) -> _Ignores:
@@ -132,6 +154,11 @@ def read_source(path: Path) -> tuple[str, str]:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise SourceError(exc.strerror or str(exc)) from None
+    return decode_source(data)
+
+
+def decode_source(data: bytes) -> tuple[str, str]:
+    """Source bytes (a file's, or standard input's) as ``read_source`` returns them."""
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         return data.decode(encoding), encoding

@@ -8,7 +8,9 @@ qualified class names (``pkg.models.Ranker``), whatever file the class lives in.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from nnx_lint.analysis import nnx_api
@@ -33,6 +35,7 @@ class FileFacts:
     imports: dict[str, str] = field(default_factory=dict)  # module-level name -> qualified name
     classes: dict[str, ClassFacts] = field(default_factory=dict)
     hijax: bool = False
+    digest: int = 0  # hash of the text the facts were read from
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -51,7 +54,8 @@ def _literal(node: ast.expr) -> object:
 
 
 class _FileScanner:
-    def __init__(self, module: str, is_package: bool) -> None:
+    def __init__(self, module: str, is_package: bool, hijax_possible: bool) -> None:
+        self.hijax_possible = hijax_possible  # the text mentions hijax at all
         self.facts = FileFacts(module)
         self.package = module if is_package else module.rpartition(".")[0]
         self.local_classes: dict[str, str] = {}
@@ -86,9 +90,10 @@ class _FileScanner:
             self._import(node)
             if isinstance(node, ast.ClassDef):
                 self.local_classes[node.name] = f"{self.facts.module}.{node.name}"
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call):
-                self._hijax(node)
+        if self.hijax_possible:
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call):
+                    self._hijax(node)
         self._classes(tree.body, self.facts.module)
         return self.facts
 
@@ -197,7 +202,9 @@ def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    return _FileScanner(module, is_package).scan(tree)
+    facts = _FileScanner(module, is_package, "hijax" in source).scan(tree)
+    facts.digest = hash(source)
+    return facts
 
 
 class ProjectIndex:
@@ -233,12 +240,21 @@ class ProjectIndex:
                 files[str(Path(path).resolve())] = facts
         return cls(files)
 
+    def parsed(self, path: str, source: str) -> bool:
+        """Did building the index parse exactly this text of ``path`` without error?"""
+        known = self.files.get(str(Path(path).resolve()))
+        return known is not None and known.digest == hash(source)
+
     def with_source(self, path: str, source: str) -> tuple[ProjectIndex, FileFacts]:
         """This index with ``path``'s facts read from ``source``, and those facts."""
+        key = str(Path(path).resolve())
+        known = self.files.get(key)
+        if known is not None and known.digest == hash(source):
+            return self, known  # the index already holds this text's facts
         module, is_package = module_name_for(Path(path))
         facts = scan_source(source, module, is_package) or FileFacts(module)
         files = dict(self.files)
-        files[str(Path(path).resolve())] = facts
+        files[key] = facts
         return ProjectIndex(files), facts
 
     def hijax(self, facts: FileFacts) -> bool:
@@ -246,19 +262,42 @@ class ProjectIndex:
         (transitively), or anywhere in its top-level package?"""
         if "." in facts.module and facts.module.partition(".")[0] in self._hijax_packages:
             return True
-        seen: set[str] = set()
-        todo = [facts]
-        while todo:
-            current = todo.pop()
-            if current.hijax:
-                return True
-            for qual in current.imports.values():
+        return facts.module in self._hijax_modules or facts.hijax
+
+    @cached_property
+    def _hijax_modules(self) -> set[str]:
+        """Modules that turn hijax on or import (transitively) one that does."""
+        importers: dict[str, set[str]] = {}
+        for facts in self.files.values():
+            for qual in facts.imports.values():
                 for name in (qual, qual.rpartition(".")[0]):
-                    imported = self.modules.get(name)
-                    if imported is not None and name not in seen:
-                        seen.add(name)
-                        todo.append(imported)
-        return False
+                    importers.setdefault(name, set()).add(facts.module)
+        found: set[str] = set()
+        todo = [f.module for f in self.files.values() if f.hijax]
+        while todo:
+            module = todo.pop()
+            if module not in found:
+                found.add(module)
+                todo.extend(importers.get(module, ()))
+        return found
+
+    @cached_property
+    def _module_class_names(self) -> re.Pattern | None:
+        names = {q.rsplit(".", 1)[1] for q in self.classes if self.is_module(q)}
+        names |= {
+            local
+            for f in self.files.values()
+            for local, q in f.imports.items()
+            if self.resolve(q) in self.classes and self.is_module(q)
+        }
+        if not names:
+            return None
+        return re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, names))) + r")\b")
+
+    def mentions_module_class(self, source: str) -> bool:
+        """Does the text name an NNX Module class of the project (for the prefilter)?"""
+        pattern = self._module_class_names
+        return pattern is not None and pattern.search(source) is not None
 
     def resolve(self, qualname: str, depth: int = 0) -> str:
         """Follow re-exports (``pkg/__init__.py: from .models import Ranker``) to the class."""

@@ -1,0 +1,76 @@
+"""The flake8 plugin: ``flake8 --select NNX`` reports what ``nnx-lint`` reports.
+
+It is a thin front end to the engine (``nnx_lint.engine.check_source``). flake8 keeps its own
+``--select``, ``--ignore``, ``--extend-ignore``, ``--per-file-ignores`` and ``# noqa`` handling:
+the engine runs with every NNX rule on and without noqa, and flake8 filters what it yields.
+Syntax errors are flake8's to report (E999), so only NNX codes are passed on. Columns: the
+engine's are 1-based, flake8 adds one to what a plugin returns, so the plugin subtracts one.
+
+A file without a ``jit`` cannot have a finding: the plugin returns before parsing anything or
+looking at other files. A file with one is then put to the engine's prefilter
+(``could_have_findings``, which needs the project index), so most files are never parsed.
+
+Cross-file knowledge. A rule may need classes defined in other files (``jax.jit(Ranker(rngs))``
+with ``Ranker`` in ``pkg/models.py``), but flake8 hands a plugin one file at a time, in worker
+processes under ``-j``. So the plugin finds the file's project root, the nearest ancestor
+directory holding one of ``ROOT_MARKERS`` (else the file's own directory), and indexes every
+Python file under it, found as the command line finds them (``nnx_lint.files.discover``:
+.gitignore'd files and virtual environments skipped). The index (cheap: stdlib ``ast``, only
+files that can define a class) is built once per root per process and kept in ``_INDEXES``;
+each ``-j`` worker builds its own. The checked file's own facts always come from the text flake8
+passes; other files are seen as they were when the process first indexed the root.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+from nnx_lint import __version__
+from nnx_lint.analysis.project_index import ProjectIndex
+from nnx_lint.engine import Settings, check_source, could_have_findings
+from nnx_lint.files import discover
+
+ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+_SETTINGS = Settings(select=("NNX",))  # everything on: flake8 does the selecting
+_INDEXES: dict[Path, ProjectIndex] = {}
+
+
+def project_root(filename: str) -> Path:
+    """The nearest ancestor of the file holding a root marker, else the file's directory."""
+    directory = Path(filename).resolve().parent
+    for candidate in (directory, *directory.parents):
+        if any((candidate / marker).exists() for marker in ROOT_MARKERS):
+            return candidate
+    return directory
+
+
+def project_index(root: Path) -> ProjectIndex:
+    """The index of every Python file under ``root``, built once per process."""
+    if root not in _INDEXES:
+        files, _ = discover([str(root)])
+        _INDEXES[root] = ProjectIndex.build(files)
+    return _INDEXES[root]
+
+
+class Plugin:
+    name = "nnx-lint"
+    version = __version__
+
+    def __init__(self, tree: ast.AST, lines: list[str], filename: str) -> None:
+        self.lines = lines
+        self.filename = filename
+
+    def run(self) -> Iterator[tuple[int, int, str, type]]:
+        source = "".join(self.lines)
+        # The prefilter, in two steps: without a `jit` nothing can be found, whatever the
+        # project; with one, the file must also name flax/nnx or a Module class of the project.
+        if "jit" not in source:
+            return
+        index = project_index(project_root(self.filename))
+        if not could_have_findings(source, index):
+            return
+        for d in check_source(source, self.filename, _SETTINGS, index, noqa=False):
+            if d.code.startswith("NNX"):
+                yield d.line, d.column - 1, f"{d.code} {d.message}", type(self)
