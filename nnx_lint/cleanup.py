@@ -10,7 +10,7 @@ from nnx_lint.analysis.scopes import ScopeBuilder, exported_names, lookup
 def _import_uses(module: cst.Module) -> dict[str, int]:
     """Module-level imported names and how many reads resolve to them."""
     builder = ScopeBuilder("", "")
-    module.visit(builder)
+    builder.walk(module)
     top = builder.module_scope
     counts = {name: 0 for name, bs in top.bindings.items() if any(b.kind == "import" for b in bs)}
     for scope in top.walk():

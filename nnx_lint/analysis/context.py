@@ -71,7 +71,7 @@ class FileContext:
         package = self.facts.module if path.endswith("__init__.py") else ""
         package = package or self.facts.module.rpartition(".")[0]
         builder = ScopeBuilder(self.facts.module, package)
-        module.visit(builder)
+        builder.walk(module)
         self.scopes = builder
         self.module_scope: Scope = builder.module_scope
 

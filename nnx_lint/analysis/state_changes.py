@@ -9,7 +9,7 @@ import libcst as cst
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.context import FileContext, Function, Instance, Ref
 from nnx_lint.analysis.jit_sites import JitSite, callers
-from nnx_lint.analysis.scopes import Binding, lookup
+from nnx_lint.analysis.scopes import Binding, FastVisitor, lookup
 
 MODE_METHODS = {
     "train": "is put in training mode",
@@ -102,7 +102,7 @@ class _Resolver:
         return self.ctx.evaluate(node, ref.scope, ref.order)
 
 
-class _Changes(_Resolver, cst.CSTVisitor):
+class _Changes(_Resolver, FastVisitor):
     def _note(self, name: cst.Name | None, how: str) -> None:
         param = self._param(name)
         if param is not None and how not in param.changes:
@@ -158,7 +158,7 @@ class _Changes(_Resolver, cst.CSTVisitor):
         self._target(node.target)
 
 
-class _Returns(cst.CSTVisitor):
+class _Returns(FastVisitor):
     """Return values of the function itself (not of functions nested in it)."""
 
     def __init__(self) -> None:
@@ -182,7 +182,7 @@ def handed_back(ctx: FileContext, function: Function, params: dict[str, NnxParam
         values = [node.body]
     else:
         visitor = _Returns()
-        node.body.visit(visitor)
+        visitor.walk(node.body)
         values = visitor.values
     names = _Resolver(ctx, function, params)
     out: set[str] = set()
@@ -214,4 +214,4 @@ def handed_back(ctx: FileContext, function: Function, params: dict[str, NnxParam
 
 def state_changes(ctx: FileContext, function: Function, params: dict[str, NnxParam]) -> None:
     """Fill in ``params[...].changes`` from the function's body."""
-    function.node.body.visit(_Changes(ctx, function, params))
+    _Changes(ctx, function, params).walk(function.node.body)
