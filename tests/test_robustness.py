@@ -1,0 +1,121 @@
+"""The engine never crashes and its fixes never make code worse, on generated programs and on
+every Python file of the installed ecosystem."""
+
+from __future__ import annotations
+
+import sys
+import sysconfig
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nnx_lint.analysis.project_index import ProjectIndex
+from nnx_lint.engine import Settings, check_source, fix_source
+
+UNSAFE = Settings(unsafe_fixes=True)
+SAFE = Settings()
+
+
+def _assert_fix_is_sound(source: str, mode: Settings) -> str:
+    fixed = fix_source(source, "generated.py", mode).source
+    if fixed != source:
+        cst.parse_module(fixed)
+        assert fix_source(fixed, "generated.py", mode).source == fixed
+    return fixed
+
+
+# -- arbitrary programs (hypothesmith): never raises; no jax/flax import, never changed
+
+hypothesmith = pytest.importorskip("hypothesmith")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(hypothesmith.from_node())
+def test_arbitrary_programs(source: str) -> None:
+    check_source(source, "generated.py", UNSAFE)
+    fixed = _assert_fix_is_sound(source, UNSAFE)
+    if "jax" not in source and "flax" not in source:
+        assert fixed == source
+
+
+# -- programs made of the shapes nnx-lint rewrites, with random names, options and layout
+
+JITS = [
+    ("import jax\n", "jax.jit"),
+    ("import jax as jx\n", "jx.jit"),
+    ("from jax import jit\n", "jit"),
+    ("import functools\nimport jax\n", "functools.partial(jax.jit, static_argnums=(1,))"),
+    ("from flax import nnx\n", "nnx.jit"),
+]
+OBJECTS = [
+    "nnx.Linear(2, 3, rngs=nnx.Rngs(0))",
+    "nnx.Dropout(0.5, rngs=nnx.Rngs(1))",
+    "nnx.RNN(nnx.LSTMCell(3, 4, rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))",
+    "nnx.Rngs(0)",
+]
+names = st.sampled_from(["model", "net", "m", "encoder", "state_", "opt"])
+spaces = st.sampled_from(["", " ", "  # note\n"])
+
+
+@st.composite
+def programs(draw) -> str:
+    imports, jit = draw(st.sampled_from(JITS))
+    obj, name, fn = draw(st.sampled_from(OBJECTS)), draw(names), draw(names)
+    fn = f"{fn}_step"
+    shape = draw(st.integers(0, 4))
+    head = imports + ("" if "flax" in imports else "from flax import nnx\n")
+    head += f"\n{name} = {obj}\n"
+    if shape == 0:
+        body = f"{fn} = {jit}({name})\n{fn}(1.0)\n"
+    elif shape == 1:
+        body = f"{fn} = {jit}(lambda x, n=1:{draw(spaces).strip(chr(10))} {name}(x))\n{fn}(2.0)\n"
+    elif shape == 2:
+        body = f"\n@{jit}\ndef {fn}(x, n):\n    return {name}(x) * n\n\n\n{fn}(1.0, 2)\n"
+    elif shape == 3:
+        body = f"y = {jit}({name})(1.0)\n"
+    else:
+        body = f"\n@{jit}\ndef {fn}(m: nnx.Module, x):\n    m.count.value += 1\n    return x\n"
+    return head + body
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs(), st.booleans(), st.booleans())
+def test_generated_nnx_programs(source: str, unsafe: bool, crlf: bool) -> None:
+    if crlf:
+        source = source.replace("\n", "\r\n")
+    diagnostics = check_source(source, "generated.py", UNSAFE if unsafe else SAFE)
+    fixed = _assert_fix_is_sound(source, UNSAFE if unsafe else SAFE)
+    if crlf:
+        assert "\n" not in fixed.replace("\r\n", "")  # line endings kept
+    if fixed != source:
+        assert diagnostics, "a file without diagnostics was changed"
+
+
+# -- every .py file of the installed site-packages: zero internal errors
+
+
+def _site_packages_files() -> list[Path]:
+    root = Path(sysconfig.get_paths()["purelib"])
+    return sorted(p for p in root.rglob("*.py") if p.is_file())
+
+
+@pytest.mark.slow
+def test_no_crash_on_site_packages() -> None:
+    files = _site_packages_files()
+    assert len(files) > 1000, "the test environment should hold jax, flax and their dependencies"
+    index = ProjectIndex.build(files)
+    failures = []
+    for path in files:
+        try:
+            source = path.read_bytes().decode("utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        try:
+            check_source(source, str(path), UNSAFE, index)
+        except Exception as exc:  # noqa: BLE001 - the test's point is to catch any of them
+            failures.append(f"{path}: {type(exc).__name__}: {exc}")
+    assert not failures, "\n".join(failures[:20])
+    print(f"checked {len(files)} files on Python {sys.version.split()[0]}")
