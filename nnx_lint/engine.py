@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
+import sys
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -116,10 +118,15 @@ def check_source(
         return [_parse_error(exc, path, lines)]  # reported whatever is selected, as in ruff
     except RecursionError:
         return [Diagnostic("E999", "SyntaxError: too deeply nested to parse", path, 1, 1, 1, 1)]
-    ctx = FileContext(module, source, path, index or ProjectIndex.empty(), settings)
-    found: list[Diagnostic] = []
-    for rule in rules:
-        found.extend(_run_rule(rule, ctx))
+    try:
+        with _deep_recursion():
+            ctx = FileContext(module, source, path, index or ProjectIndex.empty(), settings)
+            found: list[Diagnostic] = []
+            for rule in rules:
+                found.extend(_run_rule(rule, ctx))
+    except RecursionError:
+        message = "SyntaxError: too deeply nested for nnx-lint to analyse"
+        return [Diagnostic("E999", message, path, 1, 1, 1, 1)]
     out = []
     for d in found:
         d.source_line = lines.line(d.line)
@@ -128,6 +135,19 @@ def check_source(
         out.append(d)
     out.sort(key=lambda d: d.sort_key)
     return out
+
+
+@contextlib.contextmanager
+def _deep_recursion(limit: int = 20_000):
+    """Deeply nested code (long operator chains) needs a deep walk. From Python 3.11 on, calls
+    between Python functions do not use the C stack, so a higher limit is safe there."""
+    old = sys.getrecursionlimit()
+    if sys.version_info >= (3, 11) and old < limit:
+        sys.setrecursionlimit(limit)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def _run_rule(rule: Rule, ctx: FileContext) -> list[Diagnostic]:

@@ -7,9 +7,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from nnx_lint.analysis import nnx_api
+from nnx_lint.analysis.positions import Positions
 from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.analysis.scopes import Binding, Reference, Scope, ScopeBuilder, lookup, reaching
 from nnx_lint.diagnostics import LineIndex
@@ -86,9 +86,8 @@ class FileContext:
         return LineIndex(self.source)
 
     @cached_property
-    def _positions(self):
-        wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-        return wrapper.resolve(PositionProvider)
+    def _positions(self) -> Positions:
+        return Positions(self.module, self.source, self.scopes.statement_of)
 
     def span(self, node: cst.CSTNode) -> tuple[int, int]:
         """Character offsets of ``node`` in the source."""

@@ -160,6 +160,8 @@ class ScopeBuilder(FastVisitor):
         self.call_of: dict[int, cst.Call] = {}  # id(func expression) -> Call
         self.scope_of: dict[int, Scope] = {}  # id(def/lambda/class) -> its scope
         self.assigned_by: dict[int, cst.Assign] = {}  # id(value) -> `name = value`
+        self.statement_of: dict[int, int] = {}  # id(node) -> index of its top-level statement
+        self._statement = -1
 
     # -- helpers
     def _next(self) -> int:
@@ -218,8 +220,19 @@ class ScopeBuilder(FastVisitor):
             self._bind_target(target.value, "other", stmt)
 
     # -- module
-    def visit_Module(self, node: cst.Module) -> None:
+    def visit_Module(self, node: cst.Module) -> bool:
+        """The module's statements one by one, noting which top-level statement holds each
+        node (positions are computed one statement at a time, see positions.py)."""
         self.module_scope = self._push("module", node)
+        for i, stmt in enumerate(node.body):
+            self._statement = i
+            self.walk(stmt)
+        return False
+
+    def walk(self, node: cst.CSTNode) -> None:
+        if self._statement >= 0:
+            self.statement_of[id(node)] = self._statement
+        super().walk(node)
 
     # -- imports
     def visit_Import(self, node: cst.Import) -> bool:
