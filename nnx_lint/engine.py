@@ -26,6 +26,8 @@ class Settings:
     unsafe_fixes: bool = False
     # None: the installed flax version, else the newest behaviour.
     target_flax_version: tuple[int, ...] | None = None
+    # Larger files are reported (E902) rather than analysed: libcst needs ~10 s per MiB.
+    max_file_size: int = 2 * 1024 * 1024
 
     def enabled(self, code: str) -> bool:
         """A code is on when the longest matching prefix comes from select, as in ruff."""
@@ -68,7 +70,7 @@ def _syntax_error(source: str, path: str) -> Diagnostic | None:
     return None
 
 
-def _parse_error(exc: cst.ParserSyntaxError, path: str, lines: LineIndex) -> Diagnostic:
+def _parse_error(exc: cst.ParserSyntaxError, path: str) -> Diagnostic:
     message = str(exc.message).strip().splitlines()[0] if exc.message else "invalid syntax"
     row = max(exc.raw_line, 1)
     col = exc.raw_column + 1
@@ -103,9 +105,16 @@ def check_source(
 
     ``noqa=False`` leaves suppression to the caller (flake8 does its own)."""
     settings = settings or Settings()
-    lines = LineIndex(source)
     if not source.strip():
         return []
+    if len(source) > settings.max_file_size:
+        size = f"{len(source) / 2**20:.1f} MiB"
+        limit = f"{settings.max_file_size / 2**20:g} MiB"
+        message = (
+            f"file not analysed: {size} is over the {limit} limit (exclude it, or raise the limit)"
+        )
+        return [Diagnostic("E902", message, path, 1, 1, 1, 1)]
+    lines = LineIndex(source)
     rules = [r for r in RULES if settings.enabled(r.code)]
     if not rules or not could_have_findings(source, index):
         if index is not None and index.parsed(path, source):
@@ -115,7 +124,8 @@ def check_source(
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
-        return [_parse_error(exc, path, lines)]  # reported whatever is selected, as in ruff
+        # Reported whatever is selected, as in ruff; Python's own parser words it best.
+        return [_syntax_error(source, path) or _parse_error(exc, path)]
     except RecursionError:
         return [Diagnostic("E999", "SyntaxError: too deeply nested to parse", path, 1, 1, 1, 1)]
     try:
