@@ -1,76 +1,113 @@
-"""The command line: parse arguments, lint or fix each file, print a report, pick the exit status.
+"""The command line: parse arguments, read the configuration, lint or fix each file (or standard
+input), print a report, pick the exit status.
 
-Exit status: 0 nothing found, 1 diagnostics found (or, with ``--diff``, changes to make),
-2 usage error, missing path, or an internal error.
+Exit status: 0 nothing found (or ``--exit-zero``), 1 diagnostics found (with ``--diff``: changes
+to make; with ``--fix --exit-non-zero-on-fix``: also any file changed), 2 usage or configuration
+error, missing path, or an internal error.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 import traceback
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from nnx_lint import __version__, output
+from nnx_lint import __version__, config, output
 from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.diagnostics import Diagnostic, LineIndex
 from nnx_lint.engine import InternalError, Settings, check_source, fix_source
-from nnx_lint.files import SourceError, discover, read_source, write_source
+from nnx_lint.files import SourceError, decode_source, discover, read_source, write_source
 from nnx_lint.rules import RULES_BY_CODE
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
-FRONT_END_CODES = ("E902", "E999")  # unreadable file, syntax error: reported whatever --select says
+T = TypeVar("T")
 
 
 # Arguments -------------------------------------------------------------------------------------
 
 
-def _codes(value: str) -> tuple[str, ...]:
-    """A comma-separated list of rule codes or prefixes; ``ALL`` selects everything."""
-    codes = tuple(c.strip().upper() for c in value.split(",") if c.strip())
-    known = (*RULES_BY_CODE, *FRONT_END_CODES)
-    for code in codes:
-        if code != "ALL" and not any(k.startswith(code) for k in known):
-            raise argparse.ArgumentTypeError(f"unknown rule code or prefix: {code}")
-    return tuple("" if c == "ALL" else c for c in codes)
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from a parser that raises ValueError with a message worth showing."""
+
+    def convert(value: str) -> T:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
 
 
-def _version(value: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in value.split("."))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a version like 0.11.0: {value}") from None
+# A comma-separated list of rule codes or prefixes; ``ALL`` selects everything.
+_codes = _argument(lambda value: config.parse_codes([c for c in value.split(",") if c.strip()]))
 
 
 def _check_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnx-lint",
         description="Find and fix JAX transforms misapplied to stateful Flax NNX objects.",
-        epilog="`nnx-lint rule CODE` explains a rule.",
+        epilog="`nnx-lint rule CODE` explains a rule. Settings are read from [tool.nnx-lint] in "
+        "the nearest pyproject.toml; options given here override them.",
     )
     parser.add_argument("--version", action="version", version=f"nnx-lint {__version__}")
     parser.add_argument(
-        "paths", nargs="*", metavar="PATH", help="files or directories to check (default: .)"
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or directories to check (default: .); - reads standard input",
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", help="read this pyproject.toml instead of the nearest one"
+    )
+    parser.add_argument(
+        "--stdin-filename",
+        metavar="PATH",
+        help="read the source from standard input and report it under this name",
     )
     fixing = parser.add_argument_group("fixes")
     fixing.add_argument("--fix", action="store_true", help="apply fixes, rewriting files")
-    fixing.add_argument("--unsafe-fixes", action="store_true", help="also apply unsafe fixes")
+    fixing.add_argument(
+        "--unsafe-fixes",
+        action=argparse.BooleanOptionalAction,
+        help="also apply unsafe fixes (--no-unsafe-fixes: not even if the configuration says so)",
+    )
     fixing.add_argument(
         "--diff", action="store_true", help="print the changes --fix would make; write nothing"
     )
+    fixing.add_argument(
+        "--show-fixes",
+        action="store_true",
+        help="list the fixes applied (with --fix) and show each available fix (full format)",
+    )
     rules = parser.add_argument_group("rules")
     rules.add_argument("--select", type=_codes, metavar="CODES", help="codes or prefixes to enable")
+    rules.add_argument(
+        "--extend-select", type=_codes, default=(), metavar="CODES", help="codes to enable too"
+    )
     rules.add_argument("--ignore", type=_codes, default=(), metavar="CODES", help="codes to skip")
     rules.add_argument(
         "--target-flax-version",
-        type=_version,
+        type=_argument(config.parse_version),
         metavar="X.Y.Z",
-        help="flax version to write fixes for (default: the installed one)",
+        help="the flax version the code runs on (default: the installed one)",
     )
     report = parser.add_argument_group("output")
-    report.add_argument("--output-format", choices=output.FORMATS, default="full")
+    report.add_argument("--output-format", choices=output.FORMATS, help="default: full")
+    report.add_argument("--statistics", action="store_true", help="count diagnostics per code")
+    status = report.add_mutually_exclusive_group()
+    status.add_argument(
+        "--exit-zero", action="store_true", help="exit 0 even when diagnostics are found"
+    )
+    status.add_argument(
+        "--exit-non-zero-on-fix",
+        action="store_true",
+        help="with --fix, exit 1 when a file was changed, even if nothing remains",
+    )
     return parser
 
 
@@ -80,13 +117,15 @@ def _rule_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    select = Settings.select if args.select is None else args.select
-    return Settings(
-        select=(*select, *FRONT_END_CODES),
+def _options(args: argparse.Namespace) -> config.Options:
+    """The command line's share of the configuration."""
+    return config.Options(
+        select=args.select,
+        extend_select=args.extend_select,
         ignore=args.ignore,
-        unsafe_fixes=args.unsafe_fixes,
         target_flax_version=args.target_flax_version,
+        unsafe_fixes=args.unsafe_fixes,
+        output_format=args.output_format,
     )
 
 
@@ -108,91 +147,166 @@ def run_rule(args: argparse.Namespace) -> int:
 
 @dataclass
 class _FileResult:
+    name: str
     diagnostics: list[Diagnostic]
     text: str = ""  # the text the diagnostics' positions refer to
     fixed: int = 0
     changed: bool = False
     failed: bool = False  # an internal error or a failed write: exit 2
+    fixed_codes: Counter[str] = field(default_factory=Counter)  # for --show-fixes
 
 
 @dataclass
 class _Run:
     args: argparse.Namespace
-    settings: Settings
+    conf: config.Config
     index: ProjectIndex
+
+    @property
+    def fixing(self) -> bool:
+        return self.args.fix or self.args.diff
 
     def lint(self, path: Path) -> _FileResult:
         name = str(path)
         try:
             text, encoding = read_source(path)
         except SourceError as exc:
-            return _FileResult([Diagnostic("E902", str(exc), name, 1, 1, 1, 1)])
+            return _unreadable(name, exc)
+        return self._lint(name, text, lambda fixed: write_source(path, fixed, encoding))
+
+    def lint_stdin(self, name: str) -> _FileResult:
+        """Standard input; with --fix, the fixed source goes to standard output (as ruff)."""
+        data = sys.stdin.buffer.read()
         try:
-            if self.args.fix or self.args.diff:
-                return self._fix(path, text, encoding)
-            return _FileResult(check_source(text, name, self.settings, self.index), text)
+            text, encoding = decode_source(data)
+        except SourceError as exc:
+            result = _unreadable(name, exc)
+        else:
+            result = self._lint(name, text, None)
+            data = result.text.encode(encoding)
+        if self.args.fix and not self.args.diff:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        return result
+
+    def _lint(self, name: str, text: str, write: Callable[[str], None] | None) -> _FileResult:
+        settings = self.conf.settings(name)
+        try:
+            if self.fixing:
+                return self._fix(name, text, settings, write)
+            return _FileResult(name, check_source(text, name, settings, self.index), text)
         except Exception as exc:  # a bug: report it, keep going with the other files
             _error(f"{name}: {type(exc).__name__}: {exc}; please report this bug")
             traceback.print_exc()
-            return _FileResult([], text, failed=True)
+            return _FileResult(name, [], text, failed=True)
 
-    def _fix(self, path: Path, text: str, encoding: str) -> _FileResult:
-        name = str(path)
+    def _fix(
+        self, name: str, text: str, settings: Settings, write: Callable[[str], None] | None
+    ) -> _FileResult:
         try:
-            result = fix_source(text, name, self.settings, self.index)
+            result = fix_source(text, name, settings, self.index)
         except InternalError as exc:
             _error(f"{exc}; please report this bug (the file was left unchanged)")
-            return self._unfixed(name, text)
+            return self._unfixed(name, text, settings)
         changed = result.source != text
         if changed and self.args.diff:
-            sys.stdout.write(_unified_diff(name, text, result.source))
-        elif changed:
+            sys.stdout.write(output.unified_diff(name, text, result.source))
+        elif changed and write is not None:
             try:
-                write_source(path, result.source, encoding)
+                write(result.source)
             except SourceError as exc:
                 _error(f"{name}: cannot write the fixes: {exc}")
-                return self._unfixed(name, text)
-        return _FileResult(result.diagnostics, result.source, result.fixed, changed)
+                return self._unfixed(name, text, settings)
+        applied: Counter[str] = Counter()
+        if result.fixed and self.args.show_fixes:  # what was fixable before is what was fixed
+            before = check_source(text, name, settings, self.index)
+            applied.update(d.code for d in before if d.fixable(settings.unsafe_fixes))
+        return _FileResult(
+            name, result.diagnostics, result.source, result.fixed, changed, fixed_codes=applied
+        )
 
-    def _unfixed(self, name: str, text: str) -> _FileResult:
+    def _unfixed(self, name: str, text: str, settings: Settings) -> _FileResult:
         """The file as it stands, after a fix could not be made: the run exits 2."""
-        return _FileResult(check_source(text, name, self.settings, self.index), text, failed=True)
+        diagnostics = check_source(text, name, settings, self.index)
+        return _FileResult(name, diagnostics, text, failed=True)
 
 
-def _unified_diff(name: str, old: str, new: str) -> str:
-    lines = difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True), name, name
-    )
-    marker = "\n\\ No newline at end of file\n"
-    return "".join(line if line.endswith(("\n", "\r")) else line + marker for line in lines) + "\n"
+def _unreadable(name: str, exc: SourceError) -> _FileResult:
+    return _FileResult(name, [Diagnostic("E902", str(exc), name, 1, 1, 1, 1)])
+
+
+def _report(args: argparse.Namespace, conf: config.Config, results: list[_FileResult]) -> str:
+    """The report in the configured format, then, for people, the fix table and the summary."""
+    fmt, unsafe = conf.output_format, conf.unsafe_fixes
+    diagnostics = [d for r in results for d in r.diagnostics]
+    if args.statistics:
+        report = output.statistics(fmt, diagnostics, unsafe_fixes=unsafe, rules=RULES_BY_CODE)
+        if not diagnostics:
+            return report  # ruff prints nothing more, not even "All checks passed!"
+    else:
+        lines = {r.name: LineIndex(r.text) for r in results if r.diagnostics}
+        report = output.render(
+            fmt,
+            diagnostics,
+            unsafe_fixes=unsafe,
+            lines=lines,
+            rules=RULES_BY_CODE,
+            show_fixes=args.show_fixes,
+        )
+    if fmt not in output.HUMAN_FORMATS:
+        return report
+    if args.show_fixes:
+        report += output.fix_table({r.name: r.fixed_codes for r in results}, RULES_BY_CODE)
+    fixed = sum(r.fixed for r in results)
+    return report + output.summary(diagnostics, fixed=fixed, unsafe_fixes=unsafe)
+
+
+def _reads_stdin(args: argparse.Namespace) -> bool:
+    """As ruff: with --stdin-filename, or when the only path is ``-``."""
+    if args.stdin_filename is None:
+        return args.paths == ["-"]
+    for path in args.paths:
+        if path != "-":
+            print(f"warning: ignoring {path} in favour of standard input", file=sys.stderr)
+    return True
 
 
 def run_check(args: argparse.Namespace) -> int:
-    files, missing = discover(args.paths)
-    for message in missing:
-        _error(message)
-    run = _Run(args, _settings(args), ProjectIndex.build(files))
-    results = [run.lint(path) for path in files]
+    stdin = _reads_stdin(args)
+    named = args.paths
+    if stdin:  # the configuration is looked for from --stdin-filename, else from here
+        named = [args.stdin_filename] if args.stdin_filename else []
+    try:
+        conf = config.load(named, args.config, _options(args))
+    except config.ConfigError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
+    missing: list[str] = []
+    if stdin:
+        run = _Run(args, conf, ProjectIndex.empty())
+        results = [run.lint_stdin(args.stdin_filename or "-")]
+    else:
+        files, missing = discover(args.paths, conf.exclude)
+        for message in missing:
+            _error(message)
+        run = _Run(args, conf, ProjectIndex.build(files))
+        results = [run.lint(path) for path in files]
     diagnostics = [d for r in results for d in r.diagnostics]
-    fixed = sum(r.fixed for r in results)
     failed = bool(missing) or any(r.failed for r in results)
-    unsafe = args.unsafe_fixes
+    changed = any(r.changed for r in results)
     if args.diff:
-        unlintable = [d for d in diagnostics if d.code in FRONT_END_CODES]
+        unlintable = [d for d in diagnostics if d.code in output.FRONT_END]
         sys.stderr.write(output.render("concise", unlintable))
+        fixed = sum(r.fixed for r in results)
+        unsafe = conf.unsafe_fixes
         sys.stdout.write(output.diff_summary(diagnostics, fixed=fixed, unsafe_fixes=unsafe))
-        changed = any(r.changed for r in results)
         return EXIT_ERROR if failed else EXIT_FOUND if changed else EXIT_OK
-    lines = {
-        str(p): LineIndex(r.text) for p, r in zip(files, results, strict=True) if r.diagnostics
-    }
-    report = output.render(
-        args.output_format, diagnostics, unsafe_fixes=unsafe, lines=lines, rules=RULES_BY_CODE
-    )
-    if args.output_format != "json":
-        report += output.summary(diagnostics, fixed=fixed, unsafe_fixes=unsafe)
-    sys.stdout.write(report)
-    return EXIT_ERROR if failed else EXIT_FOUND if diagnostics else EXIT_OK
+    # With --fix, standard output holds the fixed source: the report goes to standard error.
+    (sys.stderr if stdin and args.fix else sys.stdout).write(_report(args, conf, results))
+    if failed:
+        return EXIT_ERROR
+    found = diagnostics or (args.fix and args.exit_non_zero_on_fix and changed)
+    return EXIT_FOUND if found and not args.exit_zero else EXIT_OK
 
 
 COMMANDS = {"check": (_check_parser, run_check), "rule": (_rule_parser, run_rule)}

@@ -1,20 +1,66 @@
-"""Diagnostics as text, in ruff's formats: ``full``, ``concise`` and ``json``, plus the summary."""
+"""Diagnostics as text, in ruff's formats, plus the summary, the statistics and the fix table.
+
+``full`` and ``concise`` are for people (the command line adds the summary after them);
+``json`` and ``json-lines`` have the keys of ruff's; ``github`` prints workflow commands that
+annotate a pull request; ``sarif`` is SARIF 2.1.0 for GitHub code scanning; ``junit`` is JUnit
+XML for CI test reports.
+"""
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+import urllib.parse
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
-from nnx_lint.diagnostics import Diagnostic, LineIndex
+from nnx_lint import __version__
+from nnx_lint.diagnostics import Diagnostic, Edit, LineIndex, apply_edits
 
 if TYPE_CHECKING:
     from nnx_lint.rules import Rule
 
-FORMATS = ("full", "concise", "json")
-# Codes reported by the front end rather than by a rule: (name, url) as in ruff's JSON.
-_BUILTIN = {"E902": ("io-error", None), "E999": ("syntax-error", None)}
+FORMATS = ("full", "concise", "json", "json-lines", "github", "sarif", "junit")
+HUMAN_FORMATS = ("full", "concise")  # the ones the summary follows, as in ruff
+TOOL = "nnx-lint"
+SARIF_SCHEMA = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+SRCROOT = "%SRCROOT%"  # SARIF: relative URIs are relative to the working directory
+
+
+class FrontEndCode(NamedTuple):
+    name: str
+    summary: str
+
+
+# Codes reported by the front end rather than by a rule, whatever --select says.
+FRONT_END = {
+    "E902": FrontEndCode("io-error", "The file cannot be read or decoded"),
+    "E999": FrontEndCode("syntax-error", "The file does not parse"),
+}
+
+
+@dataclass(frozen=True)
+class _Context:
+    unsafe_fixes: bool = False
+    lines: Mapping[str, LineIndex] = field(default_factory=dict)
+    rules: Mapping[str, Rule] = field(default_factory=dict)
+    show_fixes: bool = False
+
+    def name(self, code: str) -> str | None:
+        rule = self.rules.get(code)
+        return rule.name if rule else FRONT_END[code].name if code in FRONT_END else None
+
+    def span(self, d: Diagnostic, edit: Edit) -> tuple[int, int, int, int]:
+        """An edit's (row, column, end row, end column) in the text of ``d``'s file."""
+        index = self.lines[d.path]
+        return (*index.position(edit.start), *index.position(edit.end))
 
 
 def render(
@@ -24,13 +70,16 @@ def render(
     unsafe_fixes: bool = False,
     lines: Mapping[str, LineIndex] | None = None,
     rules: Mapping[str, Rule] | None = None,
+    show_fixes: bool = False,
 ) -> str:
-    """The diagnostics in format ``fmt``; ``json`` needs the ``lines`` of every file with a fix."""
-    if fmt == "json":
-        records = [_json(d, lines or {}, rules or {}) for d in diagnostics]
-        return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
-    one = _full if fmt == "full" else _concise
-    return "".join(one(d, unsafe_fixes) + "\n" for d in diagnostics)
+    """The diagnostics in format ``fmt``. ``lines`` (each file's text) is needed for the edits of
+    fixes (``json``, ``json-lines``, ``sarif``) and for ``full``'s fix diffs (``show_fixes``);
+    ``rules`` for rule names, urls and SARIF's rule metadata."""
+    ctx = _Context(unsafe_fixes, lines or {}, rules or {}, show_fixes)
+    return _RENDERERS[fmt](diagnostics, ctx)
+
+
+# full and concise ------------------------------------------------------------------------------
 
 
 def _concise(d: Diagnostic, unsafe_fixes: bool) -> str:
@@ -38,9 +87,10 @@ def _concise(d: Diagnostic, unsafe_fixes: bool) -> str:
     return f"{d.path}:{d.line}:{d.column}: {d.code} {mark}{d.message}"
 
 
-def _full(d: Diagnostic, unsafe_fixes: bool) -> str:
-    """ruff's (pre-0.12) full format: header, the source line with carets, then the fix's help."""
-    header = _concise(d, unsafe_fixes)
+def _full(d: Diagnostic, ctx: _Context) -> str:
+    """ruff's (pre-0.12) full format: header, the source line with carets, then the fix's help
+    and, with ``show_fixes``, the fix as a diff."""
+    header = _concise(d, ctx.unsafe_fixes)
     if not d.source_line:  # parse and I/O errors: one line
         return header
     gutter = " " * len(str(d.line))
@@ -55,28 +105,63 @@ def _full(d: Diagnostic, unsafe_fixes: bool) -> str:
     ]
     if d.fix is not None:
         out.append(f"{gutter} = help: {d.fix.message}")
+        if ctx.show_fixes and d.path in ctx.lines:
+            out += ["", *_fix_diff(d, ctx.lines[d.path].text)]
     return "\n".join(out) + "\n"
+
+
+def _fix_diff(d: Diagnostic, text: str) -> list[str]:
+    """ruff's (pre-0.12) fix diff: old and new line numbers, three lines of context."""
+    old = text.splitlines()
+    new = apply_edits(text, list(d.fix.edits)).splitlines()
+    groups = list(difflib.SequenceMatcher(None, old, new, autojunk=False).get_grouped_opcodes(3))
+    width = len(str(max(len(old), len(new), 1)))
+    out = [f"ℹ {d.fix.applicability.capitalize()} fix"]
+    for n, group in enumerate(groups):
+        if n:
+            out.append("-" * 80)
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [
+                    f"{i + 1:>{width}} {j + 1:>{width}} | {old[i]}"
+                    for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
+                ]
+                continue
+            out += [f"{i + 1:>{width}} {'':>{width}} |-{old[i]}" for i in range(i1, i2)]
+            out += [f"{'':>{width}} {j + 1:>{width}} |+{new[j]}" for j in range(j1, j2)]
+    return out
+
+
+def _render_full(diagnostics: list[Diagnostic], ctx: _Context) -> str:
+    return "".join(_full(d, ctx) + "\n" for d in diagnostics)
+
+
+def _render_concise(diagnostics: list[Diagnostic], ctx: _Context) -> str:
+    return "".join(_concise(d, ctx.unsafe_fixes) + "\n" for d in diagnostics)
+
+
+# json and json-lines ---------------------------------------------------------------------------
 
 
 def _location(row: int, column: int) -> dict:
     return {"column": column, "row": row}
 
 
-def _json(d: Diagnostic, lines: Mapping[str, LineIndex], rules: Mapping[str, Rule]) -> dict:
+def _json(d: Diagnostic, ctx: _Context) -> dict:
     """One diagnostic with exactly the keys of ``ruff check --output-format json``."""
-    rule = rules.get(d.code)
-    name, url = (rule.name, rule.url) if rule else _BUILTIN.get(d.code, (None, None))
+    rule = ctx.rules.get(d.code)
     fix = None
     if d.fix is not None:
-        index = lines[d.path]
-        edits = [
-            {
-                "content": e.content,
-                "end_location": _location(*index.position(e.end)),
-                "location": _location(*index.position(e.start)),
-            }
-            for e in d.fix.edits
-        ]
+        edits = []
+        for e in d.fix.edits:
+            row, column, end_row, end_column = ctx.span(d, e)
+            edits.append(
+                {
+                    "content": e.content,
+                    "end_location": _location(end_row, end_column),
+                    "location": _location(row, column),
+                }
+            )
         fix = {"applicability": d.fix.applicability, "edits": edits, "message": d.fix.message}
     return {
         "cell": None,
@@ -86,11 +171,249 @@ def _json(d: Diagnostic, lines: Mapping[str, LineIndex], rules: Mapping[str, Rul
         "fix": fix,
         "location": _location(d.line, d.column),
         "message": d.message,
-        "name": name,
-        "noqa_row": None if d.code in _BUILTIN else d.line,
+        "name": ctx.name(d.code),
+        "noqa_row": None if d.code in FRONT_END else d.line,
         "severity": "error",
-        "url": url,
+        "url": rule.url if rule else None,
     }
+
+
+def _dump(records: list[dict], fmt: str) -> str:
+    """A JSON array (``json``), or one compact object a line (``json-lines``)."""
+    if fmt == "json-lines":
+        return "".join(
+            json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records
+        )
+    return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+
+
+def _render_json(diagnostics: list[Diagnostic], ctx: _Context) -> str:
+    return _dump([_json(d, ctx) for d in diagnostics], "json")
+
+
+def _render_json_lines(diagnostics: list[Diagnostic], ctx: _Context) -> str:
+    return _dump([_json(d, ctx) for d in diagnostics], "json-lines")
+
+
+# github ----------------------------------------------------------------------------------------
+
+
+def _escape_data(text: str) -> str:
+    """A workflow command's message, escaped as GitHub's toolkit does."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _github(d: Diagnostic) -> str:
+    """ruff's line: ``::error title=ruff (F401),file=/abs/a.py,line=1,...::a.py:1:8: F401 ...``,
+    with the fix's title as a second line of the message."""
+    properties = {
+        "title": f"{TOOL} ({d.code})",
+        "file": os.path.abspath(d.path),
+        "line": d.line,
+        "col": d.column,
+        "endLine": d.end_line,
+        "endColumn": d.end_column,
+    }
+    message = f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}"
+    if d.fix is not None:
+        message += f"\n  help: {d.fix.message}"
+    head = ",".join(f"{key}={_escape_property(str(value))}" for key, value in properties.items())
+    return f"::error {head}::{_escape_data(message)}"
+
+
+def _render_github(diagnostics: list[Diagnostic], ctx: _Context) -> str:
+    return "".join(_github(d) + "\n" for d in diagnostics)
+
+
+# sarif -----------------------------------------------------------------------------------------
+
+
+def _descriptor(code: str, name: str, summary: str, doc: str, url: str | None) -> dict:
+    """SARIF's reportingDescriptor: what GitHub code scanning shows for a rule."""
+    descriptor = {
+        "id": code,
+        "name": name,
+        "shortDescription": {"text": summary},
+        "fullDescription": {"text": doc},
+        "help": {"text": doc, "markdown": doc},
+        "defaultConfiguration": {"level": "error"},
+    }
+    if url:
+        descriptor["helpUri"] = url
+    return descriptor
+
+
+def _artifact(path: str) -> dict:
+    """A file's location: relative to the working directory (``%SRCROOT%``) when inside it."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        relative = absolute.relative_to(os.getcwd())
+    except ValueError:
+        return {"uri": absolute.as_uri()}
+    return {"uri": urllib.parse.quote(relative.as_posix()), "uriBaseId": SRCROOT}
+
+
+def _region(row: int, column: int, end_row: int, end_column: int) -> dict:
+    return {"startLine": row, "startColumn": column, "endLine": end_row, "endColumn": end_column}
+
+
+def _replacement(d: Diagnostic, edit: Edit, ctx: _Context) -> dict:
+    replacement = {"deletedRegion": _region(*ctx.span(d, edit))}
+    if edit.content:
+        replacement["insertedContent"] = {"text": edit.content}
+    return replacement
+
+
+def _sarif_result(d: Diagnostic, rule_index: Mapping[str, int], ctx: _Context) -> dict:
+    artifact = _artifact(d.path)
+    region = _region(d.line, d.column, d.end_line, d.end_column)
+    result = {"ruleId": d.code}
+    if d.code in rule_index:
+        result["ruleIndex"] = rule_index[d.code]
+    result |= {
+        "level": "error",
+        "message": {"text": d.message},
+        "locations": [{"physicalLocation": {"artifactLocation": artifact, "region": region}}],
+    }
+    if d.fix is not None:
+        change = {
+            "artifactLocation": artifact,
+            "replacements": [_replacement(d, e, ctx) for e in d.fix.edits],
+        }
+        result["fixes"] = [
+            {
+                "description": {"text": d.fix.message},
+                "artifactChanges": [change],
+                "properties": {"applicability": d.fix.applicability},
+            }
+        ]
+    return result
+
+
+def _render_sarif(diagnostics: list[Diagnostic], ctx: _Context) -> str:
+    rules = [_descriptor(r.code, r.name, r.summary, r.doc, r.url) for r in ctx.rules.values()]
+    rules += [
+        _descriptor(code, c.name, c.summary, c.summary, None) for code, c in FRONT_END.items()
+    ]
+    rule_index = {rule["id"]: i for i, rule in enumerate(rules)}
+    run = {
+        "tool": {"driver": {"name": TOOL, "version": __version__, "rules": rules}},
+        "columnKind": "unicodeCodePoints",  # the columns count characters, as ruff's
+        "originalUriBaseIds": {SRCROOT: {"uri": Path(os.getcwd()).as_uri().rstrip("/") + "/"}},
+        "results": [_sarif_result(d, rule_index, ctx) for d in diagnostics],
+    }
+    log = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+
+
+# junit -----------------------------------------------------------------------------------------
+
+
+def _suite(parent: ET.Element, name: str, tests: int, failures: int) -> ET.Element:
+    counts = {"tests": str(tests), "skipped": "0", "errors": "0", "failures": str(failures)}
+    return ET.SubElement(parent, "testsuite", name=name, **counts, package=f"org.{TOOL}")
+
+
+def _render_junit(diagnostics: list[Diagnostic], ctx: _Context) -> str:
+    """ruff's JUnit XML: a test suite per file, a failed test case per diagnostic."""
+    n = len(diagnostics)
+    root = ET.Element(
+        "testsuites", name=TOOL, tests=str(n or 1), skipped="0", failures=str(n), errors="0"
+    )
+    by_file: dict[str, list[Diagnostic]] = {}
+    for d in diagnostics:
+        by_file.setdefault(d.path, []).append(d)
+    if not by_file:
+        suite = _suite(root, TOOL, 1, 0)
+        ET.SubElement(suite, "testcase", name="No errors found", classname=TOOL)
+    for path, found in by_file.items():
+        filename = os.path.abspath(path)
+        suite = _suite(root, filename, len(found), len(found))
+        for d in found:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                name=f"org.{TOOL}.{d.code}",
+                classname=os.path.splitext(filename)[0],
+                line=str(d.line),
+                column=str(d.column),
+            )
+            properties = ET.SubElement(case, "properties")
+            ET.SubElement(properties, "property", name="severity", value="error")
+            failure = ET.SubElement(case, "failure", message=d.message)
+            failure.text = f"line {d.line}, col {d.column}, {d.message}"
+    ET.indent(root, space="    ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+_RENDERERS: dict[str, Callable[[list[Diagnostic], _Context], str]] = {
+    "full": _render_full,
+    "concise": _render_concise,
+    "json": _render_json,
+    "json-lines": _render_json_lines,
+    "github": _render_github,
+    "sarif": _render_sarif,
+    "junit": _render_junit,
+}
+
+
+# Statistics, fix table, summaries --------------------------------------------------------------
+
+
+def statistics(
+    fmt: str,
+    diagnostics: list[Diagnostic],
+    *,
+    unsafe_fixes: bool = False,
+    rules: Mapping[str, Rule] | None = None,
+) -> str:
+    """ruff's ``--statistics``: a count per code, most frequent first; JSON for the JSON formats.
+    A code is fixable when all of its diagnostics are."""
+    ctx = _Context(unsafe_fixes, rules=rules or {})
+    counts = Counter(d.code for d in diagnostics)
+    fixable = Counter(d.code for d in diagnostics if d.fixable(unsafe_fixes))
+    codes = sorted(counts, key=lambda code: (-counts[code], code))
+    if fmt in ("json", "json-lines"):
+        records = [
+            {
+                "code": code,
+                "name": ctx.name(code),
+                "count": counts[code],
+                "fixable": fixable[code] == counts[code],
+                "fixable_count": fixable[code],
+            }
+            for code in codes
+        ]
+        return _dump(records, fmt)
+    if not codes:
+        return ""
+    count_width = len(str(counts[codes[0]]))
+    code_width = max(map(len, codes))
+    marks = any(fixable[code] == counts[code] for code in codes)  # a column only if needed
+    return "".join(
+        f"{counts[code]:>{count_width}}\t{code:<{code_width}}\t"
+        + (("[*] " if fixable[code] == counts[code] else "[ ] ") if marks else "")
+        + f"{ctx.name(code)}\n"
+        for code in codes
+    )
+
+
+def fix_table(fixed: Mapping[str, Counter[str]], rules: Mapping[str, Rule] | None = None) -> str:
+    """ruff's ``--show-fixes`` after ``--fix``: the fixes applied, per file and code."""
+    total = sum(sum(codes.values()) for codes in fixed.values())
+    if not total:
+        return ""
+    ctx = _Context(rules=rules or {})
+    out = ["", f"Fixed {_plural(total, 'error')}:"]
+    for path, codes in fixed.items():
+        if codes:
+            out.append(f"- {path}:")
+            out += [f"    {n} × {code} ({ctx.name(code)})" for code, n in sorted(codes.items())]
+    return "\n".join(out) + "\n\n"
 
 
 def _plural(n: int, word: str, plural: str = "") -> str:
@@ -127,3 +450,12 @@ def diff_summary(remaining: list[Diagnostic], *, fixed: int, unsafe_fixes: bool)
 
 def _hidden_fixes(diagnostics: list[Diagnostic], unsafe_fixes: bool) -> int:
     return sum(d.fix is not None and not d.fixable(unsafe_fixes) for d in diagnostics)
+
+
+def unified_diff(name: str, old: str, new: str) -> str:
+    """``--diff``'s output for one file."""
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), name, name
+    )
+    marker = "\n\\ No newline at end of file\n"
+    return "".join(line if line.endswith(("\n", "\r")) else line + marker for line in lines) + "\n"

@@ -15,7 +15,7 @@ import pytest
 from nnx_lint import cli, output
 from nnx_lint.diagnostics import Diagnostic, Edit, Fix, LineIndex
 from nnx_lint.engine import InternalError
-from nnx_lint.files import SourceError, discover, read_source, write_source
+from nnx_lint.files import PathPatterns, SourceError, discover, read_source, write_source
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,10 +44,14 @@ RUFF_KEYS = {
 }
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(cwd: Path, *args: str, stdin: str | bytes | None = None) -> subprocess.CompletedProcess:
+    """``nnx-lint ARGS`` in ``cwd``; text in and out, unless ``stdin`` is bytes."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "nnx_lint", *args]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    text = not isinstance(stdin, bytes)
+    return subprocess.run(
+        cmd, cwd=cwd, env=env, input=stdin, capture_output=True, text=text, timeout=300
+    )
 
 
 def write(path: Path, text: str) -> Path:
@@ -144,6 +148,7 @@ def test_nonexistent_path(tmp_path):
         ["--select", "XYZ1"],
         ["--target-flax-version", "0.eleven"],
         ["--no-such-option"],
+        ["--exit-zero", "--exit-non-zero-on-fix"],
         ["rule"],
     ],
 )
@@ -170,6 +175,26 @@ def test_rule_command(tmp_path):
     unknown = run(tmp_path, "rule", "NNX999")
     assert unknown.returncode == 2
     assert "NNX999" in unknown.stderr
+
+
+def test_exit_zero(tmp_path):
+    write(tmp_path / "m.py", JIT_MODEL)
+    result = run(tmp_path, "--exit-zero", "--output-format", "concise")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("m.py:5:8: NNX001")  # still reported
+    missing = run(tmp_path, "--exit-zero", "missing.py")
+    assert missing.returncode == 2  # errors are not findings
+
+
+def test_exit_non_zero_on_fix(tmp_path):
+    path = write(tmp_path / "m.py", JIT_MODEL)
+    changed = run(tmp_path, "--fix", "--exit-non-zero-on-fix")
+    assert changed.returncode == 1, changed.stderr  # nothing remains, but a file changed
+    assert "1 fixed, 0 remaining" in changed.stdout
+    assert path.read_text().splitlines()[-1] == FIXED_LINE
+    again = run(tmp_path, "--fix", "--exit-non-zero-on-fix")
+    assert (again.returncode, again.stdout) == (0, "All checks passed!\n")
+    assert run(tmp_path, "--fix").returncode == 0  # without the flag a fixed file is success
 
 
 # Rule selection and suppression ----------------------------------------------------------------
@@ -272,6 +297,59 @@ def test_internal_error_leaves_file_untouched(tmp_path, monkeypatch, capsys):
     assert path.read_text() == other.read_text() == JIT_MODEL
 
 
+# Standard input --------------------------------------------------------------------------------
+
+
+def test_stdin_reports_under_the_given_name(tmp_path):
+    result = run(
+        tmp_path, "-", "--stdin-filename", "pkg/m.py", "--output-format", "concise", stdin=JIT_MODEL
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("pkg/m.py:5:8: NNX001 [*] ")
+    assert not (tmp_path / "pkg").exists()
+    unnamed = run(tmp_path, "-", "--output-format", "concise", stdin=JIT_MODEL)
+    assert unnamed.stdout.startswith("-:5:8: NNX001 ")
+    named_only = run(tmp_path, "--stdin-filename", "x.py", stdin=CLEAN)  # no `-` needed
+    assert (named_only.returncode, named_only.stdout) == (0, "All checks passed!\n")
+
+
+def test_stdin_fix_prints_the_fixed_source(tmp_path):
+    result = run(tmp_path, "--fix", "-", "--stdin-filename", "m.py", stdin=JIT_MODEL)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == FIXED_LINE
+    assert "import functools\n" in result.stdout
+    assert "1 fixed, 0 remaining" in result.stderr  # the report goes to standard error
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_stdin_fix_echoes_what_it_cannot_fix(tmp_path):
+    clean = run(tmp_path, "--fix", "-", stdin=CLEAN)
+    assert (clean.returncode, clean.stdout) == (0, CLEAN)
+    assert clean.stderr == "All checks passed!\n"
+    data = b"\xef\xbb\xbf" + CLEAN.encode().replace(b"\n", b"\r\n")
+    assert run(tmp_path, "--fix", "-", stdin=data).stdout == data  # BOM and CRLF kept
+    broken = b"x = '\xff'\n"
+    unreadable = run(tmp_path, "--fix", "-", stdin=broken)
+    assert unreadable.returncode == 1
+    assert unreadable.stdout == broken
+    assert b"-:1:1: E902 " in unreadable.stderr
+
+
+def test_stdin_fix_keeps_line_endings(tmp_path):
+    result = run(tmp_path, "--fix", "-", stdin=JIT_MODEL.replace("\n", "\r\n").encode())
+    assert result.returncode == 0, result.stderr
+    assert FIXED_LINE.encode() + b"\r\n" in result.stdout
+    assert result.stdout.count(b"\r\n") == result.stdout.count(b"\n")
+
+
+def test_stdin_diff_and_exit_non_zero_on_fix(tmp_path):
+    diff = run(tmp_path, "--diff", "-", "--stdin-filename", "m.py", stdin=JIT_MODEL)
+    assert diff.returncode == 1
+    assert f"+{FIXED_LINE}\n" in diff.stdout
+    fixed = run(tmp_path, "--fix", "--exit-non-zero-on-fix", "-", stdin=JIT_MODEL)
+    assert fixed.returncode == 1
+
+
 # Files that cannot be linted -------------------------------------------------------------------
 
 
@@ -360,6 +438,28 @@ def test_discover_survives_symlink_loops(tmp_path):
     (tmp_path / "pkg/loop").symlink_to(tmp_path)
     files, _ = discover([str(tmp_path)])
     assert [p.relative_to(tmp_path).as_posix() for p in files] == ["pkg/a.py"]
+
+
+def test_discover_exclude_patterns_replace_the_defaults(tmp_path):
+    for name in ["a.py", "build/x.py", "gen/x.py", "pkg/msg_pb2.py", "pkg/b.py", "venv/x.py"]:
+        write(tmp_path / name, "")
+    write(tmp_path / "venv/pyvenv.cfg", "")  # a virtual environment is skipped whatever else
+    exclude = PathPatterns(["gen/", "*_pb2.py"], tmp_path)
+    files, _ = discover([str(tmp_path)], exclude)
+    assert [p.relative_to(tmp_path).as_posix() for p in files] == ["a.py", "build/x.py", "pkg/b.py"]
+    named, _ = discover([str(tmp_path / "gen/x.py")], exclude)  # named paths are always linted
+    assert [p.name for p in named] == ["x.py"]
+
+
+def test_path_patterns_are_relative_to_their_root(tmp_path):
+    patterns = PathPatterns(["src/gen/", "__init__.py", "/top.py"], tmp_path / "proj")
+    assert patterns.match(tmp_path / "proj/src/gen", is_dir=True)
+    assert patterns.match(tmp_path / "proj/src/gen/x.py")
+    assert not patterns.match(tmp_path / "proj/other/src/gen", is_dir=True)  # anchored
+    assert patterns.match(tmp_path / "proj/a/b/__init__.py")
+    assert patterns.match(tmp_path / "elsewhere/__init__.py")  # unanchored: outside root too
+    assert patterns.match(tmp_path / "proj/top.py")
+    assert not patterns.match(tmp_path / "proj/sub/top.py")
 
 
 # Reading and writing ---------------------------------------------------------------------------

@@ -21,7 +21,8 @@ class Rule:
 
     @property
     def url(self) -> str:
-        return f"https://github.com/nnx-lint/nnx-lint#{self.code.lower()}"
+        # The anchor of the rule's section in README.md ("## name (CODE)").
+        return f"https://github.com/nnx-lint/nnx-lint#{self.name}-{self.code.lower()}"
 
 
 def _load() -> tuple[Rule, ...]:
