@@ -15,10 +15,15 @@ with ``Ranker`` in ``pkg/models.py``), but flake8 hands a plugin one file at a t
 processes under ``-j``. So the plugin finds the file's project root, the nearest ancestor
 directory holding one of ``ROOT_MARKERS`` (else the file's own directory), and indexes every
 Python file under it, found as the command line finds them (``nnx_lint.files.discover``:
-.gitignore'd files and virtual environments skipped). The index (cheap: stdlib ``ast``, only
-files that can define a class) is built once per root per process and kept in ``_INDEXES``;
-each ``-j`` worker builds its own. The checked file's own facts always come from the text flake8
-passes; other files are seen as they were when the process first indexed the root.
+.gitignore'd files, virtual environments and ``[tool.nnx-lint] exclude`` skipped). The index
+(cheap: stdlib ``ast``, only files that can define a class) is built once per root per process
+and kept in ``_PROJECTS``; each ``-j`` worker builds its own. The checked file's own facts always
+come from the text flake8 passes; other files are seen as they were when the process first
+indexed the root.
+
+Configuration. From ``[tool.nnx-lint]`` (found as the command line finds it, from the root) the
+plugin takes what changes the findings themselves: ``target-flax-version``, and ``exclude`` for
+the index. Rule selection (``select``, ``ignore``, ``per-file-ignores``) is flake8's.
 """
 
 from __future__ import annotations
@@ -27,14 +32,13 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-from nnx_lint import __version__
+from nnx_lint import __version__, config
 from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.engine import Settings, check_source, could_have_findings
 from nnx_lint.files import discover
 
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
-_SETTINGS = Settings(select=("NNX",))  # everything on: flake8 does the selecting
-_INDEXES: dict[Path, ProjectIndex] = {}
+_PROJECTS: dict[Path, tuple[ProjectIndex, Settings]] = {}
 
 
 def project_root(filename: str) -> Path:
@@ -46,12 +50,15 @@ def project_root(filename: str) -> Path:
     return directory
 
 
-def project_index(root: Path) -> ProjectIndex:
-    """The index of every Python file under ``root``, built once per process."""
-    if root not in _INDEXES:
-        files, _ = discover([str(root)])
-        _INDEXES[root] = ProjectIndex.build(files)
-    return _INDEXES[root]
+def project(root: Path) -> tuple[ProjectIndex, Settings]:
+    """The index of every Python file under ``root`` and the engine's settings (every rule on:
+    flake8 does the selecting), read once per process."""
+    if root not in _PROJECTS:
+        conf = config.load([str(root)])
+        files, _ = discover([str(root)], conf.exclude)
+        settings = Settings(select=("NNX",), target_flax_version=conf.target_flax_version)
+        _PROJECTS[root] = ProjectIndex.build(files), settings
+    return _PROJECTS[root]
 
 
 class Plugin:
@@ -68,9 +75,9 @@ class Plugin:
         # project; with one, the file must also name flax/nnx or a Module class of the project.
         if "jit" not in source:
             return
-        index = project_index(project_root(self.filename))
+        index, settings = project(project_root(self.filename))
         if not could_have_findings(source, index):
             return
-        for d in check_source(source, self.filename, _SETTINGS, index, noqa=False):
+        for d in check_source(source, self.filename, settings, index, noqa=False):
             if d.code.startswith("NNX"):
                 yield d.line, d.column - 1, f"{d.code} {d.message}", type(self)

@@ -1,0 +1,342 @@
+"""The flake8 plugin: real flake8 in a subprocess, compared with ``nnx-lint`` on the same files,
+plus in-process tests of what the plugin does (and does not do) with one file."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import libcst
+import pytest
+
+from nnx_lint import flake8_plugin
+from nnx_lint.diagnostics import Diagnostic
+from nnx_lint.flake8_plugin import Plugin, project_root
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+
+# F401 at 1:1, NNX001 at 7:8, NNX002 at 8:10.
+MIXED = """\
+import os
+
+import jax
+from flax import nnx
+
+model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+fast = jax.jit(model)
+faster = nnx.jit(model)
+"""
+MODELS = """\
+from flax import nnx
+
+
+class Ranker(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs):
+        self.linear = nnx.Linear(2, 3, rngs=rngs)
+        self.dropout = nnx.Dropout(0.1, rngs=rngs)
+
+    def __call__(self, x):
+        return self.dropout(self.linear(x))
+"""
+# Knows Ranker only from pkg/models.py; names neither flax nor nnx.
+TRAIN = """\
+import jax
+
+from pkg.models import Ranker
+
+
+def main(rngs):
+    return jax.jit(Ranker(rngs))
+"""
+TRAIN_FINDING = ("train.py", 7, 12, "NNX001")
+
+# One diagnostic: path, line, column, code, message (without ruff's "[*] " fix mark).
+_LINE = re.compile(r"^(.+?):(\d+):(\d+): ([A-Z]+[0-9]+) (?:\[\*\] )?(.*)$")
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def flake8(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "flake8", "--isolated", *args]  # no config files but ours
+    return subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
+
+
+def nnx_lint(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "nnx_lint", "--output-format", "concise", *args]
+    return subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
+
+
+def parse(stdout: str) -> list[tuple[str, int, int, str, str]]:
+    found = []
+    for line in stdout.splitlines():
+        if m := _LINE.match(line):
+            path, row, col, code, message = m.groups()
+            found.append((os.path.normpath(path), int(row), int(col), code, message))
+    return sorted(found)
+
+
+def codes(stdout: str) -> set[tuple[str, str]]:
+    return {(path, code) for path, _, _, code, _ in parse(stdout)}
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def cross_file_project(root: Path) -> None:
+    write(root / "pkg" / "__init__.py", "")
+    write(root / "pkg" / "models.py", MODELS)
+    write(root / "train.py", TRAIN)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _plugin_registered():
+    result = subprocess.run(
+        [sys.executable, "-m", "flake8", "--version"], capture_output=True, text=True, env=_env()
+    )
+    if "nnx-lint" not in result.stdout:
+        pytest.fail("flake8 does not see the NNX plugin: run `pip install -e .` first")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(monkeypatch):
+    monkeypatch.setattr(flake8_plugin, "_PROJECTS", {})
+
+
+# Subprocess: flake8 against nnx-lint --------------------------------------------------------
+
+
+def test_same_diagnostics_as_the_cli_on_every_fixture(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES, project)
+    write(project / "pyproject.toml", "")  # one project root for both, so one class index
+    expected = nnx_lint(project, ".")
+    got = flake8(project, "--select", "NNX", ".")
+    assert got.stderr == ""
+    assert parse(got.stdout) == parse(expected.stdout)
+    assert {code for *_, code, _ in parse(got.stdout)} == {"NNX001", "NNX002", "NNX003"}
+    assert got.returncode == expected.returncode == 1
+
+
+def test_columns_are_not_shifted(tmp_path):
+    """flake8 adds one to a plugin's column: the plugin must hand it the 0-based one."""
+    write(tmp_path / "m.py", MIXED)
+    result = flake8(tmp_path, "--select", "NNX", "m.py")
+    assert [row[:4] for row in parse(result.stdout)] == [
+        ("m.py", 7, 8, "NNX001"),
+        ("m.py", 8, 10, "NNX002"),
+    ]
+    assert parse(result.stdout) == parse(nnx_lint(tmp_path, "m.py").stdout)
+
+
+def test_select_and_default_selection(tmp_path):
+    write(tmp_path / "m.py", MIXED)
+    selected = flake8(tmp_path, "--select", "NNX", "m.py")
+    assert codes(selected.stdout) == {("m.py", "NNX001"), ("m.py", "NNX002")}
+    default = flake8(tmp_path, "m.py")  # the plugin is on by default, next to pyflakes
+    assert codes(default.stdout) == {("m.py", "F401"), ("m.py", "NNX001"), ("m.py", "NNX002")}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--select", "NNX001"], {"NNX001"}),
+        (["--ignore", "NNX001"], {"F401", "NNX002"}),
+        (["--select", "NNX", "--ignore", "NNX001"], {"NNX002"}),
+        (["--extend-ignore", "NNX001"], {"F401", "NNX002"}),
+        (["--extend-ignore", "NNX"], {"F401"}),
+    ],
+)
+def test_flake8_selection_options(tmp_path, args, expected):
+    write(tmp_path / "m.py", MIXED)
+    result = flake8(tmp_path, *args, "m.py")
+    assert {code for _, code in codes(result.stdout)} == expected
+    assert result.returncode == 1
+
+
+def test_per_file_ignores(tmp_path):
+    write(tmp_path / "a.py", MIXED)
+    write(tmp_path / "b.py", MIXED)
+    result = flake8(tmp_path, "--select", "NNX", "--per-file-ignores", "a.py:NNX001", ".")
+    assert codes(result.stdout) == {("a.py", "NNX002"), ("b.py", "NNX001"), ("b.py", "NNX002")}
+
+
+@pytest.mark.parametrize(
+    ("comment", "reported"),
+    [
+        ("# noqa: NNX001", False),
+        ("# noqa", False),
+        ("# NOQA:NNX001,E501", False),
+        ("# noqa: NNX002", True),
+        ("# noqa: E501", True),
+    ],
+)
+def test_noqa(tmp_path, comment, reported):
+    write(
+        tmp_path / "m.py",
+        MIXED.replace("fast = jax.jit(model)", f"fast = jax.jit(model)  {comment}"),
+    )
+    result = flake8(tmp_path, "--select", "NNX", "m.py")
+    assert (("m.py", "NNX001") in codes(result.stdout)) is reported
+    assert ("m.py", "NNX002") in codes(result.stdout)  # other lines are unaffected
+    assert parse(result.stdout) == parse(nnx_lint(tmp_path, "m.py").stdout)
+
+
+def test_exit_status(tmp_path):
+    write(tmp_path / "clean.py", "from flax import nnx\n\nmodel = nnx.jit(lambda x: x)\n")
+    write(tmp_path / "m.py", MIXED)
+    clean = flake8(tmp_path, "--select", "NNX", "clean.py")
+    assert (clean.returncode, clean.stdout) == (0, "")
+    assert flake8(tmp_path, "--select", "NNX", "clean.py", "m.py").returncode == 1
+
+
+def test_cross_file_class_with_jobs(tmp_path):
+    cross_file_project(tmp_path)
+    result = flake8(tmp_path, "--select", "NNX", "-j", "2", "pkg/models.py", "train.py")
+    assert [row[:4] for row in parse(result.stdout)] == [TRAIN_FINDING]
+    assert result.returncode == 1
+    assert parse(result.stdout) == parse(nnx_lint(tmp_path, "pkg/models.py", "train.py").stdout)
+    # The finding needs pkg/models.py: nnx-lint given train.py alone indexes only train.py.
+    assert parse(nnx_lint(tmp_path, "train.py").stdout) == []
+    # The plugin indexes the whole project, whatever flake8 is given.
+    alone = flake8(tmp_path, "--select", "NNX", "train.py")
+    assert [row[:4] for row in parse(alone.stdout)] == [TRAIN_FINDING]
+
+
+def test_cross_file_from_a_subdirectory_of_the_project(tmp_path):
+    """The project root is found from the file (pyproject.toml here), not from flake8's cwd."""
+    cross_file_project(tmp_path)
+    write(tmp_path / "pyproject.toml", "[project]\nname = 'demo'\n")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "train.py").rename(tmp_path / "scripts" / "train.py")
+    result = flake8(tmp_path / "scripts", "--select", "NNX", "-j", "2", "train.py", "../pkg")
+    assert [row[:4] for row in parse(result.stdout)] == [TRAIN_FINDING]
+
+
+def test_target_flax_version_from_the_configuration(tmp_path):
+    """[tool.nnx-lint] target-flax-version changes the findings: flake8 reads it too."""
+    write(tmp_path / "m.py", (FIXTURES / "nnx003" / "version_0_10.py").read_text())
+    default = parse(flake8(tmp_path, "--select", "NNX", "m.py").stdout)
+    write(tmp_path / "pyproject.toml", '[tool.nnx-lint]\ntarget-flax-version = "0.10.5"\n')
+    expected = parse(nnx_lint(tmp_path, "m.py").stdout)
+    assert parse(flake8(tmp_path, "--select", "NNX", "m.py").stdout) == expected
+    assert expected != default
+
+
+# In process: the plugin's own work ----------------------------------------------------------
+
+
+def run_plugin(source: str, filename: str) -> list[tuple[int, int, str, type]]:
+    return list(Plugin(ast.parse(source), source.splitlines(keepends=True), filename).run())
+
+
+def test_plugin_yields_flake8_tuples(tmp_path):
+    path = write(tmp_path / "m.py", MIXED)
+    results = run_plugin(MIXED, str(path))
+    assert [(row, col, text.split()[0], kind) for row, col, text, kind in results] == [
+        (7, 7, "NNX001", Plugin),
+        (8, 9, "NNX002", Plugin),
+    ]
+    assert Plugin.name == "nnx-lint" and Plugin.version
+
+
+def _no_parsing(monkeypatch) -> None:
+    def boom(*args, **kwargs):
+        raise AssertionError("parsed or indexed a file that cannot have findings")
+
+    monkeypatch.setattr(libcst, "parse_module", boom)
+    monkeypatch.setattr(flake8_plugin.ProjectIndex, "build", boom)
+    monkeypatch.setattr(flake8_plugin, "discover", boom)
+    monkeypatch.setattr(flake8_plugin.config, "load", boom)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from flax import nnx\n\nmodel = nnx.Linear(2, 3, rngs=nnx.Rngs(0))\ny = model(x)\n",
+        "import os\n",
+    ],
+)
+def test_file_without_jit_costs_nothing(tmp_path, monkeypatch, source):
+    path = write(tmp_path / "m.py", source)
+    _no_parsing(monkeypatch)
+    assert run_plugin(source, str(path)) == []
+
+
+def test_jit_without_nnx_in_a_project_without_modules_is_not_parsed(tmp_path, monkeypatch):
+    source = "import jax\n\nf = jax.jit(lambda x: x + 1)\n"
+    path = write(tmp_path / "m.py", source)
+    monkeypatch.setattr(libcst, "parse_module", lambda *a, **k: pytest.fail("parsed"))
+    assert run_plugin(source, str(path)) == []
+
+
+def test_the_no_parse_guard_works(tmp_path, monkeypatch):
+    """Control for the tests above: a file that can have findings does reach the parser."""
+    path = write(tmp_path / "m.py", MIXED)
+    _no_parsing(monkeypatch)
+    with pytest.raises(AssertionError, match="cannot have findings"):
+        run_plugin(MIXED, str(path))
+
+
+def test_only_nnx_codes_are_passed_on(tmp_path, monkeypatch):
+    """flake8 reports syntax errors itself: an engine E999 is dropped."""
+    found = [
+        Diagnostic("E999", "SyntaxError: invalid syntax", "m.py", 3, 1, 3, 1),
+        Diagnostic("NNX001", "message", "m.py", 7, 8, 7, 22),
+    ]
+    monkeypatch.setattr(flake8_plugin, "check_source", lambda *a, **k: found)
+    path = write(tmp_path / "m.py", MIXED)
+    assert run_plugin(MIXED, str(path)) == [(7, 7, "NNX001 message", Plugin)]
+
+
+def test_engine_called_without_noqa_and_with_everything_selected(tmp_path, monkeypatch):
+    calls = []
+
+    def check_source(source, path, settings, index, *, noqa):
+        calls.append((settings.select, settings.ignore, noqa))
+        return []
+
+    monkeypatch.setattr(flake8_plugin, "check_source", check_source)
+    path = write(tmp_path / "m.py", MIXED)
+    run_plugin(MIXED, str(path))
+    assert calls == [(("NNX",), (), False)]
+
+
+def test_index_is_built_once_per_root(tmp_path, monkeypatch):
+    cross_file_project(tmp_path)
+    builds = []
+    real_build = flake8_plugin.ProjectIndex.build
+
+    def build(paths):
+        builds.append(sorted(Path(p).relative_to(tmp_path).as_posix() for p in paths))
+        return real_build(paths)
+
+    monkeypatch.setattr(flake8_plugin.ProjectIndex, "build", build)
+    write(tmp_path / "pyproject.toml", "")
+    for name in ("train.py", "pkg/models.py", "train.py"):
+        run_plugin((tmp_path / name).read_text(), str(tmp_path / name))
+    assert builds == [["pkg/__init__.py", "pkg/models.py", "train.py"]]
+
+
+@pytest.mark.parametrize("marker", ["pyproject.toml", "setup.cfg", "setup.py", ".git"])
+def test_project_root_is_the_nearest_marked_ancestor(tmp_path, marker):
+    write(tmp_path / "proj" / marker, "")
+    write(tmp_path / "proj" / "a" / "b" / "pyproject.toml.txt", "")  # not a marker
+    assert project_root(str(tmp_path / "proj" / "a" / "b" / "m.py")) == tmp_path / "proj"
+
+
+def test_project_root_defaults_to_the_files_directory(tmp_path):
+    directory = tmp_path / "a" / "b"
+    if project_root(str(tmp_path / "m.py")) != tmp_path:
+        pytest.skip("an ancestor of the temporary directory is itself marked as a project")
+    assert project_root(str(directory / "m.py")) == directory
