@@ -9,6 +9,7 @@ error, missing path, or an internal error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections import Counter
@@ -19,10 +20,18 @@ from typing import TypeVar
 
 from nnx_lint import __version__, config, output
 from nnx_lint.analysis.project_index import ProjectIndex
+from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
 from nnx_lint.diagnostics import Diagnostic, LineIndex
-from nnx_lint.engine import InternalError, Settings, check_source, fix_source
-from nnx_lint.files import SourceError, decode_source, discover, read_source, write_source
+from nnx_lint.files import (
+    SourceError,
+    decode_source,
+    discover,
+    project_root,
+    read_source,
+    write_source,
+)
 from nnx_lint.rules import RULES_BY_CODE
+from nnx_lint.settings import Settings
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 T = TypeVar("T")
@@ -96,6 +105,21 @@ def _check_parser() -> argparse.ArgumentParser:
         metavar="X.Y.Z",
         help="the flax version the code runs on (default: the installed one)",
     )
+    speed = parser.add_argument_group("speed")
+    speed.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="worker processes (default: all cores)",
+    )
+    speed.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    speed.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help=f"where the cache lives (default: {DEFAULT_DIR}/ beside the pyproject.toml)",
+    )
     report = parser.add_argument_group("output")
     report.add_argument("--output-format", choices=output.FORMATS, help="default: full")
     report.add_argument("--statistics", action="store_true", help="count diagnostics per code")
@@ -154,6 +178,7 @@ class _FileResult:
     changed: bool = False
     failed: bool = False  # an internal error or a failed write: exit 2
     fixed_codes: Counter[str] = field(default_factory=Counter)  # for --show-fixes
+    diff: str = ""  # with --diff, printed by the main process in file order
 
 
 @dataclass
@@ -161,18 +186,74 @@ class _Run:
     args: argparse.Namespace
     conf: config.Config
     index: ProjectIndex
+    cache: Cache = field(default_factory=lambda: Cache(None))
 
     @property
     def fixing(self) -> bool:
         return self.args.fix or self.args.diff
 
-    def lint(self, path: Path) -> _FileResult:
+    def lint_all(self, files: list[Path], jobs: int) -> list[_FileResult]:
+        """Every file, from the cache where nothing it depends on changed, the rest in ``jobs``
+        worker processes."""
+        results: dict[Path, _FileResult] = {}
+        todo: list[tuple[Path, str, str, bytes | None]] = []
+        for path in files:
+            name = str(path)
+            key = self._cached(path, results)
+            if path in results:
+                continue
+            try:
+                text, encoding = read_source(path)
+            except SourceError as exc:
+                results[path] = _unreadable(name, exc)
+                continue
+            todo.append((path, text, encoding, key))
+        for (path, text, _, key), result in zip(todo, self._map(todo, jobs), strict=True):
+            results[path] = result
+            if key is not None and not result.failed and result.text == text:
+                self.cache.put_results(result.name, key, result.diagnostics)
+        return [results[path] for path in files]
+
+    def _cached(self, path: Path, results: dict[Path, _FileResult]) -> bytes | None:
+        """Put the file's result in ``results`` if the cache has it (reading the file only
+        when it has diagnostics to show); return the cache key to store a new result under."""
+        file_stamp = stamp(path) if self.cache.enabled else None
+        if file_stamp is None:
+            return None
         name = str(path)
-        try:
-            text, encoding = read_source(path)
-        except SourceError as exc:
-            return _unreadable(name, exc)
-        return self._lint(name, text, lambda fixed: write_source(path, fixed, encoding))
+        settings = self.conf.settings(name)
+        key = self.cache.result_key(name, file_stamp, settings, self.index.fingerprint)
+        cached = self.cache.get_results(name, key)
+        if cached is None or (
+            self.fixing and any(d.fixable(settings.unsafe_fixes) for d in cached)
+        ):
+            return key
+        text = ""
+        if cached:  # the text the positions of its fixes' edits refer to
+            try:
+                text, _ = read_source(path)
+            except SourceError:
+                return key
+        results[path] = _FileResult(name, cached, text)
+        return key
+
+    def _map(self, todo: list, jobs: int):
+        if jobs <= 1 or len(todo) < 4:
+            return [self.lint(*item[:3]) for item in todo]
+        import multiprocessing
+
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with context.Pool(min(jobs, len(todo)), _init_worker, (self,)) as pool:
+            return pool.starmap(_work, [item[:3] for item in todo], chunksize=1)
+
+    def lint(self, path: Path, text: str, encoding: str) -> _FileResult:
+        def write(fixed: str) -> None:
+            if read_source(path)[0] != text:
+                raise SourceError("the file changed while it was being fixed; left alone")
+            write_source(path, fixed, encoding)
+
+        return self._lint(str(path), text, write)
 
     def lint_stdin(self, name: str) -> _FileResult:
         """Standard input; with --fix, the fixed source goes to standard output (as ruff)."""
@@ -190,6 +271,8 @@ class _Run:
         return result
 
     def _lint(self, name: str, text: str, write: Callable[[str], None] | None) -> _FileResult:
+        from nnx_lint.engine import check_source  # the engine (libcst) only when needed
+
         settings = self.conf.settings(name)
         try:
             if self.fixing:
@@ -203,32 +286,51 @@ class _Run:
     def _fix(
         self, name: str, text: str, settings: Settings, write: Callable[[str], None] | None
     ) -> _FileResult:
+        from nnx_lint.engine import InternalError, fix_source
+
         try:
             result = fix_source(text, name, settings, self.index)
         except InternalError as exc:
             _error(f"{exc}; please report this bug (the file was left unchanged)")
             return self._unfixed(name, text, settings)
         changed = result.source != text
+        diff = ""
         if changed and self.args.diff:
-            sys.stdout.write(output.unified_diff(name, text, result.source))
+            diff = output.unified_diff(name, text, result.source)
         elif changed and write is not None:
             try:
                 write(result.source)
             except SourceError as exc:
                 _error(f"{name}: cannot write the fixes: {exc}")
                 return self._unfixed(name, text, settings)
-        applied: Counter[str] = Counter()
-        if result.fixed and self.args.show_fixes:  # what was fixable before is what was fixed
-            before = check_source(text, name, settings, self.index)
-            applied.update(d.code for d in before if d.fixable(settings.unsafe_fixes))
         return _FileResult(
-            name, result.diagnostics, result.source, result.fixed, changed, fixed_codes=applied
+            name,
+            result.diagnostics,
+            result.source,
+            result.fixed,
+            changed,
+            fixed_codes=result.fixed_codes if self.args.show_fixes else Counter(),
+            diff=diff,
         )
 
     def _unfixed(self, name: str, text: str, settings: Settings) -> _FileResult:
         """The file as it stands, after a fix could not be made: the run exits 2."""
+        from nnx_lint.engine import check_source
+
         diagnostics = check_source(text, name, settings, self.index)
         return _FileResult(name, diagnostics, text, failed=True)
+
+
+_WORKER: _Run | None = None
+
+
+def _init_worker(run: _Run) -> None:
+    global _WORKER
+    _WORKER = run
+
+
+def _work(path: Path, text: str, encoding: str) -> _FileResult:
+    return _WORKER.lint(path, text, encoding)
 
 
 def _unreadable(name: str, exc: SourceError) -> _FileResult:
@@ -261,6 +363,17 @@ def _report(args: argparse.Namespace, conf: config.Config, results: list[_FileRe
     return report + output.summary(diagnostics, fixed=fixed, unsafe_fixes=unsafe)
 
 
+def _index_files(files: list[Path], root: Path | None, conf: config.Config) -> list[Path]:
+    """The files to index: those linted, and every Python file of their project (if they are
+    in one), so that a class defined in a file not named on the command line (pre-commit passes
+    only the staged files) is still known."""
+    if root is None:
+        return files
+    project, _ = discover([str(root)], conf.exclude)
+    seen = {os.path.abspath(p) for p in files}
+    return files + [p for p in project if os.path.abspath(p) not in seen]
+
+
 def _reads_stdin(args: argparse.Namespace) -> bool:
     """As ruff: with --stdin-filename, or when the only path is ``-``."""
     if args.stdin_filename is None:
@@ -289,8 +402,16 @@ def run_check(args: argparse.Namespace) -> int:
         files, missing = discover(args.paths, conf.exclude)
         for message in missing:
             _error(message)
-        run = _Run(args, conf, ProjectIndex.build(files))
-        results = [run.lint(path) for path in files]
+        start = config.search_start(args.paths)
+        root = conf.path.parent if conf.path else project_root(start)
+        cache_dir = Path(args.cache_dir) if args.cache_dir else (root or start) / DEFAULT_DIR
+        cache = Cache(None if args.no_cache else cache_dir)
+        index = ProjectIndex.build(_index_files(files, root, conf), cache)
+        run = _Run(args, conf, index, cache)
+        results = run.lint_all(files, args.jobs)
+        cache.save()
+    for result in results:
+        sys.stdout.write(result.diff)
     diagnostics = [d for r in results for d in r.diagnostics]
     failed = bool(missing) or any(r.failed for r in results)
     changed = any(r.changed for r in results)

@@ -25,10 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nnx_lint.engine import Settings
 from nnx_lint.files import DEFAULT_EXCLUDE, PathPatterns
 from nnx_lint.output import FORMATS, FRONT_END
 from nnx_lint.rules import RULES_BY_CODE
+from nnx_lint.settings import Settings
 
 if sys.version_info >= (3, 11):
     import tomllib

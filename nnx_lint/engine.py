@@ -6,6 +6,8 @@ import ast
 import contextlib
 import re
 import sys
+import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -14,26 +16,10 @@ from nnx_lint.analysis.context import FileContext
 from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.diagnostics import Diagnostic, Edit, LineIndex, apply_edits
 from nnx_lint.rules import RULES, Rule
+from nnx_lint.settings import Settings
 
 MAX_FIX_PASSES = 10
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
-
-
-@dataclass
-class Settings:
-    select: tuple[str, ...] = ("NNX",)
-    ignore: tuple[str, ...] = ()
-    unsafe_fixes: bool = False
-    # None: the installed flax version, else the newest behaviour.
-    target_flax_version: tuple[int, ...] | None = None
-    # Larger files are reported (E902) rather than analysed: libcst needs ~10 s per MiB.
-    max_file_size: int = 2 * 1024 * 1024
-
-    def enabled(self, code: str) -> bool:
-        """A code is on when the longest matching prefix comes from select, as in ruff."""
-        sel = max((len(p) for p in self.select if code.startswith(p)), default=-1)
-        ign = max((len(p) for p in self.ignore if code.startswith(p)), default=-1)
-        return sel >= 0 and sel > ign
 
 
 @dataclass
@@ -41,6 +27,7 @@ class FixResult:
     source: str  # the fixed text (equal to the input when nothing changed)
     fixed: int  # number of fixes applied
     diagnostics: list[Diagnostic] = field(default_factory=list)  # what remains
+    fixed_codes: Counter[str] = field(default_factory=Counter)  # fixes applied, per code
 
 
 class InternalError(Exception):
@@ -60,7 +47,9 @@ def could_have_findings(source: str, index: ProjectIndex | None = None) -> bool:
 def _syntax_error(source: str, path: str) -> Diagnostic | None:
     """E999 for a file that is not parsed by libcst (the fast C parser checks it)."""
     try:
-        ast.parse(source, path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings are not ours to report
+            ast.parse(source, path)
     except SyntaxError as exc:
         row = exc.lineno or 1
         col = exc.offset or 1
@@ -164,10 +153,11 @@ def _run_rule(rule: Rule, ctx: FileContext) -> list[Diagnostic]:
     return list(rule.check(ctx))
 
 
-def _select_edits(diags: list[Diagnostic], settings: Settings) -> tuple[list[Edit], int]:
-    """Edits of non-overlapping fixes, identical edits (shared import lines) merged."""
+def _select_edits(diags: list[Diagnostic], settings: Settings) -> tuple[list[Edit], Counter]:
+    """Edits of non-overlapping fixes, identical edits (shared import lines) merged, and the
+    codes of the fixes they make."""
     chosen: set[Edit] = set()
-    count = 0
+    codes: Counter[str] = Counter()
     for d in diags:
         if not d.fixable(settings.unsafe_fixes):
             continue
@@ -175,8 +165,8 @@ def _select_edits(diags: list[Diagnostic], settings: Settings) -> tuple[list[Edi
         if any(_overlaps(e, c) for e in new for c in chosen):
             continue  # applied in a later pass
         chosen.update(new)
-        count += 1
-    return sorted(chosen), count
+        codes[d.code] += 1
+    return sorted(chosen), codes
 
 
 def _overlaps(a: Edit, b: Edit) -> bool:
@@ -196,10 +186,10 @@ def fix_source(
 
     settings = settings or Settings()
     text = source
-    total = 0
+    fixed: Counter[str] = Counter()
     for _ in range(MAX_FIX_PASSES):
         diags = check_source(text, path, settings, index)
-        edits, count = _select_edits(diags, settings)
+        edits, codes = _select_edits(diags, settings)
         if not edits:
             break
         new_text = apply_edits(text, edits)
@@ -209,12 +199,13 @@ def fix_source(
             raise InternalError(
                 f"{path}: a fix produced code that does not parse ({exc.message})"
             ) from exc
-        text, total = new_text, total + count
+        text = new_text
+        fixed += codes
     else:
         raise InternalError(f"{path}: fixes did not converge after {MAX_FIX_PASSES} passes")
-    if total:
+    if fixed:
         text = remove_unused_imports(source, text)
     diags = check_source(text, path, settings, index)
     if any(d.fixable(settings.unsafe_fixes) for d in diags):
         raise InternalError(f"{path}: a fix would apply again to its own result")
-    return FixResult(text, total, diags)
+    return FixResult(text, sum(fixed.values()), diags, fixed)

@@ -43,25 +43,36 @@ class SourceError(Exception):
 
 class PathPatterns:
     """gitignore-style patterns, matched against paths relative to ``root``. A path outside
-    ``root`` is matched by its absolute path, so that only unanchored patterns (``build/``,
-    ``*_pb2.py``) can match it."""
+    ``root`` is matched relative to ``base`` (the directory named on the command line) if given,
+    else by its absolute path, so that only unanchored patterns (``build/``, ``*_pb2.py``) can
+    match it, and only below the directory named (``nnx-lint /opt/venv/lib/pkg`` lints pkg)."""
 
     def __init__(self, patterns: Iterable[str], root: str | os.PathLike[str] = ".") -> None:
         self.patterns = tuple(patterns)
         self.root = Path(os.path.abspath(root))
+        self._root = str(self.root)
         self._spec = pathspec.GitIgnoreSpec.from_lines(self.patterns)
 
-    def match(self, path: str | os.PathLike[str], is_dir: bool = False) -> bool:
-        absolute = Path(os.path.abspath(path))
-        try:
-            relative = absolute.relative_to(self.root).as_posix()
-        except ValueError:
-            relative = absolute.as_posix().lstrip("/")
+    def match(
+        self, path: str | os.PathLike[str], is_dir: bool = False, base: Path | None = None
+    ) -> bool:
+        absolute = os.path.abspath(path)
+        relative = _below(absolute, self._root) or _below(absolute, base and os.path.abspath(base))
+        relative = (relative or absolute.lstrip(os.sep)).replace(os.sep, "/")
         return self._spec.match_file(relative + ("/" if is_dir else ""))
 
 
-# A .gitignore's patterns and the directory they are relative to.
-_Ignores = tuple[tuple[Path, pathspec.PathSpec], ...]
+def _below(path: str, directory: str | None) -> str | None:
+    """``path`` relative to ``directory`` if it is inside it (plain string work: this runs for
+    every file walked)."""
+    if directory is None:
+        return None
+    prefix = directory.rstrip(os.sep) + os.sep
+    return path[len(prefix) :] if path.startswith(prefix) else None
+
+
+# A .gitignore's patterns and the (absolute) directory they are relative to.
+_Ignores = tuple[tuple[str, pathspec.PathSpec], ...]
 
 
 def discover(paths: list[str], exclude: PathPatterns | None = None) -> tuple[list[Path], list[str]]:
@@ -75,20 +86,22 @@ def discover(paths: list[str], exclude: PathPatterns | None = None) -> tuple[lis
     for raw in paths or ["."]:
         path = Path(raw)
         if path.is_dir():
-            files: Iterator[Path] = _walk(path, _parent_ignores(path), exclude, set())
-        elif path.exists():
-            files = iter([path])  # named explicitly: checked whatever its name
+            walked = _walk(raw, _parent_ignores(path), exclude, set(), os.path.abspath(raw))
+        elif path.exists():  # named explicitly: checked whatever its name
+            walked = iter([(path, os.path.realpath(path))])
         else:
             errors.append(f"{raw}: No such file or directory")
             continue
-        for file in files:
-            found.setdefault(os.path.realpath(file), file)
+        for file, real in walked:
+            found.setdefault(real, Path(file))
     return sorted(found.values()), errors
 
 
 def _walk(
-    directory: Path, ignores: _Ignores, exclude: PathPatterns, seen: set[str]
-) -> Iterator[Path]:
+    directory: str, ignores: _Ignores, exclude: PathPatterns, seen: set[str], base: str
+) -> Iterator[tuple[str, str]]:
+    """The files below ``directory``, each with its real path (to find files reached twice).
+    Plain strings, not pathlib: this runs for every entry of the tree."""
     real = os.path.realpath(directory)
     if real in seen:  # a symlink back into the tree, or a second route to the same directory
         return
@@ -99,16 +112,17 @@ def _walk(
     except OSError:
         return
     for entry in entries:
-        path = directory / entry.name
+        name = entry.name
         is_dir = entry.is_dir()
-        if not is_dir and not entry.name.endswith(SOURCE_SUFFIXES):
+        if not is_dir and not name.endswith(SOURCE_SUFFIXES):
             continue
-        if exclude.match(path, is_dir) or _ignored(path, is_dir, ignores):
+        path = os.path.join(directory, name)
+        if exclude.match(path, is_dir, base) or (ignores and _ignored(path, is_dir, ignores)):
             continue
         if not is_dir:
-            yield path
-        elif not (path / "pyvenv.cfg").exists():  # any virtual environment
-            yield from _walk(path, ignores, exclude, seen)
+            yield path, (os.path.realpath(path) if entry.is_symlink() else f"{real}/{name}")
+        elif not os.path.exists(os.path.join(path, "pyvenv.cfg")):  # any virtual environment
+            yield from _walk(path, ignores, exclude, seen, base)
 
 
 def _parent_ignores(directory: Path) -> _Ignores:
@@ -123,22 +137,21 @@ def _parent_ignores(directory: Path) -> _Ignores:
     return ()  # not in a git checkout: only the walked directories' own .gitignore files
 
 
-def _read_ignore(directory: Path) -> _Ignores:
+def _read_ignore(directory: str | Path) -> _Ignores:
     try:
-        lines = (directory / ".gitignore").read_text(encoding="utf-8", errors="replace")
+        with open(os.path.join(directory, ".gitignore"), encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
     except OSError:
         return ()
-    return (
-        (Path(os.path.abspath(directory)), pathspec.GitIgnoreSpec.from_lines(lines.splitlines())),
-    )
+    return ((os.path.abspath(directory), pathspec.GitIgnoreSpec.from_lines(lines)),)
 
 
-def _ignored(path: Path, is_dir: bool, ignores: _Ignores) -> bool:
+def _ignored(path: str, is_dir: bool, ignores: _Ignores) -> bool:
     """Git's rule: the last matching pattern wins, deeper .gitignore files coming later."""
-    absolute = Path(os.path.abspath(path))
+    absolute = os.path.abspath(path)
     ignored = False
     for base, spec in ignores:
-        relative = absolute.relative_to(base).as_posix() + ("/" if is_dir else "")
+        relative = (_below(absolute, base) or "").replace(os.sep, "/") + ("/" if is_dir else "")
         for pattern in spec.patterns:
             if pattern.include is not None and pattern.match_file(relative):
                 ignored = pattern.include
@@ -188,3 +201,18 @@ def write_source(path: Path, text: str, encoding: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise SourceError(str(exc)) from None
+
+
+ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+
+
+def project_root(start: str | os.PathLike[str]) -> Path | None:
+    """The nearest directory at or above ``start`` holding a project marker (pyproject.toml,
+    setup.cfg, setup.py, .git), or None when it is in no project."""
+    directory = Path(start).resolve()
+    if not directory.is_dir():
+        directory = directory.parent
+    for candidate in (directory, *directory.parents):
+        if any((candidate / marker).exists() for marker in ROOT_MARKERS):
+            return candidate
+    return None

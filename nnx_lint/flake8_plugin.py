@@ -13,7 +13,7 @@ looking at other files. A file with one is then put to the engine's prefilter
 Cross-file knowledge. A rule may need classes defined in other files (``jax.jit(Ranker(rngs))``
 with ``Ranker`` in ``pkg/models.py``), but flake8 hands a plugin one file at a time, in worker
 processes under ``-j``. So the plugin finds the file's project root, the nearest ancestor
-directory holding one of ``ROOT_MARKERS`` (else the file's own directory), and indexes every
+directory holding one of ``files.ROOT_MARKERS`` (else the file's own directory), and indexes every
 Python file under it, found as the command line finds them (``nnx_lint.files.discover``:
 .gitignore'd files, virtual environments and ``[tool.nnx-lint] exclude`` skipped). The index
 (cheap: stdlib ``ast``, only files that can define a class) is built once per root per process
@@ -35,19 +35,15 @@ from pathlib import Path
 from nnx_lint import __version__, config
 from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.engine import Settings, check_source, could_have_findings
-from nnx_lint.files import discover
+from nnx_lint.files import discover, project_root
 
-ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 _PROJECTS: dict[Path, tuple[ProjectIndex, Settings]] = {}
 
 
-def project_root(filename: str) -> Path:
-    """The nearest ancestor of the file holding a root marker, else the file's directory."""
+def file_root(filename: str) -> Path:
+    """The file's project root (``files.project_root``), else the file's directory."""
     directory = Path(filename).resolve().parent
-    for candidate in (directory, *directory.parents):
-        if any((candidate / marker).exists() for marker in ROOT_MARKERS):
-            return candidate
-    return directory
+    return project_root(directory) or directory
 
 
 def project(root: Path) -> tuple[ProjectIndex, Settings]:
@@ -75,7 +71,7 @@ class Plugin:
         # project; with one, the file must also name flax/nnx or a Module class of the project.
         if "jit" not in source:
             return
-        index, settings = project(project_root(self.filename))
+        index, settings = project(file_root(self.filename))
         if not could_have_findings(source, index):
             return
         for d in check_source(source, self.filename, settings, index, noqa=False):

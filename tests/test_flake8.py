@@ -16,7 +16,7 @@ import pytest
 
 from nnx_lint import flake8_plugin
 from nnx_lint.diagnostics import Diagnostic
-from nnx_lint.flake8_plugin import Plugin, project_root
+from nnx_lint.flake8_plugin import Plugin, file_root
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -332,11 +332,11 @@ def test_index_is_built_once_per_root(tmp_path, monkeypatch):
 def test_project_root_is_the_nearest_marked_ancestor(tmp_path, marker):
     write(tmp_path / "proj" / marker, "")
     write(tmp_path / "proj" / "a" / "b" / "pyproject.toml.txt", "")  # not a marker
-    assert project_root(str(tmp_path / "proj" / "a" / "b" / "m.py")) == tmp_path / "proj"
+    assert file_root(str(tmp_path / "proj" / "a" / "b" / "m.py")) == tmp_path / "proj"
 
 
 def test_project_root_defaults_to_the_files_directory(tmp_path):
     directory = tmp_path / "a" / "b"
-    if project_root(str(tmp_path / "m.py")) != tmp_path:
+    if file_root(str(tmp_path / "m.py")) != tmp_path:
         pytest.skip("an ancestor of the temporary directory is itself marked as a project")
-    assert project_root(str(directory / "m.py")) == directory
+    assert file_root(str(directory / "m.py")) == directory

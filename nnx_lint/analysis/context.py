@@ -15,7 +15,7 @@ from nnx_lint.analysis.scopes import Binding, Reference, Scope, ScopeBuilder, lo
 from nnx_lint.diagnostics import LineIndex
 
 if TYPE_CHECKING:
-    from nnx_lint.engine import Settings
+    from nnx_lint.settings import Settings
 
 MAX_DEPTH = 16
 

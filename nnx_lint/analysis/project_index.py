@@ -8,13 +8,17 @@ qualified class names (``pkg.models.Ranker``), whatever file the class lives in.
 from __future__ import annotations
 
 import ast
+import hashlib
+import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.imports import module_name_for, resolve_relative
+from nnx_lint.cache import Cache, stamp, text_digest
 from nnx_lint.files import SourceError, read_source
 
 
@@ -35,7 +39,7 @@ class FileFacts:
     imports: dict[str, str] = field(default_factory=dict)  # module-level name -> qualified name
     classes: dict[str, ClassFacts] = field(default_factory=dict)
     hijax: bool = False
-    digest: int = 0  # hash of the text the facts were read from
+    digest: bytes = b""  # digest of the text the facts were read from
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -197,13 +201,27 @@ class _FileScanner:
             facts.changes_state = True  # self.count.value += 1, self.x[...] = y, ...
 
 
+def _scan_file(path: Path) -> FileFacts | None:
+    try:
+        source, _ = read_source(path)
+    except SourceError:
+        return None  # reported when the file itself is linted
+    # Only files that can define a class, turn on hijax, or re-export one (any import).
+    if "class" not in source and "import" not in source and "hijax" not in source:
+        return None
+    module, is_package = module_name_for(path)
+    return scan_source(source, module, is_package)
+
+
 def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts | None:
     try:
-        tree = ast.parse(source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     facts = _FileScanner(module, is_package, "hijax" in source).scan(tree)
-    facts.digest = hash(source)
+    facts.digest = text_digest(source)
     return facts
 
 
@@ -224,32 +242,57 @@ class ProjectIndex:
         return cls()
 
     @classmethod
-    def build(cls, paths: list[Path]) -> ProjectIndex:
+    def build(cls, paths: list[Path], cache: Cache | None = None) -> ProjectIndex:
+        """The index of ``paths``; a file whose (mtime, size) the cache knows is not read."""
         files = {}
         for path in map(Path, paths):
-            try:
-                source, _ = read_source(path)
-            except SourceError:
-                continue  # reported when the file itself is linted
-            # Files that can define a class, turn on hijax, or re-export (package __init__).
-            if "class" not in source and "hijax" not in source and path.name != "__init__.py":
-                continue
-            module, is_package = module_name_for(Path(path))
-            facts = scan_source(source, module, is_package)
+            key = os.path.abspath(path)
+            file_stamp = stamp(path) if cache is not None else None
+            if file_stamp is not None:
+                hit, facts = cache.get_facts(key, file_stamp)
+                if hit:
+                    if facts is not None:
+                        files[key] = facts
+                    continue
+            facts = _scan_file(path)
+            if cache is not None:
+                cache.put_facts(key, file_stamp, facts)
             if facts is not None:
-                files[str(Path(path).resolve())] = facts
+                files[key] = facts
         return cls(files)
+
+    @cached_property
+    def fingerprint(self) -> bytes:
+        """A digest of every fact in the index (not of the texts): results that used the
+        index stay valid as long as it does not change."""
+        h = hashlib.blake2b(digest_size=16)
+        for key in sorted(self.files):
+            f = self.files[key]
+            classes = [
+                (
+                    c.qualname,
+                    c.bases,
+                    sorted(c.attrs.items()),
+                    sorted(c.contains),
+                    c.changes_state,
+                    c.pytree_false,
+                    sorted(c.methods),
+                )
+                for c in sorted(f.classes.values(), key=lambda c: c.qualname)
+            ]
+            h.update(repr((key, f.module, sorted(f.imports.items()), f.hijax, classes)).encode())
+        return h.digest()
 
     def parsed(self, path: str, source: str) -> bool:
         """Did building the index parse exactly this text of ``path`` without error?"""
-        known = self.files.get(str(Path(path).resolve()))
-        return known is not None and known.digest == hash(source)
+        known = self.files.get(os.path.abspath(path))
+        return known is not None and known.digest == text_digest(source)
 
     def with_source(self, path: str, source: str) -> tuple[ProjectIndex, FileFacts]:
         """This index with ``path``'s facts read from ``source``, and those facts."""
-        key = str(Path(path).resolve())
+        key = os.path.abspath(path)
         known = self.files.get(key)
-        if known is not None and known.digest == hash(source):
+        if known is not None and known.digest == text_digest(source):
             return self, known  # the index already holds this text's facts
         module, is_package = module_name_for(Path(path))
         facts = scan_source(source, module, is_package) or FileFacts(module)

@@ -1,6 +1,5 @@
 """NNX001: `jax.jit` applied to an NNX object, its bound method, or a closure over one."""
 
-from nnx_lint import jit_fixes
 from nnx_lint.rules import Rule
 
 DOC = """\
@@ -59,6 +58,8 @@ file that can see the captured names.
 
 
 def check(ctx):
+    from nnx_lint import jit_fixes  # the analysis is imported when a file is checked
+
     return jit_fixes.check(ctx, "jax", "NNX001")
 
 

@@ -1,6 +1,5 @@
 """NNX002: `nnx.jit` applied to an NNX object, its bound method, or a closure over one."""
 
-from nnx_lint import jit_fixes
 from nnx_lint.rules import Rule
 
 DOC = """\
@@ -44,6 +43,8 @@ the captured objects as leading parameters and arguments (unsafe: the signature 
 
 
 def check(ctx):
+    from nnx_lint import jit_fixes  # the analysis is imported when a file is checked
+
     return jit_fixes.check(ctx, "nnx", "NNX002")
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import libcst as cst
+from typing import TYPE_CHECKING
 
-from nnx_lint.analysis.context import FileContext
-from nnx_lint.analysis.jit_sites import JitSite, find_jit_sites
-from nnx_lint.analysis.state_changes import NnxParam, handed_back, nnx_params, state_changes
-from nnx_lint.analysis.versions import PYTREE_MODULES, target_flax
 from nnx_lint.diagnostics import Diagnostic, Fix
-from nnx_lint.jit_fixes import Imports, NoFix, argnums, check_options, swap_to_nnx_jit
 from nnx_lint.rules import Rule
+
+# The analysis (libcst) is imported when a file is checked, not with the rule registry:
+# front ends read the registry on every run, also when every result comes from the cache.
+if TYPE_CHECKING:
+    from nnx_lint.analysis.context import FileContext
+    from nnx_lint.analysis.jit_sites import JitSite
+    from nnx_lint.analysis.state_changes import NnxParam
 
 DOC = """\
 ## jitted-step-loses-nnx-state (NNX003)
@@ -86,6 +88,10 @@ def _message(lost: list[NnxParam], type_error: bool) -> str:
 
 
 def _static(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> str | None:
+    import libcst as cst
+
+    from nnx_lint.jit_fixes import argnums
+
     for arg in site.options:
         key = arg.keyword.value if arg.keyword else ""
         if key == "static_argnums":
@@ -108,6 +114,8 @@ def _static(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> str
 
 
 def _fix(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> Fix:
+    from nnx_lint.jit_fixes import Imports, NoFix, check_options, swap_to_nnx_jit
+
     if site.captures:
         raise NoFix("the function also captures NNX objects (NNX001); pass those in first")
     check_options(site)
@@ -124,6 +132,11 @@ def _fix(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> Fix:
 
 
 def check(ctx: FileContext):
+    from nnx_lint.analysis.jit_sites import find_jit_sites
+    from nnx_lint.analysis.state_changes import handed_back, nnx_params, state_changes
+    from nnx_lint.analysis.versions import PYTREE_MODULES, target_flax
+    from nnx_lint.jit_fixes import NoFix
+
     if ctx.hijax:
         return
     old = target_flax(ctx.settings.target_flax_version) < PYTREE_MODULES

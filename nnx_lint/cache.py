@@ -1,0 +1,107 @@
+"""The persistent cache that makes a run with nothing changed near-instant.
+
+Two tables, pickled together in ``<cache dir>/cache-v1.pickle``:
+
+- index facts of each file, keyed by its resolved path and (mtime, size): a warm run builds the
+  project index without reading or parsing any file that did not change;
+- each file's diagnostics, keyed by a digest of nnx-lint's version, the file's settings, the
+  file's path and (mtime, size) (as ruff's cache: a warm run reads no file), and the
+  fingerprint of the whole project index (the classes and imports of every file), so a result
+  is reused only when nothing it could depend on changed: when a Module subclass moves between
+  files, every result is recomputed.
+
+The directory holds a ``.gitignore`` of ``*`` (like ruff's), so it never shows in ``git status``.
+Writes are atomic; a cache that cannot be read or written is ignored, never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nnx_lint import __version__
+
+FORMAT = 1
+FILENAME = f"cache-v{FORMAT}.pickle"
+DEFAULT_DIR = ".nnx_lint_cache"
+
+
+def text_digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+class Cache:
+    """A no-op when ``directory`` is None (``--no-cache``)."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.facts: dict[str, tuple[tuple[int, int], Any]] = {}
+        self.results: dict[str, tuple[bytes, list]] = {}
+        self.dirty = False
+        if directory is not None:
+            try:
+                with open(directory / FILENAME, "rb") as f:
+                    version, self.facts, self.results = pickle.load(f)
+                if version != __version__:
+                    self.facts, self.results = {}, {}
+            except Exception:  # missing, truncated, from another version: start afresh
+                self.facts, self.results = {}, {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.directory is not None
+
+    def get_facts(self, key: str, file_stamp: tuple[int, int]) -> tuple[bool, Any]:
+        entry = self.facts.get(key)
+        if entry is not None and entry[0] == file_stamp:
+            return True, entry[1]
+        return False, None
+
+    def put_facts(self, key: str, file_stamp: tuple[int, int] | None, facts: Any) -> None:
+        if self.enabled and file_stamp is not None:
+            self.facts[key] = (file_stamp, facts)
+            self.dirty = True
+
+    @staticmethod
+    def result_key(path: str, file_stamp: tuple, settings: Any, fingerprint: bytes) -> bytes:
+        h = hashlib.blake2b(digest_size=16)
+        for part in (__version__, repr(settings), path, repr(file_stamp), fingerprint.hex()):
+            h.update(part.encode("utf-8", "surrogatepass") + b"\0")
+        return h.digest()
+
+    def get_results(self, path: str, key: bytes) -> list | None:
+        entry = self.results.get(path)
+        return entry[1] if entry is not None and entry[0] == key else None
+
+    def put_results(self, path: str, key: bytes, diagnostics: list) -> None:
+        if self.enabled:
+            self.results[path] = (key, diagnostics)
+            self.dirty = True
+
+    def save(self) -> None:
+        if not self.enabled or not self.dirty:
+            return
+        directory = self.directory
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            ignore = directory / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# Created by nnx-lint.\n*\n")
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cache-", suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump((__version__, self.facts, self.results), f, protocol=5)
+            os.replace(tmp, directory / FILENAME)
+        except OSError:
+            pass  # a read-only tree: run without a cache

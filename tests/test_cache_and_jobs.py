@@ -1,0 +1,128 @@
+"""The persistent cache and parallel workers change nothing but speed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from nnx_lint import cli, engine
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULE = """\
+from flax import nnx
+
+
+class Ranker(nnx.Module):
+    def __init__(self, rngs: nnx.Rngs):
+        self.linear = nnx.Linear(2, 3, rngs=rngs)
+        self.dropout = nnx.Dropout(0.1, rngs=rngs)
+"""
+TRAIN = """\
+import jax
+
+from models import Ranker
+
+
+def main(rngs):
+    model = Ranker(rngs)
+    return jax.jit(model)
+"""
+FINDING = "train.py:8:12: NNX001"
+
+
+def nnx_lint(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "nnx_lint", "--output-format", "concise", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "models.py").write_text(MODULE)
+    (tmp_path / "train.py").write_text(TRAIN)
+    return tmp_path
+
+
+def test_warm_run_equals_cold_and_does_not_import_libcst(tmp_path: Path) -> None:
+    project(tmp_path)
+    cold = nnx_lint(tmp_path, ".")
+    assert FINDING in cold.stdout and cold.returncode == 1
+    assert (tmp_path / ".nnx_lint_cache" / ".gitignore").read_text().strip().endswith("*")
+    warm = nnx_lint(tmp_path, ".")
+    assert (warm.stdout, warm.returncode) == (cold.stdout, cold.returncode)
+    probe = (
+        "import sys; from nnx_lint import cli; code = cli.main(['--output-format', 'concise', "
+        "'.']); print('libcst loaded' if 'libcst' in sys.modules else 'libcst not loaded')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
+    ).stdout
+    assert FINDING in out and "libcst not loaded" in out
+
+
+def test_cache_follows_a_module_class_moving_between_files(tmp_path: Path) -> None:
+    project(tmp_path)
+    assert FINDING in nnx_lint(tmp_path, ".").stdout
+    # models.Ranker becomes a re-export of a plain class: train.py is unchanged, no finding.
+    (tmp_path / "models.py").write_text("from layers import Ranker\n")
+    (tmp_path / "layers.py").write_text("class Ranker:\n    def __init__(self, rngs):\n        pass\n")
+    assert FINDING not in nnx_lint(tmp_path, ".").stdout
+    # The Module subclass moves into layers.py: the finding is back.
+    (tmp_path / "layers.py").write_text(MODULE)
+    assert FINDING in nnx_lint(tmp_path, ".").stdout
+
+
+def test_no_cache_writes_nothing(tmp_path: Path) -> None:
+    project(tmp_path)
+    assert FINDING in nnx_lint(tmp_path, "--no-cache", ".").stdout
+    assert not (tmp_path / ".nnx_lint_cache").exists()
+
+
+def test_one_named_file_still_knows_the_projects_classes(tmp_path: Path) -> None:
+    # pre-commit passes only the staged files: the class lives in a file not named.
+    project(tmp_path)
+    result = nnx_lint(tmp_path, "--no-cache", "train.py")
+    assert FINDING in result.stdout
+
+
+def test_jobs_give_the_same_results_as_one_process(tmp_path: Path) -> None:
+    project(tmp_path)
+    for i in range(8):
+        (tmp_path / f"train_{i}.py").write_text(TRAIN)
+    one = nnx_lint(tmp_path, "--no-cache", "-j", "1", ".")
+    two = nnx_lint(tmp_path, "--no-cache", "-j", "2", ".")
+    assert one.stdout.count(": NNX001") == 9
+    assert (two.stdout, two.returncode) == (one.stdout, one.returncode)
+    fixed = nnx_lint(tmp_path, "--no-cache", "-j", "2", "--fix", ".")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    for i in range(8):
+        assert "nnx.jit(type(" in (tmp_path / f"train_{i}.py").read_text()
+
+
+def test_a_file_changed_while_being_fixed_is_left_alone(tmp_path, monkeypatch, capsys):
+    (tmp_path / "m.py").write_text(
+        "import jax\nfrom flax import nnx\n\nm = nnx.Linear(2, 3, rngs=nnx.Rngs(0))\n"
+        "f = jax.jit(m)\n"
+    )
+    real_fix = engine.fix_source
+
+    def fix_while_someone_edits(source, path, *args, **kwargs):
+        result = real_fix(source, path, *args, **kwargs)
+        Path(path).write_text(source + "# edited meanwhile\n")
+        return result
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(engine, "fix_source", fix_while_someone_edits)
+    code = cli.main(["--no-cache", "--fix", "m.py"])
+    assert code == 2
+    assert (tmp_path / "m.py").read_text().endswith("# edited meanwhile\n")
+    assert "changed while it was being fixed" in capsys.readouterr().err
