@@ -10,6 +10,7 @@ from nnx_lint.analysis.context import FileContext
 from nnx_lint.analysis.jit_sites import JitSite, callers
 from nnx_lint.analysis.scopes import lookup
 from nnx_lint.diagnostics import Edit, Fix
+from nnx_lint.import_placement import insertion
 
 
 class NoFix(Exception):
@@ -36,7 +37,10 @@ def describe(site: JitSite, jit_name: str) -> str:
     else:
         head = f"`{jit_name}` applied to an NNX object (`{_code(site.target)}`)"
     if state is True:
-        tail = "its state changes when called, so tracing raises TraceContextError"
+        tail = (
+            "its state changes when called, so tracing fails (TraceContextError; a ValueError "
+            "when nnx.grad runs inside)"
+        )
     elif state is False:
         tail = "its parameters are compiled in as constants, so later updates are ignored"
     else:
@@ -63,37 +67,6 @@ def _import_name(ctx: FileContext, qualname: str) -> str | None:
     return None
 
 
-def _newline(ctx: FileContext) -> str:
-    return ctx.module.default_newline
-
-
-def _import_insertion(ctx: FileContext) -> int:
-    """Offset where a new import line goes: after the last top-level import (or docstring)."""
-    last = None
-    for i, stmt in enumerate(ctx.module.body):
-        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(
-            stmt.body[0], cst.Import | cst.ImportFrom
-        ):
-            last = stmt
-        elif (
-            i == 0
-            and isinstance(stmt, cst.SimpleStatementLine)
-            and isinstance(stmt.body[0], cst.Expr)
-            and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString)
-        ):
-            last = stmt
-        elif last is not None or not isinstance(stmt, cst.SimpleStatementLine):
-            break
-    if last is None:
-        return 0
-    end = ctx.span(last)[1]
-    # Past the statement's own newline.
-    text = ctx.source
-    if text.startswith("\r\n", end):
-        return end + 2
-    return end + 1 if end < len(text) and text[end] in "\r\n" else end
-
-
 class Imports:
     """Local spellings of flax.nnx and functools.partial, adding imports where missing."""
 
@@ -102,12 +75,9 @@ class Imports:
         self.edits: list[Edit] = []
 
     def _add(self, line: str) -> None:
-        offset = _import_insertion(self.ctx)
-        text = self.ctx.source
-        prefix = (
-            _newline(self.ctx) if offset == len(text) and text and text[-1] not in "\r\n" else ""
-        )
-        self.edits.append(Edit(offset, offset, prefix + line + _newline(self.ctx)))
+        ctx = self.ctx
+        first_party = {m.partition(".")[0] for m in ctx.index.modules}
+        self.edits.append(insertion(ctx.module, ctx.source, ctx.span, line, first_party))
 
     def _free(self, name: str) -> bool:
         return name not in self.ctx.module_scope.bindings and not any(

@@ -11,7 +11,11 @@ A first-line comment ``# nnx-lint: key=value`` sets a setting (``target-flax-ver
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import libcst as cst
@@ -98,3 +102,52 @@ def test_fixture(case: Path) -> None:
 
 def test_there_are_fixtures() -> None:
     assert len(_cases()) >= 10
+
+
+def _unsorted_imports(directory: Path, files: list[Path]) -> set[Path]:
+    """Files of ``directory`` that ruff's isort rule (I001) flags, run from that directory."""
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    result = subprocess.run(
+        [
+            ruff,
+            "check",
+            "--isolated",
+            "--select",
+            "I001",
+            "--output-format",
+            "json",
+            *[str(f.relative_to(directory)) for f in files],
+        ],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return {Path(d["filename"]).resolve() for d in json.loads(result.stdout)}
+
+
+def test_fixes_keep_imports_sorted() -> None:
+    """Where a case's input passes ruff's import sorting, its fixed outputs pass too."""
+    directories: dict[Path, list[Path]] = {}
+    for case in _cases():
+        directory = case if case.is_dir() else case.parent
+        inputs = sorted(case.rglob("*.py")) if case.is_dir() else [case]
+        for path in inputs:
+            outputs = [path.with_name(path.name[:-3] + suffix) for suffix in OUTPUTS]
+            directories.setdefault(directory, []).extend(
+                [path, *[o for o in outputs if o.exists()]]
+            )
+    checked = 0
+    for directory, files in directories.items():
+        flagged = _unsorted_imports(directory, files)
+        for path in files:
+            if not _is_input(path) or path.resolve() in flagged:
+                continue
+            for suffix in OUTPUTS:
+                out = path.with_name(path.name[:-3] + suffix)
+                if out.exists():
+                    assert out.resolve() not in flagged, f"{out} has unsorted imports"
+                    checked += 1
+    assert checked >= 20

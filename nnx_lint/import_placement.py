@@ -1,0 +1,121 @@
+"""Where a new import line goes, so that a file sorted the way ruff's isort rule (I001) and
+isort sort imports stays sorted: sections future, standard library, third party, first party
+(relative imports and the project's own modules), separated by a blank line; within a section
+`import x` lines first, then `from x import y` lines, each by module name."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import libcst as cst
+
+from nnx_lint.diagnostics import Edit
+
+SECTIONS = ("future", "stdlib", "third-party", "first-party")
+STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"functools", "typing"}
+
+
+@dataclass
+class _Line:
+    node: cst.SimpleStatementLine
+    section: int
+    key: tuple[int, str]  # (0: `import x`, 1: `from x import y`; module name)
+
+
+def _dotted(node: cst.BaseExpression | None) -> str:
+    if node is None:
+        return ""
+    return cst.Module([]).code_for_node(node)
+
+
+def section_of(module: str, relative: bool, first_party: set[str]) -> int:
+    root = module.partition(".")[0]
+    if module == "__future__":
+        return 0
+    if relative or root in first_party:
+        return 3
+    return 1 if root in STDLIB else 2
+
+
+def _leading_imports(module: cst.Module, first_party: set[str]) -> list[_Line]:
+    lines = []
+    for i, stmt in enumerate(module.body):
+        small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+        if isinstance(small, cst.Import):
+            name = _dotted(small.names[0].name)
+            lines.append(_Line(stmt, section_of(name, False, first_party), (0, name.lower())))
+        elif isinstance(small, cst.ImportFrom):
+            name = _dotted(small.module)
+            relative = bool(small.relative)
+            lines.append(_Line(stmt, section_of(name, relative, first_party), (1, name.lower())))
+        elif i == 0 and isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString):
+            continue  # the module docstring
+        else:
+            break
+    return lines
+
+
+def insertion(
+    module: cst.Module,
+    source: str,
+    span: Callable[[cst.CSTNode], tuple[int, int]],
+    line: str,
+    first_party: set[str],
+) -> Edit:
+    """The edit that adds ``line`` (``import x`` or ``from x import y``) in its sorted place."""
+    newline = module.default_newline
+    parsed = cst.parse_statement(line)
+    new = _leading_imports(module.with_changes(body=[parsed]), first_party)[0]
+    existing = _leading_imports(module, first_party)
+    same = [x for x in existing if x.section == new.section]
+    if same:
+        later = next((x for x in same if x.key > new.key), None)
+        if later is not None:
+            return Edit(*[_line_start(later, span, source)] * 2, line + newline)
+        return Edit(*[_after(same[-1].node, span, source)] * 2, line + newline)
+    later_section = next((x for x in existing if x.section > new.section), None)
+    if later_section is not None:  # a section of its own, before the next one
+        at = _before_leading_lines(later_section.node, span, source)
+        return Edit(at, at, line + newline + newline)
+    if existing:  # a section of its own, after the last one
+        at = _after(existing[-1].node, span, source)
+        return Edit(at, at, newline + line + newline)
+    at = _after_docstring(module, span, source)
+    prefix = newline if at == len(source) and source and source[-1] not in "\r\n" else ""
+    return Edit(at, at, prefix + line + newline)
+
+
+def _line_start(line: _Line, span, source: str) -> int:
+    """Before the statement and the comment lines right above it (not the blank lines that
+    separate it from the previous section)."""
+    start = span(line.node)[0]
+    for empty in reversed(line.node.leading_lines):
+        if empty.comment is None:
+            break
+        start = source.rfind("\n", 0, source.rfind("\n", 0, start)) + 1
+    return start
+
+
+def _before_leading_lines(node: cst.SimpleStatementLine, span, source: str) -> int:
+    start = span(node)[0]
+    for _ in node.leading_lines:
+        start = source.rfind("\n", 0, start - 1) + 1
+    return start
+
+
+def _after(node: cst.CSTNode, span, source: str) -> int:
+    """Past the end of the statement's line."""
+    end = span(node)[1]
+    if source.startswith("\r\n", end):
+        return end + 2
+    return end + 1 if end < len(source) and source[end] in "\r\n" else end
+
+
+def _after_docstring(module: cst.Module, span, source: str) -> int:
+    first = module.body[0] if module.body else None
+    small = first.body[0] if isinstance(first, cst.SimpleStatementLine) else None
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString):
+        return _after(first, span, source)
+    return 0

@@ -1,0 +1,53 @@
+"""A classifier with Dropout and BatchNorm in training mode, compiled with `jax.jit(model)`.
+
+Every call advances the dropout RNG, updates the BatchNorm statistics and bumps a call
+counter. Usage: python jit_module.py OUT.npz (or set NNX_OUT).
+"""
+
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+
+def save_results(path, outputs, **objects):
+    """Write every call's output and the flattened final `nnx.state` of each object."""
+    arrays = {f"out/{i}": np.asarray(y) for i, y in enumerate(outputs)}
+    for name, obj in objects.items():
+        for keys, variable in nnx.to_flat_state(nnx.state(obj)):
+            value = variable.get_value() if isinstance(variable, nnx.Variable) else variable
+            if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+                value = jax.random.key_data(value)
+            arrays["/".join(["state", name, *map(str, keys)])] = np.asarray(value)
+    np.savez(path, **arrays)
+
+
+class Classifier(nnx.Module):
+    def __init__(self, din: int, dhidden: int, dout: int, *, rngs: nnx.Rngs):
+        self.linear = nnx.Linear(din, dhidden, rngs=rngs)
+        self.bn = nnx.BatchNorm(dhidden, rngs=rngs)
+        self.dropout = nnx.Dropout(0.5, rngs=rngs)
+        self.head = nnx.Linear(dhidden, dout, rngs=rngs)
+        self.num_calls = nnx.Variable(jnp.array(0))
+
+    def __call__(self, x):
+        self.num_calls[...] += 1
+        h = nnx.relu(self.dropout(self.bn(self.linear(x))))
+        return self.head(h)
+
+
+model = Classifier(4, 8, 2, rngs=nnx.Rngs(0))
+model.train()
+forward = jax.jit(model)
+
+x = jnp.sin(jnp.arange(16 * 4, dtype=jnp.float32)).reshape(16, 4)
+outputs = []
+for step in range(3):
+    logits = forward(x * (step + 1))
+    outputs.append(logits)
+    print(f"step {step}: {float(logits.mean()):.6f}")
+
+save_results(sys.argv[1] if len(sys.argv) > 1 else os.environ["NNX_OUT"], outputs, model=model)

@@ -1,0 +1,410 @@
+"""Proof by execution: real Flax NNX programs, run before and after `nnx-lint --fix`.
+
+Each program in tests/programs/ is an ordinary user script. It writes the output of every
+compiled call and the flattened final `nnx.state` of its objects (params, RNG counts and keys,
+BatchNorm statistics, plain Variables, optimizer state) to the .npz file named on its command
+line. For every program:
+
+* `test_before_fix_fails`: the unmodified program fails in the specific way measured on
+  flax 0.12.8 (a TraceContextError or, for a train step, a ValueError; or silently stale
+  results).
+* `test_eager_reference`: the eager reference runs, really mutates state, and agrees with an
+  independent eager mechanism (JAX_DISABLE_JIT=1).
+* `test_fix_matches_eager`: `nnx-lint --fix` (plus `--unsafe-fixes` where the fix is unsafe;
+  `--fix` alone must then leave the file alone) rewrites the program, a second run is a no-op,
+  and the fixed program gives the same outputs, call by call, and the same final state as the
+  eager reference.
+
+The eager reference is the unmodified program run with `jax.jit` and `nnx.jit` replaced by the
+identity, i.e. the program with jit deleted: exactly the semantics that jit promises to keep
+(and that nnx.jit promises to keep for state updates too). It is preferred to JAX_DISABLE_JIT
+as the primary reference because JAX_DISABLE_JIT also runs JAX's own internally jitted
+functions op by op, parameter initialisers included, which on jax 0.10.2 changes initial
+kernels by 1 ulp; the identity keeps those compiled, so initial parameters are bit-identical
+to the compiled runs and any difference comes from the transformed code alone. The two
+mechanisms are cross-checked in `test_eager_reference`.
+
+Floats are compared with a tight tolerance (XLA may fuse and reorder float operations under
+jit; measured differences are at most ~3e-6 on values of order 3), integers and RNG keys
+exactly.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("jax")
+pytest.importorskip("flax")
+pytest.importorskip("optax")
+
+pytestmark = pytest.mark.execution
+
+REPO = Path(__file__).resolve().parents[1]
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+TIMEOUT = 300  # seconds per subprocess; each program normally needs 2 to 6 s
+RTOL, ATOL = 1e-5, 1e-6
+
+# Runs a program with jit deleted: `jax.jit(f, ...)`, `nnx.jit(f, ...)` and the decorator
+# factory forms all return `f` itself, so every call executes eagerly in Python.
+EAGER_RUNNER = """\
+import runpy
+import sys
+
+import jax
+from flax import nnx
+
+
+def eager_jit(fun=None, /, *args, **kwargs):
+    return fun if fun is not None else (lambda f: f)
+
+
+jax.jit = eager_jit
+nnx.jit = eager_jit
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+TCE = "flax.errors.TraceContextError: "
+
+
+@dataclass(frozen=True)
+class Case:
+    program: str
+    # "error": the program must crash with `error` in stderr; "stale": it runs, but the compiled
+    # function keeps returning its first result while the parameters change.
+    before: str
+    bad_code: str  # the offending snippet; the fix must remove it
+    error: str = ""
+    unsafe: bool = False  # the fix changes call sites: only `--fix --unsafe-fixes` applies it
+    # Proof that the eager reference really mutates state: exact final values ...
+    counters: dict[str, float] = field(default_factory=dict)
+    # ... BatchNorm layers whose statistics must have left their initial values ...
+    batch_norms: tuple[str, ...] = ()
+    # ... and, for training loops, a loss (the outputs) that goes down.
+    training: bool = False
+
+
+CASES = [
+    Case(
+        "rnn_lstm",
+        "error",
+        "jax.jit(model)",
+        TCE + "Cannot mutate RngCount from a different trace level",
+        # 3 calls, each drawing the LSTM's initial carry (c and h) from the RNN's stream.
+        counters={"state/model/rngs/count": 6},
+    ),
+    Case(
+        "jit_module",
+        "error",
+        "jax.jit(model)",
+        TCE + "Cannot mutate Variable from a different trace level",
+        counters={"state/model/num_calls": 3, "state/model/dropout/rngs/count": 3},
+        batch_norms=("state/model/bn",),
+    ),
+    Case(
+        "jit_method",
+        "error",
+        "jax.jit(model.encode)",
+        TCE + "Cannot mutate Variable from a different trace level",
+        counters={"state/model/encoded": 3 * 8, "state/model/noise/rngs/count": 3},
+    ),
+    Case(
+        "closure_decorated",
+        "error",
+        "@jax.jit",
+        TCE + "Cannot mutate BatchStat from a different trace level",
+        unsafe=True,
+        counters={"state/model/dropout/rngs/count": 3},
+        batch_norms=("state/model/bn",),
+    ),
+    Case(
+        "closure_lambda",
+        "error",
+        "jax.jit(lambda x: model(x))",
+        TCE + "Cannot mutate Variable from a different trace level",
+        unsafe=True,
+        # sum(linspace(0, 1, 40)) * (1 + 2 + 3)
+        counters={"state/model/seen": 120.0, "state/model/dropout/rngs/count": 3},
+    ),
+    Case(
+        "stale_params",
+        "stale",
+        "jax.jit(model)",
+        counters={"state/optimizer/step": 2},
+    ),
+    Case(
+        "nnx_jit_module",
+        "error",
+        "nnx.jit(model)",
+        TCE + "Cannot mutate Variable from a different trace level",
+        counters={"state/model/steps": 3, "state/model/dropout/rngs/count": 3},
+        batch_norms=("state/model/bn",),
+    ),
+    Case(
+        "train_step_closure",
+        "error",
+        "@jax.jit",
+        # Not a TraceContextError on flax 0.12.8: `nnx.value_and_grad` inside the traced
+        # closure refuses the outer-trace model before any mutation is attempted.
+        "ValueError: Cannot extract graph node from different trace level",
+        unsafe=True,
+        counters={
+            "state/optimizer/step": 5,
+            "state/optimizer/opt_state/0/count": 5,
+            "state/model/dropout/rngs/count": 5,
+        },
+        batch_norms=("state/model/bn",),
+        training=True,
+    ),
+]
+PARAMS = [pytest.param(case, id=case.program) for case in CASES]
+
+
+# -- running programs -------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    arrays: dict[str, np.ndarray] | None  # None: the program wrote no results
+
+    def __str__(self) -> str:
+        return (
+            f"$ {' '.join(self.argv)}\nexit code {self.returncode}\n"
+            f"--- stdout\n{self.stdout[-3000:]}\n--- stderr\n{self.stderr[-3000:]}"
+        )
+
+
+class Pending:
+    """A program started in the background; `result()` waits for it and loads its .npz."""
+
+    def __init__(self, argv: list[str], workdir: Path, **env: str) -> None:
+        self.argv, self.workdir = argv, workdir
+        self.out = workdir / "out.npz"
+        environ = {k: v for k, v in os.environ.items() if k not in ("JAX_DISABLE_JIT", "NNX_OUT")}
+        environ.update(JAX_PLATFORMS="cpu", **env)
+        self._stdout = open(workdir / "stdout.txt", "w+")  # closed in result()
+        self._stderr = open(workdir / "stderr.txt", "w+")
+        self._proc = subprocess.Popen(
+            [*argv, str(self.out)],
+            cwd=workdir,
+            env=environ,
+            stdout=self._stdout,
+            stderr=self._stderr,
+            text=True,
+        )
+        self._run: Run | None = None
+
+    def close(self) -> None:
+        """Stop the program if nobody waited for it (an interrupted session)."""
+        if self._run is None:
+            self._proc.kill()
+            self._proc.wait()
+            self._stdout.close()
+            self._stderr.close()
+
+    def result(self) -> Run:
+        if self._run is None:
+            try:
+                returncode = self._proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+                raise
+            outputs = []
+            for stream in (self._stdout, self._stderr):
+                stream.seek(0)
+                outputs.append(stream.read())
+                stream.close()
+            arrays = None
+            if self.out.exists():
+                with np.load(self.out) as data:
+                    arrays = {key: data[key] for key in data.files}
+            self._run = Run(self.argv, returncode, *outputs, arrays)
+        return self._run
+
+
+def _copy_program(case: Case, workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(PROGRAMS / f"{case.program}.py", workdir))
+
+
+def _start_program(case: Case, workdir: Path, **env: str) -> Pending:
+    return Pending([sys.executable, str(_copy_program(case, workdir))], workdir, **env)
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory):
+    """A program's eager reference (or its JAX_DISABLE_JIT=1 run), started once per session.
+
+    `test_before_fix_fails` starts both early so that they run alongside the other programs.
+    """
+    started: dict[tuple[str, bool], Pending] = {}
+
+    def start(case: Case, disable_jit: bool = False) -> Pending:
+        key = (case.program, disable_jit)
+        if key not in started:
+            kind = "disable-jit" if disable_jit else "eager"
+            workdir = tmp_path_factory.mktemp(f"{kind}-{case.program}")
+            program = _copy_program(case, workdir)
+            if disable_jit:
+                started[key] = Pending([sys.executable, str(program)], workdir, JAX_DISABLE_JIT="1")
+            else:
+                argv = [sys.executable, "-c", EAGER_RUNNER, str(program)]
+                started[key] = Pending(argv, workdir)
+        return started[key]
+
+    yield start
+    for pending in started.values():
+        pending.close()
+
+
+def _code_only(source: str) -> str:
+    """The program's code, normalised, without its docstring and comments."""
+    tree = ast.parse(source)
+    if tree.body and isinstance(tree.body[0], ast.Expr):
+        tree.body.pop(0)
+    return ast.unparse(tree)
+
+
+def _nnx_lint(path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    argv = [sys.executable, "-m", "nnx_lint", *args, str(path)]
+    proc = subprocess.run(
+        argv, cwd=path.parent, env=env, capture_output=True, text=True, timeout=TIMEOUT
+    )
+    # 0: nothing left to report, 1: findings remain (e.g. an unsafe fix not applied).
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, (
+        f"$ {' '.join(argv)}\nexit code {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    )
+    return proc
+
+
+# -- comparing results ------------------------------------------------------------------------
+
+
+def _outputs(arrays: dict[str, np.ndarray]) -> list[str]:
+    return sorted((k for k in arrays if k.startswith("out/")), key=lambda k: int(k[4:]))
+
+
+def _close(actual: np.ndarray, expected: np.ndarray) -> bool:
+    if np.issubdtype(expected.dtype, np.floating):
+        return np.allclose(actual, expected, rtol=RTOL, atol=ATOL)
+    return np.array_equal(actual, expected)
+
+
+def _assert_same(actual: dict, expected: dict, what: str, keys: list[str] | None = None) -> None:
+    """Every array equal (floats within RTOL/ATOL); lists every key that differs."""
+    if keys is None:
+        missing, extra = sorted(set(expected) - set(actual)), sorted(set(actual) - set(expected))
+        assert not missing and not extra, f"{what}: missing {missing}, unexpected {extra}"
+        keys = sorted(expected)
+    problems = []
+    for key in keys:
+        a, e = actual[key], expected[key]
+        if a.shape != e.shape or a.dtype != e.dtype:
+            problems.append(f"{key}: {a.dtype}{list(a.shape)} instead of {e.dtype}{list(e.shape)}")
+        elif not _close(a, e):
+            diff = np.max(np.abs(a.astype(np.float64) - e.astype(np.float64)))
+            problems.append(
+                f"{key}: max |diff| {diff:.3g}\n    got      {a.ravel()[:6]}\n"
+                f"    expected {e.ravel()[:6]}"
+            )
+    assert not problems, f"{what} differs from the eager reference:\n" + "\n".join(problems)
+
+
+def _check_eager(case: Case, run: Run) -> dict[str, np.ndarray]:
+    """The reference must run and must really have mutated the state it claims to."""
+    assert run.returncode == 0 and run.arrays is not None, f"eager reference failed\n{run}"
+    arrays = run.arrays
+    for key, value in case.counters.items():
+        np.testing.assert_allclose(arrays[key], value, rtol=RTOL, atol=0, err_msg=key)
+    for prefix in case.batch_norms:
+        assert not np.allclose(arrays[f"{prefix}/mean"], 0.0), f"{prefix}: mean never updated"
+        assert not np.allclose(arrays[f"{prefix}/var"], 1.0), f"{prefix}: var never updated"
+    outputs = _outputs(arrays)
+    assert len(outputs) >= 3
+    if case.training:
+        losses = [float(arrays[k]) for k in outputs]
+        assert losses[-1] < losses[0], f"eager training does not learn: {losses}"
+    return arrays
+
+
+# -- the tests --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", PARAMS)
+def test_before_fix_fails(case: Case, tmp_path: Path, reference, request) -> None:
+    eager = reference(case)
+    started = [eager]
+    if f"test_eager_reference[{case.program}]" in {item.name for item in request.session.items}:
+        started.append(reference(case, disable_jit=True))  # runs meanwhile
+    before = _start_program(case, tmp_path).result()
+    for pending in started:
+        pending.result()  # at most three programs run at a time
+    if case.before == "error":
+        assert before.returncode != 0, f"expected a crash\n{before}"
+        assert case.error in before.stderr, f"expected {case.error!r}\n{before}"
+        assert before.arrays is None
+        return
+    # "stale": the parameters are trained (identically to eager), but the compiled function
+    # returns its first result forever, since it captured the parameters as constants.
+    assert before.returncode == 0 and before.arrays is not None, str(before)
+    expected = _check_eager(case, eager.result())
+    outputs = _outputs(expected)
+    for key in outputs[1:]:
+        assert np.array_equal(before.arrays[key], before.arrays[outputs[0]]), (
+            f"{key}: expected the stale first result {before.arrays[outputs[0]]}, "
+            f"got {before.arrays[key]}"
+        )
+    for prev, key in itertools.pairwise(outputs):
+        assert not np.allclose(expected[key], expected[prev]), f"eager {key} did not change"
+    state = [k for k in expected if k.startswith("state/")]
+    _assert_same(before.arrays, expected, "the unfixed program's final state", keys=state)
+
+
+@pytest.mark.parametrize("case", PARAMS)
+def test_eager_reference(case: Case, reference) -> None:
+    eager, disabled = reference(case), reference(case, disable_jit=True).result()
+    expected = _check_eager(case, eager.result())
+    assert disabled.returncode == 0 and disabled.arrays is not None, str(disabled)
+    _assert_same(disabled.arrays, expected, "the JAX_DISABLE_JIT=1 run")
+
+
+@pytest.mark.parametrize("case", PARAMS)
+def test_fix_matches_eager(case: Case, tmp_path: Path, reference) -> None:
+    eager = reference(case)
+    program = _copy_program(case, tmp_path)
+    original = program.read_text()
+
+    if case.unsafe:
+        _nnx_lint(program, "--fix")
+        assert program.read_text() == original, "`--fix` applied an unsafe fix"
+    fix = ("--fix", "--unsafe-fixes") if case.unsafe else ("--fix",)
+    _nnx_lint(program, *fix)
+    fixed = program.read_text()
+    assert fixed != original, f"`nnx-lint {' '.join(fix)}` left {case.program}.py unchanged"
+    assert "nnx.jit" in fixed, fixed
+    assert case.bad_code not in _code_only(fixed), fixed
+    compile(fixed, str(program), "exec")
+    _nnx_lint(program, *fix)
+    assert program.read_text() == fixed, "a second `--fix` run changed the file again"
+
+    after = Pending([sys.executable, str(program)], tmp_path).result()
+    expected = _check_eager(case, eager.result())
+    assert after.returncode == 0 and after.arrays is not None, f"{fixed}\n{after}"
+    _assert_same(after.arrays, expected, f"the fixed {case.program}.py")
