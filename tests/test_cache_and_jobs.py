@@ -74,7 +74,9 @@ def test_cache_follows_a_module_class_moving_between_files(tmp_path: Path) -> No
     assert FINDING in nnx_lint(tmp_path, ".").stdout
     # models.Ranker becomes a re-export of a plain class: train.py is unchanged, no finding.
     (tmp_path / "models.py").write_text("from layers import Ranker\n")
-    (tmp_path / "layers.py").write_text("class Ranker:\n    def __init__(self, rngs):\n        pass\n")
+    (tmp_path / "layers.py").write_text(
+        "class Ranker:\n    def __init__(self, rngs):\n        pass\n"
+    )
     assert FINDING not in nnx_lint(tmp_path, ".").stdout
     # The Module subclass moves into layers.py: the finding is back.
     (tmp_path / "layers.py").write_text(MODULE)

@@ -18,8 +18,9 @@ scope (a free name, a global, `self` or `self.attr` of an enclosing method).
 changes as it runs (Dropout and RNN cells draw from `Rngs`, BatchNorm updates its statistics,
 an optimizer steps), tracing it raises `TraceContextError` (Flax 0.10.5 and later;
 `jax.jit(nnx.RNN(nnx.LSTMCell(...)))` is the reported case), or a `ValueError` ("Cannot
-extract graph node from different trace level") when `nnx.grad` runs inside a train step. When it does not, its parameters
-are compiled in as constants: later updates to them are silently ignored.
+extract graph node from different trace level") when `nnx.grad` runs inside a train step.
+When it does not, its parameters are compiled in as constants: later updates to them are
+silently ignored.
 
 ### Example
 ```python
