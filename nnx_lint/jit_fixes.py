@@ -84,29 +84,27 @@ class Imports:
             name in s.bindings for s in self.ctx.module_scope.walk()
         )
 
-    def nnx(self) -> str:
-        name = _import_name(self.ctx, nnx_api.NNX)
+    def _spelling(self, qualname: str, new: str, line: str) -> str:
+        """How the file spells ``parent.child`` (``qualname``): an import of it, an import of
+        its parent plus the attribute, or else ``new`` after adding the import ``line``."""
+        name = _import_name(self.ctx, qualname)
         if name:
             return name
-        flax = _import_name(self.ctx, "flax")
-        if flax:
-            return f"{flax}.nnx"
-        if not self._free("nnx"):
-            raise NoFix("the name `nnx` is taken in this file; import flax.nnx and apply by hand")
-        self._add("from flax import nnx")
-        return "nnx"
+        parent, _, child = qualname.rpartition(".")
+        parent_name = _import_name(self.ctx, parent)
+        if parent_name:
+            return f"{parent_name}.{child}"
+        head = new.partition(".")[0]
+        if not self._free(head):
+            raise NoFix(f"the name `{head}` is taken in this file; import it and apply by hand")
+        self._add(line)
+        return new
+
+    def nnx(self) -> str:
+        return self._spelling(nnx_api.NNX, "nnx", "from flax import nnx")
 
     def partial(self) -> str:
-        name = _import_name(self.ctx, "functools.partial")
-        if name:
-            return name
-        functools = _import_name(self.ctx, "functools")
-        if functools:
-            return f"{functools}.partial"
-        if not self._free("functools"):
-            raise NoFix("the name `functools` is taken in this file")
-        self._add("import functools")
-        return "functools.partial"
+        return self._spelling("functools.partial", "functools.partial", "import functools")
 
 
 def within(node: cst.CSTNode, root: cst.CSTNode) -> bool:
