@@ -38,7 +38,7 @@ def describe(site: JitSite, jit_name: str) -> str:
         head = f"`{jit_name}` applied to an NNX object (`{_code(site.target)}`)"
     if state is True:
         tail = (
-            "its state changes when called, so tracing fails (TraceContextError; a ValueError "
+            "its state changes when it is used, so tracing fails (TraceContextError; a ValueError "
             "when nnx.grad runs inside)"
         )
     elif state is False:

@@ -276,7 +276,9 @@ def test_fix_keeps_bom_and_line_endings(tmp_path, prefix, newline):
     path.write_bytes(prefix + JIT_MODEL.encode().replace(b"\n", newline))
     assert run(tmp_path, "--fix").returncode == 0
     data = path.read_bytes()
-    assert data.startswith(prefix + b"from flax import nnx" + newline)
+    # The BOM stays first, and the added import goes where isort puts it, in the file's newline.
+    expected_head = b"import functools" + newline + newline + b"from flax import nnx" + newline
+    assert data.startswith(prefix + expected_head)
     assert FIXED_LINE.encode() + newline in data
     assert data.count(newline) == data.count(b"\n")  # no newline of another kind crept in
 

@@ -87,12 +87,27 @@ def is_module_base(qualname: str) -> bool:
     return kind in ("module", "mutating")
 
 
+# Hijax mode and its older spelling, mutable arrays: the config flags, and the environment
+# variables that set them (`os.environ["FLAX_MUTABLE_ARRAY"] = "true"` in Flax's examples).
+HIJAX_FLAGS = frozenset({"flax_hijax_variable", "flax_mutable_array"})
+HIJAX_ENV = frozenset(flag.upper() for flag in HIJAX_FLAGS)
+HIJAX_WORDS = ("hijax", "HIJAX", "mutable_array", "MUTABLE_ARRAY")  # a cheap text prefilter
+_TRUE = (True, "mutable", "true", "True", "1")
+
+
 def hijax_call(qualname: str, args: list[tuple[str | None, object]]) -> bool:
     """Does a call of ``qualname`` with (keyword, literal value) args turn on hijax mode?"""
     if qualname == f"{NNX}.var_defaults":
         return any(k == "hijax" and v is True for k, v in args)
-    if qualname == f"{NNX}.use_hijax":
+    if qualname in (f"{NNX}.use_hijax", f"{NNX}.use_mutable_arrays"):
         return bool(args) and args[0][1] in (True, "mutable")
     if qualname in ("flax.config.update", "flax.configurations.config.update"):
-        return len(args) >= 2 and args[0][1] == "flax_hijax_variable" and args[1][1] is True
+        return len(args) >= 2 and args[0][1] in HIJAX_FLAGS and args[1][1] is True
+    if qualname == "os.environ.setdefault":
+        return len(args) >= 2 and args[0][1] in HIJAX_ENV and args[1][1] in _TRUE
     return False
+
+
+def hijax_environ(target: str | None, key: object, value: object) -> bool:
+    """Does ``target[key] = value`` (``os.environ["FLAX_MUTABLE_ARRAY"] = "true"``) turn it on?"""
+    return target == "os.environ" and key in HIJAX_ENV and value in _TRUE

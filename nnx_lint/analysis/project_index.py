@@ -98,6 +98,11 @@ class _FileScanner:
             for node in ast.walk(tree):
                 if isinstance(node, ast.Call):
                     self._hijax(node)
+                elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Subscript):
+                    target = node.targets[0]
+                    key, value = _literal(target.slice), _literal(node.value)
+                    if nnx_api.hijax_environ(self.qualify(target.value), key, value):
+                        self.facts.hijax = True
         self._classes(tree.body, self.facts.module)
         return self.facts
 
@@ -207,7 +212,7 @@ def _scan_file(path: Path) -> FileFacts | None:
     except SourceError:
         return None  # reported when the file itself is linted
     # Only files that can define a class, turn on hijax, or re-export one (any import).
-    if "class" not in source and "import" not in source and "hijax" not in source:
+    if "class" not in source and "import" not in source:
         return None
     module, is_package = module_name_for(path)
     return scan_source(source, module, is_package)
@@ -220,7 +225,8 @@ def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts
             tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    facts = _FileScanner(module, is_package, "hijax" in source).scan(tree)
+    hijax_possible = any(word in source for word in nnx_api.HIJAX_WORDS)
+    facts = _FileScanner(module, is_package, hijax_possible).scan(tree)
     facts.digest = text_digest(source)
     return facts
 
