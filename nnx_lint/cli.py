@@ -240,11 +240,9 @@ class _Run:
     def _map(self, todo: list, jobs: int):
         if jobs <= 1 or len(todo) < 4:
             return [self.lint(*item[:3]) for item in todo]
-        import multiprocessing
+        import nnx_lint.engine  # noqa: F401  (imported once here, inherited by forked workers)
 
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with context.Pool(min(jobs, len(todo)), _init_worker, (self,)) as pool:
+        with _pool(min(jobs, len(todo)), _init_worker, (self,)) as pool:
             return pool.starmap(_work, [item[:3] for item in todo], chunksize=1)
 
     def lint(self, path: Path, text: str, encoding: str) -> _FileResult:
@@ -319,6 +317,26 @@ class _Run:
 
         diagnostics = check_source(text, name, settings, self.index)
         return _FileResult(name, diagnostics, text, failed=True)
+
+
+def _pool(processes: int, initializer=None, initargs=()):
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return context.Pool(processes, initializer, initargs)
+
+
+def _parallel_map(jobs: int):
+    """``map`` over worker processes where there is enough work (for the project index)."""
+
+    def mapper(fn, items: list) -> list:
+        if jobs <= 1 or len(items) < 64:
+            return list(map(fn, items))
+        with _pool(jobs) as pool:
+            return pool.map(fn, items, chunksize=16)
+
+    return mapper
 
 
 _WORKER: _Run | None = None
@@ -406,7 +424,7 @@ def run_check(args: argparse.Namespace) -> int:
         root = conf.path.parent if conf.path else project_root(start)
         cache_dir = Path(args.cache_dir) if args.cache_dir else (root or start) / DEFAULT_DIR
         cache = Cache(None if args.no_cache else cache_dir)
-        index = ProjectIndex.build(_index_files(files, root, conf), cache)
+        index = ProjectIndex.build(_index_files(files, root, conf), cache, _parallel_map(args.jobs))
         run = _Run(args, conf, index, cache)
         results = run.lint_all(files, args.jobs)
         cache.save()

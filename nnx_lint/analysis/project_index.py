@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -206,7 +207,7 @@ class _FileScanner:
             facts.changes_state = True  # self.count.value += 1, self.x[...] = y, ...
 
 
-def _scan_file(path: Path) -> FileFacts | None:
+def scan_file(path: Path) -> FileFacts | None:
     try:
         source, _ = read_source(path)
     except SourceError:
@@ -248,9 +249,16 @@ class ProjectIndex:
         return cls()
 
     @classmethod
-    def build(cls, paths: list[Path], cache: Cache | None = None) -> ProjectIndex:
-        """The index of ``paths``; a file whose (mtime, size) the cache knows is not read."""
+    def build(
+        cls,
+        paths: list[Path],
+        cache: Cache | None = None,
+        mapper: Callable[[Callable, list], list] = lambda fn, items: list(map(fn, items)),
+    ) -> ProjectIndex:
+        """The index of ``paths``; a file whose (mtime, size) the cache knows is not read. The
+        others are scanned by ``mapper(scan_file, paths)`` (the CLI passes a parallel map)."""
         files = {}
+        todo: list[tuple[str, Path, tuple[int, int] | None]] = []
         for path in map(Path, paths):
             key = os.path.abspath(path)
             file_stamp = stamp(path) if cache is not None else None
@@ -260,7 +268,9 @@ class ProjectIndex:
                     if facts is not None:
                         files[key] = facts
                     continue
-            facts = _scan_file(path)
+            todo.append((key, path, file_stamp))
+        scanned = mapper(scan_file, [path for _, path, _ in todo])
+        for (key, _, file_stamp), facts in zip(todo, scanned, strict=True):
             if cache is not None:
                 cache.put_facts(key, file_stamp, facts)
             if facts is not None:
