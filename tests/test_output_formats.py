@@ -289,16 +289,17 @@ def test_show_fixes_shows_the_available_fix_as_a_diff(tmp_path):
     result = run(tmp_path, "--show-fixes")
     assert result.returncode == 1
     block = result.stdout.split("  = help: ")[1].splitlines()[1:]
-    assert block[:9] == [
+    assert block[:10] == [
         "",
         "ℹ Safe fix",
-        "1 1 | import jax",
-        "2 2 | from flax import nnx",
-        "  3 |+import functools",
-        "3 4 | ",
-        "4 5 | model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))",
+        "  1 |+import functools",  # the standard library's section, before third-party imports
+        "  2 |+",
+        "1 3 | import jax",
+        "2 4 | from flax import nnx",
+        "3 5 | ",
+        "4 6 | model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))",
         "5   |-fast = jax.jit(model)",
-        f"  6 |+{FIXED_LINE}",
+        f"  7 |+{FIXED_LINE}",
     ]
     assert "ℹ" not in run(tmp_path).stdout  # only when asked
 
