@@ -16,10 +16,11 @@ processes under ``-j``. So the plugin finds the file's project root, the nearest
 directory holding one of ``files.ROOT_MARKERS`` (else the file's own directory), and indexes every
 Python file under it, found as the command line finds them (``nnx_lint.files.discover``:
 .gitignore'd files, virtual environments and ``[tool.nnx-lint] exclude`` skipped). The index
-(cheap: stdlib ``ast``, only files that can define a class) is built once per root per process
-and kept in ``_PROJECTS``; each ``-j`` worker builds its own. The checked file's own facts always
-come from the text flake8 passes; other files are seen as they were when the process first
-indexed the root.
+(cheap: stdlib ``ast``) is built once per root per process and kept in ``_PROJECTS``; each
+``-j`` worker builds its own, reading the facts of unchanged files from the persistent cache
+that the command line also uses (``.nnx_lint_cache/`` at the root). The checked file's own
+facts always come from the text flake8 passes; other files are seen as they were when the
+process first indexed the root.
 
 Configuration. From ``[tool.nnx-lint]`` (found as the command line finds it, from the root) the
 plugin takes what changes the findings themselves: ``target-flax-version``, and ``exclude`` for
@@ -34,6 +35,7 @@ from pathlib import Path
 
 from nnx_lint import __version__, config
 from nnx_lint.analysis.project_index import ProjectIndex
+from nnx_lint.cache import DEFAULT_DIR, Cache
 from nnx_lint.engine import Settings, check_source, could_have_findings
 from nnx_lint.files import discover, project_root
 
@@ -53,7 +55,9 @@ def project(root: Path) -> tuple[ProjectIndex, Settings]:
         conf = config.load([str(root)])
         files, _ = discover([str(root)], conf.exclude)
         settings = Settings(select=("NNX",), target_flax_version=conf.target_flax_version)
-        _PROJECTS[root] = ProjectIndex.build(files), settings
+        cache = Cache(root / DEFAULT_DIR)  # the command line's cache: unchanged files not parsed
+        _PROJECTS[root] = ProjectIndex.build(files, cache), settings
+        cache.save()
     return _PROJECTS[root]
 
 

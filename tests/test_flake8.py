@@ -317,9 +317,9 @@ def test_index_is_built_once_per_root(tmp_path, monkeypatch):
     builds = []
     real_build = flake8_plugin.ProjectIndex.build
 
-    def build(paths):
+    def build(paths, *args, **kwargs):
         builds.append(sorted(Path(p).relative_to(tmp_path).as_posix() for p in paths))
-        return real_build(paths)
+        return real_build(paths, *args, **kwargs)
 
     monkeypatch.setattr(flake8_plugin.ProjectIndex, "build", build)
     write(tmp_path / "pyproject.toml", "")
