@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import ast
 import itertools
-import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,32 +45,18 @@ pytest.importorskip("jax")
 pytest.importorskip("flax")
 pytest.importorskip("optax")
 
+from execution_harness import (
+    EAGER_RUNNER,
+    PROGRAMS,
+    RTOL,
+    Pending,
+    Run,
+    assert_same,
+    output_keys,
+    run_nnx_lint,
+)
+
 pytestmark = pytest.mark.execution
-
-REPO = Path(__file__).resolve().parents[1]
-PROGRAMS = Path(__file__).resolve().parent / "programs"
-TIMEOUT = 300  # seconds per subprocess; each program normally needs 2 to 6 s
-RTOL, ATOL = 1e-5, 1e-6
-
-# Runs a program with jit deleted: `jax.jit(f, ...)`, `nnx.jit(f, ...)` and the decorator
-# factory forms all return `f` itself, so every call executes eagerly in Python.
-EAGER_RUNNER = """\
-import runpy
-import sys
-
-import jax
-from flax import nnx
-
-
-def eager_jit(fun=None, /, *args, **kwargs):
-    return fun if fun is not None else (lambda f: f)
-
-
-jax.jit = eager_jit
-nnx.jit = eager_jit
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
 
 TCE = "flax.errors.TraceContextError: "
 
@@ -173,70 +157,6 @@ PARAMS = [pytest.param(case, id=case.program) for case in CASES]
 # -- running programs -------------------------------------------------------------------------
 
 
-@dataclass
-class Run:
-    argv: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    arrays: dict[str, np.ndarray] | None  # None: the program wrote no results
-
-    def __str__(self) -> str:
-        return (
-            f"$ {' '.join(self.argv)}\nexit code {self.returncode}\n"
-            f"--- stdout\n{self.stdout[-3000:]}\n--- stderr\n{self.stderr[-3000:]}"
-        )
-
-
-class Pending:
-    """A program started in the background; `result()` waits for it and loads its .npz."""
-
-    def __init__(self, argv: list[str], workdir: Path, **env: str) -> None:
-        self.argv, self.workdir = argv, workdir
-        self.out = workdir / "out.npz"
-        environ = {k: v for k, v in os.environ.items() if k not in ("JAX_DISABLE_JIT", "NNX_OUT")}
-        environ.update(JAX_PLATFORMS="cpu", **env)
-        self._stdout = open(workdir / "stdout.txt", "w+")  # closed in result()
-        self._stderr = open(workdir / "stderr.txt", "w+")
-        self._proc = subprocess.Popen(
-            [*argv, str(self.out)],
-            cwd=workdir,
-            env=environ,
-            stdout=self._stdout,
-            stderr=self._stderr,
-            text=True,
-        )
-        self._run: Run | None = None
-
-    def close(self) -> None:
-        """Stop the program if nobody waited for it (an interrupted session)."""
-        if self._run is None:
-            self._proc.kill()
-            self._proc.wait()
-            self._stdout.close()
-            self._stderr.close()
-
-    def result(self) -> Run:
-        if self._run is None:
-            try:
-                returncode = self._proc.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-                raise
-            outputs = []
-            for stream in (self._stdout, self._stderr):
-                stream.seek(0)
-                outputs.append(stream.read())
-                stream.close()
-            arrays = None
-            if self.out.exists():
-                with np.load(self.out) as data:
-                    arrays = {key: data[key] for key in data.files}
-            self._run = Run(self.argv, returncode, *outputs, arrays)
-        return self._run
-
-
 def _copy_program(case: Case, workdir: Path) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copy(PROGRAMS / f"{case.program}.py", workdir))
@@ -280,53 +200,6 @@ def _code_only(source: str) -> str:
     return ast.unparse(tree)
 
 
-def _nnx_lint(path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    argv = [sys.executable, "-m", "nnx_lint", *args, str(path)]
-    proc = subprocess.run(
-        argv, cwd=path.parent, env=env, capture_output=True, text=True, timeout=TIMEOUT
-    )
-    # 0: nothing left to report, 1: findings remain (e.g. an unsafe fix not applied).
-    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, (
-        f"$ {' '.join(argv)}\nexit code {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    )
-    return proc
-
-
-# -- comparing results ------------------------------------------------------------------------
-
-
-def _outputs(arrays: dict[str, np.ndarray]) -> list[str]:
-    return sorted((k for k in arrays if k.startswith("out/")), key=lambda k: int(k[4:]))
-
-
-def _close(actual: np.ndarray, expected: np.ndarray) -> bool:
-    if np.issubdtype(expected.dtype, np.floating):
-        return np.allclose(actual, expected, rtol=RTOL, atol=ATOL)
-    return np.array_equal(actual, expected)
-
-
-def _assert_same(actual: dict, expected: dict, what: str, keys: list[str] | None = None) -> None:
-    """Every array equal (floats within RTOL/ATOL); lists every key that differs."""
-    if keys is None:
-        missing, extra = sorted(set(expected) - set(actual)), sorted(set(actual) - set(expected))
-        assert not missing and not extra, f"{what}: missing {missing}, unexpected {extra}"
-        keys = sorted(expected)
-    problems = []
-    for key in keys:
-        a, e = actual[key], expected[key]
-        if a.shape != e.shape or a.dtype != e.dtype:
-            problems.append(f"{key}: {a.dtype}{list(a.shape)} instead of {e.dtype}{list(e.shape)}")
-        elif not _close(a, e):
-            diff = np.max(np.abs(a.astype(np.float64) - e.astype(np.float64)))
-            problems.append(
-                f"{key}: max |diff| {diff:.3g}\n    got      {a.ravel()[:6]}\n"
-                f"    expected {e.ravel()[:6]}"
-            )
-    assert not problems, f"{what} differs from the eager reference:\n" + "\n".join(problems)
-
-
 def _check_eager(case: Case, run: Run) -> dict[str, np.ndarray]:
     """The reference must run and must really have mutated the state it claims to."""
     assert run.returncode == 0 and run.arrays is not None, f"eager reference failed\n{run}"
@@ -336,7 +209,7 @@ def _check_eager(case: Case, run: Run) -> dict[str, np.ndarray]:
     for prefix in case.batch_norms:
         assert not np.allclose(arrays[f"{prefix}/mean"], 0.0), f"{prefix}: mean never updated"
         assert not np.allclose(arrays[f"{prefix}/var"], 1.0), f"{prefix}: var never updated"
-    outputs = _outputs(arrays)
+    outputs = output_keys(arrays)
     assert len(outputs) >= 3
     if case.training:
         losses = [float(arrays[k]) for k in outputs]
@@ -365,7 +238,7 @@ def test_before_fix_fails(case: Case, tmp_path: Path, reference, request) -> Non
     # returns its first result forever, since it captured the parameters as constants.
     assert before.returncode == 0 and before.arrays is not None, str(before)
     expected = _check_eager(case, eager.result())
-    outputs = _outputs(expected)
+    outputs = output_keys(expected)
     for key in outputs[1:]:
         assert np.array_equal(before.arrays[key], before.arrays[outputs[0]]), (
             f"{key}: expected the stale first result {before.arrays[outputs[0]]}, "
@@ -374,7 +247,7 @@ def test_before_fix_fails(case: Case, tmp_path: Path, reference, request) -> Non
     for prev, key in itertools.pairwise(outputs):
         assert not np.allclose(expected[key], expected[prev]), f"eager {key} did not change"
     state = [k for k in expected if k.startswith("state/")]
-    _assert_same(before.arrays, expected, "the unfixed program's final state", keys=state)
+    assert_same(before.arrays, expected, "the unfixed program's final state", keys=state)
 
 
 @pytest.mark.parametrize("case", PARAMS)
@@ -382,7 +255,7 @@ def test_eager_reference(case: Case, reference) -> None:
     eager, disabled = reference(case), reference(case, disable_jit=True).result()
     expected = _check_eager(case, eager.result())
     assert disabled.returncode == 0 and disabled.arrays is not None, str(disabled)
-    _assert_same(disabled.arrays, expected, "the JAX_DISABLE_JIT=1 run")
+    assert_same(disabled.arrays, expected, "the JAX_DISABLE_JIT=1 run")
 
 
 @pytest.mark.parametrize("case", PARAMS)
@@ -392,19 +265,19 @@ def test_fix_matches_eager(case: Case, tmp_path: Path, reference) -> None:
     original = program.read_text()
 
     if case.unsafe:
-        _nnx_lint(program, "--fix")
+        run_nnx_lint(program, "--fix")
         assert program.read_text() == original, "`--fix` applied an unsafe fix"
     fix = ("--fix", "--unsafe-fixes") if case.unsafe else ("--fix",)
-    _nnx_lint(program, *fix)
+    run_nnx_lint(program, *fix)
     fixed = program.read_text()
     assert fixed != original, f"`nnx-lint {' '.join(fix)}` left {case.program}.py unchanged"
     assert "nnx.jit" in fixed, fixed
     assert case.bad_code not in _code_only(fixed), fixed
     compile(fixed, str(program), "exec")
-    _nnx_lint(program, *fix)
+    run_nnx_lint(program, *fix)
     assert program.read_text() == fixed, "a second `--fix` run changed the file again"
 
     after = Pending([sys.executable, str(program)], tmp_path).result()
     expected = _check_eager(case, eager.result())
     assert after.returncode == 0 and after.arrays is not None, f"{fixed}\n{after}"
-    _assert_same(after.arrays, expected, f"the fixed {case.program}.py")
+    assert_same(after.arrays, expected, f"the fixed {case.program}.py")

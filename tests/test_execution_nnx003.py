@@ -1,0 +1,247 @@
+"""NNX003 proven by execution: `jax.jit` steps that change NNX arguments, on flax 0.11+.
+
+Uses the harness of test_execution.py (programs run in subprocesses, results in an .npz, the
+eager reference is the program with `jax.jit`/`nnx.jit` replaced by the identity).
+
+Reported programs (`nnx003_train_step`, `nnx003_method`):
+
+* `test_reported_before_fix_is_silently_wrong`: the unmodified program runs without error, but
+  every change the compiled function makes to its NNX arguments is dropped: the train step's
+  loss never moves and the model and optimizer end exactly as they started; the method's
+  counter stays 0. The eager reference really changes them.
+* `test_reported_fix_matches_eager`: nnx-lint reports NNX003 (safe fix) on the decorator, plain
+  `--fix` swaps `@jax.jit` for `@nnx.jit` and nothing else, a second `--fix` is a no-op, the
+  fixed file is clean, and it gives the eager reference's outputs and final state.
+
+Programs that must not be reported (`nnx003_ok_*`): a read-only model passed to `jax.jit`; a
+step that returns the model and optimizer, rebound by the caller; a step that returns
+`nnx.state(...)`, applied with `nnx.update`; the split/merge functional style; and hijax mode
+(`nnx.var_defaults(hijax=True)`, a `@jax.jit` closure that mutates):
+
+* `test_unreported_is_clean`: `nnx-lint --output-format concise` exits 0 with no finding.
+* `test_unreported_runs_correctly`: the program as it is gives the eager reference's outputs
+  and final state, and the eager reference really changes the state it claims to.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from execution_harness import (
+    EAGER_RUNNER,
+    PROGRAMS,
+    RTOL,
+    Pending,
+    Run,
+    assert_same,
+    close,
+    output_keys,
+    run_nnx_lint,
+)
+
+pytestmark = pytest.mark.execution
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    # Proof that the eager reference really changes state: exact final values ...
+    counters: dict[str, float] = field(default_factory=dict)
+    # ... BatchNorm layers whose statistics must have left their initial values ...
+    batch_norms: tuple[str, ...] = ()
+    # ... and the outputs: a loss that goes down, or results that differ call by call.
+    training: bool = False
+
+
+REPORTED = [
+    Program(
+        "nnx003_train_step",
+        counters={
+            "state/model/dropout/rngs/count": 6,
+            "state/optimizer/step": 6,
+            "state/optimizer/opt_state/0/count": 6,
+        },
+        training=True,
+    ),
+    # 4 batches of 8 samples.
+    Program("nnx003_method", counters={"state/model/count": 32}),
+]
+UNREPORTED = [
+    Program("nnx003_ok_read_only", counters={"state/optimizer/step": 4}),
+    Program(
+        "nnx003_ok_returned",
+        counters={"state/optimizer/step": 6, "state/model/dropout/rngs/count": 6},
+        training=True,
+    ),
+    Program(
+        "nnx003_ok_state_update",
+        counters={"state/optimizer/step": 5, "state/model/dropout/rngs/count": 5},
+        batch_norms=("state/model/bn",),
+        training=True,
+    ),
+    Program(
+        "nnx003_ok_functional",
+        counters={
+            "state/optimizer/step": 5,
+            "state/model/dropout/rngs/count": 5,
+            "state/metrics/count": 5,
+        },
+        batch_norms=("state/model/bn",),
+        training=True,
+    ),
+    Program(
+        "nnx003_ok_hijax",
+        counters={"state/model/calls": 3, "state/model/dropout/rngs/count": 3},
+        batch_norms=("state/model/bn",),
+    ),
+]
+
+
+def _params(programs: list[Program]) -> list:
+    return [pytest.param(p, id=p.name) for p in programs]
+
+
+def _copy(program: Program, workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(PROGRAMS / f"{program.name}.py", workdir))
+
+
+def _start(program: Program, workdir: Path) -> Pending:
+    return Pending([sys.executable, str(_copy(program, workdir))], workdir)
+
+
+@pytest.fixture(scope="module")
+def eager(tmp_path_factory):
+    """A program's eager reference, started at most once per module."""
+    started: dict[str, Pending] = {}
+
+    def start(program: Program) -> Pending:
+        if program.name not in started:
+            workdir = tmp_path_factory.mktemp(f"eager-{program.name}")
+            argv = [sys.executable, "-c", EAGER_RUNNER, str(_copy(program, workdir))]
+            started[program.name] = Pending(argv, workdir)
+        return started[program.name]
+
+    yield start
+    for pending in started.values():
+        pending.close()
+
+
+def _check_eager(program: Program, run: Run) -> dict[str, np.ndarray]:
+    """The reference must run and must really change the state it claims to."""
+    assert run.returncode == 0 and run.arrays is not None, f"eager reference failed\n{run}"
+    arrays = run.arrays
+    for key, value in program.counters.items():
+        np.testing.assert_allclose(arrays[key], value, rtol=RTOL, atol=0, err_msg=key)
+    for prefix in program.batch_norms:
+        assert not np.allclose(arrays[f"{prefix}/mean"], 0.0), f"{prefix}: mean never updated"
+        assert not np.allclose(arrays[f"{prefix}/var"], 1.0), f"{prefix}: var never updated"
+    outputs = [arrays[k] for k in output_keys(arrays)]
+    assert len(outputs) >= 3
+    if program.training:
+        losses = [float(loss) for loss in outputs]
+        assert losses[-1] < losses[0], f"eager training does not learn: {losses}"
+    # Every call sees new state: no output repeats the previous one.
+    for i, (prev, out) in enumerate(itertools.pairwise(outputs), start=1):
+        assert not np.allclose(out, prev), f"eager out/{i} equals out/{i - 1}"
+    return arrays
+
+
+def _findings(proc) -> list[str]:
+    return [line for line in proc.stdout.splitlines() if ": NNX" in line]
+
+
+def _decorator_line(source: str) -> int:
+    (line,) = [i for i, text in enumerate(source.splitlines(), 1) if text.strip() == "@jax.jit"]
+    return line
+
+
+# -- reported -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("program", _params(REPORTED))
+def test_reported_before_fix_is_silently_wrong(program: Program, tmp_path: Path, eager) -> None:
+    reference = eager(program)
+    before = _start(program, tmp_path).result()  # runs alongside the eager reference
+    expected = _check_eager(program, reference.result())
+    assert before.returncode == 0 and before.arrays is not None, f"expected a clean run\n{before}"
+    got = before.arrays
+    outputs = output_keys(expected)
+    # The first call sees the same state as eager's first call.
+    assert close(got[outputs[0]], expected[outputs[0]]), (got[outputs[0]], expected[outputs[0]])
+
+    if program.name == "nnx003_train_step":
+        losses = [float(got[k]) for k in outputs]
+        assert all(loss == losses[0] for loss in losses), f"the loss moved: {losses}"
+        # Model and optimizer end exactly as they started; eager changed every array but
+        # the RNG key (Dropout advances its count, not its key).
+        for prefix in ("state/model/", "state/optimizer/"):
+            keys = [k for k in expected if k.startswith(prefix)]
+            assert len(keys) >= 6
+            for key in keys:
+                initial = key.replace("state/", "state/initial_", 1)
+                assert np.array_equal(got[key], got[initial]), f"{key} changed: {got[key]}"
+                if not key.endswith("/rngs/key"):
+                    assert not np.array_equal(expected[key], expected[initial]), key
+    else:  # nnx003_method: the running statistics are never updated
+        assert got["state/model/count"] == 0
+        assert np.array_equal(
+            got["state/model/total"], np.zeros_like(expected["state/model/total"])
+        )
+        # Each later call centres on its own batch only, unlike eager.
+        for key in outputs[1:]:
+            assert not close(got[key], expected[key]), f"{key} equals the eager result"
+        assert_same(got, expected, "the parameters", keys=["state/model/proj/kernel"])
+
+
+@pytest.mark.parametrize("program", _params(REPORTED))
+def test_reported_fix_matches_eager(program: Program, tmp_path: Path, eager) -> None:
+    reference = eager(program)
+    path = _copy(program, tmp_path)
+    original = path.read_text()
+    line = _decorator_line(original)
+
+    report = run_nnx_lint(path, "--output-format", "concise")
+    findings = _findings(report)
+    assert len(findings) == 1 and f"{path.name}:{line}:" in findings[0], report.stdout
+    assert "NNX003 [*]" in findings[0], report.stdout
+
+    run_nnx_lint(path, "--fix")
+    fixed = path.read_text()
+    lines = original.splitlines(keepends=True)
+    lines[line - 1] = lines[line - 1].replace("@jax.jit", "@nnx.jit")
+    assert fixed == "".join(lines), f"unexpected fix:\n{fixed}"
+    run_nnx_lint(path, "--fix")
+    assert path.read_text() == fixed, "a second `--fix` run changed the file again"
+    clean = run_nnx_lint(path, "--output-format", "concise")
+    assert clean.returncode == 0 and not _findings(clean), clean.stdout
+
+    after = Pending([sys.executable, str(path)], tmp_path).result()
+    expected = _check_eager(program, reference.result())
+    assert after.returncode == 0 and after.arrays is not None, f"{fixed}\n{after}"
+    assert_same(after.arrays, expected, f"the fixed {program.name}.py")
+
+
+# -- not reported ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("program", _params(UNREPORTED))
+def test_unreported_is_clean(program: Program, tmp_path: Path) -> None:
+    report = run_nnx_lint(_copy(program, tmp_path), "--output-format", "concise")
+    assert report.returncode == 0, report.stdout
+    assert "NNX003" not in report.stdout and not _findings(report), report.stdout
+
+
+@pytest.mark.parametrize("program", _params(UNREPORTED))
+def test_unreported_runs_correctly(program: Program, tmp_path: Path, eager) -> None:
+    reference = eager(program)
+    run = _start(program, tmp_path).result()  # runs alongside the eager reference
+    expected = _check_eager(program, reference.result())
+    assert run.returncode == 0 and run.arrays is not None, str(run)
+    assert_same(run.arrays, expected, f"{program.name}.py as it is")
