@@ -161,6 +161,7 @@ class ScopeBuilder(FastVisitor):
         self.scope_of: dict[int, Scope] = {}  # id(def/lambda/class) -> its scope
         self.assigned_by: dict[int, cst.Assign] = {}  # id(value) -> `name = value`
         self.statement_of: dict[int, int] = {}  # id(node) -> index of its top-level statement
+        self.discarded: set[int] = set()  # ids of calls whose result is thrown away (`f(x)`)
         self._statement = -1
 
     # -- helpers
@@ -395,6 +396,10 @@ class ScopeBuilder(FastVisitor):
     def visit_Arg(self, node: cst.Arg) -> None:
         if node.keyword is not None:
             self.stores.add(id(node.keyword))
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        if isinstance(node.value, cst.Call):
+            self.discarded.add(id(node.value))
 
     def visit_Call(self, node: cst.Call) -> None:
         self.call_of[id(node.func)] = node

@@ -142,7 +142,7 @@ class _Changes(_Resolver, FastVisitor):
 
     def _target(self, target: cst.BaseExpression) -> None:
         if isinstance(target, cst.Attribute | cst.Subscript):
-            self._note(_chain(target)[0], "is assigned to")
+            self._note(_chain(target)[0], "has its state assigned")
         elif isinstance(target, cst.Tuple | cst.List):
             for el in target.elements:
                 self._target(el.value)
@@ -175,8 +175,11 @@ class _Returns(FastVisitor):
         return False
 
 
-def handed_back(ctx: FileContext, function: Function, params: dict[str, NnxParam]) -> set[str]:
-    """The parameters whose object (or ``nnx.state``/``nnx.split`` of it) is returned."""
+def handed_back(
+    ctx: FileContext, function: Function, params: dict[str, NnxParam]
+) -> dict[str, int | None]:
+    """The parameters whose object (or ``nnx.state``/``nnx.split`` of it) is returned, each
+    with its position in the returned tuple (None: the whole value, or deeper inside it)."""
     node = function.node
     if isinstance(node, cst.Lambda):
         values = [node.body]
@@ -185,31 +188,47 @@ def handed_back(ctx: FileContext, function: Function, params: dict[str, NnxParam
         visitor.walk(node.body)
         values = visitor.values
     names = _Resolver(ctx, function, params)
-    out: set[str] = set()
+    out: dict[str, int | None] = {}
 
-    def add(value: cst.BaseExpression) -> None:
+    def add(value: cst.BaseExpression, position: int | None, top: bool) -> None:
         if isinstance(value, cst.Tuple | cst.List):
-            for el in value.elements:
-                add(el.value)
+            for i, el in enumerate(value.elements):
+                add(el.value, i if top else position, False)
         elif isinstance(value, cst.Dict):
             for el in value.elements:
                 if isinstance(el, cst.DictElement):
-                    add(el.value)
+                    add(el.value, None, False)
         elif isinstance(value, cst.Name):
             param = names._param(value)
             if param is not None:
-                out.add(param.name)
+                out.setdefault(param.name, position)
         elif isinstance(value, cst.Call) and value.args:
             callee = names._value(value.func)
             if isinstance(callee, Ref) and callee.qualname in (
                 f"{nnx_api.NNX}.state",
                 f"{nnx_api.NNX}.split",
             ):
-                add(value.args[0].value)
+                add(value.args[0].value, position, False)
 
     for value in values:
-        add(value)
+        add(value, None, True)
     return out
+
+
+def dropping_call(ctx: FileContext, site: JitSite, position: int | None) -> cst.Call | None:
+    """A call in this file that throws away what the compiled function hands back at
+    ``position``: a bare call statement, or `_` at that place of the unpacking target."""
+    for call, _ in callers(ctx, site).calls:
+        if id(call) in ctx.scopes.discarded:
+            return call
+        assign = ctx.scopes.assigned_by.get(id(call))
+        target = assign.targets[0].target if assign is not None else None
+        if position is not None and isinstance(target, cst.Tuple | cst.List):
+            elements = target.elements
+            if position < len(elements) and isinstance(elements[position].value, cst.Name):
+                if elements[position].value.value == "_":
+                    return call
+    return None
 
 
 def state_changes(ctx: FileContext, function: Function, params: dict[str, NnxParam]) -> None:

@@ -28,7 +28,8 @@ are `.update(...)` (so `optimizer.update(model, grads)` changes both), assignmen
 attributes, items, `.value` or `[...]`, `nnx.update(obj, ...)`, `.train()`, `.eval()`,
 `.set_attributes(...)`, drawing from `Rngs`, and calling a module whose class holds Dropout,
 BatchNorm, an RNN cell or stores `Rngs`. Handing back is returning the object, `nnx.state`
-of it, or a tuple containing either.
+of it, or a tuple containing either; it is also reported when a call in the file throws that
+result away (a bare call statement, or `_` in its place when unpacking).
 
 ### Why is this bad?
 Since flax 0.11 Modules are JAX pytrees, so `jax.jit` accepts them as arguments, but it
@@ -87,6 +88,18 @@ def _message(lost: list[NnxParam], type_error: bool) -> str:
     )
 
 
+def _dropped_message(ctx: FileContext, dropped: list) -> str:
+    param, call = dropped[0]
+    names = " and ".join(f"`{p.name}`" for p, _ in dropped)
+    verb = "is" if len(dropped) == 1 else "are"
+    line = ctx.position(call)[0]
+    return (
+        f"{names} {verb} changed inside the compiled function and returned, but the call on "
+        f"line {line} throws the result away: the update is lost (`{param.name}` "
+        f"{param.changes[0]})"
+    )
+
+
 def _static(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> str | None:
     import libcst as cst
 
@@ -133,7 +146,12 @@ def _fix(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> Fix:
 
 def check(ctx: FileContext):
     from nnx_lint.analysis.jit_sites import find_jit_sites
-    from nnx_lint.analysis.state_changes import handed_back, nnx_params, state_changes
+    from nnx_lint.analysis.state_changes import (
+        dropping_call,
+        handed_back,
+        nnx_params,
+        state_changes,
+    )
     from nnx_lint.analysis.versions import PYTREE_MODULES, target_flax
     from nnx_lint.jit_fixes import NoFix
 
@@ -152,15 +170,21 @@ def check(ctx: FileContext):
             if old or (p.instance.cls and ctx.index.pytree_false(p.instance.cls))
         ]
         if not_pytrees:
-            lost, type_error = not_pytrees, True
+            message = _message(not_pytrees, True)
         else:
             state_changes(ctx, site.function, params)
             back = handed_back(ctx, site.function, params)
             lost = [p for p in params.values() if p.changes and p.name not in back]
-            type_error = False
-            if not lost:
+            dropped = [
+                (p, call)
+                for p in params.values()
+                if p.changes and p.name in back
+                for call in [dropping_call(ctx, site, back[p.name])]
+                if call is not None
+            ]
+            if not lost and not dropped:
                 continue
-        message = _message(lost, type_error)
+            message = _message(lost, False) if lost else _dropped_message(ctx, dropped)
         try:
             fix = _fix(ctx, site, params)
         except NoFix as why:
