@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
-from nnx_lint.analysis.scopes import ScopeBuilder, exported_names, lookup
+from nnx_lint.analysis.scopes import FastVisitor, ScopeBuilder, exported_names, lookup
+
+
+class _Strings(FastVisitor):
+    def __init__(self) -> None:
+        self.values: list[str] = []
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        self.values.append(node.value)
 
 
 def _import_uses(module: cst.Module) -> dict[str, int]:
@@ -19,6 +29,12 @@ def _import_uses(module: cst.Module) -> dict[str, int]:
                 counts[ref.name] += 1
     for name in exported_names(top) & counts.keys():  # listed in __all__: used
         counts[name] += 1
+    strings = _Strings()
+    strings.walk(module)
+    text = "\n".join(strings.values)
+    for name in counts:  # named in a string annotation ("jax.Array"): used, to be safe
+        if re.search(rf"\b{re.escape(name)}\b", text):
+            counts[name] += 1
     return counts
 
 

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from nnx_lint import __version__, config, output
 from nnx_lint.analysis.project_index import ProjectIndex
+from nnx_lint.analysis.versions import installed_flax
 from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
 from nnx_lint.diagnostics import Diagnostic, LineIndex
 from nnx_lint.files import (
@@ -222,7 +223,9 @@ class _Run:
             return None
         name = str(path)
         settings = self.conf.settings(name)
-        key = self.cache.result_key(name, file_stamp, settings, self.index.fingerprint)
+        # The installed flax decides NNX003 when no target version is set.
+        facts = (settings, installed_flax())
+        key = self.cache.result_key(name, file_stamp, facts, self.index.fingerprint)
         cached = self.cache.get_results(name, key)
         if cached is None or (
             self.fixing and any(d.fixable(settings.unsafe_fixes) for d in cached)

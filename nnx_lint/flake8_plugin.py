@@ -13,9 +13,10 @@ looking at other files. A file with one is then put to the engine's prefilter
 Cross-file knowledge. A rule may need classes defined in other files (``jax.jit(Ranker(rngs))``
 with ``Ranker`` in ``pkg/models.py``), but flake8 hands a plugin one file at a time, in worker
 processes under ``-j``. So the plugin finds the file's project root, the nearest ancestor
-directory holding one of ``files.ROOT_MARKERS`` (else the file's own directory), and indexes every
-Python file under it, found as the command line finds them (``nnx_lint.files.discover``:
-.gitignore'd files, virtual environments and ``[tool.nnx-lint] exclude`` skipped). The index
+directory holding one of ``files.ROOT_MARKERS`` (a file in no project knows only itself), and
+indexes every Python file under it, found as the command line finds them
+(``nnx_lint.files.discover``: .gitignore'd files, virtual environments and
+``[tool.nnx-lint] exclude`` skipped). The index
 (cheap: stdlib ``ast``) is built once per root per process and kept in ``_PROJECTS``; each
 ``-j`` worker builds its own, reading the facts of unchanged files from the persistent cache
 that the command line also uses (``.nnx_lint_cache/`` at the root). The checked file's own
@@ -42,10 +43,10 @@ from nnx_lint.files import discover, project_root
 _PROJECTS: dict[Path, tuple[ProjectIndex, Settings]] = {}
 
 
-def file_root(filename: str) -> Path:
-    """The file's project root (``files.project_root``), else the file's directory."""
-    directory = Path(filename).resolve().parent
-    return project_root(directory) or directory
+def file_root(filename: str) -> Path | None:
+    """The file's project root (``files.project_root``), or None for a file in no project
+    (then, as on the command line, only the file itself is known)."""
+    return project_root(Path(filename).resolve().parent)
 
 
 def project(root: Path) -> tuple[ProjectIndex, Settings]:
@@ -75,7 +76,8 @@ class Plugin:
         # project; with one, the file must also name flax/nnx or a Module class of the project.
         if "jit" not in source:
             return
-        index, settings = project(file_root(self.filename))
+        root = file_root(self.filename)
+        index, settings = project(root) if root else (ProjectIndex.empty(), Settings(("NNX",)))
         if not could_have_findings(source, index):
             return
         for d in check_source(source, self.filename, settings, index, noqa=False):

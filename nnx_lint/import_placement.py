@@ -77,14 +77,19 @@ def insertion(
         return Edit(*[_after(same[-1].node, span, source)] * 2, line + newline)
     later_section = next((x for x in existing if x.section > new.section), None)
     if later_section is not None:  # a section of its own, before the next one
-        at = _before_leading_lines(later_section.node, span, source)
+        if existing[0] is later_section:  # the first import: after the comments above it
+            at = _before_leading_lines(later_section.node, span, source)
+            return Edit(at, at, line + newline + newline)
+        at = _line_start(later_section, span, source)  # after the blank line before it
         return Edit(at, at, line + newline + newline)
     if existing:  # a section of its own, after the last one
         at = _after(existing[-1].node, span, source)
         return Edit(at, at, newline + line + newline)
     at = _after_docstring(module, span, source)
     prefix = newline if at == len(source) and source and source[-1] not in "\r\n" else ""
-    return Edit(at, at, prefix + line + newline)
+    # The file's only import block: a blank line parts it from the code (as isort puts it).
+    suffix = newline if at < len(source) and not source.startswith(("\n", "\r"), at) else ""
+    return Edit(at, at, prefix + line + newline + suffix)
 
 
 def _line_start(line: _Line, span, source: str) -> int:
@@ -106,16 +111,23 @@ def _before_leading_lines(node: cst.SimpleStatementLine, span, source: str) -> i
 
 
 def _after(node: cst.CSTNode, span, source: str) -> int:
-    """Past the end of the statement's line."""
+    """Past the end of the statement's line (and of a comment trailing it)."""
     end = span(node)[1]
-    if source.startswith("\r\n", end):
-        return end + 2
-    return end + 1 if end < len(source) and source[end] in "\r\n" else end
+    newline = min(
+        (i for i in (source.find("\n", end), source.find("\r", end)) if i >= 0), default=-1
+    )
+    if newline < 0:
+        return len(source)
+    return newline + (2 if source.startswith("\r\n", newline) else 1)
 
 
 def _after_docstring(module: cst.Module, span, source: str) -> int:
+    """After the docstring, else before the first statement: never above the comments that
+    open the file (a shebang, a PEP 263 coding line, a licence)."""
     first = module.body[0] if module.body else None
+    if first is None:
+        return len(source)
     small = first.body[0] if isinstance(first, cst.SimpleStatementLine) else None
     if isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString):
         return _after(first, span, source)
-    return 0
+    return _line_start(_Line(first, 0, (0, "")), span, source)

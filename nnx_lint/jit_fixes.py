@@ -121,7 +121,9 @@ def within(node: cst.CSTNode, root: cst.CSTNode) -> bool:
     return found
 
 
-def check_options(site: JitSite) -> None:
+def check_options(site: JitSite, new_arguments: int = 0) -> None:
+    """NoFix unless the site's options carry over to nnx.jit with ``new_arguments`` leading
+    arguments added."""
     for arg in site.options:
         if arg.star:
             raise NoFix("its options are passed with * or ** and cannot be checked")
@@ -129,6 +131,8 @@ def check_options(site: JitSite) -> None:
             raise NoFix("it passes jit options positionally, which nnx.jit does not take")
         if site.jit.kind == "jax" and arg.keyword.value in nnx_api.NNX_JIT_UNSUPPORTED:
             raise NoFix(f"nnx.jit does not take `{arg.keyword.value}`")
+        if new_arguments and arg.keyword.value in nnx_api.PER_ARGUMENT_OPTIONS:
+            raise NoFix(f"`{arg.keyword.value}` lists the arguments, which the fix changes")
 
 
 def argnums(arg: cst.Arg) -> list[cst.Integer]:
@@ -145,7 +149,7 @@ def argnums(arg: cst.Arg) -> list[cst.Integer]:
 
 def _shifted(ctx: FileContext, arg: cst.Arg, by: int) -> str:
     """The source of ``arg``'s value with its argnums shifted by ``by`` positions."""
-    new = {id(n): cst.Integer(str(int(n.value) + by)) for n in argnums(arg)}
+    new = {id(n): cst.Integer(str(int(n.value, 0) + by)) for n in argnums(arg)}
 
     class Shift(cst.CSTTransformer):
         def leave_Integer(self, original_node, updated_node):
@@ -163,7 +167,7 @@ def _argnum_options(site: JitSite) -> list[cst.Arg]:
 
 def module_fix(ctx: FileContext, site: JitSite) -> Fix:
     """``jax.jit(obj)`` -> ``functools.partial(nnx.jit(type(obj).__call__), obj)``."""
-    check_options(site)
+    check_options(site, new_arguments=1)
     if site.shape == "method":
         obj_node, method = site.target.value, site.target.attr.value
     else:
@@ -222,7 +226,9 @@ def _leading_args(ctx: FileContext, call: cst.Call, names: list[str]) -> Edit:
 
 def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     """Captured objects become leading parameters; every call site passes them."""
-    check_options(site)
+    check_options(site, new_arguments=len(site.captures))
+    if site.function.scope.parent.kind == "class":
+        raise NoFix("it is defined in a class body, and its callers go through the class")
     for cap in site.captures:
         if cap.indirect:
             raise NoFix(f"`{cap.text}` is read through `{cap.indirect}`, so pass it by hand")
@@ -238,7 +244,7 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
             raise NoFix(f"`{arg.keyword.value}` is set through an alias defined elsewhere")
         for num in argnums(arg):
             start, end = ctx.span(num)
-            edits.append(Edit(start, end, str(int(num.value) + len(names))))
+            edits.append(Edit(start, end, str(int(num.value, 0) + len(names))))
     edits.append(_parameters(ctx, site.function.node, names))
     for call in _call_sites(ctx, site):
         edits.append(_leading_args(ctx, call, names))
@@ -278,8 +284,9 @@ def _parameters(ctx: FileContext, fn: cst.FunctionDef | cst.Lambda, names: list[
     if isinstance(fn, cst.Lambda):  # `lambda: ...` -> `lambda model: ...`
         at = start + len("lambda")
         return Edit(at, ctx.span(fn.body)[0], f" {text}: ")
-    # `def f():` -> `def f(model):` -- just before the closing parenthesis of the parameters.
-    at = ctx.source.index(")", ctx.span(fn.name)[1])
+    # `def f():` -> `def f(model):` -- just after the opening parenthesis (nothing but
+    # spaces stands between a def's name and it; a comment may stand inside).
+    at = ctx.source.index("(", ctx.span(fn.name)[1]) + 1
     return Edit(at, at, text)
 
 

@@ -94,6 +94,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def cross_file_project(root: Path) -> None:
+    write(root / "pyproject.toml", "")  # a project: its files are indexed together
     write(root / "pkg" / "__init__.py", "")
     write(root / "pkg" / "models.py", MODELS)
     write(root / "train.py", TRAIN)
@@ -206,9 +207,8 @@ def test_cross_file_class_with_jobs(tmp_path):
     assert [row[:4] for row in parse(result.stdout)] == [TRAIN_FINDING]
     assert result.returncode == 1
     assert parse(result.stdout) == parse(nnx_lint(tmp_path, "pkg/models.py", "train.py").stdout)
-    # The finding needs pkg/models.py: nnx-lint given train.py alone indexes only train.py.
-    assert parse(nnx_lint(tmp_path, "train.py").stdout) == []
-    # The plugin indexes the whole project, whatever flake8 is given.
+    # The finding needs pkg/models.py: given train.py alone, both index the whole project.
+    assert [row[:4] for row in parse(nnx_lint(tmp_path, "train.py").stdout)] == [TRAIN_FINDING]
     alone = flake8(tmp_path, "--select", "NNX", "train.py")
     assert [row[:4] for row in parse(alone.stdout)] == [TRAIN_FINDING]
 
@@ -216,7 +216,6 @@ def test_cross_file_class_with_jobs(tmp_path):
 def test_cross_file_from_a_subdirectory_of_the_project(tmp_path):
     """The project root is found from the file (pyproject.toml here), not from flake8's cwd."""
     cross_file_project(tmp_path)
-    write(tmp_path / "pyproject.toml", "[project]\nname = 'demo'\n")
     (tmp_path / "scripts").mkdir()
     (tmp_path / "train.py").rename(tmp_path / "scripts" / "train.py")
     result = flake8(tmp_path / "scripts", "--select", "NNX", "-j", "2", "train.py", "../pkg")
@@ -335,8 +334,10 @@ def test_project_root_is_the_nearest_marked_ancestor(tmp_path, marker):
     assert file_root(str(tmp_path / "proj" / "a" / "b" / "m.py")) == tmp_path / "proj"
 
 
-def test_project_root_defaults_to_the_files_directory(tmp_path):
+def test_a_file_in_no_project_has_no_root(tmp_path):
+    # Then only the file itself is known, as on the command line: no directory is indexed
+    # (a stray file in a home directory must not index the home directory).
     directory = tmp_path / "a" / "b"
-    if file_root(str(tmp_path / "m.py")) != tmp_path:
+    if file_root(str(tmp_path / "m.py")) is not None:
         pytest.skip("an ancestor of the temporary directory is itself marked as a project")
-    assert file_root(str(directory / "m.py")) == directory
+    assert file_root(str(directory / "m.py")) is None

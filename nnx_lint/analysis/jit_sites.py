@@ -73,7 +73,14 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
             yield site
         elif isinstance(target.value, cst.Attribute) and not isinstance(value, Function):
             base = ctx.evaluate(target.value.value, scope, order)
-            if isinstance(base, Instance) and base.nnx:
+            method = target.value.attr.value
+            # A method of the object's class; an attribute of unknown kind (a submodule built by
+            # a helper, flax's own `rnn.cell`) is not reported: `type(obj).attr` would break.
+            if (
+                isinstance(base, Instance)
+                and base.nnx
+                and (method == "__call__" or (base.cls and ctx.index.has_method(base.cls, method)))
+            ):
                 site.shape, site.instance = "method", base
                 yield site
         elif isinstance(value, Function):
@@ -160,6 +167,13 @@ def callers(ctx: FileContext, site: JitSite) -> Callers:
     for name, scope in names:
         if scope.kind == "module" and name in exported_names(ctx.module_scope):
             result.problem = f"`{name}` is exported in __all__, so callers elsewhere are unknown"
+        if scope.kind == "module" and ctx.index.importers(ctx.facts.module, name):
+            other = ctx.index.importers(ctx.facts.module, name)[0]
+            result.problem = f"`{name}` is imported by {other}, whose calls the fix cannot see"
+        if scope.kind == "module" and any(
+            name in s.globals and name in s.bindings for s in ctx.module_scope.walk()
+        ):
+            result.problem = f"`{name}` is rebound elsewhere (through `global`)"
         for b in scope.bindings.get(name, []):
             if b.kind not in ("def", "assign") or (
                 b.kind == "assign" and b.node.value is not site.call and b.node.value is not fn

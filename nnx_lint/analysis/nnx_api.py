@@ -35,6 +35,8 @@ JIT = {"jax.jit": "jax", f"{NNX}.jit": "nnx"}
 # jax.jit options that nnx.jit does not take.
 NNX_JIT_UNSUPPORTED = frozenset({"compiler_options", "abstracted_axes"})
 ARGNUM_OPTIONS = ("static_argnums", "donate_argnums")
+# Options with one entry per positional argument: adding an argument would misalign them.
+PER_ARGUMENT_OPTIONS = frozenset({"in_shardings", "in_axes"})
 
 _ALIASES = {
     "flax.experimental.nnx": NNX,

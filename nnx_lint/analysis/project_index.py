@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -233,11 +234,21 @@ def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts
 
 
 class ProjectIndex:
-    def __init__(self, files: dict[str, FileFacts] | None = None) -> None:
+    def __init__(self, files: dict[str, FileFacts] | None = None, own: str | None = None) -> None:
+        """``own``: the file being checked, whose facts win over another file's that has the
+        same module name."""
         self.files: dict[str, FileFacts] = files or {}
         self.classes: dict[str, ClassFacts] = {}
         self.modules: dict[str, FileFacts] = {}
-        for facts in self.files.values():
+        names = Counter(f.module for f in self.files.values())
+        # Scripts outside packages are named by their file name: two `train.py` in two
+        # folders are both `train`. Such a name means no file but the one being checked.
+        self.ambiguous = {name for name, count in names.items() if count > 1}
+        ordered = [(k, f) for k, f in self.files.items() if k != own]
+        ordered += [(own, self.files[own])] if own in self.files else []
+        for key, facts in ordered:
+            if facts.module in self.ambiguous and key != own:
+                continue
             self.modules[facts.module] = facts
             self.classes.update(facts.classes)
         self._hijax_packages = {f.module.partition(".")[0] for f in self.files.values() if f.hijax}
@@ -309,12 +320,15 @@ class ProjectIndex:
         key = os.path.abspath(path)
         known = self.files.get(key)
         if known is not None and known.digest == text_digest(source):
-            return self, known  # the index already holds this text's facts
-        module, is_package = module_name_for(Path(path))
-        facts = scan_source(source, module, is_package) or FileFacts(module)
+            if known.module not in self.ambiguous:
+                return self, known  # the index already holds this text's facts
+            facts = known
+        else:
+            module, is_package = module_name_for(Path(path))
+            facts = scan_source(source, module, is_package) or FileFacts(module)
         files = dict(self.files)
         files[key] = facts
-        return ProjectIndex(files), facts
+        return ProjectIndex(files, own=key), facts
 
     def hijax(self, facts: FileFacts) -> bool:
         """Is Flax's hijax mode on for this file: turned on in it, in a module it imports
@@ -425,5 +439,16 @@ class ProjectIndex:
         return None
 
     def has_method(self, qualname: str, name: str) -> bool:
-        facts = self.class_facts(qualname)
-        return bool(facts) and name in facts.methods
+        """Does the class (or a base class in the project) define method ``name``?"""
+        facts, seen = self.class_facts(qualname), set()
+        while facts is not None and facts.qualname not in seen:
+            seen.add(facts.qualname)
+            if name in facts.methods:
+                return True
+            facts = next((self.class_facts(b) for b in facts.bases if self.class_facts(b)), None)
+        return False
+
+    def importers(self, module: str, name: str) -> list[str]:
+        """The modules that import ``name`` from ``module``."""
+        qualname = f"{module}.{name}"
+        return [f.module for f in self.files.values() if qualname in f.imports.values()]

@@ -366,7 +366,13 @@ class ScopeBuilder(FastVisitor):
         self._mark_targets(node.target)
 
     def leave_NamedExpr(self, original_node: cst.NamedExpr) -> None:
-        self._bind_target(original_node.target, "assign", original_node, original_node.value)
+        # In a comprehension, `:=` binds in the enclosing function (or module), as Python does.
+        scope = self.scope
+        while scope.kind == "comprehension" and scope.parent is not None:
+            scope = scope.parent
+        target = original_node.target
+        if isinstance(target, cst.Name):
+            self._bind(target.value, "assign", original_node, scope, value=original_node.value)
 
     def visit_For(self, node: cst.For) -> None:
         self._mark_targets(node.target)

@@ -190,10 +190,12 @@ def handed_back(
     names = _Resolver(ctx, function, params)
     out: dict[str, int | None] = {}
 
-    def add(value: cst.BaseExpression, position: int | None, top: bool) -> None:
+    def add(value: cst.BaseExpression, position: int | None, top: bool, depth: int = 0) -> None:
+        if depth > 4:
+            return
         if isinstance(value, cst.Tuple | cst.List):
             for i, el in enumerate(value.elements):
-                add(el.value, i if top else position, False)
+                add(el.value, i if top else position, False, depth)
         elif isinstance(value, cst.Dict):
             for el in value.elements:
                 if isinstance(el, cst.DictElement):
@@ -202,13 +204,19 @@ def handed_back(
             param = names._param(value)
             if param is not None:
                 out.setdefault(param.name, position)
+                return
+            ref = ctx.reference(value)  # `state = nnx.state((model, opt)); return loss, state`
+            b = ctx.binding_of(ref.name, ref.scope, ref.order) if ref is not None else None
+            if b is not None and b.kind == "assign" and b.value is not None:
+                if b.scope is function.scope:
+                    add(b.value, position, False, depth + 1)
         elif isinstance(value, cst.Call) and value.args:
             callee = names._value(value.func)
             if isinstance(callee, Ref) and callee.qualname in (
                 f"{nnx_api.NNX}.state",
                 f"{nnx_api.NNX}.split",
             ):
-                add(value.args[0].value, position, False)
+                add(value.args[0].value, position, False, depth)
 
     for value in values:
         add(value, None, True)

@@ -108,7 +108,7 @@ def _static(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> str
     for arg in site.options:
         key = arg.keyword.value if arg.keyword else ""
         if key == "static_argnums":
-            indexes = {int(n.value) for n in argnums(arg)}
+            indexes = {int(n.value, 0) for n in argnums(arg)}
             hit = [p.name for p in params.values() if p.binding.param_index in indexes]
         elif key == "static_argnames":
             strings = [arg.value] if isinstance(arg.value, cst.SimpleString) else []
