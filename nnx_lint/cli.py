@@ -416,8 +416,11 @@ def run_check(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_ERROR
     missing: list[str] = []
-    if stdin:
-        run = _Run(args, conf, ProjectIndex.empty())
+    if stdin:  # the project of --stdin-filename is indexed, as for a file named on disk
+        start = config.search_start(named)
+        root = (conf.path.parent if conf.path else project_root(start)) if named else None
+        index = ProjectIndex.build(_index_files([], root, conf), None, _parallel_map(args.jobs))
+        run = _Run(args, conf, index)
         results = [run.lint_stdin(args.stdin_filename or "-")]
     else:
         files, missing = discover(args.paths, conf.exclude)

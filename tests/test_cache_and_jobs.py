@@ -128,3 +128,27 @@ def test_a_file_changed_while_being_fixed_is_left_alone(tmp_path, monkeypatch, c
     assert code == 2
     assert (tmp_path / "m.py").read_text().endswith("# edited meanwhile\n")
     assert "changed while it was being fixed" in capsys.readouterr().err
+
+
+def test_standard_input_knows_the_projects_classes(tmp_path: Path) -> None:
+    project(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nnx_lint",
+            "--output-format",
+            "concise",
+            "-",
+            "--stdin-filename",
+            "train.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        input=TRAIN,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert FINDING in result.stdout

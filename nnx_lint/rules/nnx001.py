@@ -55,7 +55,9 @@ For inline use (`jax.jit(model)(x)`) and closures, the captured objects become l
 parameters of the compiled function, it is compiled with `nnx.jit`, and every call site in
 the file passes them. That changes the function's signature, so the fix is unsafe (applied
 with `--unsafe-fixes`), and offered only when every use of the function is a call in this
-file that can see the captured names.
+file that can see the captured names (not for functions in a class body, imported by another
+file of the project, listed in `__all__` or rebound). Options with one entry per argument
+(`in_shardings`) mean no fix.
 """
 
 
