@@ -4,10 +4,11 @@ by the identity), running nnx-lint on it, and comparing results. Programs import
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,35 @@ def assert_same(actual: dict, expected: dict, what: str, keys: list[str] | None 
                 f"    expected {e.ravel()[:6]}"
             )
     assert not problems, f"{what} differs from the eager reference:\n" + "\n".join(problems)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evidence:
+    """Proof that an eager reference really changes the state it claims to: exact final
+    values of counters, BatchNorm layers whose statistics left their initial values, and for
+    training loops a loss (the outputs) that goes down."""
+
+    counters: dict[str, float] = field(default_factory=dict)
+    batch_norms: tuple[str, ...] = ()
+    training: bool = False
+
+
+def check_eager(evidence: Evidence, run: Run, distinct: bool = False) -> dict[str, np.ndarray]:
+    """The reference must run and show its evidence; ``distinct``: no output repeats the one
+    before it (every call sees new state)."""
+    assert run.returncode == 0 and run.arrays is not None, f"eager reference failed\n{run}"
+    arrays = run.arrays
+    for key, value in evidence.counters.items():
+        np.testing.assert_allclose(arrays[key], value, rtol=RTOL, atol=0, err_msg=key)
+    for prefix in evidence.batch_norms:
+        assert not np.allclose(arrays[f"{prefix}/mean"], 0.0), f"{prefix}: mean never updated"
+        assert not np.allclose(arrays[f"{prefix}/var"], 1.0), f"{prefix}: var never updated"
+    outputs = [arrays[k] for k in output_keys(arrays)]
+    assert len(outputs) >= 3
+    if evidence.training:
+        losses = [float(loss) for loss in outputs]
+        assert losses[-1] < losses[0], f"eager training does not learn: {losses}"
+    if distinct:
+        for i, (prev, out) in enumerate(itertools.pairwise(outputs), start=1):
+            assert not np.allclose(out, prev), f"eager out/{i} equals out/{i - 1}"
+    return arrays

@@ -35,7 +35,7 @@ import ast
 import itertools
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +48,10 @@ pytest.importorskip("optax")
 from execution_harness import (
     EAGER_RUNNER,
     PROGRAMS,
-    RTOL,
+    Evidence,
     Pending,
-    Run,
     assert_same,
+    check_eager,
     output_keys,
     run_nnx_lint,
 )
@@ -62,7 +62,7 @@ TCE = "flax.errors.TraceContextError: "
 
 
 @dataclass(frozen=True)
-class Case:
+class Case(Evidence):
     program: str
     # "error": the program must crash with `error` in stderr; "stale": it runs, but the compiled
     # function keeps returning its first result while the parameters change.
@@ -70,12 +70,6 @@ class Case:
     bad_code: str  # the offending snippet; the fix must remove it
     error: str = ""
     unsafe: bool = False  # the fix changes call sites: only `--fix --unsafe-fixes` applies it
-    # Proof that the eager reference really mutates state: exact final values ...
-    counters: dict[str, float] = field(default_factory=dict)
-    # ... BatchNorm layers whose statistics must have left their initial values ...
-    batch_norms: tuple[str, ...] = ()
-    # ... and, for training loops, a loss (the outputs) that goes down.
-    training: bool = False
 
 
 CASES = [
@@ -200,23 +194,6 @@ def _code_only(source: str) -> str:
     return ast.unparse(tree)
 
 
-def _check_eager(case: Case, run: Run) -> dict[str, np.ndarray]:
-    """The reference must run and must really have mutated the state it claims to."""
-    assert run.returncode == 0 and run.arrays is not None, f"eager reference failed\n{run}"
-    arrays = run.arrays
-    for key, value in case.counters.items():
-        np.testing.assert_allclose(arrays[key], value, rtol=RTOL, atol=0, err_msg=key)
-    for prefix in case.batch_norms:
-        assert not np.allclose(arrays[f"{prefix}/mean"], 0.0), f"{prefix}: mean never updated"
-        assert not np.allclose(arrays[f"{prefix}/var"], 1.0), f"{prefix}: var never updated"
-    outputs = output_keys(arrays)
-    assert len(outputs) >= 3
-    if case.training:
-        losses = [float(arrays[k]) for k in outputs]
-        assert losses[-1] < losses[0], f"eager training does not learn: {losses}"
-    return arrays
-
-
 # -- the tests --------------------------------------------------------------------------------
 
 
@@ -237,7 +214,7 @@ def test_before_fix_fails(case: Case, tmp_path: Path, reference, request) -> Non
     # "stale": the parameters are trained (identically to eager), but the compiled function
     # returns its first result forever, since it captured the parameters as constants.
     assert before.returncode == 0 and before.arrays is not None, str(before)
-    expected = _check_eager(case, eager.result())
+    expected = check_eager(case, eager.result())
     outputs = output_keys(expected)
     for key in outputs[1:]:
         assert np.array_equal(before.arrays[key], before.arrays[outputs[0]]), (
@@ -253,7 +230,7 @@ def test_before_fix_fails(case: Case, tmp_path: Path, reference, request) -> Non
 @pytest.mark.parametrize("case", PARAMS)
 def test_eager_reference(case: Case, reference) -> None:
     eager, disabled = reference(case), reference(case, disable_jit=True).result()
-    expected = _check_eager(case, eager.result())
+    expected = check_eager(case, eager.result())
     assert disabled.returncode == 0 and disabled.arrays is not None, str(disabled)
     assert_same(disabled.arrays, expected, "the JAX_DISABLE_JIT=1 run")
 
@@ -278,6 +255,6 @@ def test_fix_matches_eager(case: Case, tmp_path: Path, reference) -> None:
     assert program.read_text() == fixed, "a second `--fix` run changed the file again"
 
     after = Pending([sys.executable, str(program)], tmp_path).result()
-    expected = _check_eager(case, eager.result())
+    expected = check_eager(case, eager.result())
     assert after.returncode == 0 and after.arrays is not None, f"{fixed}\n{after}"
     assert_same(after.arrays, expected, f"the fixed {case.program}.py")

@@ -25,10 +25,9 @@ step that returns the model and optimizer, rebound by the caller; a step that re
 
 from __future__ import annotations
 
-import itertools
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +35,10 @@ import pytest
 from execution_harness import (
     EAGER_RUNNER,
     PROGRAMS,
-    RTOL,
+    Evidence,
     Pending,
-    Run,
     assert_same,
+    check_eager,
     close,
     output_keys,
     run_nnx_lint,
@@ -49,14 +48,8 @@ pytestmark = pytest.mark.execution
 
 
 @dataclass(frozen=True)
-class Program:
+class Program(Evidence):
     name: str
-    # Proof that the eager reference really changes state: exact final values ...
-    counters: dict[str, float] = field(default_factory=dict)
-    # ... BatchNorm layers whose statistics must have left their initial values ...
-    batch_norms: tuple[str, ...] = ()
-    # ... and the outputs: a loss that goes down, or results that differ call by call.
-    training: bool = False
 
 
 REPORTED = [
@@ -133,26 +126,6 @@ def eager(tmp_path_factory):
         pending.close()
 
 
-def _check_eager(program: Program, run: Run) -> dict[str, np.ndarray]:
-    """The reference must run and must really change the state it claims to."""
-    assert run.returncode == 0 and run.arrays is not None, f"eager reference failed\n{run}"
-    arrays = run.arrays
-    for key, value in program.counters.items():
-        np.testing.assert_allclose(arrays[key], value, rtol=RTOL, atol=0, err_msg=key)
-    for prefix in program.batch_norms:
-        assert not np.allclose(arrays[f"{prefix}/mean"], 0.0), f"{prefix}: mean never updated"
-        assert not np.allclose(arrays[f"{prefix}/var"], 1.0), f"{prefix}: var never updated"
-    outputs = [arrays[k] for k in output_keys(arrays)]
-    assert len(outputs) >= 3
-    if program.training:
-        losses = [float(loss) for loss in outputs]
-        assert losses[-1] < losses[0], f"eager training does not learn: {losses}"
-    # Every call sees new state: no output repeats the previous one.
-    for i, (prev, out) in enumerate(itertools.pairwise(outputs), start=1):
-        assert not np.allclose(out, prev), f"eager out/{i} equals out/{i - 1}"
-    return arrays
-
-
 def _findings(proc) -> list[str]:
     return [line for line in proc.stdout.splitlines() if ": NNX" in line]
 
@@ -169,7 +142,7 @@ def _decorator_line(source: str) -> int:
 def test_reported_before_fix_is_silently_wrong(program: Program, tmp_path: Path, eager) -> None:
     reference = eager(program)
     before = _start(program, tmp_path).result()  # runs alongside the eager reference
-    expected = _check_eager(program, reference.result())
+    expected = check_eager(program, distinct=True, run=reference.result())
     assert before.returncode == 0 and before.arrays is not None, f"expected a clean run\n{before}"
     got = before.arrays
     outputs = output_keys(expected)
@@ -223,7 +196,7 @@ def test_reported_fix_matches_eager(program: Program, tmp_path: Path, eager) -> 
     assert clean.returncode == 0 and not _findings(clean), clean.stdout
 
     after = Pending([sys.executable, str(path)], tmp_path).result()
-    expected = _check_eager(program, reference.result())
+    expected = check_eager(program, distinct=True, run=reference.result())
     assert after.returncode == 0 and after.arrays is not None, f"{fixed}\n{after}"
     assert_same(after.arrays, expected, f"the fixed {program.name}.py")
 
@@ -242,6 +215,6 @@ def test_unreported_is_clean(program: Program, tmp_path: Path) -> None:
 def test_unreported_runs_correctly(program: Program, tmp_path: Path, eager) -> None:
     reference = eager(program)
     run = _start(program, tmp_path).result()  # runs alongside the eager reference
-    expected = _check_eager(program, reference.result())
+    expected = check_eager(program, distinct=True, run=reference.result())
     assert run.returncode == 0 and run.arrays is not None, str(run)
     assert_same(run.arrays, expected, f"{program.name}.py as it is")
