@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from nnx_lint.analysis.scopes import FastVisitor, ScopeBuilder, exported_names, lookup
+from nnx_lint.analysis.scopes import FastVisitor, ScopeBuilder, dotted, exported_names, lookup
 
 
 class _Strings(FastVisitor):
@@ -40,8 +40,8 @@ def _import_uses(module: cst.Module) -> dict[str, int]:
 
 def _bound(alias: cst.ImportAlias) -> str:
     if alias.asname is not None:
-        return cst.Module([]).code_for_node(alias.asname.name)
-    return cst.Module([]).code_for_node(alias.name).partition(".")[0]
+        return dotted(alias.asname.name)
+    return dotted(alias.name).partition(".")[0]
 
 
 def _without(stmt: cst.BaseSmallStatement, names: set[str]) -> cst.BaseSmallStatement | None:

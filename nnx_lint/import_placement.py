@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from nnx_lint.analysis.scopes import dotted
 from nnx_lint.diagnostics import Edit
 
 SECTIONS = ("future", "stdlib", "third-party", "first-party")
@@ -22,12 +23,6 @@ class _Line:
     node: cst.SimpleStatementLine
     section: int
     key: tuple[int, str]  # (0: `import x`, 1: `from x import y`; module name)
-
-
-def _dotted(node: cst.BaseExpression | None) -> str:
-    if node is None:
-        return ""
-    return cst.Module([]).code_for_node(node)
 
 
 def section_of(module: str, relative: bool, first_party: set[str]) -> int:
@@ -44,10 +39,10 @@ def _leading_imports(module: cst.Module, first_party: set[str]) -> list[_Line]:
     for i, stmt in enumerate(module.body):
         small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
         if isinstance(small, cst.Import):
-            name = _dotted(small.names[0].name)
+            name = dotted(small.names[0].name)
             lines.append(_Line(stmt, section_of(name, False, first_party), (0, name.lower())))
         elif isinstance(small, cst.ImportFrom):
-            name = _dotted(small.module)
+            name = dotted(small.module)
             relative = bool(small.relative)
             lines.append(_Line(stmt, section_of(name, relative, first_party), (1, name.lower())))
         elif i == 0 and isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString):

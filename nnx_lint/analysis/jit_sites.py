@@ -167,9 +167,11 @@ def callers(ctx: FileContext, site: JitSite) -> Callers:
     for name, scope in names:
         if scope.kind == "module" and name in exported_names(ctx.module_scope):
             result.problem = f"`{name}` is exported in __all__, so callers elsewhere are unknown"
-        if scope.kind == "module" and ctx.index.importers(ctx.facts.module, name):
-            other = ctx.index.importers(ctx.facts.module, name)[0]
-            result.problem = f"`{name}` is imported by {other}, whose calls the fix cannot see"
+        importers = ctx.index.importers(ctx.facts.module, name) if scope.kind == "module" else []
+        if importers:
+            result.problem = (
+                f"`{name}` is imported by {importers[0]}, whose calls the fix cannot see"
+            )
         if scope.kind == "module" and any(
             name in s.globals and name in s.bindings for s in ctx.module_scope.walk()
         ):

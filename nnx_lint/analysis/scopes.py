@@ -59,11 +59,12 @@ class Reference:
     order: int
 
 
-def _dotted(node: cst.BaseExpression) -> str:
+def dotted(node: cst.BaseExpression | None) -> str:
+    """The dotted name an import spells (``flax.nnx``), or "" for anything else."""
     if isinstance(node, cst.Name):
         return node.value
     if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
+        return f"{dotted(node.value)}.{node.attr.value}"
     return ""
 
 
@@ -238,10 +239,10 @@ class ScopeBuilder(FastVisitor):
     # -- imports
     def visit_Import(self, node: cst.Import) -> bool:
         for alias in node.names:
-            full = _dotted(alias.name)
+            full = dotted(alias.name)
             if alias.asname is not None:
                 self._bind(
-                    _dotted(alias.asname.name), "import", node, qualname=nnx_api.normalize(full)
+                    dotted(alias.asname.name), "import", node, qualname=nnx_api.normalize(full)
                 )
             else:
                 head = full.partition(".")[0]
@@ -251,11 +252,11 @@ class ScopeBuilder(FastVisitor):
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         if isinstance(node.names, cst.ImportStar):
             return False
-        module = _dotted(node.module) if node.module is not None else None
+        module = dotted(node.module) if node.module is not None else None
         base = resolve_relative(module, len(node.relative), self.package)
         for alias in node.names:
-            name = _dotted(alias.name)
-            local = _dotted(alias.asname.name) if alias.asname is not None else name
+            name = dotted(alias.name)
+            local = dotted(alias.asname.name) if alias.asname is not None else name
             qual = nnx_api.normalize(f"{base}.{name}" if base else name)
             self._bind(local, "import", node, qualname=qual)
         return False
