@@ -15,7 +15,7 @@ import libcst as cst
 from nnx_lint.analysis.context import FileContext
 from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.diagnostics import Diagnostic, Edit, LineIndex, apply_edits
-from nnx_lint.rules import RULES, Rule
+from nnx_lint.rules import RULES
 from nnx_lint.settings import Settings
 
 MAX_FIX_PASSES = 10
@@ -122,7 +122,7 @@ def check_source(
             ctx = FileContext(module, source, path, index or ProjectIndex.empty(), settings)
             found: list[Diagnostic] = []
             for rule in rules:
-                found.extend(_run_rule(rule, ctx))
+                found.extend(rule.check(ctx))
     except RecursionError:
         message = "SyntaxError: too deeply nested for nnx-lint to analyse"
         return [Diagnostic("E999", message, path, 1, 1, 1, 1)]
@@ -147,10 +147,6 @@ def _deep_recursion(limit: int = 20_000):
         yield
     finally:
         sys.setrecursionlimit(old)
-
-
-def _run_rule(rule: Rule, ctx: FileContext) -> list[Diagnostic]:
-    return list(rule.check(ctx))
 
 
 def _select_edits(diags: list[Diagnostic], settings: Settings) -> tuple[list[Edit], Counter]:

@@ -13,7 +13,7 @@ import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -428,25 +428,20 @@ class ProjectIndex:
             return False
         return facts.pytree_false or any(self.pytree_false(b) for b in facts.bases if b != qualname)
 
-    def attr_type(self, qualname: str, attr: str) -> str | None:
-        facts = self.class_facts(qualname)
-        seen = set()
-        while facts is not None and facts.qualname not in seen:
-            seen.add(facts.qualname)
-            if attr in facts.attrs:
-                return facts.attrs[attr]
-            facts = next((self.class_facts(b) for b in facts.bases if self.class_facts(b)), None)
-        return None
-
-    def has_method(self, qualname: str, name: str) -> bool:
-        """Does the class (or a base class in the project) define method ``name``?"""
+    def _lineage(self, qualname: str) -> Iterator[ClassFacts]:
+        """The class's facts, then its first indexed base's, and so on (cycles cut)."""
         facts, seen = self.class_facts(qualname), set()
         while facts is not None and facts.qualname not in seen:
             seen.add(facts.qualname)
-            if name in facts.methods:
-                return True
+            yield facts
             facts = next((self.class_facts(b) for b in facts.bases if self.class_facts(b)), None)
-        return False
+
+    def attr_type(self, qualname: str, attr: str) -> str | None:
+        return next((f.attrs[attr] for f in self._lineage(qualname) if attr in f.attrs), None)
+
+    def has_method(self, qualname: str, name: str) -> bool:
+        """Does the class (or a base class in the project) define method ``name``?"""
+        return any(name in f.methods for f in self._lineage(qualname))
 
     def importers(self, module: str, name: str) -> list[str]:
         """The modules that import ``name`` from ``module``."""
