@@ -25,13 +25,9 @@ from typing import Any
 
 from nnx_lint import __version__
 
-FORMAT = 1
+FORMAT = 2
 FILENAME = f"cache-v{FORMAT}.pickle"
 DEFAULT_DIR = ".nnx_lint_cache"
-
-
-def text_digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def stamp(path: Path) -> tuple[int, int] | None:

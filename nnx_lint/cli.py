@@ -19,18 +19,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from nnx_lint import __version__, config, output
-from nnx_lint.analysis.project_index import ProjectIndex
-from nnx_lint.analysis.versions import installed_flax
-from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
+from nnx_lint.cache import DEFAULT_DIR, stamp
 from nnx_lint.diagnostics import Diagnostic, LineIndex
-from nnx_lint.files import (
-    SourceError,
-    decode_source,
-    discover,
-    project_root,
-    read_source,
-    write_source,
-)
+from nnx_lint.files import SourceError, decode_source, discover, read_source, write_source
+from nnx_lint.project import Project, group_by_root, root_of
 from nnx_lint.rules import RULES_BY_CODE
 from nnx_lint.settings import Settings
 
@@ -185,9 +177,7 @@ class _FileResult:
 @dataclass
 class _Run:
     args: argparse.Namespace
-    conf: config.Config
-    index: ProjectIndex
-    cache: Cache = field(default_factory=lambda: Cache(None))
+    project: Project
 
     @property
     def fixing(self) -> bool:
@@ -212,21 +202,19 @@ class _Run:
         for (path, text, _, key), result in zip(todo, self._map(todo, jobs), strict=True):
             results[path] = result
             if key is not None and not result.failed and result.text == text:
-                self.cache.put_results(result.name, key, result.diagnostics)
+                self.project.cache.put_results(result.name, key, result.diagnostics)
         return [results[path] for path in files]
 
     def _cached(self, path: Path, results: dict[Path, _FileResult]) -> bytes | None:
         """Put the file's result in ``results`` if the cache has it (reading the file only
         when it has diagnostics to show); return the cache key to store a new result under."""
-        file_stamp = stamp(path) if self.cache.enabled else None
+        file_stamp = stamp(path) if self.project.cache.enabled else None
         if file_stamp is None:
             return None
         name = str(path)
-        settings = self.conf.settings(name)
-        # The installed flax decides NNX003 when no target version is set.
-        facts = (settings, installed_flax())
-        key = self.cache.result_key(name, file_stamp, facts, self.index.fingerprint)
-        cached = self.cache.get_results(name, key)
+        settings = self.project.settings(name)
+        key = self.project.result_key(name, file_stamp)
+        cached = self.project.cache.get_results(name, key)
         if cached is None or (
             self.fixing and any(d.fixable(settings.unsafe_fixes) for d in cached)
         ):
@@ -272,13 +260,15 @@ class _Run:
         return result
 
     def _lint(self, name: str, text: str, write: Callable[[str], None] | None) -> _FileResult:
-        from nnx_lint.engine import check_source  # the engine (libcst) only when needed
+        from nnx_lint.engine import InternalError  # the engine (libcst) only when needed
 
-        settings = self.conf.settings(name)
         try:
             if self.fixing:
-                return self._fix(name, text, settings, write)
-            return _FileResult(name, check_source(text, name, settings, self.index), text)
+                return self._fix(name, text, self.project.settings(name), write)
+            return _FileResult(name, self.project.check(name, text), text)
+        except InternalError as exc:
+            _error(f"{exc}; please report this bug")
+            return _FileResult(name, [], text, failed=True)
         except Exception as exc:  # a bug: report it, keep going with the other files
             _error(f"{name}: {type(exc).__name__}: {exc}; please report this bug")
             traceback.print_exc()
@@ -290,7 +280,7 @@ class _Run:
         from nnx_lint.engine import InternalError, fix_source
 
         try:
-            result = fix_source(text, name, settings, self.index)
+            result = fix_source(text, name, settings, self.project.index)
         except InternalError as exc:
             _error(f"{exc}; please report this bug (the file was left unchanged)")
             return self._unfixed(name, text, settings)
@@ -316,10 +306,7 @@ class _Run:
 
     def _unfixed(self, name: str, text: str, settings: Settings) -> _FileResult:
         """The file as it stands, after a fix could not be made: the run exits 2."""
-        from nnx_lint.engine import check_source
-
-        diagnostics = check_source(text, name, settings, self.index)
-        return _FileResult(name, diagnostics, text, failed=True)
+        return _FileResult(name, self.project.check(name, text, settings), text, failed=True)
 
 
 def _pool(processes: int, initializer=None, initargs=()):
@@ -384,17 +371,6 @@ def _report(args: argparse.Namespace, conf: config.Config, results: list[_FileRe
     return report + output.summary(diagnostics, fixed=fixed, unsafe_fixes=unsafe)
 
 
-def _index_files(files: list[Path], root: Path | None, conf: config.Config) -> list[Path]:
-    """The files to index: those linted, and every Python file of their project (if they are
-    in one), so that a class defined in a file not named on the command line (pre-commit passes
-    only the staged files) is still known."""
-    if root is None:
-        return files
-    project, _ = discover([str(root)], conf.exclude)
-    seen = {os.path.abspath(p) for p in files}
-    return files + [p for p in project if os.path.abspath(p) not in seen]
-
-
 def _reads_stdin(args: argparse.Namespace) -> bool:
     """As ruff: with --stdin-filename, or when the only path is ``-``."""
     if args.stdin_filename is None:
@@ -416,24 +392,36 @@ def run_check(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_ERROR
     missing: list[str] = []
-    if stdin:  # the project of --stdin-filename is indexed, as for a file named on disk
-        start = config.search_start(named)
-        root = (conf.path.parent if conf.path else project_root(start)) if named else None
-        index = ProjectIndex.build(_index_files([], root, conf), None, _parallel_map(args.jobs))
-        run = _Run(args, conf, index)
-        results = [run.lint_stdin(args.stdin_filename or "-")]
+
+    def open_project(root: Path, also: list[Path]) -> Project:
+        cache_dir = Path(args.cache_dir) if args.cache_dir else None
+        return Project.open(
+            root,
+            config_path=args.config,
+            cli=_options(args),
+            cache_dir=cache_dir,
+            use_cache=not (args.no_cache or stdin),
+            also=also,
+            mapper=_parallel_map(args.jobs),
+        )
+
+    if stdin:  # the project of --stdin-filename (else of the working directory)
+        name = args.stdin_filename or "-"
+        project = open_project(root_of(args.stdin_filename or "."), [])
+        results = [_Run(args, project).lint_stdin(name)]
     else:
         files, missing = discover(args.paths, conf.exclude)
         for message in missing:
             _error(message)
-        start = config.search_start(args.paths)
-        root = conf.path.parent if conf.path else project_root(start)
-        cache_dir = Path(args.cache_dir) if args.cache_dir else (root or start) / DEFAULT_DIR
-        cache = Cache(None if args.no_cache else cache_dir)
-        index = ProjectIndex.build(_index_files(files, root, conf), cache, _parallel_map(args.jobs))
-        run = _Run(args, conf, index, cache)
-        results = run.lint_all(files, args.jobs)
-        cache.save()
+        by_file: dict[Path, _FileResult] = {}
+        for root, group in group_by_root(files).items():
+            project = open_project(root, group)
+            for path, result in zip(
+                group, _Run(args, project).lint_all(group, args.jobs), strict=True
+            ):
+                by_file[path] = result
+            project.cache.save()
+        results = [by_file[path] for path in files]
     for result in results:
         sys.stdout.write(result.diff)
     diagnostics = [d for r in results for d in r.diagnostics]

@@ -25,10 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from nnx_lint.diagnostics import FRONT_END
 from nnx_lint.files import DEFAULT_EXCLUDE, PathPatterns
-from nnx_lint.output import FORMATS, FRONT_END
 from nnx_lint.rules import RULES_BY_CODE
-from nnx_lint.settings import Settings
+from nnx_lint.settings import FORMATS, Settings, installed_flax
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -205,14 +205,15 @@ class Config:
     output_format: str
 
     def settings(self, path: str) -> Settings:
-        """The engine's settings for one file: its per-file-ignores turn codes off."""
+        """The engine's settings for one file: its per-file-ignores turn codes off; the target
+        flax version is the configured one, else the installed one."""
         matching = [codes for patterns, codes in self.per_file_ignores if patterns.match(path)]
         prefixes = tuple(prefix for codes in matching for prefix in codes)
         return Settings(
             select=self.enabled,
             ignore=tuple(code for code in self.enabled if code.startswith(prefixes)),
             unsafe_fixes=self.unsafe_fixes,
-            target_flax_version=self.target_flax_version,
+            target_flax_version=self.target_flax_version or installed_flax(),
         )
 
 

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import bisect
+import enum
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+class FrontEndCode(NamedTuple):
+    name: str
+    summary: str
+
+
+# Codes reported by the engine rather than by a rule, whatever --select says.
+FRONT_END = {
+    "E902": FrontEndCode("io-error", "The file cannot be read or decoded"),
+    "E999": FrontEndCode("syntax-error", "The file does not parse"),
+}
 
 
 @dataclass(frozen=True, order=True)
@@ -18,32 +32,49 @@ class Edit:
     content: str
 
 
+class Applicability(enum.Enum):
+    """ruff's: a safe fix keeps the program's meaning and its signatures (``--fix``); an unsafe
+    one changes a function's signature and its callers (``--fix --unsafe-fixes``)."""
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+
+
 @dataclass(frozen=True)
 class Fix:
-    applicability: str  # "safe" or "unsafe"
-    message: str
+    applicability: Applicability
+    message: str  # the fix's title: what it does (``help:`` in full output)
     edits: tuple[Edit, ...]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Diagnostic:
     code: str
-    message: str
+    message: str  # what is wrong and what happens at run time; never about the fix
     path: str
     line: int  # 1-based
     column: int  # 1-based, in characters, as ruff prints it
     end_line: int
     end_column: int
     fix: Fix | None = None
-    # Set by the engine once the file's text is known: the source line, for `full` output.
-    source_line: str = field(default="", repr=False)
+    # When there is no fix: what to do by hand, and why no fix is offered.
+    fix_unavailable: str | None = None
+    # The source line, for `full` output (the engine fills it in with dataclasses.replace).
+    source_line: str = field(default="", repr=False, compare=False)
 
     def fixable(self, unsafe_fixes: bool) -> bool:
         """Would ``--fix`` (with ``--unsafe-fixes`` if set) apply this diagnostic's fix?"""
-        return self.fix is not None and (self.fix.applicability == "safe" or unsafe_fixes)
+        return self.fix is not None and (
+            self.fix.applicability is Applicability.SAFE or unsafe_fixes
+        )
 
     @property
-    def sort_key(self) -> tuple:
+    def help(self) -> str | None:
+        """The fix's title, or what to do when no fix is offered."""
+        return self.fix.message if self.fix is not None else self.fix_unavailable
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.code)
 
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import os
 import re
 import sys
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
 from nnx_lint.analysis.context import FileContext
 from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.diagnostics import Diagnostic, Edit, LineIndex, apply_edits
+from nnx_lint.files import module_name_for
 from nnx_lint.rules import RULES
 from nnx_lint.settings import Settings
 
@@ -31,7 +33,8 @@ class FixResult:
 
 
 class InternalError(Exception):
-    """A fix produced broken code or did not converge: a bug in nnx-lint."""
+    """A bug in nnx-lint: the analysis failed on a file that parses, or a fix produced broken
+    code or did not converge. The message names the file."""
 
 
 def could_have_findings(source: str, index: ProjectIndex | None = None) -> bool:
@@ -106,7 +109,7 @@ def check_source(
     lines = LineIndex(source)
     rules = [r for r in RULES if settings.enabled(r.code)]
     if not rules or not could_have_findings(source, index):
-        if index is not None and index.parsed(path, source):
+        if index is not None and index.parsed(os.path.abspath(path), source):
             return []  # the index parsed this very text: no syntax error
         error = _syntax_error(source, path)
         return [error] if error else []
@@ -119,16 +122,25 @@ def check_source(
         return [Diagnostic("E999", "SyntaxError: too deeply nested to parse", path, 1, 1, 1, 1)]
     try:
         with _deep_recursion():
-            ctx = FileContext(module, source, path, index or ProjectIndex.empty(), settings)
+            module_name, is_package = module_name_for(path)
+            ctx = FileContext(
+                module,
+                source,
+                path,
+                index or ProjectIndex.empty(),
+                settings,
+                key=os.path.abspath(path),
+                module_name=module_name,
+                is_package=is_package,
+            )
             found: list[Diagnostic] = []
             for rule in rules:
                 found.extend(rule.check(ctx))
-    except RecursionError:
-        message = "SyntaxError: too deeply nested for nnx-lint to analyse"
-        return [Diagnostic("E999", message, path, 1, 1, 1, 1)]
+    except RecursionError as exc:  # the file parsed: a bug in the analysis, not in the file
+        raise InternalError(f"{path}: RecursionError while analysing the file") from exc
     out = []
     for d in found:
-        d.source_line = lines.line(d.line)
+        d = replace(d, source_line=lines.line(d.line))
         if noqa and is_suppressed(d, d.source_line):
             continue
         out.append(d)
@@ -178,7 +190,7 @@ def fix_source(
     index: ProjectIndex | None = None,
 ) -> FixResult:
     """Apply every applicable fix until none is left; raises InternalError on a bad fix."""
-    from nnx_lint.cleanup import remove_unused_imports
+    from nnx_lint.fixes.cleanup import remove_unused_imports
 
     settings = settings or Settings()
     text = source

@@ -206,13 +206,34 @@ def write_source(path: Path, text: str, encoding: str) -> None:
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 
 
-def project_root(start: str | os.PathLike[str]) -> Path | None:
-    """The nearest directory at or above ``start`` holding a project marker (pyproject.toml,
-    setup.cfg, setup.py, .git), or None when it is in no project."""
-    directory = Path(start).resolve()
-    if not directory.is_dir():
+def module_name_for(path: str | os.PathLike[str]) -> tuple[str, bool]:
+    """Dotted module name of a file (walking up through packages), and whether it is a package."""
+    path = Path(path)
+    try:
+        path = path.resolve()
+    except OSError:
+        pass
+    is_package = path.stem == "__init__"
+    parts = [] if is_package else [path.stem]
+    directory = path.parent
+    while (directory / "__init__.py").exists() and directory.parent != directory:
+        parts.append(directory.name)
         directory = directory.parent
+    name = ".".join(reversed(parts)) or path.stem
+    return name, is_package
+
+
+def project_root(path: str | os.PathLike[str]) -> Path:
+    """The root of the project a file (or directory) belongs to, the one rule every front end
+    uses: the nearest directory at or above it holding a project marker (pyproject.toml,
+    setup.cfg, setup.py, .git); with none, the directory above the top-most package (the
+    ``__init__.py`` chain) of the file; else the file's own directory."""
+    start = Path(os.path.abspath(path))
+    directory = start if start.is_dir() else start.parent
     for candidate in (directory, *directory.parents):
-        if any((candidate / marker).exists() for marker in ROOT_MARKERS):
+        if any(os.path.exists(os.path.join(candidate, marker)) for marker in ROOT_MARKERS):
             return candidate
-    return None
+    top = directory
+    while (top / "__init__.py").exists() and top.parent != top:
+        top = top.parent
+    return top

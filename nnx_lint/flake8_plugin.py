@@ -12,53 +12,33 @@ looking at other files. A file with one is then put to the engine's prefilter
 
 Cross-file knowledge. A rule may need classes defined in other files (``jax.jit(Ranker(rngs))``
 with ``Ranker`` in ``pkg/models.py``), but flake8 hands a plugin one file at a time, in worker
-processes under ``-j``. So the plugin finds the file's project root, the nearest ancestor
-directory holding one of ``files.ROOT_MARKERS`` (a file in no project knows only itself), and
-indexes every Python file under it, found as the command line finds them
-(``nnx_lint.files.discover``: .gitignore'd files, virtual environments and
-``[tool.nnx-lint] exclude`` skipped). The index
-(cheap: stdlib ``ast``) is built once per root per process and kept in ``_PROJECTS``; each
-``-j`` worker builds its own, reading the facts of unchanged files from the persistent cache
-that the command line also uses (``.nnx_lint_cache/`` at the root). The checked file's own
-facts always come from the text flake8 passes; other files are seen as they were when the
-process first indexed the root.
-
-Configuration. From ``[tool.nnx-lint]`` (found as the command line finds it, from the root) the
-plugin takes what changes the findings themselves: ``target-flax-version``, and ``exclude`` for
-the index. Rule selection (``select``, ``ignore``, ``per-file-ignores``) is flake8's.
+processes under ``-j``. So the plugin opens the file's project exactly as the command does
+(``nnx_lint.project``: the same root rule, configuration, file set, index and cache), once per
+root per process, and lints the file through it. The checked file's own facts always come from
+the text flake8 passes; other files are seen as they were when the process first opened the
+project. From the configuration the plugin takes what changes the findings themselves
+(``target-flax-version``, ``exclude`` for the index); rule selection (``select``, ``ignore``,
+``per-file-ignores``) is flake8's.
 """
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
-from nnx_lint import __version__, config
-from nnx_lint.analysis.project_index import ProjectIndex
-from nnx_lint.cache import DEFAULT_DIR, Cache
-from nnx_lint.engine import Settings, check_source, could_have_findings
-from nnx_lint.files import discover, project_root
+from nnx_lint import __version__
+from nnx_lint.project import Project, root_of
 
-_PROJECTS: dict[Path, tuple[ProjectIndex, Settings]] = {}
+_PROJECTS: dict[Path, Project] = {}
 
 
-def file_root(filename: str) -> Path | None:
-    """The file's project root (``files.project_root``), or None for a file in no project
-    (then, as on the command line, only the file itself is known)."""
-    return project_root(Path(filename).resolve().parent)
-
-
-def project(root: Path) -> tuple[ProjectIndex, Settings]:
-    """The index of every Python file under ``root`` and the engine's settings (every rule on:
-    flake8 does the selecting), read once per process."""
+def project(root: Path) -> Project:
+    """The project rooted at ``root``, opened once per process."""
     if root not in _PROJECTS:
-        conf = config.load([str(root)])
-        files, _ = discover([str(root)], conf.exclude)
-        settings = Settings(select=("NNX",), target_flax_version=conf.target_flax_version)
-        cache = Cache(root / DEFAULT_DIR)  # the command line's cache: unchanged files not parsed
-        _PROJECTS[root] = ProjectIndex.build(files, cache), settings
-        cache.save()
+        _PROJECTS[root] = opened = Project.open(root)
+        opened.cache.save()
     return _PROJECTS[root]
 
 
@@ -76,10 +56,11 @@ class Plugin:
         # project; with one, the file must also name flax/nnx or a Module class of the project.
         if "jit" not in source:
             return
-        root = file_root(self.filename)
-        index, settings = project(root) if root else (ProjectIndex.empty(), Settings(("NNX",)))
-        if not could_have_findings(source, index):
+        opened = project(root_of(self.filename))
+        if not opened.could_have_findings(source):
             return
-        for d in check_source(source, self.filename, settings, index, noqa=False):
+        # Every NNX rule on: flake8 selects. noqa is flake8's too.
+        settings = replace(opened.settings(self.filename), select=("NNX",), ignore=())
+        for d in opened.check(self.filename, source, settings, noqa=False):
             if d.code.startswith("NNX"):
                 yield d.line, d.column - 1, f"{d.code} {d.message}", type(self)

@@ -17,33 +17,22 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from nnx_lint import __version__
-from nnx_lint.diagnostics import Diagnostic, Edit, LineIndex, apply_edits
+from nnx_lint.diagnostics import FRONT_END, Diagnostic, Edit, LineIndex, apply_edits
+from nnx_lint.settings import FORMATS, HUMAN_FORMATS
 
 if TYPE_CHECKING:
     from nnx_lint.rules import Rule
 
-FORMATS = ("full", "concise", "json", "json-lines", "github", "sarif", "junit")
-HUMAN_FORMATS = ("full", "concise")  # the ones the summary follows, as in ruff
+__all__ = ["FORMATS", "FRONT_END", "HUMAN_FORMATS", "render"]
+
 TOOL = "nnx-lint"
 SARIF_SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
 SRCROOT = "%SRCROOT%"  # SARIF: relative URIs are relative to the working directory
-
-
-class FrontEndCode(NamedTuple):
-    name: str
-    summary: str
-
-
-# Codes reported by the front end rather than by a rule, whatever --select says.
-FRONT_END = {
-    "E902": FrontEndCode("io-error", "The file cannot be read or decoded"),
-    "E999": FrontEndCode("syntax-error", "The file does not parse"),
-}
 
 
 @dataclass(frozen=True)
@@ -103,8 +92,9 @@ def _full(d: Diagnostic, ctx: _Context) -> str:
         f"{gutter} | {indent}{'^' * max(1, end - d.column)} {d.code}",
         f"{gutter} |",
     ]
+    if d.help is not None:
+        out.append(f"{gutter} = help: {d.help}")
     if d.fix is not None:
-        out.append(f"{gutter} = help: {d.fix.message}")
         if ctx.show_fixes and d.path in ctx.lines:
             out += ["", *_fix_diff(d, ctx.lines[d.path].text)]
     return "\n".join(out) + "\n"
@@ -116,7 +106,7 @@ def _fix_diff(d: Diagnostic, text: str) -> list[str]:
     new = apply_edits(text, list(d.fix.edits)).splitlines()
     groups = list(difflib.SequenceMatcher(None, old, new, autojunk=False).get_grouped_opcodes(3))
     width = len(str(max(len(old), len(new), 1)))
-    out = [f"ℹ {d.fix.applicability.capitalize()} fix"]
+    out = [f"ℹ {d.fix.applicability.value.capitalize()} fix"]
     for n, group in enumerate(groups):
         if n:
             out.append("-" * 80)
@@ -162,13 +152,18 @@ def _json(d: Diagnostic, ctx: _Context) -> dict:
                     "location": _location(row, column),
                 }
             )
-        fix = {"applicability": d.fix.applicability, "edits": edits, "message": d.fix.message}
+        fix = {
+            "applicability": d.fix.applicability.value,
+            "edits": edits,
+            "message": d.fix.message,
+        }
     return {
         "cell": None,
         "code": d.code,
         "end_location": _location(d.end_line, d.end_column),
         "filename": os.path.abspath(d.path),
         "fix": fix,
+        "fix_unavailable": d.fix_unavailable,
         "location": _location(d.line, d.column),
         "message": d.message,
         "name": ctx.name(d.code),
@@ -219,8 +214,8 @@ def _github(d: Diagnostic) -> str:
         "endColumn": d.end_column,
     }
     message = f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}"
-    if d.fix is not None:
-        message += f"\n  help: {d.fix.message}"
+    if d.help is not None:
+        message += f"\n  help: {d.help}"
     head = ",".join(f"{key}={_escape_property(str(value))}" for key, value in properties.items())
     return f"::error {head}::{_escape_data(message)}"
 
@@ -288,7 +283,7 @@ def _sarif_result(d: Diagnostic, rule_index: Mapping[str, int], ctx: _Context) -
             {
                 "description": {"text": d.fix.message},
                 "artifactChanges": [change],
-                "properties": {"applicability": d.fix.applicability},
+                "properties": {"applicability": d.fix.applicability.value},
             }
         ]
     return result

@@ -3,15 +3,40 @@ front ends read it before they know whether any file needs the (heavier) engine.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 
-@dataclass
+def parse_version(version: str) -> tuple[int, ...]:
+    """``0.12.8`` (or ``0.12.8.dev1+g123``) as ``(0, 12, 8)``."""
+    parts = re.findall(r"\d+", version.split("+")[0])[:3]
+    if not parts:
+        raise ValueError(f"not a version: {version!r}")
+    return tuple(int(p) for p in parts)
+
+
+FORMATS = ("full", "concise", "json", "json-lines", "github", "sarif", "junit")
+HUMAN_FORMATS = ("full", "concise")  # the ones the summary follows, as in ruff
+
+
+@lru_cache(maxsize=1)
+def installed_flax() -> tuple[int, ...] | None:
+    """The flax installed where nnx-lint runs, from package metadata (flax is not imported)."""
+    from importlib import metadata
+
+    try:
+        return parse_version(metadata.version("flax"))
+    except (metadata.PackageNotFoundError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
 class Settings:
     select: tuple[str, ...] = ("NNX",)
     ignore: tuple[str, ...] = ()
     unsafe_fixes: bool = False
-    # None: the installed flax version, else the newest behaviour.
+    # None: the newest behaviour (the front ends fill in the installed flax's version).
     target_flax_version: tuple[int, ...] | None = None
     # Larger files are reported (E902) rather than analysed: libcst needs ~10 s per MiB.
     max_file_size: int = 2 * 1024 * 1024

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nnx_lint import cli, engine, output
-from nnx_lint.diagnostics import Diagnostic, Edit, Fix, LineIndex
+from nnx_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, LineIndex
 from nnx_lint.engine import InternalError
 from nnx_lint.files import PathPatterns, SourceError, discover, read_source, write_source
 
@@ -29,8 +29,9 @@ fast = jax.jit(model)
 """
 FIXED_LINE = "fast = functools.partial(nnx.jit(type(model).__call__), model)"
 CLEAN = "from flax import nnx\n\nmodel = nnx.Linear(2, 3, rngs=nnx.Rngs(0))\n"
-RUFF_KEYS = {
+RUFF_KEYS = {  # ruff's keys, and ours: fix_unavailable (what to do when there is no fix)
     "cell",
+    "fix_unavailable",
     "code",
     "end_location",
     "filename",
@@ -508,9 +509,12 @@ def test_write_keeps_mode_and_symlink(tmp_path):
 SOURCE = "import jax\r\nf = jax.jit(m)\r\n"
 
 
-def diag(code="NNX001", applicability="safe", source_line="f = jax.jit(m)") -> Diagnostic:
-    fix = Fix(applicability, "Use nnx.jit", (Edit(0, 12, ""), Edit(16, 23, "nnx.jit")))
-    return Diagnostic(code, "bad jit", "m.py", 2, 5, 2, 15, fix, source_line)
+def diag(
+    code="NNX001", applicability="safe", source_line="f = jax.jit(m)", fixed=True
+) -> Diagnostic:
+    edits = (Edit(0, 12, ""), Edit(16, 23, "nnx.jit"))
+    fix = Fix(Applicability(applicability), "Use nnx.jit", edits) if fixed else None
+    return Diagnostic(code, "bad jit", "m.py", 2, 5, 2, 15, fix, source_line=source_line)
 
 
 def test_concise_marks_applicable_fixes_only():
@@ -550,8 +554,7 @@ def test_json_positions_come_from_the_line_index():
 
 
 def test_summaries():
-    safe, unsafe, plain = diag(), diag(applicability="unsafe"), diag(code="NNX002")
-    plain.fix = None
+    safe, unsafe, plain = diag(), diag(applicability="unsafe"), diag(code="NNX002", fixed=False)
     assert output.summary([]) == "All checks passed!\n"
     assert output.summary([plain]) == "Found 1 error.\n"
     assert output.summary([safe, unsafe]) == (
@@ -572,10 +575,10 @@ def test_summaries():
 def test_crash_in_one_file_is_reported_and_others_are_checked(tmp_path, monkeypatch, capsys):
     real_check = engine.check_source
 
-    def flaky(source, path, *args):
+    def flaky(source, path, *args, **kwargs):
         if path == "m.py":
             raise RuntimeError("boom")
-        return real_check(source, path, *args)
+        return real_check(source, path, *args, **kwargs)
 
     write(tmp_path / "m.py", JIT_MODEL)
     write(tmp_path / "n.py", JIT_MODEL)

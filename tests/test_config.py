@@ -58,13 +58,17 @@ def test_pyproject_without_the_table_is_passed_over(tmp_path):
     assert run(tmp_path / "sub").returncode == 0
 
 
-def test_search_starts_at_the_common_parent_of_the_paths(tmp_path):
+def test_each_file_is_linted_under_its_own_projects_configuration(tmp_path):
+    # a/ has a pyproject.toml: it is a project of its own (as in ruff, the nearest wins).
     pyproject(tmp_path, 'ignore = ["NNX001"]\n')
     pyproject(tmp_path / "a", 'select = ["NNX"]\n')
     write(tmp_path / "a/m.py", JIT_MODEL)
     write(tmp_path / "b/m.py", JIT_MODEL)
     assert run(tmp_path, "a/m.py").returncode == 1  # a/pyproject.toml: NNX001 on
-    assert run(tmp_path, "a/m.py", "b/m.py").returncode == 0  # the common parent's: off
+    assert run(tmp_path, "b/m.py").returncode == 0  # the parent's: off
+    both = run(tmp_path, "a/m.py", "b/m.py", "--output-format", "concise")
+    assert both.returncode == 1
+    assert [line.split(":")[0] for line in both.stdout.splitlines() if "NNX" in line] == ["a/m.py"]
 
 
 def test_config_option_names_the_file(tmp_path):

@@ -7,11 +7,17 @@
 unsafe, give the same as ``.fixed.py``). A directory named ``*_project`` is one case made of
 several files, linted together so that classes defined in one file are known in the others.
 A first-line comment ``# nnx-lint: key=value`` sets a setting (``target-flax-version``).
+
+Beside each input, ``<file>.snap`` is a snapshot of its full-format output: every message, its
+help (the fix's title, or what to do and why there is no fix) and each fix as a diff, so any
+change of wording shows in review. ``NNX_LINT_UPDATE_SNAPSHOTS=1 pytest tests/test_fixtures.py``
+rewrites them; review the diff before committing.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -21,12 +27,17 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
+from nnx_lint import output
 from nnx_lint.analysis.project_index import ProjectIndex
+from nnx_lint.diagnostics import LineIndex
 from nnx_lint.engine import Settings, check_source, fix_source
+from nnx_lint.project import build_index
+from nnx_lint.rules import RULES_BY_CODE
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECT = re.compile(r"#\s*expect:\s*(?P<items>(?:[A-Z]+\d+:\d+[\s,]*)+)")
 OUTPUTS = (".fixed.py", ".unsafe.py")
+UPDATE = os.environ.get("NNX_LINT_UPDATE_SNAPSHOTS") == "1"
 
 
 def _is_input(path: Path) -> bool:
@@ -44,17 +55,41 @@ def _cases() -> list[Path]:
 
 
 def _settings(source: str, unsafe: bool = False) -> Settings:
-    settings = Settings(unsafe_fixes=unsafe)
+    version = None
     first = source.splitlines()[0] if source else ""
     m = re.match(r"#\s*nnx-lint:\s*(.*)", first)
     if m:
         for item in m.group(1).split():
             key, _, value = item.partition("=")
             if key == "target-flax-version":
-                settings.target_flax_version = tuple(int(x) for x in value.split("."))
+                version = tuple(int(x) for x in value.split("."))
             else:
                 raise ValueError(f"unknown fixture setting {key}")
-    return settings
+    return Settings(unsafe_fixes=unsafe, target_flax_version=version)
+
+
+def snapshot(path: Path, source: str, index: ProjectIndex) -> str:
+    """The full-format output for ``path``, fix diffs included, with paths relative to the
+    fixtures directory."""
+    found = check_source(source, str(path), _settings(source), index)
+    text = output.render(
+        "full",
+        found,
+        unsafe_fixes=True,
+        lines={str(path): LineIndex(source)},
+        rules=RULES_BY_CODE,
+        show_fixes=True,
+    )
+    return text.replace(f"{FIXTURES}{os.sep}", "")
+
+
+def _check_snapshot(path: Path, source: str, index: ProjectIndex) -> None:
+    got = snapshot(path, source, index)
+    snap = path.with_name(path.name[:-3] + ".snap")
+    if UPDATE:
+        snap.write_text(got)
+    assert snap.exists(), f"no snapshot {snap}: run with NNX_LINT_UPDATE_SNAPSHOTS=1"
+    assert got == snap.read_text(), f"{snap} differs (NNX_LINT_UPDATE_SNAPSHOTS=1 rewrites it)"
 
 
 def expected(source: str) -> list[tuple[int, str, int]]:
@@ -74,6 +109,7 @@ def _check_file(path: Path, index: ProjectIndex) -> None:
     assert sorted((d.line, d.code, d.column) for d in found) == expected(source), "\n".join(
         f"{d.line}:{d.column} {d.code} {d.message}" for d in found
     )
+    _check_snapshot(path, source, index)
     safe_out = path.with_name(path.name[:-3] + ".fixed.py")
     unsafe_out = path.with_name(path.name[:-3] + ".unsafe.py")
     safe = fix_source(source, str(path), _settings(source), index).source
@@ -93,11 +129,11 @@ def _check_file(path: Path, index: ProjectIndex) -> None:
 def test_fixture(case: Path) -> None:
     if case.is_dir():
         files = sorted(p for p in case.rglob("*.py") if _is_input(p))
-        index = ProjectIndex.build(files)
+        index = build_index(files)
         for path in files:
             _check_file(path, index)
     else:
-        _check_file(case, ProjectIndex.build([case]))
+        _check_file(case, build_index([case]))
 
 
 def test_there_are_fixtures() -> None:

@@ -14,9 +14,10 @@ from pathlib import Path
 import libcst
 import pytest
 
-from nnx_lint import flake8_plugin
+from nnx_lint import engine, flake8_plugin, project
 from nnx_lint.diagnostics import Diagnostic
-from nnx_lint.flake8_plugin import Plugin, file_root
+from nnx_lint.flake8_plugin import Plugin
+from nnx_lint.project import root_of
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -254,9 +255,9 @@ def _no_parsing(monkeypatch) -> None:
         raise AssertionError("parsed or indexed a file that cannot have findings")
 
     monkeypatch.setattr(libcst, "parse_module", boom)
-    monkeypatch.setattr(flake8_plugin.ProjectIndex, "build", boom)
-    monkeypatch.setattr(flake8_plugin, "discover", boom)
-    monkeypatch.setattr(flake8_plugin.config, "load", boom)
+    monkeypatch.setattr(project, "build_index", boom)
+    monkeypatch.setattr(project, "discover", boom)
+    monkeypatch.setattr(project.config, "load", boom)
 
 
 @pytest.mark.parametrize(
@@ -293,7 +294,7 @@ def test_only_nnx_codes_are_passed_on(tmp_path, monkeypatch):
         Diagnostic("E999", "SyntaxError: invalid syntax", "m.py", 3, 1, 3, 1),
         Diagnostic("NNX001", "message", "m.py", 7, 8, 7, 22),
     ]
-    monkeypatch.setattr(flake8_plugin, "check_source", lambda *a, **k: found)
+    monkeypatch.setattr(engine, "check_source", lambda *a, **k: found)
     path = write(tmp_path / "m.py", MIXED)
     assert run_plugin(MIXED, str(path)) == [(7, 7, "NNX001 message", Plugin)]
 
@@ -305,7 +306,7 @@ def test_engine_called_without_noqa_and_with_everything_selected(tmp_path, monke
         calls.append((settings.select, settings.ignore, noqa))
         return []
 
-    monkeypatch.setattr(flake8_plugin, "check_source", check_source)
+    monkeypatch.setattr(engine, "check_source", check_source)
     path = write(tmp_path / "m.py", MIXED)
     run_plugin(MIXED, str(path))
     assert calls == [(("NNX",), (), False)]
@@ -314,13 +315,14 @@ def test_engine_called_without_noqa_and_with_everything_selected(tmp_path, monke
 def test_index_is_built_once_per_root(tmp_path, monkeypatch):
     cross_file_project(tmp_path)
     builds = []
-    real_build = flake8_plugin.ProjectIndex.build
+    real_build = project.build_index
 
     def build(paths, *args, **kwargs):
+        paths = list(paths)
         builds.append(sorted(Path(p).relative_to(tmp_path).as_posix() for p in paths))
         return real_build(paths, *args, **kwargs)
 
-    monkeypatch.setattr(flake8_plugin.ProjectIndex, "build", build)
+    monkeypatch.setattr(project, "build_index", build)
     write(tmp_path / "pyproject.toml", "")
     for name in ("train.py", "pkg/models.py", "train.py"):
         run_plugin((tmp_path / name).read_text(), str(tmp_path / name))
@@ -331,13 +333,21 @@ def test_index_is_built_once_per_root(tmp_path, monkeypatch):
 def test_project_root_is_the_nearest_marked_ancestor(tmp_path, marker):
     write(tmp_path / "proj" / marker, "")
     write(tmp_path / "proj" / "a" / "b" / "pyproject.toml.txt", "")  # not a marker
-    assert file_root(str(tmp_path / "proj" / "a" / "b" / "m.py")) == tmp_path / "proj"
+    assert root_of(str(tmp_path / "proj" / "a" / "b" / "m.py")) == tmp_path / "proj"
 
 
-def test_a_file_in_no_project_has_no_root(tmp_path):
-    # Then only the file itself is known, as on the command line: no directory is indexed
-    # (a stray file in a home directory must not index the home directory).
-    directory = tmp_path / "a" / "b"
-    if file_root(str(tmp_path / "m.py")) is not None:
+def _unmarked(tmp_path: Path) -> None:
+    if any((d / m).exists() for d in (tmp_path, *tmp_path.parents) for m in project.ROOT_MARKERS):
         pytest.skip("an ancestor of the temporary directory is itself marked as a project")
-    assert file_root(str(directory / "m.py")) is None
+
+
+def test_without_a_marker_the_root_is_above_the_top_most_package(tmp_path):
+    _unmarked(tmp_path)
+    write(tmp_path / "x" / "pkg" / "__init__.py", "")
+    write(tmp_path / "x" / "pkg" / "sub" / "__init__.py", "")
+    assert root_of(str(tmp_path / "x" / "pkg" / "sub" / "m.py")) == tmp_path / "x"
+
+
+def test_without_a_marker_or_a_package_the_root_is_the_files_directory(tmp_path):
+    _unmarked(tmp_path)
+    assert root_of(str(tmp_path / "a" / "b" / "m.py")) == tmp_path / "a" / "b"

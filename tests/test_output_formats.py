@@ -21,7 +21,7 @@ import pytest
 from test_cli import CLEAN, FIXED_LINE, JIT_MODEL, RUFF_KEYS, run, write
 
 from nnx_lint import output
-from nnx_lint.diagnostics import Diagnostic, Edit, Fix, LineIndex
+from nnx_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, LineIndex
 from nnx_lint.rules import RULES, RULES_BY_CODE
 
 SCHEMA = json.loads((Path(__file__).parent / "data/sarif-schema-2.1.0.json").read_text())
@@ -156,7 +156,7 @@ def test_sarif_when_clean_and_outside_the_working_directory(tmp_path):
 
 def test_sarif_deletions_and_insertions():
     source = "import jax\nf = jax.jit(m)\n"
-    fix = Fix("unsafe", "Use nnx.jit", (Edit(0, 11, ""), Edit(15, 22, "nnx.jit")))
+    fix = Fix(Applicability.UNSAFE, "Use nnx.jit", (Edit(0, 11, ""), Edit(15, 22, "nnx.jit")))
     d = Diagnostic("NNX002", "bad jit", "m.py", 2, 5, 2, 15, fix)
     text = output.render(
         "sarif", [d], lines={"m.py": LineIndex(source)}, rules=RULES_BY_CODE, unsafe_fixes=False
@@ -328,12 +328,51 @@ def test_fix_diff_groups_distant_hunks():
     lines = ["import jax", *(f"x{i} = {i}" for i in range(10)), "f = jax.jit(m)"]
     source = "\n".join(lines) + "\n"
     start = source.index("jax.jit(m)")
-    fix = Fix(
-        "unsafe", "Use nnx.jit", (Edit(0, 0, "import nnx\n"), Edit(start, start + 7, "nnx.jit"))
-    )
-    d = Diagnostic("NNX002", "bad", "m.py", 12, 5, 12, 15, fix, "f = jax.jit(m)")
+    edits = (Edit(0, 0, "import nnx\n"), Edit(start, start + 7, "nnx.jit"))
+    fix = Fix(Applicability.UNSAFE, "Use nnx.jit", edits)
+    d = Diagnostic("NNX002", "bad", "m.py", 12, 5, 12, 15, fix, source_line="f = jax.jit(m)")
     text = output.render("full", [d], lines={"m.py": LineIndex(source)}, show_fixes=True)
     diff = text.split("ℹ Unsafe fix\n")[1].splitlines()
     assert diff[0] == "    1 |+import nnx"
     assert "-" * 80 in diff  # two hunks, ruff's separator between them
     assert diff[-3:] == ["12    |-f = jax.jit(m)", "   13 |+f = nnx.jit(m)", ""]
+
+
+NO_FIX = """\
+import jax
+from flax import nnx
+
+model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+fast = jax.jit(model, compiler_options={})
+"""
+
+
+def test_the_reason_for_no_fix_is_its_own_field_never_the_message(tmp_path):
+    """The message says what is wrong; what to do without a fix, and why there is none, goes
+    to ``help:`` (full), ``fix_unavailable`` (JSON) and github's help line."""
+    write(tmp_path / "m.py", NO_FIX)
+    record = json.loads(run(tmp_path, "--output-format", "json", "m.py").stdout)[0]
+    assert record["fix"] is None
+    assert "no automatic fix" not in record["message"]
+    assert record["fix_unavailable"] == (
+        "compile `type(model).__call__` with nnx.jit and pass `model` to it "
+        "(no automatic fix: nnx.jit does not take `compiler_options`)"
+    )
+    full = run(tmp_path, "m.py").stdout
+    assert f"= help: {record['fix_unavailable']}" in full
+    concise = run(tmp_path, "--output-format", "concise", "m.py").stdout
+    assert concise.splitlines()[0] == f"m.py:5:8: NNX001 {record['message']}"
+    github = run(tmp_path, "--output-format", "github", "m.py").stdout
+    assert "%0A  help: compile `type(model).__call__`" in github
+    fixable = json.loads(
+        run(
+            tmp_path,
+            "--output-format",
+            "json",
+            "--stdin-filename",
+            "m.py",
+            stdin=NO_FIX.replace(", compiler_options={}", ""),
+        ).stdout
+    )[0]
+    assert fixable["fix_unavailable"] is None and fixable["fix"]["message"]
+    assert fixable["message"] == record["message"]  # the same finding, the same message

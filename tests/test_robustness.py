@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.engine import Settings, check_source, fix_source
+from nnx_lint.project import build_index
 
 UNSAFE = Settings(unsafe_fixes=True)
 SAFE = Settings()
@@ -106,7 +106,7 @@ def _site_packages_files() -> list[Path]:
 def test_no_crash_on_site_packages() -> None:
     files = _site_packages_files()
     assert len(files) > 1000, "the test environment should hold jax, flax and their dependencies"
-    index = ProjectIndex.build(files)
+    index = build_index(files)
     failures = []
     for path in files:
         try:

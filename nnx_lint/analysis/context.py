@@ -8,10 +8,20 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from nnx_lint.analysis import nnx_api
+from nnx_lint.analysis import names, nnx_api
+from nnx_lint.analysis.nnx_api import JitKind
 from nnx_lint.analysis.positions import Positions
 from nnx_lint.analysis.project_index import ProjectIndex
-from nnx_lint.analysis.scopes import Binding, Reference, Scope, ScopeBuilder, lookup, reaching
+from nnx_lint.analysis.scopes import (
+    Binding,
+    BindingKind,
+    Reference,
+    Scope,
+    ScopeBuilder,
+    ScopeKind,
+    lookup,
+    reaching,
+)
 from nnx_lint.diagnostics import LineIndex
 
 if TYPE_CHECKING:
@@ -40,7 +50,7 @@ class Instance:
 class Jit:
     """``jax.jit`` or ``nnx.jit``, possibly with options already bound (partial, factory)."""
 
-    kind: str  # "jax" or "nnx"
+    kind: JitKind
     spelled: cst.BaseExpression  # the expression that names jax.jit / nnx.jit
     options: tuple[cst.Arg, ...] = ()
 
@@ -62,14 +72,19 @@ class FileContext:
         path: str,
         index: ProjectIndex,
         settings: Settings,
+        *,
+        key: str,
+        module_name: str,
+        is_package: bool = False,
     ) -> None:
+        """``key``: the file's key in the index (its absolute path); ``module_name``: its
+        dotted module name."""
         self.module = module
         self.source = source
         self.path = path
         self.settings = settings
-        self.index, self.facts = index.with_source(path, source)
-        package = self.facts.module if path.endswith("__init__.py") else ""
-        package = package or self.facts.module.rpartition(".")[0]
+        self.index, self.facts = index.with_source(key, source, module_name, is_package)
+        package = self.facts.module if is_package else self.facts.module.rpartition(".")[0]
         builder = ScopeBuilder(self.facts.module, package)
         builder.walk(module)
         self.scopes = builder
@@ -196,37 +211,23 @@ class FileContext:
             return Instance(qualname, True, self.index.changes_state(qualname))
         return None
 
-    def annotation_instance(self, annotation, scope: Scope, order: int) -> Instance | None:
-        if isinstance(annotation, cst.Subscript):  # Optional[X]
-            inner = annotation.slice[0].slice if annotation.slice else None
-            if isinstance(inner, cst.Index):
-                return self.annotation_instance(inner.value, scope, order)
-            return None
-        if isinstance(annotation, cst.BinaryOperation):  # X | None
-            return self.annotation_instance(
-                annotation.left, scope, order
-            ) or self.annotation_instance(annotation.right, scope, order)
-        if isinstance(annotation, cst.SimpleString):
-            try:
-                parsed = cst.parse_expression(annotation.evaluated_value)
-            except (cst.ParserSyntaxError, ValueError):
-                return None
-            value = self._evaluate_detached(parsed, scope)
-        else:
-            value = self.evaluate(annotation, scope, order)
-        if isinstance(value, Ref):
-            return self.instance_of(value.qualname)
-        return None
+    def annotation_instance(
+        self, annotation: cst.BaseExpression, scope: Scope, order: int
+    ) -> Instance | None:
+        """The instance an annotation says a value is (``names.annotated_class``): names are
+        looked up where the annotation stands, else as they are bound at the end (a forward
+        reference, a string annotation)."""
 
-    def _evaluate_detached(self, expr, scope: Scope) -> Value:
-        """Evaluate an expression parsed from a string annotation (names only)."""
-        if isinstance(expr, cst.Name):
-            return self.value_of_name(expr.value, scope, 1 << 60, 1)
-        if isinstance(expr, cst.Attribute):
-            base = self._evaluate_detached(expr.value, scope)
-            if isinstance(base, Ref):
-                return Ref(nnx_api.normalize(f"{base.qualname}.{expr.attr.value}"))
-        return None
+        def resolve(parts: tuple[str, ...]) -> str | None:
+            value = self.value_of_name(parts[0], scope, order, 1)
+            if value is None:
+                value = self.value_of_name(parts[0], scope, 1 << 60, 1)
+            if not isinstance(value, Ref):
+                return None
+            return ".".join((value.qualname, *parts[1:]))
+
+        qualname = names.annotated_class(names.from_cst(annotation), resolve)
+        return self.instance_of(qualname) if qualname else None
 
     def value_of_name(self, name: str, scope: Scope, order: int, depth: int = 0) -> Value:
         found, bindings = lookup(name, scope)
@@ -240,25 +241,29 @@ class FileContext:
         return reaching(bindings, order, local=found is scope) if found else None
 
     def value_of_binding(self, b: Binding, depth: int = 0) -> Value:
-        if b.kind == "import":
+        if b.kind is BindingKind.IMPORT and b.qualname is not None:
             return Ref(b.qualname)
-        if b.kind == "def":
+        if b.kind is BindingKind.DEF:
             return Function(b.node, self.scopes.scope_of[id(b.node)])
-        if b.kind == "class":
+        if b.kind is BindingKind.CLASS:
             return Ref(self.scopes.scope_of[id(b.node)].qualname)
-        if b.kind == "param":
+        if b.kind is BindingKind.PARAM:
             outer = b.scope.parent
             if b.annotation is not None:
                 return self.annotation_instance(b.annotation, outer, b.order)
-            if b.param_index == 0 and b.scope.kind == "function" and outer.kind == "class":
+            if (
+                b.param_index == 0
+                and b.scope.kind is ScopeKind.FUNCTION
+                and outer.kind is ScopeKind.CLASS
+            ):
                 if not _is_static_or_classmethod(b.scope.node):
                     return self.instance_of(outer.qualname) or Instance(outer.qualname, False, None)
             return None
-        if b.kind == "annassign":
+        if b.kind is BindingKind.ANNASSIGN:
             instance = self.annotation_instance(b.annotation, b.scope, b.order)
             if instance is not None:
                 return instance
-        if b.kind in ("assign", "annassign") and b.value is not None:
+        if b.kind in (BindingKind.ASSIGN, BindingKind.ANNASSIGN) and b.value is not None:
             return self.evaluate(b.value, b.scope, b.order, depth + 1)
         return None
 

@@ -3,16 +3,38 @@ a bound method of one, or a function that captures NNX objects from an enclosing
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
 from nnx_lint.analysis.context import FileContext, Function, Instance, Jit
-from nnx_lint.analysis.scopes import Scope, exported_names, lookup, reaching
+from nnx_lint.analysis.scopes import (
+    BindingKind,
+    Scope,
+    ScopeKind,
+    exported_names,
+    lookup,
+    reaching,
+)
 
 
-@dataclass(eq=False)
+class Shape(enum.Enum):
+    """What a jit is applied to."""
+
+    MODULE = "module"  # an NNX object: jit(model)
+    METHOD = "method"  # a bound method of one: jit(model.encode)
+    CLOSURE = "closure"  # a function that reads NNX objects from an enclosing scope
+    FUNCTION = "function"  # a function that reads none
+
+
+class Form(enum.Enum):
+    DECORATOR = "decorator"  # @jit / @jit(...) / @partial(jit, ...)
+    CALL = "call"  # jit(f, ...)
+
+
+@dataclass(frozen=True, eq=False)
 class Capture:
     """An NNX object a compiled function reads from an enclosing scope."""
 
@@ -24,20 +46,20 @@ class Capture:
     indirect: str | None = None  # read through a helper function of that name
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class JitSite:
     jit: Jit
-    form: str  # "decorator" or "call"
+    form: Form
     report_node: cst.CSTNode  # decorator expression, or the call
     scope: Scope
     order: int
-    shape: str  # "module", "method", "closure" (captures NNX objects) or "function" (does not)
+    shape: Shape
     target: cst.CSTNode  # the expression compiled, or the decorated def
+    options: tuple[cst.Arg, ...]  # every option, wherever it was bound
     instance: Instance | None = None  # module and method shapes
-    function: Function | None = None  # closure shape
-    captures: list[Capture] = field(default_factory=list)
+    function: Function | None = None  # closure and function shapes
+    captures: tuple[Capture, ...] = ()  # closure shape
     call: cst.Call | None = None  # the call applying jit (call form)
-    options: tuple[cst.Arg, ...] = ()  # every option, wherever it was bound
 
     @property
     def changes_state(self) -> bool | None:
@@ -57,20 +79,29 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
         if jit is None:
             continue
         function = Function(fn, b.scope_of[id(fn)])
-        site = JitSite(jit, "decorator", dec.decorator, scope, order, "closure", fn)
-        site.options = jit.options
-        yield from _closure(ctx, site, function)
+        found = captures(ctx, function, order)
+        yield JitSite(
+            jit,
+            Form.DECORATOR,
+            dec.decorator,
+            scope,
+            order,
+            Shape.CLOSURE if found else Shape.FUNCTION,
+            fn,
+            jit.options,
+            function=function,
+            captures=tuple(found),
+        )
     for call, scope, order in b.calls:
         jit = ctx.as_jit(ctx.evaluate(call.func, scope, order), call.func)
         target = ctx.jit_target(call) if jit is not None else None
-        if target is None:
+        if jit is None or target is None:
             continue
-        site = JitSite(jit, "call", call, scope, order, "", target.value, call=call)
-        site.options = jit.options + tuple(a for a in call.args if a is not target)
+        options = jit.options + tuple(a for a in call.args if a is not target)
         value = ctx.evaluate(target.value, scope, order)
+        common = (jit, Form.CALL, call, scope, order)
         if isinstance(value, Instance) and value.nnx:
-            site.shape, site.instance = "module", value
-            yield site
+            yield JitSite(*common, Shape.MODULE, target.value, options, value, call=call)
         elif isinstance(target.value, cst.Attribute) and not isinstance(value, Function):
             base = ctx.evaluate(target.value.value, scope, order)
             method = target.value.attr.value
@@ -81,18 +112,19 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
                 and base.nnx
                 and (method == "__call__" or (base.cls and ctx.index.has_method(base.cls, method)))
             ):
-                site.shape, site.instance = "method", base
-                yield site
+                yield JitSite(*common, Shape.METHOD, target.value, options, base, call=call)
         elif isinstance(value, Function):
-            site.shape = "closure"
-            yield from _closure(ctx, site, value)
-
-
-def _closure(ctx: FileContext, site: JitSite, function: Function) -> Iterator[JitSite]:
-    site.function = function
-    site.captures = captures(ctx, function, site.order)
-    site.shape = "closure" if site.captures else "function"
-    yield site
+            found = captures(ctx, value, order)
+            shape = Shape.CLOSURE if found else Shape.FUNCTION
+            yield JitSite(
+                *common,
+                shape,
+                target.value,
+                options,
+                function=value,
+                captures=tuple(found),
+                call=call,
+            )
 
 
 def captures(ctx: FileContext, function: Function, order: int, seen=None) -> list[Capture]:
@@ -122,12 +154,18 @@ def captures(ctx: FileContext, function: Function, order: int, seen=None) -> lis
                 seen.add(id(value.node))
                 for cap in captures(ctx, value, order, seen):
                     if cap.text not in found:
-                        cap.indirect = cap.indirect or _name_of(value)
-                        found[cap.text] = cap
+                        found[cap.text] = replace(cap, indirect=cap.indirect or _name_of(value))
     return list(found.values())
 
 
-def _add(found, text, name, instance, scope, node) -> None:
+def _add(
+    found: dict[str, Capture],
+    text: str,
+    name: str,
+    instance: Instance,
+    scope: Scope,
+    node: cst.CSTNode,
+) -> None:
     if text not in found:
         found[text] = Capture(text, name, instance, scope)
     found[text].nodes.append(node)
@@ -138,9 +176,9 @@ def _name_of(function: Function) -> str:
     return node.name.value if isinstance(node, cst.FunctionDef) else "<lambda>"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Callers:
-    calls: list[tuple[cst.Call, Scope]]  # each call of the compiled function, and its scope
+    calls: tuple[tuple[cst.Call, Scope], ...]  # each call of the compiled function, its scope
     problem: str | None = None  # why not every caller is known
 
 
@@ -149,38 +187,39 @@ def callers(ctx: FileContext, site: JitSite) -> Callers:
     jit result is assigned to), and whether they are all of its uses."""
     outer = ctx.scopes.call_of.get(id(site.call)) if site.call is not None else None
     if outer is not None:  # jit(f)(x): the only call
-        return Callers([(outer, site.scope)])
+        return Callers(((outer, site.scope),))
     names: list[tuple[str, Scope]] = []
+    assert site.function is not None
     fn = site.function.node
     if isinstance(fn, cst.FunctionDef):
         names.append((fn.name.value, site.function.scope.parent))
-    result = Callers([])
+    calls: list[tuple[cst.Call, Scope]] = []
+    problem: str | None = None
     if site.call is not None:
         assign = ctx.scopes.assigned_by.get(id(site.call))
         target = assign.targets[0].target if assign else None
         if isinstance(target, cst.Name):
             names.append((target.value, site.scope))
         else:
-            result.problem = (
-                "the compiled function is not assigned to a name, so its callers are unknown"
-            )
+            problem = "the compiled function is not assigned to a name, so its callers are unknown"
     for name, scope in names:
-        if scope.kind == "module" and name in exported_names(ctx.module_scope):
-            result.problem = f"`{name}` is exported in __all__, so callers elsewhere are unknown"
-        importers = ctx.index.importers(ctx.facts.module, name) if scope.kind == "module" else []
+        at_top = scope.kind is ScopeKind.MODULE
+        if at_top and name in exported_names(ctx.module_scope):
+            problem = f"`{name}` is exported in __all__, so callers elsewhere are unknown"
+        importers = ctx.index.importers(ctx.facts.module, name) if at_top else []
         if importers:
-            result.problem = (
-                f"`{name}` is imported by {importers[0]}, whose calls the fix cannot see"
-            )
-        if scope.kind == "module" and any(
+            problem = f"`{name}` is imported by {importers[0]}, whose calls the fix cannot see"
+        if at_top and any(
             name in s.globals and name in s.bindings for s in ctx.module_scope.walk()
         ):
-            result.problem = f"`{name}` is rebound elsewhere (through `global`)"
+            problem = f"`{name}` is rebound elsewhere (through `global`)"
         for b in scope.bindings.get(name, []):
-            if b.kind not in ("def", "assign") or (
-                b.kind == "assign" and b.node.value is not site.call and b.node.value is not fn
+            if b.kind not in (BindingKind.DEF, BindingKind.ASSIGN) or (
+                b.kind is BindingKind.ASSIGN
+                and getattr(b.node, "value", None) is not site.call
+                and getattr(b.node, "value", None) is not fn
             ):
-                result.problem = f"`{name}` is rebound elsewhere"
+                problem = f"`{name}` is rebound elsewhere"
         for inner in ctx.module_scope.walk():
             for ref in inner.references:
                 if ref.name != name or ref.node is site.target:
@@ -189,7 +228,7 @@ def callers(ctx: FileContext, site: JitSite) -> Callers:
                     continue
                 call = ctx.scopes.call_of.get(id(ref.node))
                 if call is None:
-                    result.problem = f"`{name}` is used other than by calling it"
+                    problem = f"`{name}` is used other than by calling it"
                 else:
-                    result.calls.append((call, ref.scope))
-    return result
+                    calls.append((call, ref.scope))
+    return Callers(tuple(calls), problem)

@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import enum
+
 NNX = "flax.nnx"
+
+
+class ObjectKind(enum.Enum):
+    """What an NNX class is, as far as a JAX transform is concerned."""
+
+    MODULE = "module"  # a Module whose calls change nothing of their own (Linear)
+    MUTATING = "mutating"  # a Module whose calls change its state (Dropout, RNN cells)
+    STATEFUL = "stateful"  # not a Module, but stateful when used (Optimizer, Rngs, Variable)
+
+
+class JitKind(enum.Enum):
+    JAX = "jax"
+    NNX = "nnx"
+
+    @property
+    def spelled(self) -> str:
+        return f"{self.value}.jit"
+
 
 # Module classes exported by flax.nnx (0.10.5 to 0.12.8).
 MODULE_CLASSES = frozenset(
@@ -31,7 +51,7 @@ FACTORIES = frozenset(
     map view with_attributes recursive_map""".split()
 )
 
-JIT = {"jax.jit": "jax", f"{NNX}.jit": "nnx"}
+JIT = {"jax.jit": JitKind.JAX, f"{NNX}.jit": JitKind.NNX}
 # jax.jit options that nnx.jit does not take.
 NNX_JIT_UNSUPPORTED = frozenset({"compiler_options", "abstracted_axes"})
 ARGNUM_OPTIONS = ("static_argnums", "donate_argnums")
@@ -68,25 +88,24 @@ def normalize(qualname: str) -> str:
     return qualname
 
 
-def nnx_class_kind(qualname: str) -> str | None:
-    """'module', 'mutating' (a module whose calls change state), 'stateful' or None."""
+def nnx_class_kind(qualname: str) -> ObjectKind | None:
+    """The kind of a class flax.nnx exports, None for any other class."""
     if qualname.startswith(NNX + ".") and qualname.count(".") == 2:
         name = qualname.rsplit(".", 1)[1]
         if name in MUTATING_MODULES:
-            return "mutating"
+            return ObjectKind.MUTATING
         if name in MODULE_CLASSES:
-            return "module"
+            return ObjectKind.MODULE
         if name in STATEFUL_OBJECTS:
-            return "stateful"
+            return ObjectKind.STATEFUL
     if qualname.startswith(OBJECT_NAMESPACES):
-        return "module" if ".bridge." in qualname else "stateful"
+        return ObjectKind.MODULE if ".bridge." in qualname else ObjectKind.STATEFUL
     return None
 
 
 def is_module_base(qualname: str) -> bool:
     """Can a class deriving from ``qualname`` be an NNX Module?"""
-    kind = nnx_class_kind(qualname)
-    return kind in ("module", "mutating")
+    return nnx_class_kind(qualname) in (ObjectKind.MODULE, ObjectKind.MUTATING)
 
 
 # Hijax mode and its older spelling, mutable arrays: the config flags, and the environment

@@ -1,38 +1,35 @@
 """The project-wide index of classes: which are NNX Modules, which change state when called.
 
-Built with the standard library's ``ast`` (cheap), once per run, from every file being linted;
-the file being checked is re-read from its current text (``with_source``). Rules ask it about
-qualified class names (``pkg.models.Ranker``), whatever file the class lives in.
+Built with the standard library's ``ast`` (cheap) from the facts of every file of the project,
+which the caller reads and hands in (``scan_source``; reading and caching live in
+``nnx_lint.project``); the file being checked is re-read from its current text
+(``with_source``). Rules ask it about qualified class names (``pkg.models.Ranker``), whatever
+file the class lives in. Pure: no file system, no cache.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
-import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 
-from nnx_lint.analysis import nnx_api
-from nnx_lint.analysis.imports import module_name_for, resolve_relative
-from nnx_lint.cache import Cache, stamp, text_digest
-from nnx_lint.files import SourceError, read_source
+from nnx_lint.analysis import names, nnx_api
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClassFacts:
     qualname: str
-    bases: list[str] = field(default_factory=list)
-    attrs: dict[str, str] = field(default_factory=dict)  # self.attr -> class qualname
-    contains: set[str] = field(default_factory=set)  # every class constructed into an attribute
-    changes_state: bool = False  # writes Variable values / stores Rngs
-    pytree_false: bool = False
-    methods: set[str] = field(default_factory=set)
+    bases: tuple[str, ...]
+    attrs: dict[str, str]  # self.attr -> class qualname
+    contains: frozenset[str]  # every class constructed into an attribute
+    changes_state: bool  # writes attributes outside __init__ / stores Rngs
+    pytree_false: bool
+    methods: frozenset[str]
 
 
 @dataclass
@@ -44,19 +41,22 @@ class FileFacts:
     digest: bytes = b""  # digest of the text the facts were read from
 
 
-def _dotted(node: ast.expr) -> str | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
 def _literal(node: ast.expr) -> object:
     return node.value if isinstance(node, ast.Constant) else None
+
+
+def text_digest(text: str) -> bytes:
+    """Identifies a text: the index knows whether it parsed exactly the text being checked."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _imports(node: ast.stmt, package: str) -> list[names.ImportedName]:
+    if isinstance(node, ast.Import):
+        return names.import_names([(a.name, a.asname) for a in node.names])
+    if isinstance(node, ast.ImportFrom):
+        aliases = [(a.name, a.asname) for a in node.names]
+        return names.from_import_names(node.module, node.level, package, aliases)
+    return []
 
 
 class _FileScanner:
@@ -65,30 +65,20 @@ class _FileScanner:
         self.facts = FileFacts(module)
         self.package = module if is_package else module.rpartition(".")[0]
         self.local_classes: dict[str, str] = {}
+        self.local_imports: dict[str, str] = {}  # imports of the method being scanned
+
+    def _name(self, parts: tuple[str, ...]) -> str | None:
+        head, rest = parts[0], parts[1:]
+        base = (
+            self.local_imports.get(head)
+            or self.facts.imports.get(head)
+            or self.local_classes.get(head)
+        )
+        return ".".join((base, *rest)) if base else None
 
     def qualify(self, node: ast.expr | None) -> str | None:
-        if node is None:
-            return None
-        if isinstance(node, ast.Subscript):  # Optional[X]
-            return self.qualify(node.slice)
-        if isinstance(node, ast.BinOp):  # X | None
-            return self.qualify(node.left) or self.qualify(node.right)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            try:
-                return self.qualify(ast.parse(node.value, mode="eval").body)
-            except SyntaxError:
-                return None
-        dotted = _dotted(node)
-        if dotted is None:
-            return None
-        head, _, rest = dotted.partition(".")
-        if head in self.facts.imports:
-            base = self.facts.imports[head]
-        elif head in self.local_classes:
-            base = self.local_classes[head]
-        else:
-            return None
-        return nnx_api.normalize(f"{base}.{rest}" if rest else base)
+        """The class an annotation or a called name stands for (``names.annotated_class``)."""
+        return names.annotated_class(names.from_ast(node), self._name)
 
     def scan(self, tree: ast.Module) -> FileFacts:
         # Imports and class names first, wherever they stand: a class may use a later import.
@@ -109,21 +99,9 @@ class _FileScanner:
         return self.facts
 
     def _import(self, node: ast.stmt) -> None:
-        imports = self.facts.imports
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    imports[alias.asname] = nnx_api.normalize(alias.name)
-                else:
-                    head = alias.name.partition(".")[0]
-                    imports[head] = head
-        elif isinstance(node, ast.ImportFrom):
-            base = resolve_relative(node.module, node.level, self.package)
-            for alias in node.names:
-                if alias.name != "*":
-                    qual = nnx_api.normalize(f"{base}.{alias.name}" if base else alias.name)
-                    imports[alias.asname or alias.name] = qual
-        elif isinstance(node, ast.If | ast.Try):  # guarded imports
+        for imported in _imports(node, self.package):
+            self.facts.imports[imported.local] = imported.qualname
+        if isinstance(node, ast.If | ast.Try):  # guarded imports
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.stmt):
                     self._import(child)
@@ -135,7 +113,7 @@ class _FileScanner:
         qual = self.qualify(call.func)
         if qual is None:
             return
-        args = [(None, _literal(a)) for a in call.args]
+        args: list[tuple[str | None, object]] = [(None, _literal(a)) for a in call.args]
         args += [(k.arg, _literal(k.value)) for k in call.keywords]
         if nnx_api.hijax_call(qual, args):
             self.facts.hijax = True
@@ -152,29 +130,44 @@ class _FileScanner:
                 )
 
     def _class(self, node: ast.ClassDef, qualname: str) -> None:
-        facts = ClassFacts(qualname)
         self.local_classes.setdefault(node.name, qualname)
-        facts.bases = [q for q in map(self.qualify, node.bases) if q]
-        facts.pytree_false = any(
-            k.arg == "pytree" and _literal(k.value) is False for k in node.keywords
-        )
+        attrs: dict[str, str] = {}
+        contains: set[str] = set()
+        methods: set[str] = set()
+        changes = [False]
         for stmt in node.body:
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                self._attr(facts, stmt.target.id, self.qualify(stmt.annotation))
+                self._attr(attrs, contains, changes, stmt.target.id, self.qualify(stmt.annotation))
             elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-                facts.methods.add(stmt.name)
-                self._method(facts, stmt)
-        self.facts.classes[qualname] = facts
+                methods.add(stmt.name)
+                self._method(attrs, contains, changes, stmt)
+        self.facts.classes[qualname] = ClassFacts(
+            qualname=qualname,
+            bases=tuple(q for q in map(self.qualify, node.bases) if q),
+            attrs=attrs,
+            contains=frozenset(contains),
+            changes_state=changes[0],
+            pytree_false=any(
+                k.arg == "pytree" and _literal(k.value) is False for k in node.keywords
+            ),
+            methods=frozenset(methods),
+        )
         self._classes(node.body, qualname)
 
-    def _attr(self, facts: ClassFacts, name: str, qual: str | None) -> None:
+    def _attr(self, attrs, contains, changes, name: str, qual: str | None) -> None:
         if qual:
-            facts.attrs.setdefault(name, qual)
-            facts.contains.add(qual)
+            attrs.setdefault(name, qual)
+            contains.add(qual)
             if qual == f"{nnx_api.NNX}.Rngs":
-                facts.changes_state = True
+                changes[0] = True
 
-    def _method(self, facts: ClassFacts, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    def _method(self, attrs, contains, changes, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        # Imports inside the method count for it, as Python binds them (function-local imports).
+        self.local_imports = {
+            imported.local: imported.qualname
+            for node in ast.walk(fn)
+            for imported in _imports(node, self.package)  # type: ignore[arg-type]
+        }
         params = {
             a.arg: self.qualify(a.annotation)
             for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
@@ -184,9 +177,10 @@ class _FileScanner:
             if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
-                    self._assignment(facts, target, node, params, in_init)
+                    self._assignment(attrs, contains, changes, target, node, params, in_init)
+        self.local_imports = {}
 
-    def _assignment(self, facts, target, node, params, in_init) -> None:
+    def _assignment(self, attrs, contains, changes, target, node, params, in_init) -> None:
         root = target
         while isinstance(root, ast.Attribute | ast.Subscript):
             root = root.value
@@ -196,31 +190,20 @@ class _FileScanner:
         if direct and not isinstance(node, ast.AugAssign):
             value = node.value
             if isinstance(node, ast.AnnAssign):
-                self._attr(facts, target.attr, self.qualify(node.annotation))
+                self._attr(attrs, contains, changes, target.attr, self.qualify(node.annotation))
             if isinstance(value, ast.Call):
-                self._attr(facts, target.attr, self.qualify(value.func))
+                self._attr(attrs, contains, changes, target.attr, self.qualify(value.func))
             elif isinstance(value, ast.Name) and params.get(value.id):
-                self._attr(facts, target.attr, params[value.id])
+                self._attr(attrs, contains, changes, target.attr, params[value.id])
             for sub in ast.walk(value) if value is not None else ():
                 if isinstance(sub, ast.Call) and (q := self.qualify(sub.func)):
-                    facts.contains.add(q)
+                    contains.add(q)
         elif not in_init:
-            facts.changes_state = True  # self.count.value += 1, self.x[...] = y, ...
-
-
-def scan_file(path: Path) -> FileFacts | None:
-    try:
-        source, _ = read_source(path)
-    except SourceError:
-        return None  # reported when the file itself is linted
-    # Only files that can define a class, turn on hijax, or re-export one (any import).
-    if "class" not in source and "import" not in source:
-        return None
-    module, is_package = module_name_for(path)
-    return scan_source(source, module, is_package)
+            changes[0] = True  # self.count.value += 1, self.x[...] = y, ...
 
 
 def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts | None:
+    """The facts of one file's text (``module``: its dotted name), None if it does not parse."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -240,10 +223,10 @@ class ProjectIndex:
         self.files: dict[str, FileFacts] = files or {}
         self.classes: dict[str, ClassFacts] = {}
         self.modules: dict[str, FileFacts] = {}
-        names = Counter(f.module for f in self.files.values())
+        counts = Counter(f.module for f in self.files.values())
         # Scripts outside packages are named by their file name: two `train.py` in two
         # folders are both `train`. Such a name means no file but the one being checked.
-        self.ambiguous = {name for name, count in names.items() if count > 1}
+        self.ambiguous = {name for name, count in counts.items() if count > 1}
         ordered = [(k, f) for k, f in self.files.items() if k != own]
         ordered += [(own, self.files[own])] if own in self.files else []
         for key, facts in ordered:
@@ -258,35 +241,6 @@ class ProjectIndex:
     @classmethod
     def empty(cls) -> ProjectIndex:
         return cls()
-
-    @classmethod
-    def build(
-        cls,
-        paths: list[Path],
-        cache: Cache | None = None,
-        mapper: Callable[[Callable, list], list] = lambda fn, items: list(map(fn, items)),
-    ) -> ProjectIndex:
-        """The index of ``paths``; a file whose (mtime, size) the cache knows is not read. The
-        others are scanned by ``mapper(scan_file, paths)`` (the CLI passes a parallel map)."""
-        files = {}
-        todo: list[tuple[str, Path, tuple[int, int] | None]] = []
-        for path in map(Path, paths):
-            key = os.path.abspath(path)
-            file_stamp = stamp(path) if cache is not None else None
-            if file_stamp is not None:
-                hit, facts = cache.get_facts(key, file_stamp)
-                if hit:
-                    if facts is not None:
-                        files[key] = facts
-                    continue
-            todo.append((key, path, file_stamp))
-        scanned = mapper(scan_file, [path for _, path, _ in todo])
-        for (key, _, file_stamp), facts in zip(todo, scanned, strict=True):
-            if cache is not None:
-                cache.put_facts(key, file_stamp, facts)
-            if facts is not None:
-                files[key] = facts
-        return cls(files)
 
     @cached_property
     def fingerprint(self) -> bytes:
@@ -310,21 +264,22 @@ class ProjectIndex:
             h.update(repr((key, f.module, sorted(f.imports.items()), f.hijax, classes)).encode())
         return h.digest()
 
-    def parsed(self, path: str, source: str) -> bool:
-        """Did building the index parse exactly this text of ``path`` without error?"""
-        known = self.files.get(os.path.abspath(path))
+    def parsed(self, key: str, source: str) -> bool:
+        """Did building the index parse exactly this text of file ``key`` without error?"""
+        known = self.files.get(key)
         return known is not None and known.digest == text_digest(source)
 
-    def with_source(self, path: str, source: str) -> tuple[ProjectIndex, FileFacts]:
-        """This index with ``path``'s facts read from ``source``, and those facts."""
-        key = os.path.abspath(path)
+    def with_source(
+        self, key: str, source: str, module: str, is_package: bool = False
+    ) -> tuple[ProjectIndex, FileFacts]:
+        """This index with the facts of file ``key`` (module ``module``) read from ``source``,
+        and those facts."""
         known = self.files.get(key)
         if known is not None and known.digest == text_digest(source):
             if known.module not in self.ambiguous:
                 return self, known  # the index already holds this text's facts
             facts = known
         else:
-            module, is_package = module_name_for(Path(path))
             facts = scan_source(source, module, is_package) or FileFacts(module)
         files = dict(self.files)
         files[key] = facts
@@ -356,16 +311,16 @@ class ProjectIndex:
 
     @cached_property
     def _module_class_names(self) -> re.Pattern | None:
-        names = {q.rsplit(".", 1)[1] for q in self.classes if self.is_module(q)}
-        names |= {
+        found = {q.rsplit(".", 1)[1] for q in self.classes if self.is_module(q)}
+        found |= {
             local
             for f in self.files.values()
             for local, q in f.imports.items()
             if self.resolve(q) in self.classes and self.is_module(q)
         }
-        if not names:
+        if not found:
             return None
-        return re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, names))) + r")\b")
+        return re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, found))) + r")\b")
 
     def mentions_module_class(self, source: str) -> bool:
         """Does the text name an NNX Module class of the project (for the prefilter)?"""
@@ -385,15 +340,29 @@ class ProjectIndex:
     def class_facts(self, qualname: str) -> ClassFacts | None:
         return self.classes.get(self.resolve(qualname))
 
+    def ancestors(self, qualname: str) -> Iterator[ClassFacts]:
+        """The class's facts, then those of its bases known to the project, breadth first: the
+        one walk up a class's bases, guarded against cycles (``class A(B)`` in one file,
+        ``class B(A)`` in another)."""
+        todo, seen = [qualname], set()
+        while todo:
+            facts = self.class_facts(todo.pop(0))
+            if facts is None or facts.qualname in seen:
+                continue
+            seen.add(facts.qualname)
+            yield facts
+            todo.extend(facts.bases)
+
     def is_module(self, qualname: str) -> bool:
         """Is ``qualname`` an NNX Module class (flax's own or a subclass anywhere)?"""
         if nnx_api.is_module_base(qualname):
             return True
-        qualname = self.resolve(qualname)
         if qualname not in self._module_cache:
-            self._module_cache[qualname] = False  # cycle guard
-            facts = self.classes.get(qualname)
-            self._module_cache[qualname] = bool(facts) and any(map(self.is_module, facts.bases))
+            self._module_cache[qualname] = any(
+                nnx_api.is_module_base(base)
+                for facts in self.ancestors(qualname)
+                for base in facts.bases
+            )
         return self._module_cache[qualname]
 
     def is_nnx_class(self, qualname: str) -> bool:
@@ -402,7 +371,7 @@ class ProjectIndex:
     def changes_state(self, qualname: str) -> bool | None:
         """True: its calls change state; False: pure as far as known; None: unknown."""
         kind = nnx_api.nnx_class_kind(qualname)
-        if kind == "module":
+        if kind is nnx_api.ObjectKind.MODULE:
             # Containers and the base class: it depends on what they hold.
             return None if qualname.rsplit(".", 1)[1] in nnx_api.CONTAINERS else False
         if kind is not None:
@@ -410,38 +379,32 @@ class ProjectIndex:
         qualname = self.resolve(qualname)
         if qualname in self._mutating_cache:
             return self._mutating_cache[qualname]
-        self._mutating_cache[qualname] = False
-        facts = self.classes.get(qualname)
-        if facts is None:
+        self._mutating_cache[qualname] = False  # guards classes that contain one another
+        lineage = list(self.ancestors(qualname))
+        if not lineage:
             result = None
         else:
-            parts = [facts.changes_state]
-            parts += [self.changes_state(q) for q in facts.contains if self.is_nnx_class(q)]
-            parts += [self.changes_state(b) for b in facts.bases if b != f"{nnx_api.NNX}.Module"]
+            parts: list[bool | None] = [f.changes_state for f in lineage]
+            for f in lineage:
+                parts += [self.changes_state(q) for q in f.contains if self.is_nnx_class(q)]
+                parts += [  # bases outside the project (flax's own): their own answer
+                    self.changes_state(b)
+                    for b in f.bases
+                    if b != f"{nnx_api.NNX}.Module" and self.class_facts(b) is None
+                ]
             result = True if any(p is True for p in parts) else (None if None in parts else False)
         self._mutating_cache[qualname] = result
         return result
 
     def pytree_false(self, qualname: str) -> bool:
-        facts = self.class_facts(qualname)
-        if facts is None:
-            return False
-        return facts.pytree_false or any(self.pytree_false(b) for b in facts.bases if b != qualname)
-
-    def _lineage(self, qualname: str) -> Iterator[ClassFacts]:
-        """The class's facts, then its first indexed base's, and so on (cycles cut)."""
-        facts, seen = self.class_facts(qualname), set()
-        while facts is not None and facts.qualname not in seen:
-            seen.add(facts.qualname)
-            yield facts
-            facts = next((self.class_facts(b) for b in facts.bases if self.class_facts(b)), None)
+        return any(f.pytree_false for f in self.ancestors(qualname))
 
     def attr_type(self, qualname: str, attr: str) -> str | None:
-        return next((f.attrs[attr] for f in self._lineage(qualname) if attr in f.attrs), None)
+        return next((f.attrs[attr] for f in self.ancestors(qualname) if attr in f.attrs), None)
 
     def has_method(self, qualname: str, name: str) -> bool:
         """Does the class (or a base class in the project) define method ``name``?"""
-        return any(name in f.methods for f in self._lineage(qualname))
+        return any(name in f.methods for f in self.ancestors(qualname))
 
     def importers(self, module: str, name: str) -> list[str]:
         """The modules that import ``name`` from ``module``."""

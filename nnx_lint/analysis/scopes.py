@@ -5,17 +5,36 @@ which cost several times more (see issue 5)."""
 from __future__ import annotations
 
 import dataclasses
+import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import libcst as cst
 
-from nnx_lint.analysis import nnx_api
-from nnx_lint.analysis.imports import resolve_relative
+from nnx_lint.analysis import names
+
+
+class ScopeKind(enum.Enum):
+    MODULE = "module"
+    CLASS = "class"
+    FUNCTION = "function"
+    LAMBDA = "lambda"
+    COMPREHENSION = "comprehension"
+
+
+class BindingKind(enum.Enum):
+    IMPORT = "import"
+    ASSIGN = "assign"  # `name = value`, `name := value`
+    ANNASSIGN = "annassign"  # `name: T = value`
+    PARAM = "param"
+    DEF = "def"
+    CLASS = "class"
+    OTHER = "other"  # for targets, `with ... as`, `except ... as`, augmented assignment
 
 
 @dataclass(eq=False)
 class Scope:
-    kind: str  # module | class | function | lambda | comprehension
+    kind: ScopeKind
     node: cst.CSTNode
     parent: Scope | None
     qualname: str
@@ -25,7 +44,7 @@ class Scope:
     nonlocals: set[str] = field(default_factory=set)
     children: list[Scope] = field(default_factory=list)
 
-    def walk(self):
+    def walk(self) -> Iterator[Scope]:
         yield self
         for child in self.children:
             yield from child.walk()
@@ -41,7 +60,7 @@ class Scope:
 @dataclass(eq=False)
 class Binding:
     name: str
-    kind: str  # import | assign | annassign | param | def | class | other
+    kind: BindingKind
     node: cst.CSTNode  # the statement, parameter, def or class
     scope: Scope
     order: int
@@ -174,11 +193,11 @@ class ScopeBuilder(FastVisitor):
     def scope(self) -> Scope:
         return self.stack[-1]
 
-    def _push(self, kind: str, node: cst.CSTNode, name: str = "") -> Scope:
+    def _push(self, kind: ScopeKind, node: cst.CSTNode, name: str = "") -> Scope:
         parent = self.stack[-1] if self.stack else None
         if parent is None:
             qualname = self.module_name
-        elif parent.kind in ("function", "lambda"):
+        elif parent.kind in (ScopeKind.FUNCTION, ScopeKind.LAMBDA):
             qualname = f"{parent.qualname}.<locals>.{name}"
         else:
             qualname = f"{parent.qualname}.{name}"
@@ -189,7 +208,9 @@ class ScopeBuilder(FastVisitor):
         self.stack.append(scope)
         return scope
 
-    def _bind(self, name: str, kind: str, node: cst.CSTNode, scope: Scope | None = None, **kw):
+    def _bind(
+        self, name: str, kind: BindingKind, node: cst.CSTNode, scope: Scope | None = None, **kw
+    ) -> Binding:
         scope = scope or self.scope
         binding = Binding(name, kind, node, scope, self._next(), **kw)
         scope.bindings.setdefault(name, []).append(binding)
@@ -219,13 +240,13 @@ class ScopeBuilder(FastVisitor):
             for i, el in enumerate(target.elements):
                 self._bind_target(el.value, kind, stmt, values[i] if values else None)
         elif isinstance(target, cst.StarredElement):
-            self._bind_target(target.value, "other", stmt)
+            self._bind_target(target.value, BindingKind.OTHER, stmt)
 
     # -- module
     def visit_Module(self, node: cst.Module) -> bool:
         """The module's statements one by one, noting which top-level statement holds each
         node (positions are computed one statement at a time, see positions.py)."""
-        self.module_scope = self._push("module", node)
+        self.module_scope = self._push(ScopeKind.MODULE, node)
         for i, stmt in enumerate(node.body):
             self._statement = i
             self.walk(stmt)
@@ -238,27 +259,17 @@ class ScopeBuilder(FastVisitor):
 
     # -- imports
     def visit_Import(self, node: cst.Import) -> bool:
-        for alias in node.names:
-            full = dotted(alias.name)
-            if alias.asname is not None:
-                self._bind(
-                    dotted(alias.asname.name), "import", node, qualname=nnx_api.normalize(full)
-                )
-            else:
-                head = full.partition(".")[0]
-                self._bind(head, "import", node, qualname=head)
+        for imported in names.import_names([_alias(a) for a in node.names]):
+            self._bind(imported.local, BindingKind.IMPORT, node, qualname=imported.qualname)
         return False
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         if isinstance(node.names, cst.ImportStar):
             return False
         module = dotted(node.module) if node.module is not None else None
-        base = resolve_relative(module, len(node.relative), self.package)
-        for alias in node.names:
-            name = dotted(alias.name)
-            local = dotted(alias.asname.name) if alias.asname is not None else name
-            qual = nnx_api.normalize(f"{base}.{name}" if base else name)
-            self._bind(local, "import", node, qualname=qual)
+        aliases = [_alias(a) for a in node.names]
+        for imported in names.from_import_names(module, len(node.relative), self.package, aliases):
+            self._bind(imported.local, BindingKind.IMPORT, node, qualname=imported.qualname)
         return False
 
     def visit_Global(self, node: cst.Global) -> bool:
@@ -276,17 +287,17 @@ class ScopeBuilder(FastVisitor):
             self.decorators.append((dec, node, self.scope, self._next()))
 
     def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
-        scope = self._push("function", node, node.name.value)
+        scope = self._push(ScopeKind.FUNCTION, node, node.name.value)
         self._bind_params(node.params, scope)
 
     def leave_FunctionDef_body(self, node: cst.FunctionDef) -> None:
         self.stack.pop()
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self._bind(original_node.name.value, "def", original_node)
+        self._bind(original_node.name.value, BindingKind.DEF, original_node)
 
     def visit_Lambda_body(self, node: cst.Lambda) -> None:
-        scope = self._push("lambda", node, "<lambda>")
+        scope = self._push(ScopeKind.LAMBDA, node, "<lambda>")
         self._bind_params(node.params, scope)
 
     def leave_Lambda_body(self, node: cst.Lambda) -> None:
@@ -302,7 +313,12 @@ class ScopeBuilder(FastVisitor):
         for i, param in enumerate(ordered):
             annotation = param.annotation.annotation if param.annotation else None
             self._bind(
-                param.name.value, "param", param, scope, annotation=annotation, param_index=i
+                param.name.value,
+                BindingKind.PARAM,
+                param,
+                scope,
+                annotation=annotation,
+                param_index=i,
             )
 
     def visit_Param(self, node: cst.Param) -> None:
@@ -312,17 +328,17 @@ class ScopeBuilder(FastVisitor):
         self.stores.add(id(node.name))
 
     def visit_ClassDef_body(self, node: cst.ClassDef) -> None:
-        self._push("class", node, node.name.value)
+        self._push(ScopeKind.CLASS, node, node.name.value)
 
     def leave_ClassDef_body(self, node: cst.ClassDef) -> None:
         self.stack.pop()
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-        self._bind(original_node.name.value, "class", original_node)
+        self._bind(original_node.name.value, BindingKind.CLASS, original_node)
 
     # -- comprehensions
     def _comp(self, node) -> None:
-        self._push("comprehension", node, "<comp>")
+        self._push(ScopeKind.COMPREHENSION, node, "<comp>")
 
     def _leave_comp(self, node) -> None:
         self.stack.pop()
@@ -332,7 +348,7 @@ class ScopeBuilder(FastVisitor):
 
     def visit_CompFor(self, node: cst.CompFor) -> None:
         self._mark_targets(node.target)
-        self._bind_target(node.target, "other", node)
+        self._bind_target(node.target, BindingKind.OTHER, node)
 
     # -- assignments
     def visit_Assign(self, node: cst.Assign) -> None:
@@ -343,14 +359,15 @@ class ScopeBuilder(FastVisitor):
 
     def leave_Assign(self, original_node: cst.Assign) -> None:
         for t in original_node.targets:
-            self._bind_target(t.target, "assign", original_node, original_node.value)
+            self._bind_target(t.target, BindingKind.ASSIGN, original_node, original_node.value)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         self._mark_targets(node.target)
 
     def leave_AnnAssign(self, original_node: cst.AnnAssign) -> None:
         node = original_node
-        self._bind_target(node.target, "annassign", node, node.value, node.annotation.annotation)
+        annotation = node.annotation.annotation
+        self._bind_target(node.target, BindingKind.ANNASSIGN, node, node.value, annotation)
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
         if isinstance(node.target, cst.Name):
@@ -361,7 +378,7 @@ class ScopeBuilder(FastVisitor):
             self._mark_targets(node.target)
 
     def leave_AugAssign(self, original_node: cst.AugAssign) -> None:
-        self._bind_target(original_node.target, "other", original_node)
+        self._bind_target(original_node.target, BindingKind.OTHER, original_node)
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
         self._mark_targets(node.target)
@@ -369,30 +386,31 @@ class ScopeBuilder(FastVisitor):
     def leave_NamedExpr(self, original_node: cst.NamedExpr) -> None:
         # In a comprehension, `:=` binds in the enclosing function (or module), as Python does.
         scope = self.scope
-        while scope.kind == "comprehension" and scope.parent is not None:
+        while scope.kind is ScopeKind.COMPREHENSION and scope.parent is not None:
             scope = scope.parent
         target = original_node.target
         if isinstance(target, cst.Name):
-            self._bind(target.value, "assign", original_node, scope, value=original_node.value)
+            value = original_node.value
+            self._bind(target.value, BindingKind.ASSIGN, original_node, scope, value=value)
 
     def visit_For(self, node: cst.For) -> None:
         self._mark_targets(node.target)
-        self._bind_target(node.target, "other", node)
+        self._bind_target(node.target, BindingKind.OTHER, node)
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         if node.asname is not None:
             self._mark_targets(node.asname.name)
-            self._bind_target(node.asname.name, "other", node)
+            self._bind_target(node.asname.name, BindingKind.OTHER, node)
 
     def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
         if node.name is not None:
             self._mark_targets(node.name.name)
-            self._bind_target(node.name.name, "other", node)
+            self._bind_target(node.name.name, BindingKind.OTHER, node)
 
     def visit_MatchAs(self, node) -> None:
         if getattr(node, "name", None) is not None:
             self._mark_targets(node.name)
-            self._bind_target(node.name, "other", node)
+            self._bind_target(node.name, BindingKind.OTHER, node)
 
     # -- reads
     def visit_Attribute(self, node: cst.Attribute) -> None:
@@ -417,6 +435,11 @@ class ScopeBuilder(FastVisitor):
             self.scope.references.append(Reference(node.value, node, self.scope, self._next()))
 
 
+def _alias(alias: cst.ImportAlias) -> tuple[str, str | None]:
+    asname = dotted(alias.asname.name) if alias.asname is not None else None
+    return dotted(alias.name), asname
+
+
 def lookup(name: str, scope: Scope) -> tuple[Scope | None, list[Binding]]:
     """The scope that binds ``name`` as seen from ``scope`` (Python's rules), and its bindings."""
     current: Scope | None = scope
@@ -427,7 +450,7 @@ def lookup(name: str, scope: Scope) -> tuple[Scope | None, list[Binding]]:
             while module.parent is not None:
                 module = module.parent
             return module, module.bindings.get(name, [])
-        if (first or current.kind != "class") and name in current.bindings:
+        if (first or current.kind is not ScopeKind.CLASS) and name in current.bindings:
             if name not in current.nonlocals:
                 return current, current.bindings[name]
         first = False

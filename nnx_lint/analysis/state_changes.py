@@ -9,7 +9,7 @@ import libcst as cst
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.context import FileContext, Function, Instance, Ref
 from nnx_lint.analysis.jit_sites import JitSite, callers
-from nnx_lint.analysis.scopes import Binding, FastVisitor, lookup
+from nnx_lint.analysis.scopes import Binding, BindingKind, FastVisitor, lookup
 
 MODE_METHODS = {
     "train": "is put in training mode",
@@ -37,7 +37,7 @@ def nnx_params(ctx: FileContext, site: JitSite) -> dict[str, NnxParam]:
     call in this file passes an NNX object in that position."""
     scope = site.function.scope
     params = sorted(
-        (b for bs in scope.bindings.values() for b in bs if b.kind == "param"),
+        (b for bs in scope.bindings.values() for b in bs if b.kind is BindingKind.PARAM),
         key=lambda b: b.param_index,
     )
     found: dict[str, NnxParam] = {}
@@ -207,7 +207,7 @@ def handed_back(
                 return
             ref = ctx.reference(value)  # `state = nnx.state((model, opt)); return loss, state`
             b = ctx.binding_of(ref.name, ref.scope, ref.order) if ref is not None else None
-            if b is not None and b.kind == "assign" and b.value is not None:
+            if b is not None and b.kind is BindingKind.ASSIGN and b.value is not None:
                 if b.scope is function.scope:
                     add(b.value, position, False, depth + 1)
         elif isinstance(value, cst.Call) and value.args:

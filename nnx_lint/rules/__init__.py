@@ -1,4 +1,6 @@
-"""The rule registry. One rule, one file: detection, fix and documentation together."""
+"""The rule registry. One rule, one file: its detection, messages, metadata and documentation
+(whose Example and Use instead blocks the tests run). The registry and every rule's metadata
+import without libcst; a rule's detection imports the analysis when a file is checked."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import libcst as cst
+
     from nnx_lint.analysis.context import FileContext
-    from nnx_lint.diagnostics import Diagnostic
+    from nnx_lint.diagnostics import Diagnostic, Fix
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,23 @@ class Rule:
     def url(self) -> str:
         # The anchor of the rule's section in README.md ("## name (CODE)").
         return f"https://github.com/nnx-lint/nnx-lint#{self.name}-{self.code.lower()}"
+
+
+def report(
+    ctx: FileContext,
+    code: str,
+    node: cst.CSTNode,
+    message: str,
+    fix: Fix | None,
+    fix_unavailable: str | None = None,
+) -> Diagnostic:
+    """A finding at ``node``: the message, and the fix or what to do without one."""
+    from nnx_lint.diagnostics import Diagnostic
+
+    line, column, end_line, end_column = ctx.position(node)
+    return Diagnostic(
+        code, message, ctx.path, line, column, end_line, end_column, fix, fix_unavailable
+    )
 
 
 def _load() -> tuple[Rule, ...]:

@@ -1,6 +1,21 @@
 """NNX001: `jax.jit` applied to an NNX object, its bound method, or a closure over one."""
 
-from nnx_lint.rules import Rule
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from nnx_lint.rules import Rule, report
+
+if TYPE_CHECKING:
+    from nnx_lint.analysis.context import FileContext
+    from nnx_lint.analysis.jit_sites import JitSite
+    from nnx_lint.analysis.nnx_api import JitKind
+    from nnx_lint.diagnostics import Diagnostic
+
+CODE = "NNX001"
+NAME = "jax-jit-on-nnx-object"
+SUMMARY = "jax.jit applied to NNX state"
 
 DOC = """\
 ## jax-jit-on-nnx-object (NNX001)
@@ -24,8 +39,12 @@ silently ignored.
 
 ### Example
 ```python
+import jax
+from flax import nnx
+
 model = nnx.RNN(nnx.LSTMCell(3, 4, rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))
 forward = jax.jit(model)
+
 
 @jax.jit
 def step(x):
@@ -34,8 +53,13 @@ def step(x):
 
 ### Use instead
 ```python
+import functools
+
+from flax import nnx
+
 model = nnx.RNN(nnx.LSTMCell(3, 4, rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))
 forward = functools.partial(nnx.jit(type(model).__call__), model)
+
 
 @nnx.jit
 def step(model, x):
@@ -57,14 +81,97 @@ the file passes them. That changes the function's signature, so the fix is unsaf
 with `--unsafe-fixes`), and offered only when every use of the function is a call in this
 file that can see the captured names (not for functions in a class body, imported by another
 file of the project, listed in `__all__` or rebound). Options with one entry per argument
-(`in_shardings`) mean no fix.
+(`in_shardings`) mean no fix. Where there is no fix, the finding's help says what to do by
+hand and why no fix is offered.
 """
 
 
-def check(ctx):
-    from nnx_lint import jit_fixes  # the analysis is imported when a file is checked
+# What happens at run time, by what is known of the objects' state.
+RAISES = (
+    "its state changes when it is used, so tracing fails (TraceContextError; a ValueError "
+    "when nnx.grad runs inside)"
+)
+STALE = "its parameters are compiled in as constants, so later updates are ignored"
+UNKNOWN = (
+    "this raises TraceContextError if its state changes when called, and otherwise "
+    "compiles its parameters in as stale constants"
+)
 
-    return jit_fixes.check(ctx, "jax", "NNX001")
+
+def describe(site: JitSite) -> str:
+    """What is wrong with a jit applied to NNX state, and what happens at run time."""
+    from nnx_lint.analysis.jit_sites import Shape
+    from nnx_lint.fixes.rewrites import code
+
+    jit_name = site.jit.kind.spelled
+    if site.shape is Shape.CLOSURE:
+        names = ", ".join(
+            f"`{c.text}`" + (f" (through `{c.indirect}`)" if c.indirect else "")
+            for c in site.captures
+        )
+        fn = site.function.node if site.function is not None else None
+        what = f"function `{fn.name.value}`" if hasattr(fn, "name") else "a lambda"
+        plural = "objects" if len(site.captures) > 1 else "object"
+        head = (
+            f"`{jit_name}` compiles {what}, which captures NNX {plural} {names} "
+            "from an enclosing scope"
+        )
+    elif site.shape is Shape.METHOD:
+        head = f"`{jit_name}` applied to a bound method of an NNX object (`{code(site.target)}`)"
+    else:
+        head = f"`{jit_name}` applied to an NNX object (`{code(site.target)}`)"
+    state = site.changes_state
+    tail = RAISES if state is True else STALE if state is False else UNKNOWN
+    return f"{head}: {tail}"
 
 
-RULE = Rule("NNX001", "jax-jit-on-nnx-object", "jax.jit applied to NNX state", DOC, check)
+def by_hand(site: JitSite) -> str:
+    """What to do when no fix is offered."""
+    import libcst as cst
+
+    from nnx_lint.analysis.jit_sites import Shape
+    from nnx_lint.fixes.rewrites import code
+
+    if site.shape is Shape.CLOSURE:
+        names = ", ".join(f"`{c.text}`" for c in site.captures)
+        if len(site.captures) == 1:
+            advice = f"make {names} a parameter of the function and pass it in"
+        else:
+            advice = f"make {names} parameters of the function and pass them in"
+        return advice + ", compiling it with nnx.jit"
+    target = site.target
+    if site.shape is Shape.METHOD and isinstance(target, cst.Attribute):
+        obj, method = code(target.value), target.attr.value
+    else:
+        obj, method = code(target), "__call__"
+    return f"compile `type({obj}).{method}` with nnx.jit and pass `{obj}` to it"
+
+
+def jit_on_nnx_state(
+    ctx: FileContext, kind: JitKind, code: str, note: str = ""
+) -> Iterator[Diagnostic]:
+    """Findings for a jit of ``kind`` applied to an NNX object, a bound method of one, or a
+    closure over one (NNX001 for jax.jit; NNX002, with its ``note``, for nnx.jit)."""
+    from nnx_lint.analysis.jit_sites import Shape, find_jit_sites
+    from nnx_lint.fixes.rewrites import NoFix, site_fix
+
+    if ctx.hijax:
+        return
+    for site in find_jit_sites(ctx):
+        if site.jit.kind is not kind or site.shape is Shape.FUNCTION:
+            continue
+        message = describe(site) + note
+        try:
+            yield report(ctx, code, site.report_node, message, site_fix(ctx, site))
+        except NoFix as why:
+            unavailable = f"{by_hand(site)} (no automatic fix: {why})"
+            yield report(ctx, code, site.report_node, message, None, unavailable)
+
+
+def check(ctx: FileContext) -> Iterator[Diagnostic]:
+    from nnx_lint.analysis.nnx_api import JitKind
+
+    return jit_on_nnx_state(ctx, JitKind.JAX, CODE)
+
+
+RULE = Rule(CODE, NAME, SUMMARY, DOC, check)

@@ -1,6 +1,20 @@
 """NNX002: `nnx.jit` applied to an NNX object, its bound method, or a closure over one."""
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 from nnx_lint.rules import Rule
+from nnx_lint.rules.nnx001 import jit_on_nnx_state
+
+if TYPE_CHECKING:
+    from nnx_lint.analysis.context import FileContext
+    from nnx_lint.diagnostics import Diagnostic
+
+CODE = "NNX002"
+NAME = "nnx-jit-on-captured-nnx-object"
+SUMMARY = "nnx.jit applied to NNX state"
 
 DOC = """\
 ## nnx-jit-on-captured-nnx-object (NNX002)
@@ -19,7 +33,11 @@ stale compiled-in parameters otherwise.
 
 ### Example
 ```python
+from flax import nnx
+
+model = nnx.Dropout(0.5, rngs=nnx.Rngs(0))
 forward = nnx.jit(model)
+
 
 @nnx.jit
 def step(x):
@@ -28,7 +46,13 @@ def step(x):
 
 ### Use instead
 ```python
+import functools
+
+from flax import nnx
+
+model = nnx.Dropout(0.5, rngs=nnx.Rngs(0))
 forward = functools.partial(nnx.jit(type(model).__call__), model)
+
 
 @nnx.jit
 def step(model, x):
@@ -42,10 +66,14 @@ the captured objects as leading parameters and arguments (unsafe: the signature 
 """
 
 
-def check(ctx):
-    from nnx_lint import jit_fixes  # the analysis is imported when a file is checked
-
-    return jit_fixes.check(ctx, "nnx", "NNX002")
+# Detection and messages are NNX001's (the same shapes fail the same way under nnx.jit), plus:
+NOTE = " (nnx.jit only propagates the state of NNX objects passed as arguments)"
 
 
-RULE = Rule("NNX002", "nnx-jit-on-captured-nnx-object", "nnx.jit applied to NNX state", DOC, check)
+def check(ctx: FileContext) -> Iterator[Diagnostic]:
+    from nnx_lint.analysis.nnx_api import JitKind
+
+    return jit_on_nnx_state(ctx, JitKind.NNX, CODE, NOTE)
+
+
+RULE = Rule(CODE, NAME, SUMMARY, DOC, check)

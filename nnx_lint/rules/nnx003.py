@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from nnx_lint.diagnostics import Diagnostic, Fix
-from nnx_lint.rules import Rule
+from nnx_lint.rules import Rule, report
 
 # The analysis (libcst) is imported when a file is checked, not with the rule registry:
 # front ends read the registry on every run, also when every result comes from the cache.
 if TYPE_CHECKING:
+    import libcst as cst
+
     from nnx_lint.analysis.context import FileContext
     from nnx_lint.analysis.jit_sites import JitSite
     from nnx_lint.analysis.state_changes import NnxParam
+    from nnx_lint.diagnostics import Diagnostic, Fix
+
+CODE = "NNX003"
+NAME = "jitted-step-loses-nnx-state"
+SUMMARY = "jax.jit step drops NNX state"
 
 DOC = """\
 ## jitted-step-loses-nnx-state (NNX003)
@@ -44,8 +51,12 @@ The target is the `flax` installed where nnx-lint runs, or `--target-flax-versio
 
 ### Example
 ```python
+import jax
+from flax import nnx
+
+
 @jax.jit
-def train_step(model, optimizer, x, y):
+def train_step(model: nnx.Module, optimizer: nnx.Optimizer, x, y):
     loss, grads = nnx.value_and_grad(loss_fn)(model, x, y)
     optimizer.update(model, grads)
     return loss
@@ -53,8 +64,11 @@ def train_step(model, optimizer, x, y):
 
 ### Use instead
 ```python
+from flax import nnx
+
+
 @nnx.jit
-def train_step(model, optimizer, x, y):
+def train_step(model: nnx.Module, optimizer: nnx.Optimizer, x, y):
     loss, grads = nnx.value_and_grad(loss_fn)(model, x, y)
     optimizer.update(model, grads)
     return loss
@@ -66,7 +80,8 @@ objects and rebinding them at the call site works too.
 The fix replaces `jax.jit` with `nnx.jit`, keeping the options. It is safe when every NNX
 object the function uses arrives as an argument and none is listed in `static_argnums` or
 `static_argnames`. There is no fix when the function also captures NNX objects (see NNX001),
-when an NNX argument is static, or with `compiler_options` or positional options.
+when an NNX argument is static, or with `compiler_options` or positional options; the
+finding's help then says why.
 """
 
 TYPE_ERROR = (
@@ -88,7 +103,7 @@ def _message(lost: list[NnxParam], type_error: bool) -> str:
     )
 
 
-def _dropped_message(ctx: FileContext, dropped: list) -> str:
+def _dropped_message(ctx: FileContext, dropped: list[tuple[NnxParam, cst.Call]]) -> str:
     param, call = dropped[0]
     names = " and ".join(f"`{p.name}`" for p, _ in dropped)
     verb = "is" if len(dropped) == 1 else "are"
@@ -103,7 +118,7 @@ def _dropped_message(ctx: FileContext, dropped: list) -> str:
 def _static(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> str | None:
     import libcst as cst
 
-    from nnx_lint.jit_fixes import argnums
+    from nnx_lint.fixes.rewrites import argnums
 
     for arg in site.options:
         key = arg.keyword.value if arg.keyword else ""
@@ -111,10 +126,11 @@ def _static(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> str
             indexes = {int(n.value, 0) for n in argnums(arg)}
             hit = [p.name for p in params.values() if p.binding.param_index in indexes]
         elif key == "static_argnames":
-            strings = [arg.value] if isinstance(arg.value, cst.SimpleString) else []
+            values: list[cst.BaseExpression] = [arg.value]
             if isinstance(arg.value, cst.Tuple | cst.List):
-                strings = [e.value for e in arg.value.elements]
-            if not all(isinstance(s, cst.SimpleString) for s in strings):
+                values = [e.value for e in arg.value.elements]
+            strings = [v for v in values if isinstance(v, cst.SimpleString)]
+            if len(strings) != len(values):
                 return "`static_argnames` is not a literal"
             hit = [s.evaluated_value for s in strings if s.evaluated_value in params]
         else:
@@ -127,7 +143,9 @@ def _static(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> str
 
 
 def _fix(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> Fix:
-    from nnx_lint.jit_fixes import Imports, NoFix, check_options, swap_to_nnx_jit
+    from nnx_lint.diagnostics import Applicability, Fix
+    from nnx_lint.fixes.imports import Imports
+    from nnx_lint.fixes.rewrites import NoFix, check_options, swap_to_nnx_jit
 
     if site.captures:
         raise NoFix("the function also captures NNX objects (NNX001); pass those in first")
@@ -138,14 +156,15 @@ def _fix(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> Fix:
     imports = Imports(ctx)
     edit = swap_to_nnx_jit(ctx, site, imports)
     return Fix(
-        "safe",
+        Applicability.SAFE,
         "Compile with nnx.jit, which propagates the state of NNX arguments",
         (*imports.edits, edit),
     )
 
 
-def check(ctx: FileContext):
+def check(ctx: FileContext) -> Iterator[Diagnostic]:
     from nnx_lint.analysis.jit_sites import find_jit_sites
+    from nnx_lint.analysis.nnx_api import JitKind
     from nnx_lint.analysis.state_changes import (
         dropping_call,
         handed_back,
@@ -153,13 +172,13 @@ def check(ctx: FileContext):
         state_changes,
     )
     from nnx_lint.analysis.versions import PYTREE_MODULES, target_flax
-    from nnx_lint.jit_fixes import NoFix
+    from nnx_lint.fixes.rewrites import NoFix
 
     if ctx.hijax:
         return
     old = target_flax(ctx.settings.target_flax_version) < PYTREE_MODULES
     for site in find_jit_sites(ctx):
-        if site.jit.kind != "jax" or site.function is None:
+        if site.jit.kind is not JitKind.JAX or site.function is None:
             continue
         params = nnx_params(ctx, site)
         if not params:
@@ -186,12 +205,10 @@ def check(ctx: FileContext):
                 continue
             message = _message(lost, False) if lost else _dropped_message(ctx, dropped)
         try:
-            fix = _fix(ctx, site, params)
+            yield report(ctx, CODE, site.report_node, message, _fix(ctx, site, params))
         except NoFix as why:
-            fix = None
-            message += f"; compile it with nnx.jit (no automatic fix: {why})"
-        line, col, end_line, end_col = ctx.position(site.report_node)
-        yield Diagnostic("NNX003", message, ctx.path, line, col, end_line, end_col, fix)
+            unavailable = f"compile it with nnx.jit (no automatic fix: {why})"
+            yield report(ctx, CODE, site.report_node, message, None, unavailable)
 
 
-RULE = Rule("NNX003", "jitted-step-loses-nnx-state", "jax.jit step drops NNX state", DOC, check)
+RULE = Rule(CODE, NAME, SUMMARY, DOC, check)

@@ -6,7 +6,14 @@ import re
 
 import libcst as cst
 
-from nnx_lint.analysis.scopes import FastVisitor, ScopeBuilder, dotted, exported_names, lookup
+from nnx_lint.analysis.scopes import (
+    BindingKind,
+    FastVisitor,
+    ScopeBuilder,
+    dotted,
+    exported_names,
+    lookup,
+)
 
 
 class _Strings(FastVisitor):
@@ -22,7 +29,11 @@ def _import_uses(module: cst.Module) -> dict[str, int]:
     builder = ScopeBuilder("", "")
     builder.walk(module)
     top = builder.module_scope
-    counts = {name: 0 for name, bs in top.bindings.items() if any(b.kind == "import" for b in bs)}
+    counts = {
+        name: 0
+        for name, bs in top.bindings.items()
+        if any(b.kind is BindingKind.IMPORT for b in bs)
+    }
     for scope in top.walk():
         for ref in scope.references:
             if ref.name in counts and lookup(ref.name, ref.scope)[0] is top:

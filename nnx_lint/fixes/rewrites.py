@@ -1,5 +1,6 @@
-"""The rewrites NNX001 and NNX002 share (see the ground truth: the module must become an
-argument of the compiled function; a plain `jax.jit` -> `nnx.jit` swap does not fix it)."""
+"""The rewrites NNX001, NNX002 and NNX003 share (see the ground truth: the module must become
+an argument of the compiled function; a plain `jax.jit` -> `nnx.jit` swap does not fix a
+closure)."""
 
 from __future__ import annotations
 
@@ -7,104 +8,18 @@ import libcst as cst
 
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.context import FileContext
-from nnx_lint.analysis.jit_sites import JitSite, callers
-from nnx_lint.analysis.scopes import lookup
-from nnx_lint.diagnostics import Edit, Fix
-from nnx_lint.import_placement import insertion
+from nnx_lint.analysis.jit_sites import JitSite, Shape, callers
+from nnx_lint.analysis.nnx_api import JitKind
+from nnx_lint.analysis.scopes import ScopeKind, lookup
+from nnx_lint.diagnostics import Applicability, Edit, Fix
+from nnx_lint.fixes.imports import Imports, NoFix
+
+__all__ = ["NoFix", "argnums", "check_options", "closure_fix", "module_fix", "swap_to_nnx_jit"]
 
 
-class NoFix(Exception):
-    """Why no fix is offered; the reason is added to the diagnostic's message."""
-
-
-def describe(site: JitSite, jit_name: str) -> str:
-    """What the diagnostic says: the shape, and what goes wrong at run time."""
-    state = site.changes_state
-    if site.shape == "closure":
-        names = ", ".join(
-            f"`{c.text}`" + (f" (through `{c.indirect}`)" if c.indirect else "")
-            for c in site.captures
-        )
-        fn = site.function.node
-        what = f"function `{fn.name.value}`" if isinstance(fn, cst.FunctionDef) else "a lambda"
-        plural = "objects" if len(site.captures) > 1 else "object"
-        head = (
-            f"`{jit_name}` compiles {what}, which captures NNX {plural} {names} "
-            "from an enclosing scope"
-        )
-    elif site.shape == "method":
-        head = f"`{jit_name}` applied to a bound method of an NNX object (`{_code(site.target)}`)"
-    else:
-        head = f"`{jit_name}` applied to an NNX object (`{_code(site.target)}`)"
-    if state is True:
-        tail = (
-            "its state changes when it is used, so tracing fails (TraceContextError; a ValueError "
-            "when nnx.grad runs inside)"
-        )
-    elif state is False:
-        tail = "its parameters are compiled in as constants, so later updates are ignored"
-    else:
-        tail = (
-            "this raises TraceContextError if its state changes when called, and otherwise "
-            "compiles its parameters in as stale constants"
-        )
-    if jit_name == "nnx.jit":
-        tail += " (nnx.jit only propagates the state of NNX objects passed as arguments)"
-    return f"{head}: {tail}"
-
-
-def _code(node: cst.CSTNode) -> str:
+def code(node: cst.CSTNode) -> str:
+    """The source of a node, as written."""
     return cst.Module([]).code_for_node(node)
-
-
-# -- helpers on the file
-
-
-def _import_name(ctx: FileContext, qualname: str) -> str | None:
-    for name, bindings in ctx.module_scope.bindings.items():
-        if all(b.kind == "import" and b.qualname == qualname for b in bindings):
-            return name
-    return None
-
-
-class Imports:
-    """Local spellings of flax.nnx and functools.partial, adding imports where missing."""
-
-    def __init__(self, ctx: FileContext) -> None:
-        self.ctx = ctx
-        self.edits: list[Edit] = []
-
-    def _add(self, line: str) -> None:
-        ctx = self.ctx
-        first_party = {m.partition(".")[0] for m in ctx.index.modules}
-        self.edits.append(insertion(ctx.module, ctx.source, ctx.span, line, first_party))
-
-    def _free(self, name: str) -> bool:
-        return name not in self.ctx.module_scope.bindings and not any(
-            name in s.bindings for s in self.ctx.module_scope.walk()
-        )
-
-    def _spelling(self, qualname: str, new: str, line: str) -> str:
-        """How the file spells ``parent.child`` (``qualname``): an import of it, an import of
-        its parent plus the attribute, or else ``new`` after adding the import ``line``."""
-        name = _import_name(self.ctx, qualname)
-        if name:
-            return name
-        parent, _, child = qualname.rpartition(".")
-        parent_name = _import_name(self.ctx, parent)
-        if parent_name:
-            return f"{parent_name}.{child}"
-        head = new.partition(".")[0]
-        if not self._free(head):
-            raise NoFix(f"the name `{head}` is taken in this file; import it and apply by hand")
-        self._add(line)
-        return new
-
-    def nnx(self) -> str:
-        return self._spelling(nnx_api.NNX, "nnx", "from flax import nnx")
-
-    def partial(self) -> str:
-        return self._spelling("functools.partial", "functools.partial", "import functools")
 
 
 def within(node: cst.CSTNode, root: cst.CSTNode) -> bool:
@@ -129,7 +44,7 @@ def check_options(site: JitSite, new_arguments: int = 0) -> None:
             raise NoFix("its options are passed with * or ** and cannot be checked")
         if arg.keyword is None:
             raise NoFix("it passes jit options positionally, which nnx.jit does not take")
-        if site.jit.kind == "jax" and arg.keyword.value in nnx_api.NNX_JIT_UNSUPPORTED:
+        if site.jit.kind is JitKind.JAX and arg.keyword.value in nnx_api.NNX_JIT_UNSUPPORTED:
             raise NoFix(f"nnx.jit does not take `{arg.keyword.value}`")
         if new_arguments and arg.keyword.value in nnx_api.PER_ARGUMENT_OPTIONS:
             raise NoFix(f"`{arg.keyword.value}` lists the arguments, which the fix changes")
@@ -168,7 +83,8 @@ def _argnum_options(site: JitSite) -> list[cst.Arg]:
 def module_fix(ctx: FileContext, site: JitSite) -> Fix:
     """``jax.jit(obj)`` -> ``functools.partial(nnx.jit(type(obj).__call__), obj)``."""
     check_options(site, new_arguments=1)
-    if site.shape == "method":
+    if site.shape is Shape.METHOD:
+        assert isinstance(site.target, cst.Attribute)
         obj_node, method = site.target.value, site.target.attr.value
     else:
         obj_node, method = site.target, "__call__"
@@ -176,7 +92,7 @@ def module_fix(ctx: FileContext, site: JitSite) -> Fix:
         raise NoFix("the object is not a plain name or attribute, so it cannot be repeated")
     obj = ctx.code(obj_node)
     imports = Imports(ctx)
-    if site.jit.kind == "nnx" and within(site.jit.spelled, site.report_node):
+    if site.jit.kind is JitKind.NNX and within(site.jit.spelled, site.report_node):
         jit = ctx.code(site.jit.spelled)  # the file's own spelling of nnx.jit
     else:
         jit = f"{imports.nnx()}.jit"
@@ -192,14 +108,14 @@ def module_fix(ctx: FileContext, site: JitSite) -> Fix:
         partial = imports.partial()
         edits = [Edit(start, end, f"{partial}({compiled}, {obj})")]
         return Fix(
-            "safe",
+            Applicability.SAFE,
             f"Compile `type({obj}).{method}` with nnx.jit and bind `{obj}`",
             tuple(imports.edits + edits),
         )
     # Called inline: pass the object to the compiled function.
     edits = [Edit(start, end, compiled), _leading_args(ctx, outer, [obj])]
     return Fix(
-        "unsafe",
+        Applicability.UNSAFE,
         f"Call `{compiled}` with `{obj}` as its first argument",
         tuple(imports.edits + edits),
     )
@@ -227,7 +143,9 @@ def _leading_args(ctx: FileContext, call: cst.Call, names: list[str]) -> Edit:
 def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     """Captured objects become leading parameters; every call site passes them."""
     check_options(site, new_arguments=len(site.captures))
-    if site.function.scope.parent.kind == "class":
+    assert site.function is not None
+    parent = site.function.scope.parent
+    if parent is not None and parent.kind is ScopeKind.CLASS:
         raise NoFix("it is defined in a class body, and its callers go through the class")
     for cap in site.captures:
         if cap.indirect:
@@ -237,7 +155,7 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     names = [c.name for c in site.captures]
     edits: list[Edit] = []
     imports = Imports(ctx)
-    if site.jit.kind == "jax":
+    if site.jit.kind is JitKind.JAX:
         edits.append(swap_to_nnx_jit(ctx, site, imports))
     for arg in _argnum_options(site):
         if not within(arg, site.report_node):
@@ -249,7 +167,7 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     for call in _call_sites(ctx, site):
         edits.append(_leading_args(ctx, call, names))
     return Fix(
-        "unsafe",
+        Applicability.UNSAFE,
         f"Pass {', '.join(f'`{n}`' for n in names)} as arguments and compile with nnx.jit",
         tuple(imports.edits + edits),
     )
@@ -303,40 +221,8 @@ def _call_sites(ctx: FileContext, site: JitSite) -> list[cst.Call]:
     return [call for call, _ in found.calls]
 
 
-def diagnose(ctx: FileContext, site: JitSite, code: str, jit_name: str):
-    """The diagnostic for one jit site, with its fix or the reason there is none."""
-    from nnx_lint.diagnostics import Diagnostic
-
-    message = describe(site, jit_name)
-    try:
-        if site.shape == "closure":
-            fix = closure_fix(ctx, site)
-        else:
-            fix = module_fix(ctx, site)
-    except NoFix as why:
-        fix = None
-        if site.shape == "closure":
-            names = ", ".join(f"`{c.text}`" for c in site.captures)
-            if len(site.captures) == 1:
-                advice = f"make {names} a parameter of the function and pass it in"
-            else:
-                advice = f"make {names} parameters of the function and pass them in"
-            advice += ", compiling it with nnx.jit"
-        else:
-            obj = _code(site.target.value if site.shape == "method" else site.target)
-            method = site.target.attr.value if site.shape == "method" else "__call__"
-            advice = f"compile `type({obj}).{method}` with nnx.jit and pass `{obj}` to it"
-        message += f"; {advice} (no automatic fix: {why})"
-    line, col, end_line, end_col = ctx.position(site.report_node)
-    return Diagnostic(code, message, ctx.path, line, col, end_line, end_col, fix)
-
-
-def check(ctx: FileContext, kind: str, code: str):
-    from nnx_lint.analysis.jit_sites import find_jit_sites
-
-    if ctx.hijax:
-        return
-    jit_name = f"{kind}.jit"
-    for site in find_jit_sites(ctx):
-        if site.jit.kind == kind and site.shape != "function":
-            yield diagnose(ctx, site, code, jit_name)
+def site_fix(ctx: FileContext, site: JitSite) -> Fix:
+    """The fix for jit applied to an NNX object, a bound method or a closure (NoFix: why not)."""
+    if site.shape is Shape.CLOSURE:
+        return closure_fix(ctx, site)
+    return module_fix(ctx, site)

@@ -1,0 +1,172 @@
+"""The project a file belongs to: its root, configuration, files, class index and cache.
+
+Every front end (the command, standard input, the flake8 plugin, pre-commit through the
+command) asks this module which project a file is in and lints the file through it, so the
+same file gets the same findings from each of them.
+
+- Root: ``files.project_root`` (the nearest directory with pyproject.toml, setup.cfg, setup.py
+  or .git; with none, the directory above the top-most package; else the file's directory).
+- Configuration: ``--config`` if given, else the nearest pyproject.toml with a
+  ``[tool.nnx-lint]`` table at or above the root; the command line's options over it.
+- Files: every Python file under the root, found as a directory walk finds them (gitignore,
+  virtual environments and ``exclude`` skipped), plus any file linted by name.
+- Index: the facts of those files (``analysis.project_index``), read here; a file whose
+  (mtime, size) the cache knows is not read again.
+- Cache: ``<root>/.nnx_lint_cache`` unless moved or switched off.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nnx_lint import config
+from nnx_lint.analysis.project_index import FileFacts, ProjectIndex, scan_source
+from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
+from nnx_lint.diagnostics import Diagnostic
+from nnx_lint.files import (
+    ROOT_MARKERS,
+    SourceError,
+    discover,
+    module_name_for,
+    project_root,
+    read_source,
+)
+from nnx_lint.settings import Settings
+
+Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
+
+
+def _serial(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    return list(map(fn, items))
+
+
+def scan_file(path: str) -> FileFacts | None:
+    """The index facts of one file on disk (None: unreadable, unparsable or irrelevant)."""
+    try:
+        source, _ = read_source(Path(path))
+    except SourceError:
+        return None  # reported when the file itself is linted
+    # Only files that can define a class, turn on hijax, or re-export one (any import).
+    if "class" not in source and "import" not in source:
+        return None
+    module, is_package = module_name_for(path)
+    return scan_source(source, module, is_package)
+
+
+def build_index(
+    paths: Iterable[str | os.PathLike[str]], cache: Cache | None = None, mapper: Mapper = _serial
+) -> ProjectIndex:
+    """The index of ``paths``; a file whose (mtime, size) the cache knows is not read. The
+    others are scanned by ``mapper(scan_file, paths)`` (the command passes a parallel map)."""
+    files: dict[str, FileFacts] = {}
+    todo: list[tuple[str, tuple[int, int] | None]] = []
+    for path in paths:
+        key = os.path.abspath(path)
+        file_stamp = stamp(Path(key)) if cache is not None and cache.enabled else None
+        if cache is not None and file_stamp is not None:
+            hit, facts = cache.get_facts(key, file_stamp)
+            if hit:
+                if facts is not None:
+                    files[key] = facts
+                continue
+        todo.append((key, file_stamp))
+    scanned = mapper(scan_file, [key for key, _ in todo])
+    for (key, file_stamp), facts in zip(todo, scanned, strict=True):
+        if cache is not None:
+            cache.put_facts(key, file_stamp, facts)
+        if facts is not None:
+            files[key] = facts
+    return ProjectIndex(files)
+
+
+@dataclass
+class Project:
+    root: Path
+    config: config.Config
+    index: ProjectIndex
+    cache: Cache
+
+    @classmethod
+    def open(
+        cls,
+        root: Path,
+        *,
+        config_path: str | None = None,
+        cli: config.Options | None = None,
+        cache_dir: Path | None = None,
+        use_cache: bool = True,
+        also: Sequence[str | os.PathLike[str]] = (),
+        mapper: Mapper = _serial,
+    ) -> Project:
+        """The project rooted at ``root``; ``also``: files linted by name, indexed even when
+        the walk would skip them."""
+        conf = config.load([str(root)], config_path, cli)
+        walked = project_files(root, conf)
+        seen = {os.path.abspath(p) for p in walked}
+        extra = [p for p in also if os.path.abspath(p) not in seen]
+        cache = Cache((cache_dir or root / DEFAULT_DIR) if use_cache else None)
+        index = build_index([*extra, *walked], cache, mapper)
+        return cls(root, conf, index, cache)
+
+    def settings(self, path: str) -> Settings:
+        return self.config.settings(path)
+
+    def result_key(self, path: str, file_stamp: tuple[int, int]) -> bytes:
+        """The cache key of a file's results: everything they depend on."""
+        # The settings hold the target flax version (the installed one unless configured).
+        return self.cache.result_key(path, file_stamp, self.settings(path), self.index.fingerprint)
+
+    def check(
+        self, path: str, text: str, settings: Settings | None = None, *, noqa: bool = True
+    ) -> list[Diagnostic]:
+        from nnx_lint.engine import check_source
+
+        return check_source(text, path, settings or self.settings(path), self.index, noqa=noqa)
+
+    def could_have_findings(self, text: str) -> bool:
+        from nnx_lint.engine import could_have_findings
+
+        return could_have_findings(text, self.index)
+
+
+def project_files(root: Path, conf: config.Config) -> list[Path]:
+    """The Python files of the project at ``root``, found as a directory walk finds them. A
+    root without a project marker (a directory of scripts, or the one above a package) holds
+    only what Python can import from it: its own files and its packages, never every
+    directory below it (a stray script in a home directory must not index the home)."""
+    if any(os.path.exists(os.path.join(root, marker)) for marker in ROOT_MARKERS):
+        return discover([str(root)], conf.exclude)[0]
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError:
+        return []
+    found: list[Path] = []
+    for entry in entries:
+        if entry.is_dir() and os.path.exists(os.path.join(entry.path, "__init__.py")):
+            found += discover([entry.path], conf.exclude)[0]
+        elif entry.is_file() and entry.name.endswith((".py", ".pyi")):
+            if not conf.exclude.match(entry.path):
+                found.append(Path(entry.path))
+    return found
+
+
+def root_of(path: str | os.PathLike[str]) -> Path:
+    """The root of the project ``path`` belongs to (``files.project_root``)."""
+    return project_root(path)
+
+
+def group_by_root(paths: Iterable[Path]) -> dict[Path, list[Path]]:
+    """Files grouped by their project's root, in the order first seen."""
+    roots: dict[str, Path] = {}  # directory -> root, since many files share a directory
+    groups: dict[Path, list[Path]] = {}
+    for path in paths:
+        directory = os.path.dirname(os.path.abspath(path))
+        root = roots.get(directory)
+        if root is None:
+            root = roots[directory] = project_root(path)
+        groups.setdefault(root, []).append(path)
+    return groups
