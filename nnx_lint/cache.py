@@ -21,13 +21,18 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Generic, TypeVar
 
 from nnx_lint import __version__
 
 FORMAT = 2
 FILENAME = f"cache-v{FORMAT}.pickle"
 DEFAULT_DIR = ".nnx_lint_cache"
+
+# What the cache holds for its caller, who names the types (this module is below both in the
+# layers): a file's index facts, and one of a file's diagnostics.
+FactsT = TypeVar("FactsT")
+ResultT = TypeVar("ResultT")
 
 
 def stamp(path: Path) -> tuple[int, int] | None:
@@ -38,13 +43,13 @@ def stamp(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
-class Cache:
+class Cache(Generic[FactsT, ResultT]):
     """A no-op when ``directory`` is None (``--no-cache``)."""
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
-        self.facts: dict[str, tuple[tuple[int, int], Any]] = {}
-        self.results: dict[str, tuple[bytes, list]] = {}
+        self.facts: dict[str, tuple[tuple[int, int], FactsT]] = {}
+        self.results: dict[str, tuple[bytes, list[ResultT]]] = {}
         self.dirty = False
         if directory is not None:
             try:
@@ -59,37 +64,39 @@ class Cache:
     def enabled(self) -> bool:
         return self.directory is not None
 
-    def get_facts(self, key: str, file_stamp: tuple[int, int]) -> tuple[bool, Any]:
+    def get_facts(self, key: str, file_stamp: tuple[int, int]) -> tuple[bool, FactsT | None]:
         entry = self.facts.get(key)
         if entry is not None and entry[0] == file_stamp:
             return True, entry[1]
         return False, None
 
-    def put_facts(self, key: str, file_stamp: tuple[int, int] | None, facts: Any) -> None:
+    def put_facts(self, key: str, file_stamp: tuple[int, int] | None, facts: FactsT) -> None:
         if self.enabled and file_stamp is not None:
             self.facts[key] = (file_stamp, facts)
             self.dirty = True
 
     @staticmethod
-    def result_key(path: str, file_stamp: tuple, settings: Any, fingerprint: bytes) -> bytes:
+    def result_key(
+        path: str, file_stamp: tuple[int, int], settings: object, fingerprint: bytes
+    ) -> bytes:
         h = hashlib.blake2b(digest_size=16)
         for part in (__version__, repr(settings), path, repr(file_stamp), fingerprint.hex()):
             h.update(part.encode("utf-8", "surrogatepass") + b"\0")
         return h.digest()
 
-    def get_results(self, path: str, key: bytes) -> list | None:
+    def get_results(self, path: str, key: bytes) -> list[ResultT] | None:
         entry = self.results.get(path)
         return entry[1] if entry is not None and entry[0] == key else None
 
-    def put_results(self, path: str, key: bytes, diagnostics: list) -> None:
+    def put_results(self, path: str, key: bytes, diagnostics: list[ResultT]) -> None:
         if self.enabled:
             self.results[path] = (key, diagnostics)
             self.dirty = True
 
     def save(self) -> None:
-        if not self.enabled or not self.dirty:
-            return
         directory = self.directory
+        if directory is None or not self.dirty:  # disabled, or nothing new
+            return
         try:
             directory.mkdir(parents=True, exist_ok=True)
             ignore = directory / ".gitignore"

@@ -16,18 +16,22 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from nnx_lint import __version__, config, output
 from nnx_lint.cache import DEFAULT_DIR, stamp
 from nnx_lint.diagnostics import Diagnostic, LineIndex
 from nnx_lint.files import SourceError, decode_source, discover, read_source, write_source
-from nnx_lint.project import Project, group_by_root, root_of
+from nnx_lint.project import Mapper, Project, group_by_root, root_of
 from nnx_lint.rules import RULES_BY_CODE
 from nnx_lint.settings import Settings
 
+if TYPE_CHECKING:  # multiprocessing is imported when there are files for workers
+    from multiprocessing.pool import Pool
+
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 # Arguments -------------------------------------------------------------------------------------
@@ -181,7 +185,8 @@ class _Run:
 
     @property
     def fixing(self) -> bool:
-        return self.args.fix or self.args.diff
+        fixing: bool = self.args.fix or self.args.diff  # two store_true flags
+        return fixing
 
     def lint_all(self, files: list[Path], jobs: int) -> list[_FileResult]:
         """Every file, from the cache where nothing it depends on changed, the rest in ``jobs``
@@ -228,7 +233,7 @@ class _Run:
         results[path] = _FileResult(name, cached, text)
         return key
 
-    def _map(self, todo: list, jobs: int):
+    def _map(self, todo: list[tuple[Path, str, str, bytes | None]], jobs: int) -> list[_FileResult]:
         if jobs <= 1 or len(todo) < 4:
             return [self.lint(*item[:3]) for item in todo]
         import nnx_lint.engine  # noqa: F401  (imported once here, inherited by forked workers)
@@ -309,7 +314,11 @@ class _Run:
         return _FileResult(name, self.project.check(name, text, settings), text, failed=True)
 
 
-def _pool(processes: int, initializer=None, initargs=()):
+def _pool(
+    processes: int,
+    initializer: Callable[..., object] | None = None,
+    initargs: tuple[object, ...] = (),
+) -> Pool:
     import multiprocessing
 
     methods = multiprocessing.get_all_start_methods()
@@ -317,10 +326,10 @@ def _pool(processes: int, initializer=None, initargs=()):
     return context.Pool(processes, initializer, initargs)
 
 
-def _parallel_map(jobs: int):
+def _parallel_map(jobs: int) -> Mapper:
     """``map`` over worker processes where there is enough work (for the project index)."""
 
-    def mapper(fn, items: list) -> list:
+    def mapper(fn: Callable[[T], R], items: list[T]) -> list[R]:
         if jobs <= 1 or len(items) < 64:
             return list(map(fn, items))
         with _pool(jobs) as pool:
@@ -338,6 +347,7 @@ def _init_worker(run: _Run) -> None:
 
 
 def _work(path: Path, text: str, encoding: str) -> _FileResult:
+    assert _WORKER is not None  # set by _init_worker when the worker process started
     return _WORKER.lint(path, text, encoding)
 
 
@@ -374,7 +384,8 @@ def _report(args: argparse.Namespace, conf: config.Config, results: list[_FileRe
 def _reads_stdin(args: argparse.Namespace) -> bool:
     """As ruff: with --stdin-filename, or when the only path is ``-``."""
     if args.stdin_filename is None:
-        return args.paths == ["-"]
+        paths: list[str] = args.paths
+        return paths == ["-"]
     for path in args.paths:
         if path != "-":
             print(f"warning: ignoring {path} in favour of standard input", file=sys.stderr)

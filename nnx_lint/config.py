@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from nnx_lint.diagnostics import FRONT_END
 from nnx_lint.files import DEFAULT_EXCLUDE, PathPatterns
@@ -36,6 +37,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 TABLE = "nnx-lint"
+T = TypeVar("T")
 KNOWN_CODES = (*RULES_BY_CODE, *FRONT_END)
 
 
@@ -135,17 +137,18 @@ class Options:
     output_format: str | None = None
 
 
-def _read_toml(path: Path) -> dict:
+def _read_toml(path: Path) -> dict[str, object]:
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            document: dict[str, object] = tomllib.load(f)
+            return document
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
-def _table(path: Path) -> dict | None:
+def _table(path: Path) -> dict[str, object] | None:
     """The file's ``[tool.nnx-lint]`` table, None when it has none."""
     tool = _read_toml(path).get("tool")
     table = tool.get(TABLE) if isinstance(tool, dict) else None
@@ -156,7 +159,9 @@ def _table(path: Path) -> dict | None:
 
 def read_options(path: Path) -> Options:
     """The options of a pyproject.toml's ``[tool.nnx-lint]`` table (none when it has none)."""
-    values = {}
+    # Each value is of the type its key's converter in _KEYS gives, which is that of the
+    # Options field of that name: a type per key, which no annotation of the dict can say.
+    values: dict[str, Any] = {}
     for key, value in (_table(path) or {}).items():
         convert = _KEYS.get(key)
         if convert is None:
@@ -234,7 +239,7 @@ def _enabled(sources: Sequence[Options]) -> tuple[str, ...]:
     return tuple(sorted(on))
 
 
-def _first(*values):
+def _first(*values: T | None) -> T:
     """The first value given (not None): for settings where an empty or false value counts."""
     return next(v for v in values if v is not None)
 

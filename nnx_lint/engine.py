@@ -9,6 +9,7 @@ import re
 import sys
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
@@ -149,7 +150,7 @@ def check_source(
 
 
 @contextlib.contextmanager
-def _deep_recursion(limit: int = 20_000):
+def _deep_recursion(limit: int = 20_000) -> Iterator[None]:
     """Deeply nested code (long operator chains) needs a deep walk. From Python 3.11 on, calls
     between Python functions do not use the C stack, so a higher limit is safe there."""
     old = sys.getrecursionlimit()
@@ -161,7 +162,7 @@ def _deep_recursion(limit: int = 20_000):
         sys.setrecursionlimit(old)
 
 
-def _select_edits(diags: list[Diagnostic], settings: Settings) -> tuple[list[Edit], Counter]:
+def _select_edits(diags: list[Diagnostic], settings: Settings) -> tuple[list[Edit], Counter[str]]:
     """Edits of non-overlapping fixes, identical edits (shared import lines) merged, and the
     codes of the fixes they make."""
     chosen: set[Edit] = set()
@@ -169,6 +170,7 @@ def _select_edits(diags: list[Diagnostic], settings: Settings) -> tuple[list[Edi
     for d in diags:
         if not d.fixable(settings.unsafe_fixes):
             continue
+        assert d.fix is not None  # fixable: it has a fix
         new = [e for e in d.fix.edits if e not in chosen]
         if any(_overlaps(e, c) for e in new for c in chosen):
             continue  # applied in a later pass

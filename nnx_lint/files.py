@@ -54,7 +54,7 @@ class PathPatterns:
         self._spec = pathspec.GitIgnoreSpec.from_lines(self.patterns)
 
     def match(
-        self, path: str | os.PathLike[str], is_dir: bool = False, base: Path | None = None
+        self, path: str | os.PathLike[str], is_dir: bool = False, base: str | None = None
     ) -> bool:
         absolute = os.path.abspath(path)
         relative = _below(absolute, self._root) or _below(absolute, base and os.path.abspath(base))
@@ -72,7 +72,7 @@ def _below(path: str, directory: str | None) -> str | None:
 
 
 # A .gitignore's patterns and the (absolute) directory they are relative to.
-_Ignores = tuple[tuple[str, pathspec.PathSpec], ...]
+_Ignores = tuple[tuple[str, pathspec.GitIgnoreSpec], ...]
 
 
 def discover(paths: list[str], exclude: PathPatterns | None = None) -> tuple[list[Path], list[str]]:
@@ -85,6 +85,7 @@ def discover(paths: list[str], exclude: PathPatterns | None = None) -> tuple[lis
     errors = []
     for raw in paths or ["."]:
         path = Path(raw)
+        walked: Iterator[tuple[str | Path, str]]
         if path.is_dir():
             walked = _walk(raw, _parent_ignores(path), exclude, set(), os.path.abspath(raw))
         elif path.exists():  # named explicitly: checked whatever its name

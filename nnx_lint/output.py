@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnx_lint import __version__
-from nnx_lint.diagnostics import FRONT_END, Diagnostic, Edit, LineIndex, apply_edits
+from nnx_lint.diagnostics import FRONT_END, Diagnostic, Edit, Fix, LineIndex, apply_edits
 from nnx_lint.settings import FORMATS, HUMAN_FORMATS
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ SARIF_SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
 SRCROOT = "%SRCROOT%"  # SARIF: relative URIs are relative to the working directory
+
+_Json = dict[str, object]  # a JSON object
 
 
 @dataclass(frozen=True)
@@ -96,17 +98,17 @@ def _full(d: Diagnostic, ctx: _Context) -> str:
         out.append(f"{gutter} = help: {d.help}")
     if d.fix is not None:
         if ctx.show_fixes and d.path in ctx.lines:
-            out += ["", *_fix_diff(d, ctx.lines[d.path].text)]
+            out += ["", *_fix_diff(d.fix, ctx.lines[d.path].text)]
     return "\n".join(out) + "\n"
 
 
-def _fix_diff(d: Diagnostic, text: str) -> list[str]:
+def _fix_diff(fix: Fix, text: str) -> list[str]:
     """ruff's (pre-0.12) fix diff: old and new line numbers, three lines of context."""
     old = text.splitlines()
-    new = apply_edits(text, list(d.fix.edits)).splitlines()
+    new = apply_edits(text, list(fix.edits)).splitlines()
     groups = list(difflib.SequenceMatcher(None, old, new, autojunk=False).get_grouped_opcodes(3))
     width = len(str(max(len(old), len(new), 1)))
-    out = [f"ℹ {d.fix.applicability.value.capitalize()} fix"]
+    out = [f"ℹ {fix.applicability.value.capitalize()} fix"]
     for n, group in enumerate(groups):
         if n:
             out.append("-" * 80)
@@ -133,11 +135,11 @@ def _render_concise(diagnostics: list[Diagnostic], ctx: _Context) -> str:
 # json and json-lines ---------------------------------------------------------------------------
 
 
-def _location(row: int, column: int) -> dict:
+def _location(row: int, column: int) -> _Json:
     return {"column": column, "row": row}
 
 
-def _json(d: Diagnostic, ctx: _Context) -> dict:
+def _json(d: Diagnostic, ctx: _Context) -> _Json:
     """One diagnostic with exactly the keys of ``ruff check --output-format json``."""
     rule = ctx.rules.get(d.code)
     fix = None
@@ -173,7 +175,7 @@ def _json(d: Diagnostic, ctx: _Context) -> dict:
     }
 
 
-def _dump(records: list[dict], fmt: str) -> str:
+def _dump(records: list[_Json], fmt: str) -> str:
     """A JSON array (``json``), or one compact object a line (``json-lines``)."""
     if fmt == "json-lines":
         return "".join(
@@ -227,9 +229,9 @@ def _render_github(diagnostics: list[Diagnostic], ctx: _Context) -> str:
 # sarif -----------------------------------------------------------------------------------------
 
 
-def _descriptor(code: str, name: str, summary: str, doc: str, url: str | None) -> dict:
+def _descriptor(code: str, name: str, summary: str, doc: str, url: str | None) -> _Json:
     """SARIF's reportingDescriptor: what GitHub code scanning shows for a rule."""
-    descriptor = {
+    descriptor: _Json = {
         "id": code,
         "name": name,
         "shortDescription": {"text": summary},
@@ -242,7 +244,7 @@ def _descriptor(code: str, name: str, summary: str, doc: str, url: str | None) -
     return descriptor
 
 
-def _artifact(path: str) -> dict:
+def _artifact(path: str) -> _Json:
     """A file's location: relative to the working directory (``%SRCROOT%``) when inside it."""
     absolute = Path(os.path.abspath(path))
     try:
@@ -252,21 +254,21 @@ def _artifact(path: str) -> dict:
     return {"uri": urllib.parse.quote(relative.as_posix()), "uriBaseId": SRCROOT}
 
 
-def _region(row: int, column: int, end_row: int, end_column: int) -> dict:
+def _region(row: int, column: int, end_row: int, end_column: int) -> _Json:
     return {"startLine": row, "startColumn": column, "endLine": end_row, "endColumn": end_column}
 
 
-def _replacement(d: Diagnostic, edit: Edit, ctx: _Context) -> dict:
-    replacement = {"deletedRegion": _region(*ctx.span(d, edit))}
+def _replacement(d: Diagnostic, edit: Edit, ctx: _Context) -> _Json:
+    replacement: _Json = {"deletedRegion": _region(*ctx.span(d, edit))}
     if edit.content:
         replacement["insertedContent"] = {"text": edit.content}
     return replacement
 
 
-def _sarif_result(d: Diagnostic, rule_index: Mapping[str, int], ctx: _Context) -> dict:
+def _sarif_result(d: Diagnostic, rule_index: Mapping[str, int], ctx: _Context) -> _Json:
     artifact = _artifact(d.path)
     region = _region(d.line, d.column, d.end_line, d.end_column)
-    result = {"ruleId": d.code}
+    result: _Json = {"ruleId": d.code}
     if d.code in rule_index:
         result["ruleIndex"] = rule_index[d.code]
     result |= {
@@ -294,7 +296,8 @@ def _render_sarif(diagnostics: list[Diagnostic], ctx: _Context) -> str:
     rules += [
         _descriptor(code, c.name, c.summary, c.summary, None) for code, c in FRONT_END.items()
     ]
-    rule_index = {rule["id"]: i for i, rule in enumerate(rules)}
+    ids = [*(r.code for r in ctx.rules.values()), *FRONT_END]  # the id of each of `rules`
+    rule_index = {code: i for i, code in enumerate(ids)}
     run = {
         "tool": {"driver": {"name": TOOL, "version": __version__, "rules": rules}},
         "columnKind": "unicodeCodePoints",  # the columns count characters, as ruff's
@@ -309,8 +312,16 @@ def _render_sarif(diagnostics: list[Diagnostic], ctx: _Context) -> str:
 
 
 def _suite(parent: ET.Element, name: str, tests: int, failures: int) -> ET.Element:
-    counts = {"tests": str(tests), "skipped": "0", "errors": "0", "failures": str(failures)}
-    return ET.SubElement(parent, "testsuite", name=name, **counts, package=f"org.{TOOL}")
+    return ET.SubElement(
+        parent,
+        "testsuite",
+        name=name,
+        tests=str(tests),
+        skipped="0",
+        errors="0",
+        failures=str(failures),
+        package=f"org.{TOOL}",
+    )
 
 
 def _render_junit(diagnostics: list[Diagnostic], ctx: _Context) -> str:
@@ -373,7 +384,7 @@ def statistics(
     fixable = Counter(d.code for d in diagnostics if d.fixable(unsafe_fixes))
     codes = sorted(counts, key=lambda code: (-counts[code], code))
     if fmt in ("json", "json-lines"):
-        records = [
+        records: list[_Json] = [
             {
                 "code": code,
                 "name": ctx.name(code),

@@ -26,6 +26,7 @@ from typing import Any
 from nnx_lint import config
 from nnx_lint.analysis.project_index import FileFacts, ProjectIndex, scan_source
 from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
+from nnx_lint.config import Config, Options  # in Project's body, `config` is the field
 from nnx_lint.diagnostics import Diagnostic
 from nnx_lint.files import (
     ROOT_MARKERS,
@@ -38,6 +39,8 @@ from nnx_lint.files import (
 from nnx_lint.settings import Settings
 
 Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
+# A project's cache: each file's index facts (None: nothing to index) and diagnostics.
+ProjectCache = Cache[FileFacts | None, Diagnostic]
 
 
 def _serial(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
@@ -58,7 +61,9 @@ def scan_file(path: str) -> FileFacts | None:
 
 
 def build_index(
-    paths: Iterable[str | os.PathLike[str]], cache: Cache | None = None, mapper: Mapper = _serial
+    paths: Iterable[str | os.PathLike[str]],
+    cache: ProjectCache | None = None,
+    mapper: Mapper = _serial,
 ) -> ProjectIndex:
     """The index of ``paths``; a file whose (mtime, size) the cache knows is not read. The
     others are scanned by ``mapper(scan_file, paths)`` (the command passes a parallel map)."""
@@ -86,9 +91,9 @@ def build_index(
 @dataclass
 class Project:
     root: Path
-    config: config.Config
+    config: Config
     index: ProjectIndex
-    cache: Cache
+    cache: ProjectCache
 
     @classmethod
     def open(
@@ -96,7 +101,7 @@ class Project:
         root: Path,
         *,
         config_path: str | None = None,
-        cli: config.Options | None = None,
+        cli: Options | None = None,
         cache_dir: Path | None = None,
         use_cache: bool = True,
         also: Sequence[str | os.PathLike[str]] = (),
@@ -108,7 +113,7 @@ class Project:
         walked = project_files(root, conf)
         seen = {os.path.abspath(p) for p in walked}
         extra = [p for p in also if os.path.abspath(p) not in seen]
-        cache = Cache((cache_dir or root / DEFAULT_DIR) if use_cache else None)
+        cache: ProjectCache = Cache((cache_dir or root / DEFAULT_DIR) if use_cache else None)
         index = build_index([*extra, *walked], cache, mapper)
         return cls(root, conf, index, cache)
 
@@ -133,7 +138,7 @@ class Project:
         return could_have_findings(text, self.index)
 
 
-def project_files(root: Path, conf: config.Config) -> list[Path]:
+def project_files(root: Path, conf: Config) -> list[Path]:
     """The Python files of the project at ``root``, found as a directory walk finds them. A
     root without a project marker (a directory of scripts, or the one above a package) holds
     only what Python can import from it: its own files and its packages, never every

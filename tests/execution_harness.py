@@ -7,10 +7,10 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import helpers
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,12 +108,8 @@ class Pending:
 
 
 def run_nnx_lint(path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    argv = [sys.executable, "-m", "nnx_lint", *args, str(path)]
-    proc = subprocess.run(
-        argv, cwd=path.parent, env=env, capture_output=True, text=True, timeout=TIMEOUT
-    )
+    argv = ["nnx-lint", *args, str(path)]
+    proc = helpers.nnx_lint(path.parent, *args, str(path))
     # 0: nothing left to report, 1: findings remain (e.g. an unsafe fix not applied).
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, (
         f"$ {' '.join(argv)}\nexit code {proc.returncode}\n{proc.stdout}\n{proc.stderr}"

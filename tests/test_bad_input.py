@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
+import helpers
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,15 +24,7 @@ FIXED = "fast = functools.partial(nnx.jit(type(model).__call__), model)"
 
 
 def nnx_lint(cwd: Path, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "nnx_lint", "--output-format", "concise", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return helpers.nnx_lint(cwd, "--output-format", "concise", *args, prefix=prefix)
 
 
 def tree(tmp_path: Path, name: str, content: bytes) -> Path:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
+
 from nnx_lint import cli, engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,15 +35,7 @@ FINDING = "train.py:8:12: NNX001"
 
 
 def nnx_lint(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "nnx_lint", "--output-format", "concise", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return helpers.nnx_lint(cwd, "--output-format", "concise", *args)
 
 
 def project(tmp_path: Path) -> Path:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import nnx_lint, write
 
 from nnx_lint import cli, engine, output
 from nnx_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, LineIndex
@@ -45,20 +44,7 @@ RUFF_KEYS = {  # ruff's keys, and ours: fix_unavailable (what to do when there i
 }
 
 
-def run(cwd: Path, *args: str, stdin: str | bytes | None = None) -> subprocess.CompletedProcess:
-    """``nnx-lint ARGS`` in ``cwd``; text in and out, unless ``stdin`` is bytes."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "nnx_lint", *args]
-    text = not isinstance(stdin, bytes)
-    return subprocess.run(
-        cmd, cwd=cwd, env=env, input=stdin, capture_output=True, text=text, timeout=300
-    )
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+run = nnx_lint  # the command, in process (tests/helpers.py)
 
 
 def make_old(path: Path) -> int:
@@ -588,3 +574,21 @@ def test_crash_in_one_file_is_reported_and_others_are_checked(tmp_path, monkeypa
     captured = capsys.readouterr()
     assert "m.py: RuntimeError: boom; please report this bug" in captured.err
     assert captured.out.startswith("n.py:5:8: NNX001")
+
+
+def test_recursion_error_in_the_analysis_is_an_internal_error_not_e999(tmp_path, monkeypatch):
+    """A file that parses but sends the analysis into endless recursion is nnx-lint's bug: an
+    internal error naming the file (exit 2), never a syntax error of the user's."""
+    from nnx_lint.analysis import project_index
+
+    def endless(self, qualname):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    write(tmp_path / "m.py", JIT_MODEL)
+    monkeypatch.setattr(project_index.ProjectIndex, "changes_state", endless)
+    result = run(tmp_path, "--output-format", "concise", "m.py")
+    assert result.returncode == 2
+    assert "E999" not in result.stdout + result.stderr
+    assert "m.py: RecursionError while analysing the file; please report this bug" in (
+        result.stderr
+    )

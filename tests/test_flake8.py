@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import libcst
 import pytest
 
@@ -71,8 +72,7 @@ def flake8(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def nnx_lint(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "nnx_lint", "--output-format", "concise", *args]
-    return subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
+    return helpers.nnx_lint(cwd, "--output-format", "concise", *args)
 
 
 def parse(stdout: str) -> list[tuple[str, int, int, str, str]]:
@@ -128,6 +128,49 @@ def test_same_diagnostics_as_the_cli_on_every_fixture(tmp_path):
     assert parse(got.stdout) == parse(expected.stdout)
     assert {code for *_, code, _ in parse(got.stdout)} == {"NNX001", "NNX002", "NNX003"}
     assert got.returncode == expected.returncode == 1
+
+
+def _caches(root: Path) -> set[str]:
+    return {
+        p.parent.parent.relative_to(root).as_posix() for p in root.rglob(".nnx_lint_cache/*.pickle")
+    }
+
+
+def test_same_project_from_both_front_ends_with_a_nested_project_marker(tmp_path):
+    """/repo/pyproject.toml configures nnx-lint; /repo/app/setup.py makes app/ a project of
+    its own (the nearest marker wins), so app/train.py does not see /repo/common/models.py.
+    The command and flake8 agree on that, and keep their caches in the same places."""
+    for name in ("cli", "flake8"):
+        repo = tmp_path / name
+        write(repo / "pyproject.toml", '[tool.nnx-lint]\nselect = ["NNX"]\n')
+        write(repo / "common" / "__init__.py", "")
+        write(repo / "common" / "models.py", MODELS)
+        write(repo / "app" / "setup.py", "")
+        write(repo / "app" / "train.py", TRAIN.replace("pkg.models", "common.models"))
+        write(repo / "common" / "serve.py", TRAIN.replace("pkg.models", "common.models"))
+    cli = nnx_lint(tmp_path / "cli", ".")
+    lint = flake8(tmp_path / "flake8", "--select", "NNX", ".")
+    assert parse(lint.stdout) == parse(cli.stdout)
+    # common/serve.py is in /repo's project, which holds common/models.py: found by both.
+    assert [row[:4] for row in parse(cli.stdout)] == [("common/serve.py", 7, 12, "NNX001")]
+    assert _caches(tmp_path / "cli") == _caches(tmp_path / "flake8") == {".", "app"}
+
+
+def test_same_project_from_both_front_ends_without_a_marker(tmp_path):
+    """No project marker: the root is the directory above the top-most package, so both
+    front ends know pkg/models.py's class when linting pkg/serve.py."""
+    if any((d / ".git").exists() or (d / "pyproject.toml").exists() for d in tmp_path.parents):
+        pytest.skip("an ancestor of the temporary directory is itself marked as a project")
+    x = tmp_path / "x"
+    write(x / "pkg" / "__init__.py", "")
+    write(x / "pkg" / "models.py", MODELS)
+    write(x / "pkg" / "serve.py", TRAIN.replace("from pkg.models", "from .models"))
+    expected = [("pkg/serve.py", 7, 12, "NNX001")]
+    for args in (["pkg/serve.py"], ["."]):
+        cli = nnx_lint(x, *args)
+        lint = flake8(x, "--select", "NNX", *args)
+        assert [row[:4] for row in parse(cli.stdout)] == expected
+        assert parse(lint.stdout) == parse(cli.stdout)
 
 
 def test_columns_are_not_shifted(tmp_path):

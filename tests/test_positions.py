@@ -11,7 +11,10 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from nnx_lint.analysis.positions import Positions
 from nnx_lint.analysis.scopes import ScopeBuilder
 
-FIXTURES = sorted((Path(__file__).parent / "fixtures").rglob("*.py"))
+# Every fixture with a statement in it (an empty __init__.py has no positions to compare).
+FIXTURES = sorted(
+    p for p in (Path(__file__).parent / "fixtures").rglob("*.py") if p.read_text().strip()
+)
 SAMPLES = {
     "decorators_comments_crlf": "# header\r\n\r\nimport a; import b\r\n\r\n# c\r\n@d\r\n"
     "@e(1)\r\ndef f(x):\r\n    return g(x)\r\n\r\n\r\nclass C:\r\n    y = h(2)\r\n",

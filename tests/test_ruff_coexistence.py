@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def ruff_fix(tmp_path: Path, rules: str) -> subprocess.CompletedProcess[str]:
 
 
 def nnx_lint(tmp_path: Path) -> int:
-    return run(tmp_path, "-m", "nnx_lint", "m.py").returncode
+    return helpers.nnx_lint(tmp_path, "m.py").returncode
 
 
 def test_the_lines_are_real_findings(tmp_path):

@@ -88,6 +88,7 @@ class FileContext:
         builder = ScopeBuilder(self.facts.module, package)
         builder.walk(module)
         self.scopes = builder
+        assert builder.module_scope is not None  # set by the walk of the module
         self.module_scope: Scope = builder.module_scope
 
     @property
@@ -183,7 +184,9 @@ class FileContext:
         if isinstance(func, Function) and isinstance(func.node, cst.FunctionDef):
             returns = func.node.returns
             if returns is not None:
-                return self.annotation_instance(returns.annotation, func.scope.parent, order)
+                outer = func.scope.parent
+                assert outer is not None  # a function's scope is inside the module's
+                return self.annotation_instance(returns.annotation, outer, order)
         return None
 
     def as_jit(self, value: Value, spelled: cst.BaseExpression) -> Jit | None:
@@ -244,22 +247,25 @@ class FileContext:
         if b.kind is BindingKind.IMPORT and b.qualname is not None:
             return Ref(b.qualname)
         if b.kind is BindingKind.DEF:
+            assert isinstance(b.node, cst.FunctionDef)  # a def binds its FunctionDef
             return Function(b.node, self.scopes.scope_of[id(b.node)])
         if b.kind is BindingKind.CLASS:
             return Ref(self.scopes.scope_of[id(b.node)].qualname)
         if b.kind is BindingKind.PARAM:
             outer = b.scope.parent
+            assert outer is not None  # a parameter's scope is a function's or a lambda's
             if b.annotation is not None:
                 return self.annotation_instance(b.annotation, outer, b.order)
             if (
                 b.param_index == 0
                 and b.scope.kind is ScopeKind.FUNCTION
+                and isinstance(b.scope.node, cst.FunctionDef)  # as for every FUNCTION scope
                 and outer.kind is ScopeKind.CLASS
             ):
                 if not _is_static_or_classmethod(b.scope.node):
                     return self.instance_of(outer.qualname) or Instance(outer.qualname, False, None)
             return None
-        if b.kind is BindingKind.ANNASSIGN:
+        if b.kind is BindingKind.ANNASSIGN and b.annotation is not None:
             instance = self.annotation_instance(b.annotation, b.scope, b.order)
             if instance is not None:
                 return instance

@@ -127,7 +127,9 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
             )
 
 
-def captures(ctx: FileContext, function: Function, order: int, seen=None) -> list[Capture]:
+def captures(
+    ctx: FileContext, function: Function, order: int, seen: set[int] | None = None
+) -> list[Capture]:
     """NNX objects read by ``function`` (at any nesting depth) from outside it, in order."""
     seen = seen if seen is not None else {id(function.node)}
     found: dict[str, Capture] = {}
@@ -192,7 +194,9 @@ def callers(ctx: FileContext, site: JitSite) -> Callers:
     assert site.function is not None
     fn = site.function.node
     if isinstance(fn, cst.FunctionDef):
-        names.append((fn.name.value, site.function.scope.parent))
+        parent = site.function.scope.parent
+        assert parent is not None  # a function's scope is inside the module's
+        names.append((fn.name.value, parent))
     calls: list[tuple[cst.Call, Scope]] = []
     problem: str | None = None
     if site.call is not None:

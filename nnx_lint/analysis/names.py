@@ -159,7 +159,7 @@ def annotated_class(
         return annotated_class(parse_text(expr.value), resolve, depth + 1)
     if isinstance(expr, Union):
         options: Sequence[TypeExpr] = expr.options
-    elif isinstance(expr, Subscript):
+    else:  # a Subscript, the one kind of TypeExpr left
         base = annotated_class(expr.base, resolve, depth + 1)
         if base in ANNOTATED or base in OPTIONAL:
             options = expr.args[:1]
@@ -167,8 +167,6 @@ def annotated_class(
             options = expr.args
         else:
             return None  # a container or generic of X is not an X
-    else:
-        return None
     for option in options:
         found = annotated_class(option, resolve, depth + 1)
         if found is not None:

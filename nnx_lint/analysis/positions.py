@@ -8,6 +8,7 @@ starts on, and PositionProvider runs on a module made of that one statement."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -19,13 +20,14 @@ class Positions:
         self.source = source
         self.statement_of = statement_of
         self._first_lines: list[int] | None = None
-        self._known: dict[int, tuple[int, dict]] = {}  # statement -> (line offset, positions)
-        self._whole: dict | None = None
+        # statement -> (line offset, positions)
+        self._known: dict[int, tuple[int, Mapping[cst.CSTNode, CodeRange]]] = {}
+        self._whole: Mapping[cst.CSTNode, CodeRange] | None = None
 
     def __getitem__(self, node: cst.CSTNode) -> CodeRange:
         index = self.statement_of.get(id(node))
         starts = self._statement_lines() if index is not None else None
-        if starts is None:
+        if index is None or starts is None:  # starts is None whenever index is
             return self._whole_module()[node]
         if index not in self._known:
             stmt = self.module.body[index]
@@ -38,7 +40,7 @@ class Positions:
             (rng.start.line + shift, rng.start.column), (rng.end.line + shift, rng.end.column)
         )
 
-    def _whole_module(self) -> dict:
+    def _whole_module(self) -> Mapping[cst.CSTNode, CodeRange]:
         if self._whole is None:
             wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
             self._whole = wrapper.resolve(PositionProvider)

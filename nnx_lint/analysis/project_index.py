@@ -50,7 +50,7 @@ def text_digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def _imports(node: ast.stmt, package: str) -> list[names.ImportedName]:
+def _imports(node: ast.AST, package: str) -> list[names.ImportedName]:
     if isinstance(node, ast.Import):
         return names.import_names([(a.name, a.asname) for a in node.names])
     if isinstance(node, ast.ImportFrom):
@@ -87,12 +87,12 @@ class _FileScanner:
             if isinstance(node, ast.ClassDef):
                 self.local_classes[node.name] = f"{self.facts.module}.{node.name}"
         if self.hijax_possible:
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Call):
-                    self._hijax(node)
-                elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Subscript):
-                    target = node.targets[0]
-                    key, value = _literal(target.slice), _literal(node.value)
+            for sub in ast.walk(tree):
+                if isinstance(sub, ast.Call):
+                    self._hijax(sub)
+                elif isinstance(sub, ast.Assign) and isinstance(sub.targets[0], ast.Subscript):
+                    target = sub.targets[0]
+                    key, value = _literal(target.slice), _literal(sub.value)
                     if nnx_api.hijax_environ(self.qualify(target.value), key, value):
                         self.facts.hijax = True
         self._classes(tree.body, self.facts.module)
@@ -154,19 +154,32 @@ class _FileScanner:
         )
         self._classes(node.body, qualname)
 
-    def _attr(self, attrs, contains, changes, name: str, qual: str | None) -> None:
+    def _attr(
+        self,
+        attrs: dict[str, str],
+        contains: set[str],
+        changes: list[bool],
+        name: str,
+        qual: str | None,
+    ) -> None:
         if qual:
             attrs.setdefault(name, qual)
             contains.add(qual)
             if qual == f"{nnx_api.NNX}.Rngs":
                 changes[0] = True
 
-    def _method(self, attrs, contains, changes, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    def _method(
+        self,
+        attrs: dict[str, str],
+        contains: set[str],
+        changes: list[bool],
+        fn: ast.FunctionDef | ast.AsyncFunctionDef,
+    ) -> None:
         # Imports inside the method count for it, as Python binds them (function-local imports).
         self.local_imports = {
             imported.local: imported.qualname
             for node in ast.walk(fn)
-            for imported in _imports(node, self.package)  # type: ignore[arg-type]
+            for imported in _imports(node, self.package)
         }
         params = {
             a.arg: self.qualify(a.annotation)
@@ -180,14 +193,27 @@ class _FileScanner:
                     self._assignment(attrs, contains, changes, target, node, params, in_init)
         self.local_imports = {}
 
-    def _assignment(self, attrs, contains, changes, target, node, params, in_init) -> None:
+    def _assignment(
+        self,
+        attrs: dict[str, str],
+        contains: set[str],
+        changes: list[bool],
+        target: ast.expr,
+        node: ast.Assign | ast.AnnAssign | ast.AugAssign,
+        params: dict[str, str | None],
+        in_init: bool,
+    ) -> None:
         root = target
         while isinstance(root, ast.Attribute | ast.Subscript):
             root = root.value
         if not (isinstance(root, ast.Name) and root.id == "self"):
             return
-        direct = isinstance(target, ast.Attribute) and target.value is root
-        if direct and not isinstance(node, ast.AugAssign):
+        # A direct assignment to an attribute of self (`self.x = ...`, not `self.x[i] = ...`).
+        if (
+            isinstance(target, ast.Attribute)
+            and target.value is root
+            and not isinstance(node, ast.AugAssign)
+        ):
             value = node.value
             if isinstance(node, ast.AnnAssign):
                 self._attr(attrs, contains, changes, target.attr, self.qualify(node.annotation))
@@ -310,7 +336,7 @@ class ProjectIndex:
         return found
 
     @cached_property
-    def _module_class_names(self) -> re.Pattern | None:
+    def _module_class_names(self) -> re.Pattern[str] | None:
         found = {q.rsplit(".", 1)[1] for q in self.classes if self.is_module(q)}
         found |= {
             local

@@ -94,7 +94,7 @@ _SKIP_FIELDS = frozenset(
     has_trailing_newline""".split()
 )
 # Where libcst declares fields in another order than they appear in the source.
-_FIELD_ORDER = {
+_FIELD_ORDER: dict[type[cst.CSTNode], tuple[str, ...]] = {
     cst.FunctionDef: ("decorators", "name", "params", "returns", "body"),
     cst.ClassDef: ("decorators", "name", "bases", "keywords", "body"),
     cst.Parameters: ("posonly_params", "params", "star_arg", "kwonly_params", "star_kwarg"),
@@ -106,11 +106,14 @@ _LEAVES = (
     cst.Imaginary,
     cst.BaseParenthesizableWhitespace,
 )
-_fields_cache: dict[type, tuple[str, ...]] = {}
-_hook_cache: dict[tuple[type, type], tuple] = {}  # (visitor class, node class) -> hooks
+# A node class's hooks in a visitor class: visit_<Node>, leave_<Node>, and for each field the
+# field's name, visit_<Node>_<field> and leave_<Node>_<field> (None: the visitor has no such hook).
+_Hooks = tuple[str | None, str | None, tuple[tuple[str, str | None, str | None], ...]]
+_fields_cache: dict[type[cst.CSTNode], tuple[str, ...]] = {}
+_hook_cache: dict[tuple[type[FastVisitor], type[cst.CSTNode]], _Hooks] = {}
 
 
-def _fields(cls: type) -> tuple[str, ...]:
+def _fields(cls: type[cst.CSTNode]) -> tuple[str, ...]:
     fields = _fields_cache.get(cls)
     if fields is None:
         if issubclass(cls, _LEAVES):
@@ -135,7 +138,7 @@ class FastVisitor:
         entry = _hook_cache.get((type(self), cls))
         if entry is None:
             name = cls.__name__
-            fields = _fields(cls)
+            field_names = _fields(cls)
             entry = _hook_cache[type(self), cls] = (
                 getattr(self, f"visit_{name}", None) and f"visit_{name}",
                 getattr(self, f"leave_{name}", None) and f"leave_{name}",
@@ -145,7 +148,7 @@ class FastVisitor:
                         getattr(self, f"visit_{name}_{f}", None) and f"visit_{name}_{f}",
                         getattr(self, f"leave_{name}_{f}", None) and f"leave_{name}_{f}",
                     )
-                    for f in fields
+                    for f in field_names
                 ),
             )
         visit, leave, fields = entry
@@ -209,10 +212,29 @@ class ScopeBuilder(FastVisitor):
         return scope
 
     def _bind(
-        self, name: str, kind: BindingKind, node: cst.CSTNode, scope: Scope | None = None, **kw
+        self,
+        name: str,
+        kind: BindingKind,
+        node: cst.CSTNode,
+        scope: Scope | None = None,
+        *,
+        value: cst.BaseExpression | None = None,
+        annotation: cst.BaseExpression | None = None,
+        qualname: str | None = None,
+        param_index: int = -1,
     ) -> Binding:
         scope = scope or self.scope
-        binding = Binding(name, kind, node, scope, self._next(), **kw)
+        binding = Binding(
+            name,
+            kind,
+            node,
+            scope,
+            self._next(),
+            value=value,
+            annotation=annotation,
+            qualname=qualname,
+            param_index=param_index,
+        )
         scope.bindings.setdefault(name, []).append(binding)
         return binding
 
@@ -227,7 +249,14 @@ class ScopeBuilder(FastVisitor):
             return self._mark_targets(target.value)
         return []
 
-    def _bind_target(self, target, kind, stmt, value=None, annotation=None) -> None:
+    def _bind_target(
+        self,
+        target: cst.BaseExpression,
+        kind: BindingKind,
+        stmt: cst.CSTNode,
+        value: cst.BaseExpression | None = None,
+        annotation: cst.BaseExpression | None = None,
+    ) -> None:
         if isinstance(target, cst.Name):
             self._bind(target.value, kind, stmt, value=value, annotation=annotation)
             return
@@ -337,10 +366,10 @@ class ScopeBuilder(FastVisitor):
         self._bind(original_node.name.value, BindingKind.CLASS, original_node)
 
     # -- comprehensions
-    def _comp(self, node) -> None:
+    def _comp(self, node: cst.BaseComp) -> None:
         self._push(ScopeKind.COMPREHENSION, node, "<comp>")
 
-    def _leave_comp(self, node) -> None:
+    def _leave_comp(self, node: cst.BaseComp) -> None:
         self.stack.pop()
 
     visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comp
@@ -407,8 +436,8 @@ class ScopeBuilder(FastVisitor):
             self._mark_targets(node.name.name)
             self._bind_target(node.name.name, BindingKind.OTHER, node)
 
-    def visit_MatchAs(self, node) -> None:
-        if getattr(node, "name", None) is not None:
+    def visit_MatchAs(self, node: cst.MatchAs) -> None:
+        if node.name is not None:
             self._mark_targets(node.name)
             self._bind_target(node.name, BindingKind.OTHER, node)
 
@@ -476,5 +505,7 @@ def exported_names(module_scope: Scope) -> set[str]:
         if isinstance(b.value, cst.List | cst.Tuple):
             for el in b.value.elements:
                 if isinstance(el.value, cst.SimpleString):
-                    names.add(el.value.evaluated_value)
+                    value = el.value.evaluated_value
+                    if isinstance(value, str):  # not a bytes literal
+                        names.add(value)
     return names

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from nnx_lint.analysis import nnx_api
-from nnx_lint.analysis.context import FileContext, Function, Instance, Ref
+from nnx_lint.analysis.context import FileContext, Function, Instance, Ref, Value
 from nnx_lint.analysis.jit_sites import JitSite, callers
 from nnx_lint.analysis.scopes import Binding, BindingKind, FastVisitor, lookup
 
@@ -35,6 +35,7 @@ class NnxParam:
 def nnx_params(ctx: FileContext, site: JitSite) -> dict[str, NnxParam]:
     """Parameters holding NNX objects: by annotation, `self` of a Module method, or because a
     call in this file passes an NNX object in that position."""
+    assert site.function is not None  # the sites asked about compile a def or a lambda
     scope = site.function.scope
     params = sorted(
         (b for bs in scope.bindings.values() for b in bs if b.kind is BindingKind.PARAM),
@@ -52,14 +53,14 @@ def nnx_params(ctx: FileContext, site: JitSite) -> dict[str, NnxParam]:
             if arg.star:
                 break
             if arg.keyword is not None:
-                b = next((p for p in params if p.name == arg.keyword.value), None)
+                param = next((p for p in params if p.name == arg.keyword.value), None)
             else:
-                b = positional[i] if i < len(positional) else None
-            if b is None or b.name in found:
+                param = positional[i] if i < len(positional) else None
+            if param is None or param.name in found:
                 continue
             value = ctx.evaluate(arg.value, call_scope, order)
             if isinstance(value, Instance) and value.nnx:
-                found[b.name] = NnxParam(b, value)
+                found[param.name] = NnxParam(param, value)
     return found
 
 
@@ -94,7 +95,7 @@ class _Resolver:
         param = self.params.get(ref.name)
         return param if param is not None and param.binding in bindings else None
 
-    def _value(self, node: cst.BaseExpression):
+    def _value(self, node: cst.BaseExpression) -> Value:
         ref_root, _ = _chain(node)
         ref = self.ctx.reference(ref_root) if ref_root is not None else None
         if ref is None:
@@ -133,8 +134,8 @@ class _Changes(_Resolver, FastVisitor):
                 self._note(root, "draws from its Rngs")
             elif isinstance(owner, Instance) and owner.nnx and owner.changes_state:
                 self._note(root, "changes state when called")
-        if isinstance(func, cst.Call) and isinstance(self._value(func.func), Ref):
-            if self._value(func.func).qualname in GRAD_TRANSFORMS:
+        if isinstance(func, cst.Call) and isinstance(transform := self._value(func.func), Ref):
+            if transform.qualname in GRAD_TRANSFORMS:
                 for arg in node.args:  # nnx.grad(loss_fn)(model) calls the model
                     value = self._value(arg.value)
                     if isinstance(value, Instance) and value.changes_state:
@@ -168,10 +169,10 @@ class _Returns(FastVisitor):
         if node.value is not None:
             self.values.append(node.value)
 
-    def visit_FunctionDef(self, node) -> bool:
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return False
 
-    def visit_Lambda(self, node) -> bool:
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
         return False
 
 
@@ -197,9 +198,9 @@ def handed_back(
             for i, el in enumerate(value.elements):
                 add(el.value, i if top else position, False, depth)
         elif isinstance(value, cst.Dict):
-            for el in value.elements:
-                if isinstance(el, cst.DictElement):
-                    add(el.value, None, False)
+            for item in value.elements:
+                if isinstance(item, cst.DictElement):
+                    add(item.value, None, False)
         elif isinstance(value, cst.Name):
             param = names._param(value)
             if param is not None:
@@ -233,9 +234,9 @@ def dropping_call(ctx: FileContext, site: JitSite, position: int | None) -> cst.
         target = assign.targets[0].target if assign is not None else None
         if position is not None and isinstance(target, cst.Tuple | cst.List):
             elements = target.elements
-            if position < len(elements) and isinstance(elements[position].value, cst.Name):
-                if elements[position].value.value == "_":
-                    return call
+            element = elements[position].value if position < len(elements) else None
+            if isinstance(element, cst.Name) and element.value == "_":
+                return call
     return None
 
 

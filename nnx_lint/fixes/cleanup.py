@@ -29,6 +29,7 @@ def _import_uses(module: cst.Module) -> dict[str, int]:
     builder = ScopeBuilder("", "")
     builder.walk(module)
     top = builder.module_scope
+    assert top is not None  # set by the walk of the module
     counts = {
         name: 0
         for name, bs in top.bindings.items()
@@ -71,7 +72,7 @@ def _without(stmt: cst.BaseSmallStatement, names: set[str]) -> cst.BaseSmallStat
 def _remove(module: cst.Module, names: set[str]) -> cst.Module:
     """Remove module-level imports of ``names``; the blank lines and comments above a removed
     line stay where they were."""
-    body = []
+    body: list[cst.BaseStatement] = []
     carried: list[cst.EmptyLine] = []
     for stmt in module.body:
         if isinstance(stmt, cst.SimpleStatementLine):

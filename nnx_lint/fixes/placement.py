@@ -16,11 +16,14 @@ from nnx_lint.diagnostics import Edit
 
 SECTIONS = ("future", "stdlib", "third-party", "first-party")
 STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"functools", "typing"}
+# Where a node's text starts and ends in the source (``FileContext.span``).
+Span = Callable[[cst.CSTNode], tuple[int, int]]
 
 
 @dataclass
 class _Line:
-    node: cst.SimpleStatementLine
+    # An import line (or, for _after_docstring, whatever statement opens the file).
+    node: cst.SimpleStatementLine | cst.BaseCompoundStatement
     section: int
     key: tuple[int, str]  # (0: `import x`, 1: `from x import y`; module name)
 
@@ -55,7 +58,7 @@ def _leading_imports(module: cst.Module, first_party: set[str]) -> list[_Line]:
 def insertion(
     module: cst.Module,
     source: str,
-    span: Callable[[cst.CSTNode], tuple[int, int]],
+    span: Span,
     line: str,
     first_party: set[str],
 ) -> Edit:
@@ -68,8 +71,10 @@ def insertion(
     if same:
         later = next((x for x in same if x.key > new.key), None)
         if later is not None:
-            return Edit(*[_line_start(later, span, source)] * 2, line + newline)
-        return Edit(*[_after(same[-1].node, span, source)] * 2, line + newline)
+            at = _line_start(later, span, source)
+            return Edit(at, at, line + newline)
+        at = _after(same[-1].node, span, source)
+        return Edit(at, at, line + newline)
     later_section = next((x for x in existing if x.section > new.section), None)
     if later_section is not None:  # a section of its own, before the next one
         if existing[0] is later_section:  # the first import: after the comments above it
@@ -87,7 +92,7 @@ def insertion(
     return Edit(at, at, prefix + line + newline + suffix)
 
 
-def _line_start(line: _Line, span, source: str) -> int:
+def _line_start(line: _Line, span: Span, source: str) -> int:
     """Before the statement and the comment lines right above it (not the blank lines that
     separate it from the previous section)."""
     start = span(line.node)[0]
@@ -98,14 +103,16 @@ def _line_start(line: _Line, span, source: str) -> int:
     return start
 
 
-def _before_leading_lines(node: cst.SimpleStatementLine, span, source: str) -> int:
+def _before_leading_lines(
+    node: cst.SimpleStatementLine | cst.BaseCompoundStatement, span: Span, source: str
+) -> int:
     start = span(node)[0]
     for _ in node.leading_lines:
         start = source.rfind("\n", 0, start - 1) + 1
     return start
 
 
-def _after(node: cst.CSTNode, span, source: str) -> int:
+def _after(node: cst.CSTNode, span: Span, source: str) -> int:
     """Past the end of the statement's line (and of a comment trailing it)."""
     end = span(node)[1]
     newline = min(
@@ -116,7 +123,7 @@ def _after(node: cst.CSTNode, span, source: str) -> int:
     return newline + (2 if source.startswith("\r\n", newline) else 1)
 
 
-def _after_docstring(module: cst.Module, span, source: str) -> int:
+def _after_docstring(module: cst.Module, span: Span, source: str) -> int:
     """After the docstring, else before the first statement: never above the comments that
     open the file (a shebang, a PEP 263 coding line, a licence)."""
     first = module.body[0] if module.body else None

@@ -55,10 +55,11 @@ def argnums(arg: cst.Arg) -> list[cst.Integer]:
     value = arg.value
     if isinstance(value, cst.Integer):
         return [value]
-    if isinstance(value, cst.Tuple | cst.List) and all(
-        isinstance(e.value, cst.Integer) for e in value.elements
-    ):
-        return [e.value for e in value.elements]
+    if isinstance(value, cst.Tuple | cst.List):
+        ints = [e.value for e in value.elements if isinstance(e.value, cst.Integer)]
+        if len(ints) == len(value.elements):  # every element is one
+            return ints
+    assert arg.keyword is not None  # argnums options are passed by keyword
     raise NoFix(f"`{arg.keyword.value}` is not a literal, so it cannot be renumbered")
 
 
@@ -67,10 +68,14 @@ def _shifted(ctx: FileContext, arg: cst.Arg, by: int) -> str:
     new = {id(n): cst.Integer(str(int(n.value, 0) + by)) for n in argnums(arg)}
 
     class Shift(cst.CSTTransformer):
-        def leave_Integer(self, original_node, updated_node):
+        def leave_Integer(
+            self, original_node: cst.Integer, updated_node: cst.Integer
+        ) -> cst.BaseExpression:
             return new.get(id(original_node), updated_node)
 
-    return ctx.code(arg.value.visit(Shift()))
+    shifted = arg.value.visit(Shift())
+    assert isinstance(shifted, cst.CSTNode)  # Shift neither removes nor flattens a node
+    return ctx.code(shifted)
 
 
 def _argnum_options(site: JitSite) -> list[cst.Arg]:
@@ -83,6 +88,7 @@ def _argnum_options(site: JitSite) -> list[cst.Arg]:
 def module_fix(ctx: FileContext, site: JitSite) -> Fix:
     """``jax.jit(obj)`` -> ``functools.partial(nnx.jit(type(obj).__call__), obj)``."""
     check_options(site, new_arguments=1)
+    obj_node: cst.CSTNode
     if site.shape is Shape.METHOD:
         assert isinstance(site.target, cst.Attribute)
         obj_node, method = site.target.value, site.target.attr.value
@@ -98,10 +104,12 @@ def module_fix(ctx: FileContext, site: JitSite) -> Fix:
         jit = f"{imports.nnx()}.jit"
     opts = []
     for arg in site.options:
+        assert arg.keyword is not None  # check_options: every option is passed by keyword
         key = arg.keyword.value
         value = _shifted(ctx, arg, 1) if key in nnx_api.ARGNUM_OPTIONS else ctx.code(arg.value)
         opts.append(f"{key}={value}")
     compiled = f"{jit}(type({obj}).{method}{''.join(', ' + o for o in opts)})"
+    assert site.call is not None  # the module and method shapes are found in calls of jit
     start, end = ctx.span(site.call)
     outer = ctx.scopes.call_of.get(id(site.call))
     if outer is None:  # keeps every call site: the safe fix
@@ -158,6 +166,7 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     if site.jit.kind is JitKind.JAX:
         edits.append(swap_to_nnx_jit(ctx, site, imports))
     for arg in _argnum_options(site):
+        assert arg.keyword is not None  # _argnum_options: options passed by keyword
         if not within(arg, site.report_node):
             raise NoFix(f"`{arg.keyword.value}` is set through an alias defined elsewhere")
         for num in argnums(arg):
@@ -184,6 +193,7 @@ def swap_to_nnx_jit(ctx: FileContext, site: JitSite, imports: Imports) -> Edit:
 def _parameters(ctx: FileContext, fn: cst.FunctionDef | cst.Lambda, names: list[str]) -> Edit:
     params = fn.params
     first = [*params.posonly_params, *params.params]
+    node: cst.Param | cst.ParamStar | None
     if first:
         node = first[0]
     elif isinstance(params.star_arg, cst.Param | cst.ParamStar):

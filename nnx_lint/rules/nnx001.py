@@ -100,6 +100,8 @@ UNKNOWN = (
 
 def describe(site: JitSite) -> str:
     """What is wrong with a jit applied to NNX state, and what happens at run time."""
+    import libcst as cst
+
     from nnx_lint.analysis.jit_sites import Shape
     from nnx_lint.fixes.rewrites import code
 
@@ -110,7 +112,7 @@ def describe(site: JitSite) -> str:
             for c in site.captures
         )
         fn = site.function.node if site.function is not None else None
-        what = f"function `{fn.name.value}`" if hasattr(fn, "name") else "a lambda"
+        what = f"function `{fn.name.value}`" if isinstance(fn, cst.FunctionDef) else "a lambda"
         plural = "objects" if len(site.captures) > 1 else "object"
         head = (
             f"`{jit_name}` compiles {what}, which captures NNX {plural} {names} "

@@ -1,0 +1,142 @@
+"""One resolution of imports and annotations: the project index (ast) and the checked file
+(libcst) read every spelling the same way, because both go through ``analysis.names``."""
+
+from __future__ import annotations
+
+import libcst as cst
+import pytest
+
+from nnx_lint.analysis.context import FileContext, Instance
+from nnx_lint.analysis.project_index import ProjectIndex, scan_source
+from nnx_lint.engine import check_source
+from nnx_lint.settings import Settings
+
+IMPORTS = """\
+import typing
+from typing import Annotated, Optional, Union
+
+from flax import nnx
+from flax import nnx as fnx
+from flax.nnx import Dropout as D
+"""
+
+# annotation -> the class both sides must find (None: not an instance of a class)
+CASES = {
+    "nnx.Dropout": "flax.nnx.Dropout",
+    "fnx.Dropout": "flax.nnx.Dropout",
+    "D": "flax.nnx.Dropout",
+    '"nnx.Dropout"': "flax.nnx.Dropout",
+    'Annotated[nnx.Dropout, "doc"]': "flax.nnx.Dropout",
+    'Annotated["nnx.Dropout", "doc"]': "flax.nnx.Dropout",
+    "Optional[nnx.Dropout]": "flax.nnx.Dropout",
+    "typing.Optional[D]": "flax.nnx.Dropout",
+    "Union[None, nnx.Dropout]": "flax.nnx.Dropout",
+    "Union[int, fnx.Dropout]": "flax.nnx.Dropout",
+    "nnx.Dropout | None": "flax.nnx.Dropout",
+    "None | nnx.Dropout": "flax.nnx.Dropout",
+    '"nnx.Dropout | None"': "flax.nnx.Dropout",
+    "Optional[Annotated[nnx.BatchNorm, 1]]": "flax.nnx.BatchNorm",
+    "list[nnx.Dropout]": None,
+    "dict[str, nnx.Dropout]": None,
+    "int": None,
+    '"not valid python"': None,
+}
+
+
+def _source(annotation: str) -> str:
+    return f"{IMPORTS}\n\nclass Holder:\n    attr: {annotation}\n\n\nvalue: {annotation} = make()\n"
+
+
+def _ast_side(source: str) -> str | None:
+    facts = scan_source(source, "m")
+    assert facts is not None
+    return facts.classes["m.Holder"].attrs.get("attr")
+
+
+def _libcst_side(source: str, name: str = "value") -> str | None:
+    ctx = FileContext(
+        cst.parse_module(source),
+        source,
+        "m.py",
+        ProjectIndex(),
+        Settings(),
+        key="/m.py",
+        module_name="m",
+    )
+    scope = ctx.module_scope
+    for s in scope.walk():
+        if name in s.bindings:
+            scope = s
+            break
+    value = ctx.value_of_binding(scope.bindings[name][-1])
+    return value.cls if isinstance(value, Instance) else None
+
+
+@pytest.mark.parametrize("annotation", CASES)
+def test_both_sides_agree_on_annotations(annotation):
+    source = _source(annotation)
+    assert _ast_side(source) == CASES[annotation]
+    assert _libcst_side(source) == CASES[annotation]
+
+
+def test_both_sides_agree_on_function_local_imports():
+    source = (
+        "class Holder:\n"
+        "    def __init__(self):\n"
+        "        from flax import nnx as local\n"
+        "        self.attr = local.Dropout(0.5, rngs=local.Rngs(0))\n\n\n"
+        "def build():\n"
+        "    from flax import nnx as local\n"
+        "    inner = local.Dropout(0.5, rngs=local.Rngs(0))\n"
+        "    return inner\n"
+    )
+    assert _ast_side(source) == "flax.nnx.Dropout"
+    assert _libcst_side(source, "inner") == "flax.nnx.Dropout"
+
+
+def test_both_sides_agree_on_reexports_and_relative_imports():
+    package = "from .models import Ranker as Ranker\n"
+    models = "from flax import nnx\n\n\nclass Ranker(nnx.Module):\n    pass\n"
+    user = (
+        "from pkg import Ranker\nfrom . import models\n\n\nclass Holder:\n    attr: Ranker\n"
+        "    other: models.Ranker\n\n\nvalue: Ranker = make()\nother: models.Ranker = make()\n"
+    )
+    files = {
+        "/p/pkg/__init__.py": scan_source(package, "pkg", is_package=True),
+        "/p/pkg/models.py": scan_source(models, "pkg.models"),
+        "/p/pkg/user.py": scan_source(user, "pkg.user"),
+    }
+    index = ProjectIndex(files)  # type: ignore[arg-type]
+    holder = files["/p/pkg/user.py"].classes["pkg.user.Holder"]  # type: ignore[union-attr]
+    assert index.resolve(holder.attrs["attr"]) == "pkg.models.Ranker"
+    assert index.resolve(holder.attrs["other"]) == "pkg.models.Ranker"
+    ctx = FileContext(
+        cst.parse_module(user),
+        user,
+        "/p/pkg/user.py",
+        index,
+        Settings(),
+        key="/p/pkg/user.py",
+        module_name="pkg.user",
+    )
+    for name in ("value", "other"):
+        value = ctx.value_of_binding(ctx.module_scope.bindings[name][-1])
+        assert isinstance(value, Instance) and value.nnx
+        assert index.resolve(value.cls or "") == "pkg.models.Ranker"
+
+
+def test_annotated_class_attribute_is_found_in_a_closure():
+    """The drift the issue reported: `Annotated[...]` on a class attribute was not understood
+    by the index, so a closure over `h.drop` was missed."""
+    source = (
+        "from typing import Annotated\n\nimport jax\nfrom flax import nnx\n\n\n"
+        "class Holder:\n"
+        '    drop: Annotated[nnx.Dropout, "doc"]\n\n\n'
+        "h: Holder = make()\n\n\n"
+        "@jax.jit\n"
+        "def step(x):\n"
+        "    return h.drop(x)\n"
+    )
+    found = check_source(source, "m.py")
+    assert [(d.code, d.line) for d in found] == [("NNX001", 14)]
+    assert "`h.drop`" in found[0].message
