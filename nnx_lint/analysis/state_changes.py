@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import libcst as cst
 
@@ -21,11 +21,10 @@ GRAD_TRANSFORMS = frozenset(
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class NnxParam:
     binding: Binding
     instance: Instance
-    changes: list[str] = field(default_factory=list)  # how its state changes: "is updated"
 
     @property
     def name(self) -> str:
@@ -104,10 +103,16 @@ class _Resolver:
 
 
 class _Changes(_Resolver, FastVisitor):
+    def __init__(self, ctx: FileContext, function: Function, params: dict[str, NnxParam]):
+        super().__init__(ctx, function, params)
+        self.changes: dict[str, list[str]] = {}
+
     def _note(self, name: cst.Name | None, how: str) -> None:
         param = self._param(name)
-        if param is not None and how not in param.changes:
-            param.changes.append(how)
+        if param is not None:
+            hows = self.changes.setdefault(param.name, [])
+            if how not in hows:
+                hows.append(how)
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -240,6 +245,11 @@ def dropping_call(ctx: FileContext, site: JitSite, position: int | None) -> cst.
     return None
 
 
-def state_changes(ctx: FileContext, function: Function, params: dict[str, NnxParam]) -> None:
-    """Fill in ``params[...].changes`` from the function's body."""
-    _Changes(ctx, function, params).walk(function.node.body)
+def state_changes(
+    ctx: FileContext, function: Function, params: dict[str, NnxParam]
+) -> dict[str, tuple[str, ...]]:
+    """How the function's body changes each parameter's state ("is updated", ...), in order;
+    parameters it does not change are left out."""
+    visitor = _Changes(ctx, function, params)
+    visitor.walk(function.node.body)
+    return {name: tuple(hows) for name, hows in visitor.changes.items()}

@@ -90,11 +90,14 @@ TYPE_ERROR = (
 )
 
 
-def _message(lost: list[NnxParam], type_error: bool) -> str:
+def _type_error_message(params: list[NnxParam]) -> str:
+    names = " and ".join(f"`{p.name}`" for p in params)
+    return f"{names} {'is an NNX object' if len(params) == 1 else 'are NNX objects'} {TYPE_ERROR}"
+
+
+def _lost_message(lost: list[NnxParam], changes: dict[str, tuple[str, ...]]) -> str:
     names = " and ".join(f"`{p.name}`" for p in lost)
-    if type_error:
-        return f"{names} {'is an NNX object' if len(lost) == 1 else 'are NNX objects'} {TYPE_ERROR}"
-    hows = "; ".join(f"`{p.name}` {p.changes[0]}" for p in lost)
+    hows = "; ".join(f"`{p.name}` {changes[p.name][0]}" for p in lost)
     what = "the update is" if len(lost) == 1 else "the updates are"
     verb = "is" if len(lost) == 1 else "are"
     return (
@@ -103,7 +106,9 @@ def _message(lost: list[NnxParam], type_error: bool) -> str:
     )
 
 
-def _dropped_message(ctx: FileContext, dropped: list[tuple[NnxParam, cst.Call]]) -> str:
+def _dropped_message(
+    ctx: FileContext, dropped: list[tuple[NnxParam, cst.Call]], changes: dict[str, tuple[str, ...]]
+) -> str:
     param, call = dropped[0]
     names = " and ".join(f"`{p.name}`" for p, _ in dropped)
     verb = "is" if len(dropped) == 1 else "are"
@@ -111,7 +116,7 @@ def _dropped_message(ctx: FileContext, dropped: list[tuple[NnxParam, cst.Call]])
     return (
         f"{names} {verb} changed inside the compiled function and returned, but the call on "
         f"line {line} throws the result away: the update is lost (`{param.name}` "
-        f"{param.changes[0]})"
+        f"{changes[param.name][0]})"
     )
 
 
@@ -189,21 +194,25 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
             if old or (p.instance.cls and ctx.index.pytree_false(p.instance.cls))
         ]
         if not_pytrees:
-            message = _message(not_pytrees, True)
+            message = _type_error_message(not_pytrees)
         else:
-            state_changes(ctx, site.function, params)
+            changes = state_changes(ctx, site.function, params)
             back = handed_back(ctx, site.function, params)
-            lost = [p for p in params.values() if p.changes and p.name not in back]
+            changed = [p for p in params.values() if p.name in changes]
+            lost = [p for p in changed if p.name not in back]
             dropped = [
                 (p, call)
-                for p in params.values()
-                if p.changes and p.name in back
+                for p in changed
+                if p.name in back
                 for call in [dropping_call(ctx, site, back[p.name])]
                 if call is not None
             ]
             if not lost and not dropped:
                 continue
-            message = _message(lost, False) if lost else _dropped_message(ctx, dropped)
+            if lost:
+                message = _lost_message(lost, changes)
+            else:
+                message = _dropped_message(ctx, dropped, changes)
         try:
             yield report(ctx, CODE, site.report_node, message, _fix(ctx, site, params))
         except NoFix as why:
