@@ -136,6 +136,28 @@ class FileContext:
     def call_order(self, call: cst.Call) -> int:
         return self._call_orders[id(call)]
 
+    @cached_property
+    def _parents(self) -> dict[int, cst.CSTNode]:
+        parents: dict[int, cst.CSTNode] = {}
+        todo: list[cst.CSTNode] = [self.module]
+        while todo:
+            node = todo.pop()
+            for child in node.children:
+                parents[id(child)] = node
+                todo.append(child)
+        return parents
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self._parents.get(id(node))
+
+    def value_at(self, node: cst.BaseExpression) -> Value:
+        """What an expression evaluates to where it stands (through its root name's scope)."""
+        root: cst.BaseExpression = node
+        while isinstance(root, cst.Attribute | cst.Subscript | cst.Call):
+            root = root.func if isinstance(root, cst.Call) else root.value
+        ref = self.reference(root) if isinstance(root, cst.Name) else None
+        return self.evaluate(node, ref.scope, ref.order) if ref is not None else None
+
     # -- evaluation
     def evaluate(self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int = 0) -> Value:
         if depth > MAX_DEPTH or expr is None:
@@ -175,11 +197,14 @@ class FileContext:
             if qual in nnx_api.FACTORIES:
                 return Instance(None, True, None)
             instance = self.instance_of(qual)
-            if instance is not None and instance.nnx and instance.changes_state is None:
-                # A container (nnx.Sequential(...)): its contents decide.
+            if instance is not None and qual in nnx_api.CALLING_CONTAINERS:
+                # nnx.Sequential(...) calls what it holds: its contents decide.
                 parts = [self.evaluate(a.value, scope, order, depth + 1) for a in call.args]
-                if any(isinstance(p, Instance) and p.changes_state for p in parts):
+                states = [p.changes_state for p in parts if isinstance(p, Instance) and p.nnx]
+                if True in states:
                     return Instance(instance.cls, True, True)
+                if states and None not in states:
+                    return Instance(instance.cls, True, False)
             return instance
         if isinstance(func, Function) and isinstance(func.node, cst.FunctionDef):
             returns = func.node.returns

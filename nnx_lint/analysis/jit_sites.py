@@ -9,7 +9,10 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from nnx_lint.analysis.context import FileContext, Function, Instance, Jit
+from nnx_lint.analysis import nnx_api
+from nnx_lint.analysis.context import FileContext, Function, Instance, Jit, Ref
+from nnx_lint.analysis.nnx_api import Effect
+from nnx_lint.analysis.project_index import Verdict, join
 from nnx_lint.analysis.scopes import (
     BindingKind,
     Scope,
@@ -61,13 +64,13 @@ class JitSite:
     captures: tuple[Capture, ...] = ()  # closure shape
     call: cst.Call | None = None  # the call applying jit (call form)
 
+    verdict: Verdict = Verdict(Effect.UNKNOWN, ())  # what running the compiled call does
+
     @property
     def changes_state(self) -> bool | None:
-        states = [self.instance.changes_state] if self.instance else []
-        states += [c.instance.changes_state for c in self.captures]
-        if any(s is True for s in states):
-            return True
-        return None if None in states else False
+        """True: running it changes state; False: it only reads; None: unknown."""
+        effect = self.verdict.effect
+        return None if effect is Effect.UNKNOWN else effect is Effect.CHANGES
 
 
 def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
@@ -91,6 +94,7 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
             jit.options,
             function=function,
             captures=tuple(found),
+            verdict=join([capture_verdict(ctx, c) for c in found]),
         )
     for call, scope, order in b.calls:
         jit = ctx.as_jit(ctx.evaluate(call.func, scope, order), call.func)
@@ -101,7 +105,10 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
         value = ctx.evaluate(target.value, scope, order)
         common = (jit, Form.CALL, call, scope, order)
         if isinstance(value, Instance) and value.nnx:
-            yield JitSite(*common, Shape.MODULE, target.value, options, value, call=call)
+            verdict = instance_verdict(ctx, value, "__call__")
+            yield JitSite(
+                *common, Shape.MODULE, target.value, options, value, call=call, verdict=verdict
+            )
         elif isinstance(target.value, cst.Attribute) and not isinstance(value, Function):
             base = ctx.evaluate(target.value.value, scope, order)
             method = target.value.attr.value
@@ -112,7 +119,10 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
                 and base.nnx
                 and (method == "__call__" or (base.cls and ctx.index.has_method(base.cls, method)))
             ):
-                yield JitSite(*common, Shape.METHOD, target.value, options, base, call=call)
+                verdict = instance_verdict(ctx, base, method)
+                yield JitSite(
+                    *common, Shape.METHOD, target.value, options, base, call=call, verdict=verdict
+                )
         elif isinstance(value, Function):
             found = captures(ctx, value, order)
             shape = Shape.CLOSURE if found else Shape.FUNCTION
@@ -124,6 +134,7 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
                 function=value,
                 captures=tuple(found),
                 call=call,
+                verdict=join([capture_verdict(ctx, c) for c in found]),
             )
 
 
@@ -158,6 +169,67 @@ def captures(
                     if cap.text not in found:
                         found[cap.text] = replace(cap, indirect=cap.indirect or _name_of(value))
     return list(found.values())
+
+
+GRAD_TRANSFORMS = frozenset({f"{nnx_api.NNX}.grad", f"{nnx_api.NNX}.value_and_grad"})
+
+
+def instance_verdict(ctx: FileContext, instance: Instance, method: str) -> Verdict:
+    """What calling ``method`` on an NNX object does to state (``ProjectIndex.effect``)."""
+    if instance.cls is None:  # made by a factory (nnx.merge, nnx.clone, ...)
+        return Verdict(Effect.UNKNOWN, ("its class is not known",))
+    built = instance.changes_state
+    if instance.cls in nnx_api.CALLING_CONTAINERS and method == "__call__" and built is not None:
+        # nnx.Sequential(...) built here: what it was given decides.
+        if built:
+            return Verdict(Effect.CHANGES, ("it holds a module whose calls change state",))
+        return Verdict(Effect.PURE, ())
+    return ctx.index.effect(instance.cls, method)
+
+
+def capture_verdict(ctx: FileContext, capture: Capture) -> Verdict:
+    """What a compiled function does to a captured object, by each of its uses: assigning to
+    it changes it; calling it, or a method of it, does what that call does; passing it to
+    nnx.grad inside the trace raises; reading an attribute only reads."""
+    return join([_use_verdict(ctx, capture, node) for node in capture.nodes])
+
+
+def _use_verdict(ctx: FileContext, capture: Capture, node: cst.CSTNode) -> Verdict:
+    parent = ctx.parent(node)
+    if isinstance(parent, cst.Call) and parent.func is node:
+        return instance_verdict(ctx, capture.instance, "__call__")
+    top = node  # `model.kernel`, `model.count[...]`: what an assignment would target
+    while isinstance(parent, cst.Attribute | cst.Subscript) and parent.value is top:
+        top, parent = parent, ctx.parent(parent)
+    if (
+        isinstance(parent, cst.AssignTarget | cst.AugAssign | cst.AnnAssign)
+        and parent.target is top
+        and top is not node
+    ):
+        return Verdict(Effect.CHANGES, (f"the function assigns `{_code(top)}`",))
+    if top is not node:
+        above = ctx.parent(node)
+        if isinstance(above, cst.Attribute) and above.value is node:
+            call = ctx.parent(above)
+            if isinstance(call, cst.Call) and call.func is above:
+                return instance_verdict(ctx, capture.instance, above.attr.value)
+        if isinstance(parent, cst.Call) and parent.func is top:
+            return Verdict(Effect.UNKNOWN, (f"the function calls `{_code(top)}`",))
+        return Verdict(Effect.PURE, ())  # an attribute or item read
+    if isinstance(parent, cst.Arg):
+        call = ctx.parent(parent)
+        if isinstance(call, cst.Call) and isinstance(call.func, cst.Call):
+            transform = ctx.value_at(call.func.func)
+            if isinstance(transform, Ref) and transform.qualname in GRAD_TRANSFORMS:
+                name = transform.qualname.replace("flax.", "")
+                reason = f"`{name}` runs on `{capture.text}`, captured from outside the trace"
+                return Verdict(Effect.CHANGES, (reason,))
+    # Passed to a function, returned, kept: it may be called there.
+    return instance_verdict(ctx, capture.instance, "__call__")
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
 
 
 def _add(

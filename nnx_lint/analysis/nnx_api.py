@@ -15,6 +15,14 @@ class ObjectKind(enum.Enum):
     STATEFUL = "stateful"  # not a Module, but stateful when used (Optimizer, Rngs, Variable)
 
 
+class Effect(enum.Enum):
+    """What running a call does to the state of the NNX objects it reaches."""
+
+    CHANGES = "changes"  # it changes state: tracing it under a JAX transform raises
+    PURE = "pure"  # it only reads state: a compiled closure sees stale constants
+    UNKNOWN = "unknown"  # it cannot be told (a class from outside the project, ...)
+
+
 class JitKind(enum.Enum):
     JAX = "jax"
     NNX = "nnx"
@@ -37,6 +45,7 @@ MUTATING_MODULES = frozenset(
     SimpleCell SpectralNorm""".split()
 )
 CONTAINERS = frozenset({"Module", "Sequential", "Dict", "List", "ToNNX"})
+CALLING_CONTAINERS = frozenset({f"{NNX}.Sequential"})  # calling it calls what it holds
 # Not Modules, but the same failure mode: objects whose state changes when used.
 STATEFUL_OBJECTS = frozenset(
     """Optimizer ModelAndOptimizer Rngs RngStream Variable Param BatchStat Cache Intermediate
@@ -132,3 +141,61 @@ def hijax_call(qualname: str, args: list[tuple[str | None, object]]) -> bool:
 def hijax_environ(target: str | None, key: object, value: object) -> bool:
     """Does ``target[key] = value`` (``os.environ["FLAX_MUTABLE_ARRAY"] = "true"``) turn it on?"""
     return target == "os.environ" and key in HIJAX_ENV and value in _TRUE
+
+
+# Methods every nnx.Module has: those that change its state, and those that only read it.
+MODULE_METHODS_CHANGING = frozenset({"sow", "train", "eval", "set_attributes", "perturb"})
+MODULE_METHODS_READING = frozenset(
+    {"iter_modules", "iter_children", "__getattr__", "__init__", "__init_subclass__"}
+)
+# Calls of these never touch NNX state (functions of jax, numpy, optax, math, ...).
+PURE_NAMESPACES = ("jax.", "numpy.", "optax.", "math.", "operator.", "functools.", "einops.")
+# Methods of stateful objects that change them; their other methods only read them.
+STATEFUL_METHODS = {
+    "Optimizer": frozenset({"update"}),
+    "ModelAndOptimizer": frozenset({"update"}),
+    "Metric": frozenset({"update", "reset"}),
+    "MultiMetric": frozenset({"update", "reset"}),
+    "Average": frozenset({"update", "reset"}),
+    "Accuracy": frozenset({"update", "reset"}),
+    "Welford": frozenset({"update", "reset"}),
+}
+VARIABLE_CLASSES = frozenset(
+    """Variable Param BatchStat Cache Intermediate Perturbation LoRAParam MetricState""".split()
+)
+
+
+def builtin_effect(qualname: str, method: str) -> tuple[Effect, str] | None:
+    """What calling ``method`` of a flax.nnx class (or a function of a pure namespace) does,
+    with the reason; None for a class nnx-lint does not know."""
+    kind = nnx_class_kind(qualname)
+    name = qualname.rsplit(".", 1)[-1]
+    short = f"nnx.{name}"
+    if kind is ObjectKind.MUTATING:
+        what = {
+            "Dropout": "draws from its Rngs",
+            "BatchNorm": "updates its batch statistics",
+        }.get(name, "draws its initial carry from its Rngs")
+        return Effect.CHANGES, f"`{short}` {what}"
+    if kind is ObjectKind.MODULE:
+        if method in MODULE_METHODS_CHANGING:
+            return Effect.CHANGES, f"`{short}.{method}` changes its attributes"
+        if method in MODULE_METHODS_READING:
+            return Effect.PURE, f"`{short}.{method}` only reads it"
+        if name in CONTAINERS or name == "MultiHeadAttention" or ".bridge." in qualname:
+            return Effect.UNKNOWN, f"`{short}` depends on what it holds or how it is set up"
+        return Effect.PURE, f"`{short}` only reads its parameters"
+    if kind is ObjectKind.STATEFUL:
+        if name in ("Rngs", "RngStream"):
+            return Effect.CHANGES, f"`{short}` draws a key (its count advances)"
+        if name in VARIABLE_CLASSES:
+            return Effect.PURE, f"`{short}` is only read"
+        changing = STATEFUL_METHODS.get(name)
+        if changing is None and qualname.startswith("flax.nnx.metrics."):
+            changing = frozenset({"update", "reset"})
+        if changing is not None and method in changing:
+            return Effect.CHANGES, f"`{short}.{method}` changes its state"
+        return Effect.PURE, f"`{short}.{method}` only reads it"
+    if qualname.startswith(PURE_NAMESPACES):
+        return Effect.PURE, f"`{qualname}` does not touch NNX state"
+    return None

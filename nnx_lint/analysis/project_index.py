@@ -19,6 +19,37 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from nnx_lint.analysis import names, nnx_api
+from nnx_lint.analysis.nnx_api import Effect
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where something happens in a method: its line and its source text."""
+
+    line: int
+    text: str
+
+
+ITEM = "[]"  # in a call path: an element of the attribute before it (`self.blocks[i]`)
+
+
+@dataclass(frozen=True)
+class CallSite(Site):
+    """A call a method makes on ``self``: ``path`` is ``()`` for ``self(x)``, ``("m",)`` for
+    ``self.m(x)`` (a method or a callable attribute), ``("sub", "m")`` for ``self.sub.m(x)``,
+    ``("blocks", ITEM)`` for ``self.blocks[i](x)`` or ``for b in self.blocks: b(x)``,
+    ``("super", "m")`` for ``super().m(x)``."""
+
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MethodSummary:
+    """What one method does to the state of its object when it runs."""
+
+    writes: tuple[Site, ...]  # assignments to self's state (outside __init__)
+    calls: tuple[CallSite, ...]  # calls on self, its methods, attributes and their elements
+    unknown: tuple[Site, ...]  # calls on something of self's that cannot be followed
 
 
 @dataclass(frozen=True)
@@ -27,9 +58,10 @@ class ClassFacts:
     bases: tuple[str, ...]
     attrs: dict[str, str]  # self.attr -> class qualname
     contains: frozenset[str]  # every class constructed into an attribute
-    changes_state: bool  # writes attributes outside __init__ / stores Rngs
     pytree_false: bool
     methods: frozenset[str]
+    summaries: dict[str, MethodSummary]  # method name -> what it does to self's state
+    contents: dict[str, frozenset[str]]  # self.attr -> classes constructed in its value
 
 
 @dataclass
@@ -39,6 +71,28 @@ class FileFacts:
     classes: dict[str, ClassFacts] = field(default_factory=dict)
     hijax: bool = False
     digest: bytes = b""  # digest of the text the facts were read from
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a call does to state, and why: the steps from the call to the first state change
+    (or to what cannot be told)."""
+
+    effect: Effect
+    reasons: tuple[str, ...]
+
+
+def join(verdicts: list[Verdict]) -> Verdict:
+    """Any change wins; else anything unknown makes the whole unknown; else pure."""
+    for effect in (Effect.CHANGES, Effect.UNKNOWN):
+        for verdict in verdicts:
+            if verdict.effect is effect:
+                return verdict
+    return Verdict(Effect.PURE, ())
+
+
+def _short(qualname: str) -> str:
+    return qualname.rsplit(".", 1)[-1]
 
 
 def _literal(node: ast.expr) -> object:
@@ -133,48 +187,39 @@ class _FileScanner:
         self.local_classes.setdefault(node.name, qualname)
         attrs: dict[str, str] = {}
         contains: set[str] = set()
-        methods: set[str] = set()
-        changes = [False]
+        contents: dict[str, set[str]] = {}
+        summaries: dict[str, MethodSummary] = {}
         for stmt in node.body:
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                self._attr(attrs, contains, changes, stmt.target.id, self.qualify(stmt.annotation))
+                self._attr(attrs, contains, stmt.target.id, self.qualify(stmt.annotation))
             elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-                methods.add(stmt.name)
-                self._method(attrs, contains, changes, stmt)
+                summaries[stmt.name] = self._method(attrs, contains, contents, stmt)
         self.facts.classes[qualname] = ClassFacts(
             qualname=qualname,
             bases=tuple(q for q in map(self.qualify, node.bases) if q),
             attrs=attrs,
             contains=frozenset(contains),
-            changes_state=changes[0],
             pytree_false=any(
                 k.arg == "pytree" and _literal(k.value) is False for k in node.keywords
             ),
-            methods=frozenset(methods),
+            methods=frozenset(summaries),
+            summaries=summaries,
+            contents={attr: frozenset(classes) for attr, classes in contents.items()},
         )
         self._classes(node.body, qualname)
 
-    def _attr(
-        self,
-        attrs: dict[str, str],
-        contains: set[str],
-        changes: list[bool],
-        name: str,
-        qual: str | None,
-    ) -> None:
+    def _attr(self, attrs: dict[str, str], contains: set[str], name: str, qual: str | None) -> None:
         if qual:
             attrs.setdefault(name, qual)
             contains.add(qual)
-            if qual == f"{nnx_api.NNX}.Rngs":
-                changes[0] = True
 
     def _method(
         self,
         attrs: dict[str, str],
         contains: set[str],
-        changes: list[bool],
+        contents: dict[str, set[str]],
         fn: ast.FunctionDef | ast.AsyncFunctionDef,
-    ) -> None:
+    ) -> MethodSummary:
         # Imports inside the method count for it, as Python binds them (function-local imports).
         self.local_imports = {
             imported.local: imported.qualname
@@ -186,28 +231,34 @@ class _FileScanner:
             for a in fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
         }
         in_init = fn.name == "__init__"
+        writes: list[Site] = []
         for node in ast.walk(fn):
             if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
-                    self._assignment(attrs, contains, changes, target, node, params, in_init)
+                    if self._assignment(attrs, contains, contents, target, node, params):
+                        if not in_init:
+                            writes.append(Site(node.lineno, ast.unparse(target)))
+        calls, unknown = _self_calls(fn)
         self.local_imports = {}
+        return MethodSummary(tuple(writes), tuple(calls), tuple(unknown))
 
     def _assignment(
         self,
         attrs: dict[str, str],
         contains: set[str],
-        changes: list[bool],
+        contents: dict[str, set[str]],
         target: ast.expr,
         node: ast.Assign | ast.AnnAssign | ast.AugAssign,
         params: dict[str, str | None],
-        in_init: bool,
-    ) -> None:
+    ) -> bool:
+        """Note what an assignment tells of self's attributes; True if it assigns self's
+        state (``self.x = ...``, ``self.x[...] = ...``, ``self.count.value += 1``)."""
         root = target
         while isinstance(root, ast.Attribute | ast.Subscript):
             root = root.value
-        if not (isinstance(root, ast.Name) and root.id == "self"):
-            return
+        if not (isinstance(root, ast.Name) and root.id == "self") or target is root:
+            return False
         # A direct assignment to an attribute of self (`self.x = ...`, not `self.x[i] = ...`).
         if (
             isinstance(target, ast.Attribute)
@@ -216,16 +267,99 @@ class _FileScanner:
         ):
             value = node.value
             if isinstance(node, ast.AnnAssign):
-                self._attr(attrs, contains, changes, target.attr, self.qualify(node.annotation))
+                self._attr(attrs, contains, target.attr, self.qualify(node.annotation))
             if isinstance(value, ast.Call):
-                self._attr(attrs, contains, changes, target.attr, self.qualify(value.func))
+                self._attr(attrs, contains, target.attr, self.qualify(value.func))
             elif isinstance(value, ast.Name) and params.get(value.id):
-                self._attr(attrs, contains, changes, target.attr, params[value.id])
+                self._attr(attrs, contains, target.attr, params[value.id])
             for sub in ast.walk(value) if value is not None else ():
                 if isinstance(sub, ast.Call) and (q := self.qualify(sub.func)):
                     contains.add(q)
-        elif not in_init:
-            changes[0] = True  # self.count.value += 1, self.x[...] = y, ...
+                    contents.setdefault(target.attr, set()).add(q)
+        return True
+
+
+_FOLLOWED = (
+    ("name",),  # self.m(x): a method, or a callable attribute
+    ("name", "name"),  # self.sub.m(x)
+    ("name", "item"),  # self.blocks[i](x)
+    ("name", "item", "name"),  # self.blocks[i].m(x)
+)
+
+
+def _self_path(node: ast.expr, items: dict[str, str]) -> tuple[str, ...] | str | None:
+    """The call path (see ``CallSite``) of a callee rooted at ``self``; ``items``: local names
+    bound to elements of an attribute (``for block in self.blocks``). None: not rooted at self;
+    a string: rooted at self, but not a shape that can be followed."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        parts.append(node.attr if isinstance(node, ast.Attribute) else ITEM)
+        node = node.value
+    parts.reverse()
+    if isinstance(node, ast.Name) and node.id == "self":
+        path = tuple(parts)
+    elif isinstance(node, ast.Name) and node.id in items:
+        path = (items[node.id], ITEM, *parts)
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id == "super" and len(parts) == 1:
+            return ("super", parts[0])
+        return None
+    else:
+        return None
+    shape = tuple("item" if p == ITEM else "name" for p in path)
+    return path if path == () or shape in _FOLLOWED else "unfollowed"
+
+
+def _mentions_self(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == "self" for n in ast.walk(node))
+
+
+def _self_calls(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[list[CallSite], list[Site]]:
+    """The calls a method makes on its own object, and those that reach something of its
+    object's in a way that cannot be followed (``self.a.b.c(x)``, a call on a local name
+    taken from self, ``helper(self)``): those make the method's effect unknown."""
+    items: dict[str, str] = {}  # `for block in self.blocks:` -> {"block": "blocks"}
+    tainted: set[str] = set()  # other local names whose value comes from self
+    for node in ast.walk(fn):
+        if isinstance(node, ast.For | ast.comprehension) and _mentions_self(node.iter):
+            it = node.iter
+            if (
+                isinstance(node.target, ast.Name)
+                and isinstance(it, ast.Attribute)
+                and isinstance(it.value, ast.Name)
+                and it.value.id == "self"
+            ):
+                items[node.target.id] = it.attr
+            else:
+                tainted.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr):
+            value = node.value
+            if value is not None and not isinstance(value, ast.Call) and _mentions_self(value):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    tainted.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    calls: list[CallSite] = []
+    unknown: list[Site] = []
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Call):
+            continue
+        path = _self_path(node.func, items)
+        text = ast.unparse(node.func)
+        if isinstance(path, tuple):
+            calls.append(CallSite(node.lineno, text, path))
+        elif path is not None:
+            unknown.append(Site(node.lineno, text))
+        elif _root_name(node.func) in tainted or any(
+            isinstance(a, ast.Name) and a.id == "self" for a in node.args
+        ):
+            unknown.append(Site(node.lineno, text))
+    return calls, unknown
+
+
+def _root_name(node: ast.expr) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts | None:
@@ -262,7 +396,7 @@ class ProjectIndex:
             self.classes.update(facts.classes)
         self._hijax_packages = {f.module.partition(".")[0] for f in self.files.values() if f.hijax}
         self._module_cache: dict[str, bool] = {}
-        self._mutating_cache: dict[str, bool | None] = {}
+        self._effects: dict[tuple[str, str], Verdict] = {}
 
     @classmethod
     def empty(cls) -> ProjectIndex:
@@ -281,9 +415,9 @@ class ProjectIndex:
                     c.bases,
                     sorted(c.attrs.items()),
                     sorted(c.contains),
-                    c.changes_state,
                     c.pytree_false,
-                    sorted(c.methods),
+                    sorted(c.summaries.items()),
+                    sorted((k, sorted(v)) for k, v in c.contents.items()),
                 )
                 for c in sorted(f.classes.values(), key=lambda c: c.qualname)
             ]
@@ -394,33 +528,92 @@ class ProjectIndex:
     def is_nnx_class(self, qualname: str) -> bool:
         return nnx_api.nnx_class_kind(qualname) is not None or self.is_module(qualname)
 
-    def changes_state(self, qualname: str) -> bool | None:
-        """True: its calls change state; False: pure as far as known; None: unknown."""
-        kind = nnx_api.nnx_class_kind(qualname)
-        if kind is nnx_api.ObjectKind.MODULE:
-            # Containers and the base class: it depends on what they hold.
-            return None if qualname.rsplit(".", 1)[1] in nnx_api.CONTAINERS else False
-        if kind is not None:
-            return True
-        qualname = self.resolve(qualname)
-        if qualname in self._mutating_cache:
-            return self._mutating_cache[qualname]
-        self._mutating_cache[qualname] = False  # guards classes that contain one another
+    def changes_state(self, qualname: str, method: str = "__call__") -> bool | None:
+        """Does calling ``method`` of an instance change state? True, False (it only reads),
+        None (unknown). See ``effect``."""
+        effect = self.effect(qualname, method).effect
+        return None if effect is Effect.UNKNOWN else effect is Effect.CHANGES
+
+    def effect(self, qualname: str, method: str = "__call__") -> Verdict:
+        """What calling ``method`` on an instance of ``qualname`` does to state, following the
+        call path: the method's own writes, the methods of self it calls, the submodules and
+        their methods it calls (by the attributes' classes), flax's own classes by what they
+        do. The reasons lead to the first state change (or to what is unknown)."""
+        key = (self.resolve(qualname), method)
+        known = self._effects.get(key)
+        if known is not None:
+            return known
+        self._effects[key] = Verdict(Effect.PURE, ())  # a call cycle adds nothing of its own
+        verdict = self._effect(*key)
+        self._effects[key] = verdict
+        return verdict
+
+    def _effect(self, qualname: str, method: str) -> Verdict:
+        builtin = nnx_api.builtin_effect(qualname, method)
+        if builtin is not None:
+            return Verdict(builtin[0], (builtin[1],))
         lineage = list(self.ancestors(qualname))
         if not lineage:
-            result = None
-        else:
-            parts: list[bool | None] = [f.changes_state for f in lineage]
-            for f in lineage:
-                parts += [self.changes_state(q) for q in f.contains if self.is_nnx_class(q)]
-                parts += [  # bases outside the project (flax's own): their own answer
-                    self.changes_state(b)
-                    for b in f.bases
-                    if b != f"{nnx_api.NNX}.Module" and self.class_facts(b) is None
-                ]
-            result = True if any(p is True for p in parts) else (None if None in parts else False)
-        self._mutating_cache[qualname] = result
-        return result
+            return Verdict(Effect.UNKNOWN, (f"`{_short(qualname)}` is not known to nnx-lint",))
+        for facts in lineage:
+            if method in facts.summaries:
+                return self._method_effect(qualname, facts, method)
+        outside = [b for f in lineage for b in f.bases if self.class_facts(b) is None]
+        if outside == [f"{nnx_api.NNX}.Module"] or not outside:
+            return Verdict(Effect.UNKNOWN, (f"`{_short(qualname)}` defines no `{method}`",))
+        return join([self.effect(base, method) for base in outside])
+
+    def _method_effect(self, qualname: str, facts: ClassFacts, method: str) -> Verdict:
+        summary = facts.summaries[method]
+        name = f"{_short(facts.qualname)}.{method}"
+        if summary.writes:
+            site = summary.writes[0]
+            return Verdict(Effect.CHANGES, (f"`{name}` assigns `{site.text}` (line {site.line})",))
+        verdicts = []
+        for call in summary.calls:
+            verdict = self._call_effect(qualname, facts, call)
+            step = f"`{name}` calls `{call.text}` (line {call.line})"
+            verdicts.append(Verdict(verdict.effect, (step, *verdict.reasons)))
+        for site in summary.unknown:
+            step = f"`{name}` calls `{site.text}` (line {site.line}), which cannot be followed"
+            verdicts.append(Verdict(Effect.UNKNOWN, (step,)))
+        return join(verdicts)
+
+    def _call_effect(self, qualname: str, facts: ClassFacts, call: CallSite) -> Verdict:
+        path = call.path
+        if path == ():
+            return self.effect(qualname, "__call__")
+        if path[0] == "super":
+            return join([self.effect(base, path[1]) for base in facts.bases])
+        if len(path) == 1 and (
+            self.has_method(qualname, path[0]) or path[0] in nnx_api.MODULE_METHODS_CHANGING
+        ):
+            return self.effect(qualname, path[0])
+        attr = path[0]
+        if len(path) >= 2 and path[1] == ITEM:
+            held = self.contents_of(qualname, attr)
+            if not held:
+                return Verdict(Effect.UNKNOWN, (f"what `self.{attr}` holds is not known",))
+            method = path[2] if len(path) == 3 else "__call__"
+            return join([self.effect(cls, method) for cls in sorted(held)])
+        cls = self.attr_type(qualname, attr)
+        if cls is None:
+            return Verdict(Effect.UNKNOWN, (f"the class of `self.{attr}` is not known",))
+        method = path[1] if len(path) == 2 else "__call__"
+        held = self.contents_of(qualname, attr)
+        if method == "__call__" and held and nnx_api.nnx_class_kind(cls) is not None:
+            # A container (nnx.Sequential(...), nnx.List([...])): what it holds decides.
+            contained = [self.effect(c, "__call__") for c in sorted(held) if c != cls]
+            if contained:
+                return join(contained)
+        return self.effect(cls, method)
+
+    def contents_of(self, qualname: str, attr: str) -> frozenset[str]:
+        """The classes constructed in the value assigned to ``self.attr``, if any."""
+        for facts in self.ancestors(qualname):
+            if attr in facts.contents:
+                return facts.contents[attr]
+        return frozenset()
 
     def pytree_false(self, qualname: str) -> bool:
         return any(f.pytree_false for f in self.ancestors(qualname))

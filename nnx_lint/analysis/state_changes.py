@@ -8,7 +8,8 @@ import libcst as cst
 
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.context import FileContext, Function, Instance, Ref, Value
-from nnx_lint.analysis.jit_sites import JitSite, callers
+from nnx_lint.analysis.jit_sites import JitSite, callers, instance_verdict
+from nnx_lint.analysis.nnx_api import Effect
 from nnx_lint.analysis.scopes import Binding, BindingKind, FastVisitor, lookup
 
 MODE_METHODS = {
@@ -131,20 +132,27 @@ class _Changes(_Resolver, FastVisitor):
         if isinstance(callee, Instance) and callee.nnx:
             if callee.cls == f"{nnx_api.NNX}.Rngs":
                 self._note(root, "draws from its Rngs")
-            elif callee.changes_state:
-                self._note(root, "changes state when called")
+            else:
+                self._note_call(root, callee, "__call__")
         if isinstance(func, cst.Attribute) and not callee:
             owner = self._value(func.value)
             if isinstance(owner, Instance) and owner.cls == f"{nnx_api.NNX}.Rngs":
                 self._note(root, "draws from its Rngs")
-            elif isinstance(owner, Instance) and owner.nnx and owner.changes_state:
-                self._note(root, "changes state when called")
+            elif isinstance(owner, Instance) and owner.nnx:
+                self._note_call(root, owner, func.attr.value)
         if isinstance(func, cst.Call) and isinstance(transform := self._value(func.func), Ref):
             if transform.qualname in GRAD_TRANSFORMS:
                 for arg in node.args:  # nnx.grad(loss_fn)(model) calls the model
                     value = self._value(arg.value)
-                    if isinstance(value, Instance) and value.changes_state:
-                        self._note(_chain(arg.value)[0], "changes state when called")
+                    if isinstance(value, Instance) and value.nnx:
+                        self._note_call(_chain(arg.value)[0], value, "__call__")
+
+    def _note_call(self, root: cst.Name | None, instance: Instance, method: str) -> None:
+        """A call of ``method`` on an NNX object: noted if it changes state, with the reasons."""
+        verdict = instance_verdict(self.ctx, instance, method)
+        if verdict.effect is Effect.CHANGES:
+            how = "changes state when called"
+            self._note(root, f"{how}: {'; '.join(verdict.reasons)}" if verdict.reasons else how)
 
     def _target(self, target: cst.BaseExpression) -> None:
         if isinstance(target, cst.Attribute | cst.Subscript):

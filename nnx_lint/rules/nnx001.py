@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from nnx_lint.rules import Rule, report
@@ -36,6 +36,19 @@ an optimizer steps), tracing it raises `TraceContextError` (Flax 0.10.5 and late
 extract graph node from different trace level") when `nnx.grad` runs inside a train step.
 When it does not, its parameters are compiled in as constants: later updates to them are
 silently ignored.
+
+Which of the two happens is decided per call path, not per class: holding `nnx.Param`s or
+other Variables is not changing state (nearly every model holds Params). A call changes state
+when what it runs does: an assignment to the object's attributes, items or Variables
+(`self.count[...] += 1`, or `m.kernel = ...` in the compiled function itself), a draw from
+`Rngs`, `sow`, `optimizer.update`, a metric's `update`, a flax `Dropout`, `BatchNorm` or RNN
+layer, or a method of its own or of a submodule that does, followed through `self.method(...)`,
+`self.submodule(...)`, `self.submodule.method(...)` and the elements of containers
+(`for block in self.blocks`). A class whose *other* method writes a cache does not make its
+`__call__` change state. The message says which it is and why (the chain of calls to the first
+state change); where that cannot be told (a class from outside the project, a call that
+cannot be followed), it claims neither. `nnx.value_and_grad`/`nnx.grad` run on a captured
+object inside the compiled function raise `ValueError` even when nothing changes.
 
 ### Example
 ```python
@@ -86,15 +99,16 @@ hand and why no fix is offered.
 """
 
 
-# What happens at run time, by what is known of the objects' state.
+# What happens at run time, by what running the compiled call does to state (the verdict).
 RAISES = (
-    "its state changes when it is used, so tracing fails (TraceContextError; a ValueError "
-    "when nnx.grad runs inside)"
+    "tracing it fails, because {why} (TraceContextError; a ValueError when nnx.grad runs on "
+    "a captured object)"
 )
-STALE = "its parameters are compiled in as constants, so later updates are ignored"
+STALE = "it only reads its state, so its parameters are compiled in as constants and later "
+STALE += "updates are ignored"
 UNKNOWN = (
-    "this raises TraceContextError if its state changes when called, and otherwise "
-    "compiles its parameters in as stale constants"
+    "whether its state changes when it runs cannot be told ({why}): if it does, tracing "
+    "raises TraceContextError, and otherwise its parameters are compiled in as stale constants"
 )
 
 
@@ -103,6 +117,7 @@ def describe(site: JitSite) -> str:
     import libcst as cst
 
     from nnx_lint.analysis.jit_sites import Shape
+    from nnx_lint.analysis.nnx_api import Effect
     from nnx_lint.fixes.rewrites import code
 
     jit_name = site.jit.kind.spelled
@@ -122,9 +137,13 @@ def describe(site: JitSite) -> str:
         head = f"`{jit_name}` applied to a bound method of an NNX object (`{code(site.target)}`)"
     else:
         head = f"`{jit_name}` applied to an NNX object (`{code(site.target)}`)"
-    state = site.changes_state
-    tail = RAISES if state is True else STALE if state is False else UNKNOWN
-    return f"{head}: {tail}"
+    verdict = site.verdict
+    why = "; ".join(verdict.reasons) or "nothing is known of it"
+    if verdict.effect is Effect.CHANGES:
+        return f"{head}: {RAISES.format(why=why)}"
+    if verdict.effect is Effect.PURE:
+        return f"{head}: {STALE}"
+    return f"{head}: {UNKNOWN.format(why=why)}"
 
 
 def by_hand(site: JitSite) -> str:
@@ -150,10 +169,13 @@ def by_hand(site: JitSite) -> str:
 
 
 def jit_on_nnx_state(
-    ctx: FileContext, kind: JitKind, code: str, note: str = ""
+    ctx: FileContext,
+    kind: JitKind,
+    code: str,
+    message: Callable[[FileContext, JitSite], str] = lambda ctx, site: describe(site),
 ) -> Iterator[Diagnostic]:
     """Findings for a jit of ``kind`` applied to an NNX object, a bound method of one, or a
-    closure over one (NNX001 for jax.jit; NNX002, with its ``note``, for nnx.jit)."""
+    closure over one (NNX001 for jax.jit; NNX002, with its own ``message``, for nnx.jit)."""
     from nnx_lint.analysis.jit_sites import Shape, find_jit_sites
     from nnx_lint.fixes.rewrites import NoFix, site_fix
 
@@ -162,12 +184,12 @@ def jit_on_nnx_state(
     for site in find_jit_sites(ctx):
         if site.jit.kind is not kind or site.shape is Shape.FUNCTION:
             continue
-        message = describe(site) + note
+        text = message(ctx, site)
         try:
-            yield report(ctx, code, site.report_node, message, site_fix(ctx, site))
+            yield report(ctx, code, site.report_node, text, site_fix(ctx, site))
         except NoFix as why:
             unavailable = f"{by_hand(site)} (no automatic fix: {why})"
-            yield report(ctx, code, site.report_node, message, None, unavailable)
+            yield report(ctx, code, site.report_node, text, None, unavailable)
 
 
 def check(ctx: FileContext) -> Iterator[Diagnostic]:

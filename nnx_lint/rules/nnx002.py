@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from nnx_lint.rules import Rule
-from nnx_lint.rules.nnx001 import jit_on_nnx_state
+from nnx_lint.rules.nnx001 import describe, jit_on_nnx_state
 
 if TYPE_CHECKING:
     from nnx_lint.analysis.context import FileContext
+    from nnx_lint.analysis.jit_sites import JitSite
     from nnx_lint.diagnostics import Diagnostic
 
 CODE = "NNX002"
@@ -66,14 +67,31 @@ the captured objects as leading parameters and arguments (unsafe: the signature 
 """
 
 
-# Detection and messages are NNX001's (the same shapes fail the same way under nnx.jit), plus:
+# Detection is NNX001's (the same shapes fail the same way under nnx.jit); so are the messages,
+# plus this note, except for bound methods, which nnx.jit refuses outright from flax 0.12.1 on.
 NOTE = " (nnx.jit only propagates the state of NNX objects passed as arguments)"
+BOUND_METHODS_REFUSED = (0, 12, 1)
+
+
+def message(ctx: FileContext, site: JitSite) -> str:
+    from nnx_lint.analysis.jit_sites import Shape
+    from nnx_lint.analysis.versions import target_flax
+    from nnx_lint.fixes.rewrites import code
+
+    refused = target_flax(ctx.settings.target_flax_version) >= BOUND_METHODS_REFUSED
+    if site.shape is Shape.METHOD and refused:
+        return (
+            f"`nnx.jit` applied to a bound method of an NNX object (`{code(site.target)}`): "
+            "nnx.jit does not support bound methods, so this raises ValueError (flax 0.12.1 "
+            "and later)"
+        )
+    return describe(site) + NOTE
 
 
 def check(ctx: FileContext) -> Iterator[Diagnostic]:
     from nnx_lint.analysis.nnx_api import JitKind
 
-    return jit_on_nnx_state(ctx, JitKind.NNX, CODE, NOTE)
+    return jit_on_nnx_state(ctx, JitKind.NNX, CODE, message)
 
 
 RULE = Rule(CODE, NAME, SUMMARY, DOC, check)

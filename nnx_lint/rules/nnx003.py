@@ -33,8 +33,9 @@ class (`model: nnx.Module`, `opt: nnx.Optimizer`, a Module subclass from anywher
 project), is `self` of a Module method, or is passed one by a call in the file. State changes
 are `.update(...)` (so `optimizer.update(model, grads)` changes both), assignments to
 attributes, items, `.value` or `[...]`, `nnx.update(obj, ...)`, `.train()`, `.eval()`,
-`.set_attributes(...)`, drawing from `Rngs`, and calling a module whose class holds Dropout,
-BatchNorm, an RNN cell or stores `Rngs`. Handing back is returning the object, `nnx.state`
+`.set_attributes(...)`, drawing from `Rngs`, and calling a module or a method of it whose
+call path changes state (see NNX001: holding Params is not changing state; a call whose
+effect cannot be told is not reported). Handing back is returning the object, `nnx.state`
 of it, or a tuple containing either; it is also reported when a call in the file throws that
 result away (a bare call statement, or `_` in its place when unpacking).
 

@@ -1,0 +1,226 @@
+"""Every message is true: what NNX001/NNX002 say will happen at run time is what happens.
+
+Each case is a small complete program that compiles something (``compiled``), calls it
+(``call``), changes the objects' state (``change``) and computes the eager result (``eager``).
+nnx-lint lints it; the claim its message makes is read off the message; then the program runs
+on the installed jax/flax (CPU) and the claim is checked:
+
+- RAISES ("tracing it fails", "raises ValueError"): calling ``compiled`` raises
+  TraceContextError or ValueError;
+- STALE ("compiled in as constants"): it runs, and after ``change()`` it still returns the old
+  result while the eager result moved;
+- NONE ("cannot be told"): no claim to check.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import helpers
+import pytest
+
+from nnx_lint.engine import check_source
+
+pytestmark = pytest.mark.execution
+
+PRELUDE = """\
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+x = jnp.ones((1, 2))
+"""
+
+CLASSES = """\
+class Scale(nnx.Module):  # holds a Param, only reads it: pure
+    def __init__(self, rngs):
+        self.w = nnx.Param(jnp.full((2,), 2.0))
+        self.linear = nnx.Linear(2, 2, rngs=rngs)
+
+    def __call__(self, x):
+        return self.linear(x * self.w[...])
+
+    def precompute(self):  # another method writes: __call__ stays pure
+        self.cache = self.w[...] * 2
+
+
+class Noisy(nnx.Module):  # its __call__ reaches a Dropout through a helper method
+    def __init__(self, rngs):
+        self.linear = nnx.Linear(2, 2, rngs=rngs)
+        self.drop = nnx.Dropout(0.5, rngs=rngs)
+
+    def __call__(self, x):
+        return self.regularise(self.linear(x))
+
+    def regularise(self, y):
+        return self.drop(y)
+
+    def encode(self, x):
+        return self.linear(x)
+"""
+
+BUMP = "def change():\n    model.linear.kernel[...] = model.linear.kernel[...] + 1.0\n"
+
+# name -> (program after the prelude, the claim the message must make)
+CASES = {
+    "linear": (
+        "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
+        "compiled = jax.jit(model)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n"
+        "def change():\n    model.kernel[...] = model.kernel[...] + 1.0\n",
+        "STALE",
+    ),
+    "holds_params_only": (
+        f"{CLASSES}\nmodel = Scale(nnx.Rngs(0))\n"
+        "compiled = jax.jit(model)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n" + BUMP,
+        "STALE",
+    ),
+    "dropout_through_a_helper_method": (
+        f"{CLASSES}\nmodel = Noisy(nnx.Rngs(0))\n"
+        "compiled = jax.jit(model)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n" + BUMP,
+        "RAISES",
+    ),
+    "pure_method_of_a_noisy_module": (
+        f"{CLASSES}\nmodel = Noisy(nnx.Rngs(0))\n"
+        "compiled = jax.jit(model.encode)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model.encode(x)\n" + BUMP,
+        "STALE",
+    ),
+    "sequential_with_dropout": (
+        "model = nnx.Sequential(nnx.Linear(2, 2, rngs=nnx.Rngs(0)), "
+        "nnx.Dropout(0.5, rngs=nnx.Rngs(1)))\n"
+        "compiled = jax.jit(model)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n"
+        "def change():\n    pass\n",
+        "RAISES",
+    ),
+    "closure_reads_optimizer_step": (
+        "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
+        "opt = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)\n"
+        "compiled = jax.jit(lambda: opt.step[...])\n"
+        "def call():\n    return compiled()\n"
+        "def eager():\n    return opt.step[...]\n"
+        "def change():\n"
+        "    grads = nnx.grad(lambda m: m(x).sum())(model)\n"
+        "    opt.update(model, grads)\n",
+        "STALE",
+    ),
+    "closure_draws_from_rngs": (
+        "rngs = nnx.Rngs(0)\n"
+        "compiled = jax.jit(lambda: rngs())\n"
+        "def call():\n    return compiled()\n"
+        "def eager():\n    return rngs()\n"
+        "def change():\n    pass\n",
+        "RAISES",
+    ),
+    "closure_assigns_a_variable": (
+        "counter = nnx.Variable(jnp.zeros(()))\n"
+        "@jax.jit\n"
+        "def compiled():\n"
+        "    counter[...] = counter[...] + 1\n"
+        "    return counter[...]\n"
+        "def call():\n    return compiled()\n"
+        "def eager():\n    return counter[...] + 1\n"
+        "def change():\n    pass\n",
+        "RAISES",
+    ),
+    "closure_runs_value_and_grad_on_a_pure_module": (
+        "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
+        "@jax.jit\n"
+        "def compiled(x):\n"
+        "    loss, grads = nnx.value_and_grad(lambda m: m(x).sum())(model)\n"
+        "    return loss\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x).sum()\n"
+        "def change():\n    pass\n",
+        "RAISES",
+    ),
+    "nnx_jit_of_a_bound_method": (
+        "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
+        "compiled = nnx.jit(model.__call__)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n"
+        "def change():\n    pass\n",
+        "RAISES",
+    ),
+}
+
+RUNNER = """\
+import json, sys, traceback
+import numpy as np
+
+results = {}
+for name, source in json.loads(sys.stdin.read()).items():
+    space = {}
+    try:
+        exec(compile(source, name, "exec"), space)
+        first = np.asarray(space["call"]())
+        space["change"]()
+        second = np.asarray(space["call"]())
+        eager = np.asarray(space["eager"]())
+        results[name] = {
+            "raised": None,
+            "stale": bool(np.array_equal(first, second) and not np.array_equal(second, eager)),
+        }
+    except Exception as exc:  # what the claim is about
+        results[name] = {"raised": type(exc).__name__, "message": str(exc)[:200]}
+print(json.dumps(results))
+"""
+
+
+def claim(message: str) -> str:
+    if "tracing it fails" in message or "raises ValueError" in message:
+        return "RAISES"
+    if "compiled in as constants" in message and "cannot be told" not in message:
+        return "STALE"
+    return "NONE"
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> dict[str, dict[str, object]]:
+    programs = {name: PRELUDE + source for name, (source, _) in CASES.items()}
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER],
+        input=json.dumps(programs),
+        env=helpers.env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_message_claims_what_happens(name, outcomes):
+    source, expected = CASES[name]
+    found = [d for d in check_source(PRELUDE + source, f"{name}.py") if d.code.startswith("NNX")]
+    assert len(found) == 1, found
+    said = claim(found[0].message)
+    assert said == expected, found[0].message
+    outcome = outcomes[name]
+    if said == "RAISES":
+        assert outcome["raised"] in ("TraceContextError", "ValueError"), outcome
+    else:
+        assert outcome["raised"] is None, outcome
+        assert outcome["stale"], f"{name}: ran, but not with stale results: {outcome}"
+
+
+def test_the_runner_tells_raising_from_stale(outcomes):
+    """Control: the cases cover both outcomes, so the checks above can fail either way."""
+    kinds = {o["raised"] is None for o in outcomes.values()}
+    assert kinds == {True, False}
+    assert textwrap.dedent(PRELUDE).startswith("import functools")
