@@ -19,7 +19,7 @@ from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.diagnostics import Diagnostic, Edit, LineIndex, apply_edits
 from nnx_lint.files import module_name_for
 from nnx_lint.rules import RULES
-from nnx_lint.settings import Settings
+from nnx_lint.settings import Settings, installed_flax
 
 MAX_FIX_PASSES = 10
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
@@ -97,7 +97,7 @@ def check_source(
     """All enabled diagnostics of one file, sorted.
 
     ``noqa=False`` leaves suppression to the caller (flake8 does its own)."""
-    settings = settings or Settings()
+    settings = _target_filled(settings or Settings())
     if not source.strip():
         return []
     if len(source) > settings.max_file_size:
@@ -147,6 +147,13 @@ def check_source(
         out.append(d)
     out.sort(key=lambda d: d.sort_key)
     return out
+
+
+def _target_filled(settings: Settings) -> Settings:
+    """No target flax version set: the installed flax's (None: the newest behaviour)."""
+    if settings.target_flax_version is not None:
+        return settings
+    return replace(settings, target_flax_version=installed_flax())
 
 
 @contextlib.contextmanager

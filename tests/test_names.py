@@ -18,6 +18,9 @@ from typing import Annotated, Optional, Union
 from flax import nnx
 from flax import nnx as fnx
 from flax.nnx import Dropout as D
+
+Drop = nnx.Dropout
+Opt = Optional
 """
 
 # annotation -> the class both sides must find (None: not an instance of a class)
@@ -36,8 +39,11 @@ CASES = {
     "None | nnx.Dropout": "flax.nnx.Dropout",
     '"nnx.Dropout | None"': "flax.nnx.Dropout",
     "Optional[Annotated[nnx.BatchNorm, 1]]": "flax.nnx.BatchNorm",
-    "list[nnx.Dropout]": None,
+    "list[nnx.Dropout]": "flax.nnx.Dropout",  # a list of Dropouts: what a closure may call
     "dict[str, nnx.Dropout]": None,
+    "Drop": "flax.nnx.Dropout",
+    "Opt[Drop]": "flax.nnx.Dropout",
+    '"Drop"': "flax.nnx.Dropout",
     "int": None,
     '"not valid python"': None,
 }
@@ -140,3 +146,28 @@ def test_annotated_class_attribute_is_found_in_a_closure():
     found = check_source(source, "m.py")
     assert [(d.code, d.line) for d in found] == [("NNX001", 14)]
     assert "`h.drop`" in found[0].message
+
+
+def test_bases_are_walked_in_pythons_lookup_order():
+    """An attribute is found where Python finds it: depth first, left to right, a class shared
+    by two bases after both (C3 on ordinary hierarchies)."""
+    source = (
+        "from flax import nnx\n\n\n"
+        "class Base0(nnx.Module):\n    x: nnx.Dropout\n\n\n"
+        "class A(Base0):\n    pass\n\n\n"
+        "class B(nnx.Module):\n    x: nnx.Linear\n\n\n"
+        "class C(A, B):\n    pass\n\n\n"
+        "class Top(nnx.Module):\n    y: nnx.Linear\n\n\n"
+        "class Left(Top):\n    pass\n\n\n"
+        "class Right(Top):\n    y: nnx.Dropout\n\n\n"
+        "class Diamond(Left, Right):\n    pass\n"
+    )
+    index = ProjectIndex({"/m.py": scan_source(source, "m")})  # type: ignore[dict-item]
+    assert index.attr_type("m.C", "x") == "flax.nnx.Dropout"
+    assert [f.qualname for f in index.ancestors("m.Diamond")] == [
+        "m.Diamond",
+        "m.Left",
+        "m.Right",
+        "m.Top",
+    ]
+    assert index.attr_type("m.Diamond", "y") == "flax.nnx.Dropout"

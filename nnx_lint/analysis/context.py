@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -243,18 +244,18 @@ class FileContext:
         self, annotation: cst.BaseExpression, scope: Scope, order: int
     ) -> Instance | None:
         """The instance an annotation says a value is (``names.annotated_class``): names are
-        looked up where the annotation stands, else as they are bound at the end (a forward
-        reference, a string annotation)."""
+        looked up where the annotation stands; in a string annotation, as they are bound at
+        the end (a forward reference)."""
 
-        def resolve(parts: tuple[str, ...]) -> str | None:
-            value = self.value_of_name(parts[0], scope, order, 1)
-            if value is None:
-                value = self.value_of_name(parts[0], scope, 1 << 60, 1)
-            if not isinstance(value, Ref):
-                return None
-            return ".".join((value.qualname, *parts[1:]))
+        def resolver(at: int) -> Callable[[tuple[str, ...]], str | None]:
+            def resolve(parts: tuple[str, ...]) -> str | None:
+                value = self.value_of_name(parts[0], scope, at, 1)
+                return ".".join((value.qualname, *parts[1:])) if isinstance(value, Ref) else None
 
-        qualname = names.annotated_class(names.from_cst(annotation), resolve)
+            return resolve
+
+        expr = names.from_cst(annotation)
+        qualname = names.annotated_class(expr, resolver(order), resolve_text=resolver(1 << 60))
         return self.instance_of(qualname) if qualname else None
 
     def value_of_name(self, name: str, scope: Scope, order: int, depth: int = 0) -> Value:

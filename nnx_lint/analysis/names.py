@@ -10,8 +10,9 @@ so the two sides cannot drift apart.
   ``Annotated[X, ...]``, ``list[X]``), a union (``X | None``) or a string to parse. Anything
   else is ``None``. ``annotated_class`` then gives the one class it stands for, if any:
   ``X``, ``Optional[X]``, ``Union[X, Y]`` / ``X | Y`` (the first that resolves),
-  ``Annotated[X, ...]``, and those in strings (``"X"``); never the element of a container
-  (``list[X]`` is a list, not an ``X``).
+  ``Annotated[X, ...]``, and those in strings (``"X"``). Any other subscript stands for its
+  first argument, as both sides have always read it: ``list[nnx.Dropout]`` holds Dropout
+  modules (what a closure over it may call), ``dict[str, X]`` gives ``str``, so nothing.
 """
 
 from __future__ import annotations
@@ -95,9 +96,7 @@ class Text:
 
 TypeExpr = Dotted | Subscript | Union | Text | None
 
-OPTIONAL = frozenset({"typing.Optional", "typing_extensions.Optional"})
-UNION = frozenset({"typing.Union", "typing_extensions.Union"})
-ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
+UNION = frozenset({"typing.Union", "typing_extensions.Union"})  # any argument may be the class
 
 
 def from_ast(node: ast.expr | None) -> TypeExpr:
@@ -146,29 +145,30 @@ def parse_text(text: str) -> TypeExpr:
 
 
 def annotated_class(
-    expr: TypeExpr, resolve: Callable[[tuple[str, ...]], str | None], depth: int = 0
+    expr: TypeExpr,
+    resolve: Callable[[tuple[str, ...]], str | None],
+    depth: int = 0,
+    resolve_text: Callable[[tuple[str, ...]], str | None] | None = None,
 ) -> str | None:
     """The qualified name of the class ``expr`` says a value is (see the module's docstring).
-    ``resolve`` gives a dotted name's qualified name in the file's scope, or None."""
+    ``resolve`` gives a dotted name's qualified name where the annotation stands, or None;
+    ``resolve_text`` (default: ``resolve``) does for names inside a string annotation, which
+    may name what is bound later (a forward reference)."""
     if depth > 8 or expr is None:
         return None
     if isinstance(expr, Dotted):
         qual = resolve(expr.parts)
         return nnx_api.normalize(qual) if qual else None
     if isinstance(expr, Text):
-        return annotated_class(parse_text(expr.value), resolve, depth + 1)
+        late = resolve_text or resolve
+        return annotated_class(parse_text(expr.value), late, depth + 1, late)
     if isinstance(expr, Union):
         options: Sequence[TypeExpr] = expr.options
     else:  # a Subscript, the one kind of TypeExpr left
-        base = annotated_class(expr.base, resolve, depth + 1)
-        if base in ANNOTATED or base in OPTIONAL:
-            options = expr.args[:1]
-        elif base in UNION:
-            options = expr.args
-        else:
-            return None  # a container or generic of X is not an X
+        base = annotated_class(expr.base, resolve, depth + 1, resolve_text)
+        options = expr.args if base in UNION else expr.args[:1]
     for option in options:
-        found = annotated_class(option, resolve, depth + 1)
+        found = annotated_class(option, resolve, depth + 1, resolve_text)
         if found is not None:
             return found
     return None

@@ -140,6 +140,8 @@ class _FileScanner:
             self._import(node)
             if isinstance(node, ast.ClassDef):
                 self.local_classes[node.name] = f"{self.facts.module}.{node.name}"
+        for node in tree.body:  # then aliases of what they bind: `Drop = nnx.Dropout`
+            self._alias(node)
         if self.hijax_possible:
             for sub in ast.walk(tree):
                 if isinstance(sub, ast.Call):
@@ -162,6 +164,24 @@ class _FileScanner:
                 elif isinstance(child, ast.ExceptHandler):
                     for stmt in child.body:
                         self._import(stmt)
+
+    def _alias(self, node: ast.stmt) -> None:
+        """``Name = dotted.name`` (or annotated, or ``type Name = ...``) at module level binds
+        ``Name`` to what the dotted name names, as an import would."""
+        target: ast.expr | None = None
+        value: ast.expr | None = None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign):
+            target, value = node.target, node.value
+        elif type(node).__name__ == "TypeAlias":  # Python 3.12+: `type Name = value`
+            target, value = getattr(node, "name", None), getattr(node, "value", None)
+        if not isinstance(target, ast.Name) or not isinstance(value, ast.Name | ast.Attribute):
+            return
+        dotted = names.from_ast(value)
+        qual = self._name(dotted.parts) if isinstance(dotted, names.Dotted) else None
+        if qual is not None and target.id not in self.facts.imports:
+            self.facts.imports[target.id] = nnx_api.normalize(qual)
 
     def _hijax(self, call: ast.Call) -> None:
         qual = self.qualify(call.func)
@@ -501,17 +521,23 @@ class ProjectIndex:
         return self.classes.get(self.resolve(qualname))
 
     def ancestors(self, qualname: str) -> Iterator[ClassFacts]:
-        """The class's facts, then those of its bases known to the project, breadth first: the
-        one walk up a class's bases, guarded against cycles (``class A(B)`` in one file,
-        ``class B(A)`` in another)."""
-        todo, seen = [qualname], set()
-        while todo:
-            facts = self.class_facts(todo.pop(0))
-            if facts is None or facts.qualname in seen:
-                continue
-            seen.add(facts.qualname)
-            yield facts
-            todo.extend(facts.bases)
+        """The class's facts, then those of its bases known to the project, in Python's
+        lookup order for ordinary hierarchies (depth first, left to right, a class shared by
+        two bases after both, as C3 puts it): the one walk up a class's bases, guarded against
+        cycles (``class A(B)`` in one file, ``class B(A)`` in another)."""
+        visits: list[ClassFacts] = []
+
+        def visit(name: str, path: frozenset[str]) -> None:
+            facts = self.class_facts(name)
+            if facts is None or facts.qualname in path or len(visits) > 10_000:
+                return
+            visits.append(facts)
+            for base in facts.bases:
+                visit(base, path | {facts.qualname})
+
+        visit(qualname, frozenset())
+        last = {facts.qualname: i for i, facts in enumerate(visits)}
+        return (f for i, f in enumerate(visits) if last[f.qualname] == i or i == 0)
 
     def is_module(self, qualname: str) -> bool:
         """Is ``qualname`` an NNX Module class (flax's own or a subclass anywhere)?"""
