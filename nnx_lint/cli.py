@@ -14,17 +14,25 @@ import sys
 import traceback
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from nnx_lint import __version__, config, output
-from nnx_lint.cache import DEFAULT_DIR, stamp
+from nnx_lint.analysis.project_index import ProjectIndex
+from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
 from nnx_lint.diagnostics import Diagnostic, LineIndex
-from nnx_lint.files import SourceError, decode_source, discover, read_source, write_source
-from nnx_lint.project import Mapper, Project, group_by_root, root_of
+from nnx_lint.files import (
+    SourceError,
+    decode_source,
+    discover,
+    is_marked,
+    project_root,
+    read_source,
+    write_source,
+)
+from nnx_lint.project import Mapper, Project, ProjectCache, group_by_root, root_of
 from nnx_lint.rules import RULES_BY_CODE
-from nnx_lint.settings import Settings
 
 if TYPE_CHECKING:  # multiprocessing is imported when there are files for workers
     from multiprocessing.pool import Pool
@@ -180,22 +188,24 @@ class _FileResult:
 
 @dataclass
 class _Run:
+    """One run of the command: the projects of the files it lints, by root."""
+
     args: argparse.Namespace
-    project: Project
+    projects: dict[Path, Project]
 
     @property
     def fixing(self) -> bool:
         fixing: bool = self.args.fix or self.args.diff  # two store_true flags
         return fixing
 
-    def lint_all(self, files: list[Path], jobs: int) -> list[_FileResult]:
-        """Every file, from the cache where nothing it depends on changed, the rest in ``jobs``
-        worker processes."""
+    def lint_all(self, files: list[tuple[Path, Path]], jobs: int) -> list[_FileResult]:
+        """Every (project root, file), from the cache where nothing it depends on changed, the
+        rest in ``jobs`` worker processes (one pool for all the projects)."""
         results: dict[Path, _FileResult] = {}
-        todo: list[tuple[Path, str, str, bytes | None]] = []
-        for path in files:
+        todo: list[tuple[Path, Path, str, str, bytes | None]] = []
+        for root, path in files:
             name = str(path)
-            key = self._cached(path, results)
+            key = self._cached(self.projects[root], path, results)
             if path in results:
                 continue
             try:
@@ -203,23 +213,25 @@ class _Run:
             except SourceError as exc:
                 results[path] = _unreadable(name, exc)
                 continue
-            todo.append((path, text, encoding, key))
-        for (path, text, _, key), result in zip(todo, self._map(todo, jobs), strict=True):
+            todo.append((root, path, text, encoding, key))
+        for (root, path, text, _, key), result in zip(todo, self._map(todo, jobs), strict=True):
             results[path] = result
             if key is not None and not result.failed and result.text == text:
-                self.project.cache.put_results(result.name, key, result.diagnostics)
-        return [results[path] for path in files]
+                self.projects[root].cache.put_results(result.name, key, result.diagnostics)
+        return [results[path] for _, path in files]
 
-    def _cached(self, path: Path, results: dict[Path, _FileResult]) -> bytes | None:
+    def _cached(
+        self, project: Project, path: Path, results: dict[Path, _FileResult]
+    ) -> bytes | None:
         """Put the file's result in ``results`` if the cache has it (reading the file only
         when it has diagnostics to show); return the cache key to store a new result under."""
-        file_stamp = stamp(path) if self.project.cache.enabled else None
+        file_stamp = stamp(path) if project.cache.enabled else None
         if file_stamp is None:
             return None
         name = str(path)
-        settings = self.project.settings(name)
-        key = self.project.result_key(name, file_stamp)
-        cached = self.project.cache.get_results(name, key)
+        settings = project.settings(name)
+        key = project.result_key(name, file_stamp)
+        cached = project.cache.get_results(name, key)
         if cached is None or (
             self.fixing and any(d.fixable(settings.unsafe_fixes) for d in cached)
         ):
@@ -233,23 +245,25 @@ class _Run:
         results[path] = _FileResult(name, cached, text)
         return key
 
-    def _map(self, todo: list[tuple[Path, str, str, bytes | None]], jobs: int) -> list[_FileResult]:
+    def _map(
+        self, todo: list[tuple[Path, Path, str, str, bytes | None]], jobs: int
+    ) -> list[_FileResult]:
         if jobs <= 1 or len(todo) < 4:
-            return [self.lint(*item[:3]) for item in todo]
+            return [self.lint(*item[:4]) for item in todo]
         import nnx_lint.engine  # noqa: F401  (imported once here, inherited by forked workers)
 
         with _pool(min(jobs, len(todo)), _init_worker, (self,)) as pool:
-            return pool.starmap(_work, [item[:3] for item in todo], chunksize=1)
+            return pool.starmap(_work, [item[:4] for item in todo], chunksize=1)
 
-    def lint(self, path: Path, text: str, encoding: str) -> _FileResult:
+    def lint(self, root: Path, path: Path, text: str, encoding: str) -> _FileResult:
         def write(fixed: str) -> None:
             if read_source(path)[0] != text:
                 raise SourceError("the file changed while it was being fixed; left alone")
             write_source(path, fixed, encoding)
 
-        return self._lint(str(path), text, write)
+        return self._lint(self.projects[root], str(path), text, write)
 
-    def lint_stdin(self, name: str) -> _FileResult:
+    def lint_stdin(self, root: Path, name: str) -> _FileResult:
         """Standard input; with --fix, the fixed source goes to standard output (as ruff)."""
         data = sys.stdin.buffer.read()
         try:
@@ -257,20 +271,22 @@ class _Run:
         except SourceError as exc:
             result = _unreadable(name, exc)
         else:
-            result = self._lint(name, text, None)
+            result = self._lint(self.projects[root], name, text, None)
             data = result.text.encode(encoding)
         if self.args.fix and not self.args.diff:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
         return result
 
-    def _lint(self, name: str, text: str, write: Callable[[str], None] | None) -> _FileResult:
+    def _lint(
+        self, project: Project, name: str, text: str, write: Callable[[str], None] | None
+    ) -> _FileResult:
         from nnx_lint.engine import InternalError  # the engine (libcst) only when needed
 
         try:
             if self.fixing:
-                return self._fix(name, text, self.project.settings(name), write)
-            return _FileResult(name, self.project.check(name, text), text)
+                return self._fix(project, name, text, write)
+            return _FileResult(name, project.check(name, text), text)
         except InternalError as exc:
             _error(f"{exc}; please report this bug")
             return _FileResult(name, [], text, failed=True)
@@ -280,15 +296,15 @@ class _Run:
             return _FileResult(name, [], text, failed=True)
 
     def _fix(
-        self, name: str, text: str, settings: Settings, write: Callable[[str], None] | None
+        self, project: Project, name: str, text: str, write: Callable[[str], None] | None
     ) -> _FileResult:
         from nnx_lint.engine import InternalError, fix_source
 
         try:
-            result = fix_source(text, name, settings, self.project.index)
+            result = fix_source(text, name, project.settings(name), project.index)
         except InternalError as exc:
             _error(f"{exc}; please report this bug (the file was left unchanged)")
-            return self._unfixed(name, text, settings)
+            return self._unfixed(project, name, text)
         changed = result.source != text
         diff = ""
         if changed and self.args.diff:
@@ -298,7 +314,7 @@ class _Run:
                 write(result.source)
             except SourceError as exc:
                 _error(f"{name}: cannot write the fixes: {exc}")
-                return self._unfixed(name, text, settings)
+                return self._unfixed(project, name, text)
         return _FileResult(
             name,
             result.diagnostics,
@@ -309,9 +325,15 @@ class _Run:
             diff=diff,
         )
 
-    def _unfixed(self, name: str, text: str, settings: Settings) -> _FileResult:
+    def _unfixed(self, project: Project, name: str, text: str) -> _FileResult:
         """The file as it stands, after a fix could not be made: the run exits 2."""
-        return _FileResult(name, self.project.check(name, text, settings), text, failed=True)
+        from nnx_lint.engine import InternalError
+
+        try:
+            diagnostics = project.check(name, text)
+        except InternalError:  # already reported by the fix that failed on it
+            diagnostics = []
+        return _FileResult(name, diagnostics, text, failed=True)
 
 
 def _pool(
@@ -346,9 +368,9 @@ def _init_worker(run: _Run) -> None:
     _WORKER = run
 
 
-def _work(path: Path, text: str, encoding: str) -> _FileResult:
+def _work(root: Path, path: Path, text: str, encoding: str) -> _FileResult:
     assert _WORKER is not None  # set by _init_worker when the worker process started
-    return _WORKER.lint(path, text, encoding)
+    return _WORKER.lint(root, path, text, encoding)
 
 
 def _unreadable(name: str, exc: SourceError) -> _FileResult:
@@ -378,7 +400,21 @@ def _report(args: argparse.Namespace, conf: config.Config, results: list[_FileRe
     if args.show_fixes:
         report += output.fix_table({r.name: r.fixed_codes for r in results}, RULES_BY_CODE)
     fixed = sum(r.fixed for r in results)
+    if not diagnostics and not fixed and any(r.failed for r in results):
+        return report  # not "All checks passed!": a file could not be checked (exit 2)
     return report + output.summary(diagnostics, fixed=fixed, unsafe_fixes=unsafe)
+
+
+def _shared_cache(args: argparse.Namespace, named: list[str], stdin: bool) -> ProjectCache | None:
+    """The cache the run's projects share: ``--cache-dir``; none at all for standard input or
+    with ``--no-cache``; else, for projects without a marker, one where the linted paths meet
+    (None here: each project with a marker uses its own, at its root)."""
+    if args.no_cache or stdin:
+        return Cache(None)
+    if args.cache_dir:
+        return Cache(Path(args.cache_dir))
+    start = config.search_start(named)
+    return None if is_marked(project_root(start)) else Cache(start / DEFAULT_DIR)
 
 
 def _reads_stdin(args: argparse.Namespace) -> bool:
@@ -403,36 +439,43 @@ def run_check(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_ERROR
     missing: list[str] = []
+    # Run-level settings (unsafe-fixes, output-format) come from the configuration found for
+    # the run; each project's own table gives the rest (rules, per-file-ignores, target).
+    cli = replace(_options(args), unsafe_fixes=conf.unsafe_fixes)
+    shared = _shared_cache(args, named, stdin)
+    mapper = _parallel_map(args.jobs)
 
     def open_project(root: Path, also: list[Path]) -> Project:
-        cache_dir = Path(args.cache_dir) if args.cache_dir else None
+        # Without a shared cache, a project with a marker keeps its own at its root (as
+        # flake8's plugin does): project.default_cache.
         return Project.open(
-            root,
-            config_path=args.config,
-            cli=_options(args),
-            cache_dir=cache_dir,
-            use_cache=not (args.no_cache or stdin),
-            also=also,
-            mapper=_parallel_map(args.jobs),
+            root, config_path=args.config, cli=cli, cache=shared, also=also, mapper=mapper
         )
 
-    if stdin:  # the project of --stdin-filename (else of the working directory)
-        name = args.stdin_filename or "-"
-        project = open_project(root_of(args.stdin_filename or "."), [])
-        results = [_Run(args, project).lint_stdin(name)]
-    else:
-        files, missing = discover(args.paths, conf.exclude)
-        for message in missing:
-            _error(message)
-        by_file: dict[Path, _FileResult] = {}
-        for root, group in group_by_root(files).items():
-            project = open_project(root, group)
-            for path, result in zip(
-                group, _Run(args, project).lint_all(group, args.jobs), strict=True
-            ):
-                by_file[path] = result
-            project.cache.save()
-        results = [by_file[path] for path in files]
+    try:
+        if stdin and not args.stdin_filename:  # no file to belong to: nothing else is known
+            root = Path.cwd()
+            run = _Run(args, {root: Project(root, conf, ProjectIndex(), Cache(None))})
+            results = [run.lint_stdin(root, "-")]
+        elif stdin:  # the project of --stdin-filename
+            root = root_of(args.stdin_filename)
+            run = _Run(args, {root: open_project(root, [])})
+            results = [run.lint_stdin(root, args.stdin_filename)]
+        else:
+            files, missing = discover(args.paths, conf.exclude)
+            for message in missing:
+                _error(message)
+            groups = group_by_root(files)
+            projects = {root: open_project(root, group) for root, group in groups.items()}
+            by_root = [(root, path) for root, group in groups.items() for path in group]
+            linted = _Run(args, projects).lint_all(by_root, args.jobs)
+            by_file = dict(zip([path for _, path in by_root], linted, strict=True))
+            results = [by_file[path] for path in files]
+            for cache in {id(p.cache): p.cache for p in projects.values()}.values():
+                cache.save()
+    except config.ConfigError as exc:  # a project's own pyproject.toml
+        _error(str(exc))
+        return EXIT_ERROR
     for result in results:
         sys.stdout.write(result.diff)
     diagnostics = [d for r in results for d in r.diagnostics]

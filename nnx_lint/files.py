@@ -224,6 +224,11 @@ def module_name_for(path: str | os.PathLike[str]) -> tuple[str, bool]:
     return name, is_package
 
 
+def is_marked(directory: str | os.PathLike[str]) -> bool:
+    """Does the directory hold a project marker (pyproject.toml, setup.cfg, setup.py, .git)?"""
+    return any(os.path.exists(os.path.join(directory, marker)) for marker in ROOT_MARKERS)
+
+
 def project_root(path: str | os.PathLike[str]) -> Path:
     """The root of the project a file (or directory) belongs to, the one rule every front end
     uses: the nearest directory at or above it holding a project marker (pyproject.toml,
@@ -232,7 +237,7 @@ def project_root(path: str | os.PathLike[str]) -> Path:
     start = Path(os.path.abspath(path))
     directory = start if start.is_dir() else start.parent
     for candidate in (directory, *directory.parents):
-        if any(os.path.exists(os.path.join(candidate, marker)) for marker in ROOT_MARKERS):
+        if is_marked(candidate):
             return candidate
     top = directory
     while (top / "__init__.py").exists() and top.parent != top:

@@ -24,6 +24,7 @@ project. From the configuration the plugin takes what changes the findings thems
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -61,6 +62,13 @@ class Plugin:
             return
         # Every NNX rule on: flake8 selects. noqa is flake8's too.
         settings = replace(opened.settings(self.filename), select=("NNX",), ignore=())
-        for d in opened.check(self.filename, source, settings, noqa=False):
+        from nnx_lint.engine import InternalError
+
+        try:
+            found = opened.check(self.filename, source, settings, noqa=False)
+        except InternalError as exc:  # nnx-lint's bug: said, and flake8's run goes on
+            print(f"nnx-lint: {exc}; please report this bug", file=sys.stderr)
+            return
+        for d in found:
             if d.code.startswith("NNX"):
                 yield d.line, d.column - 1, f"{d.code} {d.message}", type(self)

@@ -29,9 +29,9 @@ from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
 from nnx_lint.config import Config, Options  # in Project's body, `config` is the field
 from nnx_lint.diagnostics import Diagnostic
 from nnx_lint.files import (
-    ROOT_MARKERS,
     SourceError,
     discover,
+    is_marked,
     module_name_for,
     project_root,
     read_source,
@@ -102,18 +102,17 @@ class Project:
         *,
         config_path: str | None = None,
         cli: Options | None = None,
-        cache_dir: Path | None = None,
-        use_cache: bool = True,
+        cache: ProjectCache | None = None,
         also: Sequence[str | os.PathLike[str]] = (),
         mapper: Mapper = _serial,
     ) -> Project:
         """The project rooted at ``root``; ``also``: files linted by name, indexed even when
-        the walk would skip them."""
+        the walk would skip them; ``cache``: the one to use (default: ``default_cache``)."""
         conf = config.load([str(root)], config_path, cli)
         walked = project_files(root, conf)
         seen = {os.path.abspath(p) for p in walked}
         extra = [p for p in also if os.path.abspath(p) not in seen]
-        cache: ProjectCache = Cache((cache_dir or root / DEFAULT_DIR) if use_cache else None)
+        cache = cache if cache is not None else default_cache(root)
         index = build_index([*extra, *walked], cache, mapper)
         return cls(root, conf, index, cache)
 
@@ -138,12 +137,19 @@ class Project:
         return could_have_findings(text, self.index)
 
 
+def default_cache(root: Path) -> ProjectCache:
+    """``<root>/.nnx_lint_cache`` for a project with a marker; none for a root found without
+    one (a directory of scripts, the one above a package): no cache directory is left in a
+    home directory or beside a stray script."""
+    return Cache(root / DEFAULT_DIR if is_marked(root) else None)
+
+
 def project_files(root: Path, conf: Config) -> list[Path]:
     """The Python files of the project at ``root``, found as a directory walk finds them. A
     root without a project marker (a directory of scripts, or the one above a package) holds
     only what Python can import from it: its own files and its packages, never every
     directory below it (a stray script in a home directory must not index the home)."""
-    if any(os.path.exists(os.path.join(root, marker)) for marker in ROOT_MARKERS):
+    if is_marked(root):
         return discover([str(root)], conf.exclude)[0]
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)

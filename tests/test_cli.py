@@ -576,6 +576,20 @@ def test_crash_in_one_file_is_reported_and_others_are_checked(tmp_path, monkeypa
     assert captured.out.startswith("n.py:5:8: NNX001")
 
 
+CROSS_MODELS = """\
+from flax import nnx
+
+
+class Ranker(nnx.Module):
+    def __init__(self, rngs):
+        self.drop = nnx.Dropout(0.5, rngs=rngs)
+
+    def __call__(self, x):
+        return self.drop(x)
+"""
+CROSS_TRAIN = "import jax\n\nfrom models import Ranker\n\nf = jax.jit(Ranker(None))\n"
+
+
 def test_recursion_error_in_the_analysis_is_an_internal_error_not_e999(tmp_path, monkeypatch):
     """A file that parses but sends the analysis into endless recursion is nnx-lint's bug: an
     internal error naming the file (exit 2), never a syntax error of the user's."""
@@ -592,3 +606,42 @@ def test_recursion_error_in_the_analysis_is_an_internal_error_not_e999(tmp_path,
     assert "m.py: RecursionError while analysing the file; please report this bug" in (
         result.stderr
     )
+    assert "All checks passed" not in result.stdout  # the file was not checked
+    fixing = run(tmp_path, "--output-format", "concise", "--fix", "m.py")
+    assert fixing.returncode == 2
+    assert fixing.stderr.count("RecursionError") == 1  # said once, not again for the report
+
+
+def test_a_broken_configuration_in_one_project_is_a_clear_error(tmp_path):
+    write(tmp_path / "pyproject.toml", "")
+    write(tmp_path / "sub" / "pyproject.toml", "[tool.nnx-lint\n")
+    write(tmp_path / "sub" / "a.py", JIT_MODEL)
+    write(tmp_path / "other" / "b.py", JIT_MODEL)
+    result = run(tmp_path, "sub/a.py", "other/b.py")
+    assert result.returncode == 2
+    assert "invalid TOML" in result.stderr and "Traceback" not in result.stderr
+    assert "crashed" not in result.stderr
+
+
+def test_standard_input_without_a_filename_knows_no_project(tmp_path):
+    """`nnx-lint -` has no file to belong to: the working directory's classes are not used
+    (with --stdin-filename they are)."""
+    write(tmp_path / "pyproject.toml", "")
+    write(tmp_path / "models.py", CROSS_MODELS)
+    assert run(tmp_path, "-", stdin=CROSS_TRAIN).returncode == 0
+    named = run(tmp_path, "--stdin-filename", "train.py", stdin=CROSS_TRAIN)
+    assert named.returncode == 1
+
+
+def test_no_cache_is_left_beside_a_script_outside_any_project(tmp_path):
+    """A directory without a project marker gets one cache where the linted paths meet, and
+    never one per directory."""
+    if any((d / ".git").exists() or (d / "pyproject.toml").exists() for d in tmp_path.parents):
+        pytest.skip("an ancestor of the temporary directory is itself marked as a project")
+    for name in ("a", "b"):
+        write(tmp_path / "scripts" / name / "m.py", JIT_MODEL)
+    assert run(tmp_path / "scripts", ".").returncode == 1
+    caches = sorted(
+        p.parent.relative_to(tmp_path).as_posix() for p in tmp_path.rglob(".nnx_lint_cache")
+    )
+    assert caches == ["scripts"]

@@ -15,7 +15,7 @@ import helpers
 import libcst
 import pytest
 
-from nnx_lint import engine, flake8_plugin, project
+from nnx_lint import engine, files, flake8_plugin, project
 from nnx_lint.diagnostics import Diagnostic
 from nnx_lint.flake8_plugin import Plugin
 from nnx_lint.project import root_of
@@ -380,7 +380,7 @@ def test_project_root_is_the_nearest_marked_ancestor(tmp_path, marker):
 
 
 def _unmarked(tmp_path: Path) -> None:
-    if any((d / m).exists() for d in (tmp_path, *tmp_path.parents) for m in project.ROOT_MARKERS):
+    if any((d / m).exists() for d in (tmp_path, *tmp_path.parents) for m in files.ROOT_MARKERS):
         pytest.skip("an ancestor of the temporary directory is itself marked as a project")
 
 
@@ -394,3 +394,18 @@ def test_without_a_marker_the_root_is_above_the_top_most_package(tmp_path):
 def test_without_a_marker_or_a_package_the_root_is_the_files_directory(tmp_path):
     _unmarked(tmp_path)
     assert root_of(str(tmp_path / "a" / "b" / "m.py")) == tmp_path / "a" / "b"
+
+
+def test_an_internal_error_is_said_and_flake8_goes_on(tmp_path, monkeypatch, capsys):
+    """A bug of nnx-lint's on one file does not abort the user's flake8 run."""
+    from nnx_lint.analysis import project_index
+
+    def endless(self, qualname, method="__call__"):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    path = write(tmp_path / "m.py", MIXED)
+    monkeypatch.setattr(project_index.ProjectIndex, "effect", endless)
+    assert run_plugin(MIXED, str(path)) == []
+    assert "m.py: RecursionError while analysing the file; please report this bug" in (
+        capsys.readouterr().err
+    )
