@@ -1,6 +1,6 @@
 """The persistent cache that makes a run with nothing changed near-instant.
 
-Two tables, pickled together in ``<cache dir>/cache-v1.pickle``:
+Two tables, pickled together in ``<cache dir>/cache-v<FORMAT>.pickle``:
 
 - index facts of each file, keyed by its resolved path and (mtime, size): a warm run builds the
   project index without reading or parsing any file that did not change;

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from nnx_lint.diagnostics import FRONT_END
 from nnx_lint.files import DEFAULT_EXCLUDE, PathPatterns
 from nnx_lint.rules import RULES_BY_CODE
 from nnx_lint.settings import FORMATS, Settings, installed_flax
+from nnx_lint.settings import parse_version as read_version
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,10 +62,10 @@ def parse_codes(values: Sequence[str]) -> tuple[str, ...]:
 
 
 def parse_version(value: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in value.split("."))
-    except ValueError:
-        raise ValueError(f"not a version like 0.11.0: {value}") from None
+    """A version the user wrote: digits and dots only (then read as any version is)."""
+    if not re.fullmatch(r"\d+(\.\d+)*", value):
+        raise ValueError(f"not a version like 0.11.0: {value}")
+    return read_version(value)
 
 
 def _strings(value: object) -> tuple[str, ...]:

@@ -276,6 +276,8 @@ def _sarif_result(d: Diagnostic, rule_index: Mapping[str, int], ctx: _Context) -
         "message": {"text": d.message},
         "locations": [{"physicalLocation": {"artifactLocation": artifact, "region": region}}],
     }
+    if d.fix_unavailable is not None:  # what to do by hand, and why there is no fix
+        result["properties"] = {"fixUnavailable": d.fix_unavailable}
     if d.fix is not None:
         change = {
             "artifactLocation": artifact,
@@ -352,6 +354,8 @@ def _render_junit(diagnostics: list[Diagnostic], ctx: _Context) -> str:
             ET.SubElement(properties, "property", name="severity", value="error")
             failure = ET.SubElement(case, "failure", message=d.message)
             failure.text = f"line {d.line}, col {d.column}, {d.message}"
+            if d.help is not None:
+                failure.text += f"\nhelp: {d.help}"
     ET.indent(root, space="    ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
 

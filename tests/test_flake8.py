@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -118,16 +117,42 @@ def _fresh_cache(monkeypatch):
 # Subprocess: flake8 against nnx-lint --------------------------------------------------------
 
 
+def _fixture_tree(root: Path) -> list[tuple[str, int, int, str]]:
+    """Every fixture case as a project of its own under ``root`` (a pyproject.toml at its
+    top, with the case's settings), and the findings its ``# expect:`` markers name."""
+    from test_fixtures import _cases, _is_input, expected
+
+    found = []
+    for case in _cases():
+        name = case.relative_to(FIXTURES).as_posix().replace("/", "__").removesuffix(".py")
+        top = root / name
+        inputs = sorted(p for p in case.rglob("*.py") if _is_input(p)) if case.is_dir() else [case]
+        for path in inputs:
+            relative = path.relative_to(case) if case.is_dir() else Path(path.name)
+            text = path.read_text()
+            write(top / relative, text)
+            found += [
+                ((top / relative).relative_to(root).as_posix(), row, col, code)
+                for row, code, col in expected(text)
+            ]
+        header = inputs[0].read_text().splitlines()[:1] if inputs else []
+        version = re.search(r"target-flax-version=(\S+)", header[0]) if header else None
+        table = f'[tool.nnx-lint]\ntarget-flax-version = "{version.group(1)}"\n' if version else ""
+        write(top / "pyproject.toml", table)
+    return sorted(found)
+
+
 def test_same_diagnostics_as_the_cli_on_every_fixture(tmp_path):
-    project = tmp_path / "project"
-    shutil.copytree(FIXTURES, project)
-    write(project / "pyproject.toml", "")  # one project root for both, so one class index
-    expected = nnx_lint(project, ".")
-    got = flake8(project, "--select", "NNX", ".")
+    """Each case its own project, as the fixture harness lints it: both front ends report
+    exactly what the cases' markers expect, with the same messages."""
+    expected = _fixture_tree(tmp_path)
+    cli = nnx_lint(tmp_path, ".")
+    got = flake8(tmp_path, "--select", "NNX", ".")
     assert got.stderr == ""
-    assert parse(got.stdout) == parse(expected.stdout)
+    assert parse(got.stdout) == parse(cli.stdout)
+    assert [row[:4] for row in parse(cli.stdout)] == expected
     assert {code for *_, code, _ in parse(got.stdout)} == {"NNX001", "NNX002", "NNX003"}
-    assert got.returncode == expected.returncode == 1
+    assert got.returncode == cli.returncode == 1
 
 
 def _caches(root: Path) -> set[str]:
@@ -171,6 +196,16 @@ def test_same_project_from_both_front_ends_without_a_marker(tmp_path):
         lint = flake8(x, "--select", "NNX", *args)
         assert [row[:4] for row in parse(cli.stdout)] == expected
         assert parse(lint.stdout) == parse(cli.stdout)
+    # Neither marker nor package: the script's own directory is the root.
+    scripts = tmp_path / "scripts"
+    write(scripts / "models.py", MODELS)
+    write(scripts / "train.py", TRAIN.replace("from pkg.models", "from models"))
+    cli = nnx_lint(scripts, "train.py")
+    assert [row[:4] for row in parse(cli.stdout)] == [("train.py", 7, 12, "NNX001")]
+    assert parse(flake8(scripts, "--select", "NNX", "train.py").stdout) == parse(cli.stdout)
+    stray = write(tmp_path / "stray" / "m.py", MIXED)
+    assert run_plugin(MIXED, str(stray))  # found, and no cache is left beside a stray script
+    assert not (tmp_path / "stray" / ".nnx_lint_cache").exists()
 
 
 def test_columns_are_not_shifted(tmp_path):

@@ -364,6 +364,11 @@ def test_the_reason_for_no_fix_is_its_own_field_never_the_message(tmp_path):
     assert concise.splitlines()[0] == f"m.py:5:8: NNX001 {record['message']}"
     github = run(tmp_path, "--output-format", "github", "m.py").stdout
     assert "%0A  help: compile `type(model).__call__`" in github
+    sarif = validate_sarif(run(tmp_path, "--output-format", "sarif", "m.py").stdout)
+    [result] = sarif["runs"][0]["results"]
+    assert result["properties"] == {"fixUnavailable": record["fix_unavailable"]}
+    junit = run(tmp_path, "--output-format", "junit", "m.py").stdout
+    assert f"help: {record['fix_unavailable']}" in junit
     fixable = json.loads(
         run(
             tmp_path,

@@ -64,7 +64,7 @@ class ClassFacts:
     contents: dict[str, frozenset[str]]  # self.attr -> classes constructed in its value
 
 
-@dataclass
+@dataclass(frozen=True)
 class FileFacts:
     module: str
     imports: dict[str, str] = field(default_factory=dict)  # module-level name -> qualified name
@@ -116,7 +116,10 @@ def _imports(node: ast.AST, package: str) -> list[names.ImportedName]:
 class _FileScanner:
     def __init__(self, module: str, is_package: bool, hijax_possible: bool) -> None:
         self.hijax_possible = hijax_possible  # the text mentions hijax at all
-        self.facts = FileFacts(module)
+        self.module = module
+        self.imports: dict[str, str] = {}  # module-level name -> qualified name
+        self.classes: dict[str, ClassFacts] = {}
+        self.hijax = False
         self.package = module if is_package else module.rpartition(".")[0]
         self.local_classes: dict[str, str] = {}
         self.local_imports: dict[str, str] = {}  # imports of the method being scanned
@@ -124,9 +127,7 @@ class _FileScanner:
     def _name(self, parts: tuple[str, ...]) -> str | None:
         head, rest = parts[0], parts[1:]
         base = (
-            self.local_imports.get(head)
-            or self.facts.imports.get(head)
-            or self.local_classes.get(head)
+            self.local_imports.get(head) or self.imports.get(head) or self.local_classes.get(head)
         )
         return ".".join((base, *rest)) if base else None
 
@@ -134,12 +135,12 @@ class _FileScanner:
         """The class an annotation or a called name stands for (``names.annotated_class``)."""
         return names.annotated_class(names.from_ast(node), self._name)
 
-    def scan(self, tree: ast.Module) -> FileFacts:
+    def scan(self, tree: ast.Module, digest: bytes) -> FileFacts:
         # Imports and class names first, wherever they stand: a class may use a later import.
         for node in tree.body:
             self._import(node)
             if isinstance(node, ast.ClassDef):
-                self.local_classes[node.name] = f"{self.facts.module}.{node.name}"
+                self.local_classes[node.name] = f"{self.module}.{node.name}"
         for node in tree.body:  # then aliases of what they bind: `Drop = nnx.Dropout`
             self._alias(node)
         if self.hijax_possible:
@@ -150,13 +151,13 @@ class _FileScanner:
                     target = sub.targets[0]
                     key, value = _literal(target.slice), _literal(sub.value)
                     if nnx_api.hijax_environ(self.qualify(target.value), key, value):
-                        self.facts.hijax = True
-        self._classes(tree.body, self.facts.module)
-        return self.facts
+                        self.hijax = True
+        self._classes(tree.body, self.module)
+        return FileFacts(self.module, self.imports, self.classes, self.hijax, digest)
 
     def _import(self, node: ast.stmt) -> None:
         for imported in _imports(node, self.package):
-            self.facts.imports[imported.local] = imported.qualname
+            self.imports[imported.local] = imported.qualname
         if isinstance(node, ast.If | ast.Try):  # guarded imports
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.stmt):
@@ -180,8 +181,8 @@ class _FileScanner:
             return
         dotted = names.from_ast(value)
         qual = self._name(dotted.parts) if isinstance(dotted, names.Dotted) else None
-        if qual is not None and target.id not in self.facts.imports:
-            self.facts.imports[target.id] = nnx_api.normalize(qual)
+        if qual is not None and target.id not in self.imports:
+            self.imports[target.id] = nnx_api.normalize(qual)
 
     def _hijax(self, call: ast.Call) -> None:
         qual = self.qualify(call.func)
@@ -190,7 +191,7 @@ class _FileScanner:
         args: list[tuple[str | None, object]] = [(None, _literal(a)) for a in call.args]
         args += [(k.arg, _literal(k.value)) for k in call.keywords]
         if nnx_api.hijax_call(qual, args):
-            self.facts.hijax = True
+            self.hijax = True
 
     def _classes(self, body: list[ast.stmt], prefix: str) -> None:
         for node in body:
@@ -214,7 +215,7 @@ class _FileScanner:
                 self._attr(attrs, contains, stmt.target.id, self.qualify(stmt.annotation))
             elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 summaries[stmt.name] = self._method(attrs, contains, contents, stmt)
-        self.facts.classes[qualname] = ClassFacts(
+        self.classes[qualname] = ClassFacts(
             qualname=qualname,
             bases=tuple(q for q in map(self.qualify, node.bases) if q),
             attrs=attrs,
@@ -391,9 +392,7 @@ def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     hijax_possible = any(word in source for word in nnx_api.HIJAX_WORDS)
-    facts = _FileScanner(module, is_package, hijax_possible).scan(tree)
-    facts.digest = text_digest(source)
-    return facts
+    return _FileScanner(module, is_package, hijax_possible).scan(tree, text_digest(source))
 
 
 class ProjectIndex:

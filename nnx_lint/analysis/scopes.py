@@ -288,7 +288,7 @@ class ScopeBuilder(FastVisitor):
 
     # -- imports
     def visit_Import(self, node: cst.Import) -> bool:
-        for imported in names.import_names([_alias(a) for a in node.names]):
+        for imported in names.import_names([alias_names(a) for a in node.names]):
             self._bind(imported.local, BindingKind.IMPORT, node, qualname=imported.qualname)
         return False
 
@@ -296,7 +296,7 @@ class ScopeBuilder(FastVisitor):
         if isinstance(node.names, cst.ImportStar):
             return False
         module = dotted(node.module) if node.module is not None else None
-        aliases = [_alias(a) for a in node.names]
+        aliases = [alias_names(a) for a in node.names]
         for imported in names.from_import_names(module, len(node.relative), self.package, aliases):
             self._bind(imported.local, BindingKind.IMPORT, node, qualname=imported.qualname)
         return False
@@ -464,7 +464,8 @@ class ScopeBuilder(FastVisitor):
             self.scope.references.append(Reference(node.value, node, self.scope, self._next()))
 
 
-def _alias(alias: cst.ImportAlias) -> tuple[str, str | None]:
+def alias_names(alias: cst.ImportAlias) -> tuple[str, str | None]:
+    """An import alias as (dotted name, local name or None), as ``names`` takes it."""
     asname = dotted(alias.asname.name) if alias.asname is not None else None
     return dotted(alias.name), asname
 

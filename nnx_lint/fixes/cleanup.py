@@ -6,11 +6,12 @@ import re
 
 import libcst as cst
 
+from nnx_lint.analysis import names
 from nnx_lint.analysis.scopes import (
     BindingKind,
     FastVisitor,
     ScopeBuilder,
-    dotted,
+    alias_names,
     exported_names,
     lookup,
 )
@@ -51,9 +52,8 @@ def _import_uses(module: cst.Module) -> dict[str, int]:
 
 
 def _bound(alias: cst.ImportAlias) -> str:
-    if alias.asname is not None:
-        return dotted(alias.asname.name)
-    return dotted(alias.name).partition(".")[0]
+    """The name an import alias binds (``names.import_names`` decides)."""
+    return names.import_names([alias_names(alias)])[0].local
 
 
 def _without(stmt: cst.BaseSmallStatement, names: set[str]) -> cst.BaseSmallStatement | None:
