@@ -150,6 +150,13 @@ MODULE_METHODS_READING = frozenset(
 )
 # Calls of these never touch NNX state (functions of jax, numpy, optax, math, ...).
 PURE_NAMESPACES = ("jax.", "numpy.", "optax.", "math.", "operator.", "functools.", "einops.")
+# Functions flax.nnx exports that touch no NNX state (activations, from jax.nn).
+PURE_FUNCTIONS = frozenset(
+    f"{NNX}.{name}"
+    for name in """celu elu gelu glu hard_sigmoid hard_silu hard_swish hard_tanh leaky_relu
+    log_sigmoid log_softmax logsumexp normalize one_hot relu relu6 selu sigmoid silu soft_sign
+    softmax softplus standardize swish tanh""".split()
+)
 # Methods of stateful objects that change them; their other methods only read them.
 STATEFUL_METHODS = {
     "Optimizer": frozenset({"update"}),
@@ -173,7 +180,7 @@ def builtin_effect(qualname: str, method: str) -> tuple[Effect, str] | None:
     short = f"nnx.{name}"
     if kind is ObjectKind.MUTATING:
         what = {
-            "Dropout": "draws from its Rngs",
+            "Dropout": "draws a key from Rngs",
             "BatchNorm": "updates its batch statistics",
         }.get(name, "draws its initial carry from its Rngs")
         return Effect.CHANGES, f"`{short}` {what}"
@@ -196,6 +203,6 @@ def builtin_effect(qualname: str, method: str) -> tuple[Effect, str] | None:
         if changing is not None and method in changing:
             return Effect.CHANGES, f"`{short}.{method}` changes its state"
         return Effect.PURE, f"`{short}.{method}` only reads it"
-    if qualname.startswith(PURE_NAMESPACES):
+    if qualname in PURE_FUNCTIONS or qualname.startswith(PURE_NAMESPACES):
         return Effect.PURE, f"`{qualname}` does not touch NNX state"
     return None

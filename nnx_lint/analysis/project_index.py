@@ -49,7 +49,7 @@ class MethodSummary:
 
     writes: tuple[Site, ...]  # assignments to self's state (outside __init__)
     calls: tuple[CallSite, ...]  # calls on self, its methods, attributes and their elements
-    unknown: tuple[Site, ...]  # calls on something of self's that cannot be followed
+    unknown: tuple[CallSite, ...]  # calls on something of self's not followed as calls
 
 
 @dataclass(frozen=True)
@@ -293,6 +293,8 @@ class _FileScanner:
                 self._attr(attrs, contains, target.attr, self.qualify(value.func))
             elif isinstance(value, ast.Name) and params.get(value.id):
                 self._attr(attrs, contains, target.attr, params[value.id])
+            elif isinstance(value, ast.Name | ast.Attribute):  # self.act = nnx.gelu
+                self._attr(attrs, contains, target.attr, self.qualify(value))
             for sub in ast.walk(value) if value is not None else ():
                 if isinstance(sub, ast.Call) and (q := self.qualify(sub.func)):
                     contains.add(q)
@@ -308,10 +310,10 @@ _FOLLOWED = (
 )
 
 
-def _self_path(node: ast.expr, items: dict[str, str]) -> tuple[str, ...] | str | None:
+def _self_path(node: ast.expr, items: dict[str, str]) -> tuple[str, ...] | None:
     """The call path (see ``CallSite``) of a callee rooted at ``self``; ``items``: local names
     bound to elements of an attribute (``for block in self.blocks``). None: not rooted at self;
-    a string: rooted at self, but not a shape that can be followed."""
+    ``("unfollowed", *path)``: rooted at self, but not a shape that is followed as a call."""
     parts: list[str] = []
     while isinstance(node, ast.Attribute | ast.Subscript):
         parts.append(node.attr if isinstance(node, ast.Attribute) else ITEM)
@@ -328,14 +330,16 @@ def _self_path(node: ast.expr, items: dict[str, str]) -> tuple[str, ...] | str |
     else:
         return None
     shape = tuple("item" if p == ITEM else "name" for p in path)
-    return path if path == () or shape in _FOLLOWED else "unfollowed"
+    return path if path == () or shape in _FOLLOWED else ("unfollowed", *path)
 
 
 def _mentions_self(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Name) and n.id == "self" for n in ast.walk(node))
 
 
-def _self_calls(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[list[CallSite], list[Site]]:
+def _self_calls(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef,
+) -> tuple[list[CallSite], list[CallSite]]:
     """The calls a method makes on its own object, and those that reach something of its
     object's in a way that cannot be followed (``self.a.b.c(x)``, a call on a local name
     taken from self, ``helper(self)``): those make the method's effect unknown."""
@@ -343,38 +347,81 @@ def _self_calls(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[list[CallSi
     tainted: set[str] = set()  # other local names whose value comes from self
     for node in ast.walk(fn):
         if isinstance(node, ast.For | ast.comprehension) and _mentions_self(node.iter):
-            it = node.iter
-            if (
-                isinstance(node.target, ast.Name)
-                and isinstance(it, ast.Attribute)
-                and isinstance(it.value, ast.Name)
-                and it.value.id == "self"
-            ):
-                items[node.target.id] = it.attr
-            else:
-                tainted.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+            found = _loop_items(node.target, node.iter)
+            items.update(found)
+            tainted.update(
+                n.id for n in ast.walk(node.target) if isinstance(n, ast.Name) and n.id not in found
+            )
         elif isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr):
             value = node.value
-            if value is not None and not isinstance(value, ast.Call) and _mentions_self(value):
+            if value is not None and _refers_to_self(value):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
                     tainted.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
     calls: list[CallSite] = []
-    unknown: list[Site] = []
-    for node in ast.walk(fn):
-        if not isinstance(node, ast.Call):
-            continue
+    unknown: list[CallSite] = []
+    in_order = sorted(  # as they read, so that the evidence names the first state change
+        (n for n in ast.walk(fn) if isinstance(n, ast.Call)),
+        key=lambda n: (n.lineno, n.col_offset),
+    )
+    for node in in_order:
         path = _self_path(node.func, items)
         text = ast.unparse(node.func)
-        if isinstance(path, tuple):
-            calls.append(CallSite(node.lineno, text, path))
+        if path is not None and path[:1] == ("unfollowed",):
+            unknown.append(CallSite(node.lineno, text, path[1:]))
         elif path is not None:
-            unknown.append(Site(node.lineno, text))
+            calls.append(CallSite(node.lineno, text, path))
         elif _root_name(node.func) in tainted or any(
             isinstance(a, ast.Name) and a.id == "self" for a in node.args
         ):
-            unknown.append(Site(node.lineno, text))
+            unknown.append(CallSite(node.lineno, text, ()))
     return calls, unknown
+
+
+def _self_attr(node: ast.expr) -> str | None:
+    """``attr`` for ``self.attr``."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return node.attr if node.value.id == "self" else None
+    return None
+
+
+def _loop_items(target: ast.expr, it: ast.expr) -> dict[str, str]:
+    """Loop names bound to the elements of an attribute: ``for b in self.blocks``,
+    ``for i, b in enumerate(self.blocks)``, ``for b, s in zip(self.blocks, states)``."""
+    attr = _self_attr(it)
+    if isinstance(target, ast.Name) and attr:
+        return {target.id: attr}
+    if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Name)):
+        return {}
+    if it.func.id == "enumerate" and it.args and isinstance(target, ast.Tuple):
+        inner = _self_attr(it.args[0])
+        element = target.elts[1] if len(target.elts) == 2 else None
+        return {element.id: inner} if inner and isinstance(element, ast.Name) else {}
+    if it.func.id == "zip" and isinstance(target, ast.Tuple):
+        return {
+            t.id: attr
+            for t, arg in zip(target.elts, it.args, strict=False)
+            if isinstance(t, ast.Name) and (attr := _self_attr(arg) or "")
+        }
+    return {}
+
+
+def _refers_to_self(value: ast.expr) -> bool:
+    """Is the value something of self's itself (``self.blocks[i]``, ``(self.a, self.b)``,
+    ``getattr(self, name)``), not a value computed from it (``x * self.w``)?"""
+    if isinstance(value, ast.Tuple | ast.List):
+        return any(_refers_to_self(e) for e in value.elts)
+    if isinstance(value, ast.IfExp):
+        return _refers_to_self(value.body) or _refers_to_self(value.orelse)
+    if isinstance(value, ast.Call):
+        return (
+            isinstance(value.func, ast.Name)
+            and value.func.id == "getattr"
+            and any(_refers_to_self(a) for a in value.args[:1])
+        )
+    while isinstance(value, ast.Attribute | ast.Subscript):
+        value = value.value
+    return isinstance(value, ast.Name) and value.id == "self"
 
 
 def _root_name(node: ast.expr) -> str | None:
@@ -600,6 +647,8 @@ class ProjectIndex:
             step = f"`{name}` calls `{call.text}` (line {call.line})"
             verdicts.append(Verdict(verdict.effect, (step, *verdict.reasons)))
         for site in summary.unknown:
+            if self._reads_a_variable(qualname, site.path):
+                continue  # `self.w[...].astype(...)`: a method of the array a Variable holds
             step = f"`{name}` calls `{site.text}` (line {site.line}), which cannot be followed"
             verdicts.append(Verdict(Effect.UNKNOWN, (step,)))
         return join(verdicts)
@@ -616,22 +665,52 @@ class ProjectIndex:
             return self.effect(qualname, path[0])
         attr = path[0]
         if len(path) >= 2 and path[1] == ITEM:
-            held = self.contents_of(qualname, attr)
+            if self._reads_a_variable(qualname, (attr,)):
+                return Verdict(Effect.PURE, ())  # `self.scale[...].astype(x)`: its value's
+            held = self._held_modules(qualname, attr)
             if not held:
                 return Verdict(Effect.UNKNOWN, (f"what `self.{attr}` holds is not known",))
             method = path[2] if len(path) == 3 else "__call__"
-            return join([self.effect(cls, method) for cls in sorted(held)])
+            return join([self.effect(cls, method) for cls in held])
         cls = self.attr_type(qualname, attr)
         if cls is None:
+            held = self._held_modules(qualname, attr)  # `A(...) if flag else B()`
+            if held and len(path) == 1:
+                return join([self.effect(c, "__call__") for c in held])
             return Verdict(Effect.UNKNOWN, (f"the class of `self.{attr}` is not known",))
+        if len(path) == 2 and not self.has_method(cls, path[1]):
+            inner = self.attr_type(cls, path[1])  # self.model.encoder(x): a submodule's call
+            if inner is not None:
+                return self.effect(inner, "__call__")
         method = path[1] if len(path) == 2 else "__call__"
-        held = self.contents_of(qualname, attr)
-        if method == "__call__" and held and nnx_api.nnx_class_kind(cls) is not None:
-            # A container (nnx.Sequential(...), nnx.List([...])): what it holds decides.
-            contained = [self.effect(c, "__call__") for c in sorted(held) if c != cls]
-            if contained:
-                return join(contained)
+        if method == "__call__" and cls in nnx_api.CALLING_CONTAINERS:
+            # nnx.Sequential(...) calls what it holds.
+            held = self._held_modules(qualname, attr)
+            if held:
+                return join([self.effect(c, "__call__") for c in held])
         return self.effect(cls, method)
+
+    def _reads_a_variable(self, qualname: str, path: tuple[str, ...]) -> bool:
+        """Does a call path go through a Variable of the object (``self.w[...]``,
+        ``self.embedder.embedding.value``)? What is called then is a method of its value."""
+        cls: str | None = qualname
+        for part in path:
+            if part == ITEM or cls is None:
+                return False
+            cls = self.attr_type(cls, part)
+            if cls is not None and cls.rsplit(".", 1)[-1] in nnx_api.VARIABLE_CLASSES:
+                return nnx_api.nnx_class_kind(cls) is nnx_api.ObjectKind.STATEFUL
+        return False
+
+    def _held_modules(self, qualname: str, attr: str) -> list[str]:
+        """The Module classes built into ``self.attr``'s value, containers left out
+        (``nnx.List([Block(...) for _ in ...])`` holds ``Block``)."""
+        return sorted(
+            cls
+            for cls in self.contents_of(qualname, attr)
+            if self.is_module(cls)
+            and not (nnx_api.nnx_class_kind(cls) and cls.rsplit(".", 1)[-1] in nnx_api.CONTAINERS)
+        )
 
     def contents_of(self, qualname: str, attr: str) -> frozenset[str]:
         """The classes constructed in the value assigned to ``self.attr``, if any."""
