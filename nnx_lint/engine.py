@@ -48,19 +48,35 @@ def could_have_findings(source: str, index: ProjectIndex | None = None) -> bool:
     return index is not None and index.mentions_module_class(source)
 
 
-def _syntax_error(source: str, path: str) -> Diagnostic | None:
-    """E999 for a file that is not parsed by libcst (the fast C parser checks it)."""
+def _syntax_error(source: str, path: str, *, newer_grammar: bool = True) -> Diagnostic | None:
+    """E999 for a file that is not valid Python. The running interpreter's parser (fast) says
+    it first; where it refuses, libcst's, which knows the grammar up to Python 3.13 (PEP 695
+    generics, ``type`` statements, PEP 701 f-strings), decides, so a file valid for a newer
+    Python than the one nnx-lint runs on is not reported (``newer_grammar=False``: libcst
+    has already refused it)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarnings are not ours to report
             ast.parse(source, path)
     except SyntaxError as exc:
+        if newer_grammar and _valid_for_a_newer_python(source):
+            return None
         row = exc.lineno or 1
         col = exc.offset or 1
         return Diagnostic("E999", f"SyntaxError: {exc.msg}", path, row, col, row, col)
     except (ValueError, RecursionError, MemoryError) as exc:
         return Diagnostic("E999", f"SyntaxError: {exc}", path, 1, 1, 1, 1)
     return None
+
+
+def _valid_for_a_newer_python(source: str) -> bool:
+    if sys.version_info >= (3, 13):
+        return False  # the running parser already knows every grammar libcst does
+    try:
+        cst.parse_module(source)
+    except (cst.ParserSyntaxError, RecursionError):
+        return False
+    return True
 
 
 def _parse_error(exc: cst.ParserSyntaxError, path: str) -> Diagnostic:
@@ -118,7 +134,7 @@ def check_source(
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         # Reported whatever is selected, as in ruff; Python's own parser words it best.
-        return [_syntax_error(source, path) or _parse_error(exc, path)]
+        return [_syntax_error(source, path, newer_grammar=False) or _parse_error(exc, path)]
     except RecursionError:
         return [Diagnostic("E999", "SyntaxError: too deeply nested to parse", path, 1, 1, 1, 1)]
     try:

@@ -9,7 +9,7 @@ on the installed jax/flax (CPU) and the claim is checked:
   TraceContextError or ValueError;
 - STALE ("compiled in as constants"): it runs, and after ``change()`` it still returns the old
   result while the eager result moved;
-- NONE ("cannot be told"): no claim to check.
+- NONE ("cannot be told"): no claim to check (the message must say it cannot tell).
 """
 
 from __future__ import annotations
@@ -63,6 +63,28 @@ class Noisy(nnx.Module):  # its __call__ reaches a Dropout through a helper meth
 
     def encode(self, x):
         return self.linear(x)
+
+
+class Quiet(nnx.Module):  # Dropout and BatchNorm told not to change anything
+    def __init__(self, rngs):
+        self.linear = nnx.Linear(2, 2, rngs=rngs)
+        self.drop = nnx.Dropout(0.5, rngs=rngs)
+        self.norm = nnx.BatchNorm(2, use_running_average=True, rngs=rngs)
+
+    def __call__(self, x):
+        return self.norm(self.drop(self.linear(x), deterministic=True))
+
+
+class Recorder(nnx.Module):  # writes only when asked to
+    def __init__(self, rngs, record=False):
+        self.linear = nnx.Linear(2, 2, rngs=rngs)
+        self.record = record
+
+    def __call__(self, x):
+        y = self.linear(x)
+        if self.record:
+            self.last = nnx.Intermediate(y)
+        return y
 """
 
 BUMP = "def change():\n    model.linear.kernel[...] = model.linear.kernel[...] + 1.0\n"
@@ -90,6 +112,20 @@ CASES = {
         "def call():\n    return compiled(x)\n"
         "def eager():\n    return model(x)\n" + BUMP,
         "RAISES",
+    ),
+    "deterministic_dropout_and_running_average_batchnorm": (
+        f"{CLASSES}\nmodel = Quiet(nnx.Rngs(0))\n"
+        "compiled = jax.jit(model)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n" + BUMP,
+        "STALE",
+    ),
+    "write_under_a_condition": (
+        f"{CLASSES}\nmodel = Recorder(nnx.Rngs(0))\n"
+        "compiled = jax.jit(model)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n" + BUMP,
+        "NONE",
     ),
     "pure_method_of_a_noisy_module": (
         f"{CLASSES}\nmodel = Noisy(nnx.Rngs(0))\n"
@@ -214,6 +250,8 @@ def test_the_message_claims_what_happens(name, outcomes):
     outcome = outcomes[name]
     if said == "RAISES":
         assert outcome["raised"] in ("TraceContextError", "ValueError"), outcome
+    elif said == "NONE":
+        assert "cannot be told" in found[0].message  # and it claims neither outcome
     else:
         assert outcome["raised"] is None, outcome
         assert outcome["stale"], f"{name}: ran, but not with stale results: {outcome}"

@@ -206,3 +206,33 @@ def builtin_effect(qualname: str, method: str) -> tuple[Effect, str] | None:
     if qualname in PURE_FUNCTIONS or qualname.startswith(PURE_NAMESPACES):
         return Effect.PURE, f"`{qualname}` does not touch NNX state"
     return None
+
+
+# flax modules whose calls change state unless a flag says otherwise: the flag, and the value
+# under which nothing changes.
+QUIET_WHEN = {
+    f"{NNX}.Dropout": ("deterministic", True),
+    f"{NNX}.BatchNorm": ("use_running_average", True),
+}
+
+
+def flagged_effect(
+    qualname: str, at_call: dict[str, object], built: dict[str, object], not_literal: str
+) -> tuple[Effect, str] | None:
+    """What a call of a flax Dropout or BatchNorm does, by the flag given at the call, else
+    at construction (``rate=0`` too, for Dropout); None for other classes."""
+    quiet = QUIET_WHEN.get(qualname)
+    if quiet is None:
+        return None
+    flag, value = quiet
+    short = f"nnx.{qualname.rsplit('.', 1)[-1]}"
+    for where, given in (("called", at_call), ("built", built)):
+        if flag in given:
+            if given[flag] == not_literal:
+                return Effect.UNKNOWN, f"`{short}` is {where} with `{flag}` set at run time"
+            if given[flag] == value:
+                return Effect.PURE, f"`{short}` is {where} with `{flag}={value}`"
+            return builtin_effect(qualname, "__call__")
+    if built.get("rate") == 0:
+        return Effect.PURE, f"`{short}` is built with `rate=0`"
+    return builtin_effect(qualname, "__call__")

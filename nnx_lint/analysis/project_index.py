@@ -24,10 +24,20 @@ from nnx_lint.analysis.nnx_api import Effect
 
 @dataclass(frozen=True)
 class Site:
-    """Where something happens in a method: its line and its source text."""
+    """Where something happens in a method: its line and its source text, and whether it
+    runs only under a condition (in an ``if``, ``while``, ``except`` or ``match`` branch, a
+    conditional expression, or after ``and``/``or``)."""
 
     line: int
     text: str
+    conditional: bool = False
+
+
+NOT_LITERAL = "<not a literal>"  # a keyword argument whose value is not a constant
+
+# Keyword arguments worth keeping from calls and constructions: they decide whether flax's
+# Dropout and BatchNorm change state.
+FLAGS = frozenset({"deterministic", "use_running_average", "rate"})
 
 
 ITEM = "[]"  # in a call path: an element of the attribute before it (`self.blocks[i]`)
@@ -40,7 +50,8 @@ class CallSite(Site):
     ``("blocks", ITEM)`` for ``self.blocks[i](x)`` or ``for b in self.blocks: b(x)``,
     ``("super", "m")`` for ``super().m(x)``."""
 
-    path: tuple[str, ...]
+    path: tuple[str, ...] = ()
+    flags: tuple[tuple[str, object], ...] = ()  # FLAGS given at the call, literal or not
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class ClassFacts:
     methods: frozenset[str]
     summaries: dict[str, MethodSummary]  # method name -> what it does to self's state
     contents: dict[str, frozenset[str]]  # self.attr -> classes constructed in its value
+    flags: dict[str, tuple[tuple[str, object], ...]]  # self.attr -> FLAGS it was built with
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,7 @@ class _FileScanner:
         self.package = module if is_package else module.rpartition(".")[0]
         self.local_classes: dict[str, str] = {}
         self.local_imports: dict[str, str] = {}  # imports of the method being scanned
+        self.flags: dict[str, tuple[tuple[str, object], ...]] = {}  # of the class scanned
 
     def _name(self, parts: tuple[str, ...]) -> str | None:
         head, rest = parts[0], parts[1:]
@@ -209,6 +222,7 @@ class _FileScanner:
         attrs: dict[str, str] = {}
         contains: set[str] = set()
         contents: dict[str, set[str]] = {}
+        self.flags = {}
         summaries: dict[str, MethodSummary] = {}
         for stmt in node.body:
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
@@ -226,6 +240,7 @@ class _FileScanner:
             methods=frozenset(summaries),
             summaries=summaries,
             contents={attr: frozenset(classes) for attr, classes in contents.items()},
+            flags=self.flags,
         )
         self._classes(node.body, qualname)
 
@@ -253,14 +268,16 @@ class _FileScanner:
         }
         in_init = fn.name == "__init__"
         writes: list[Site] = []
+        conditional = _conditional_nodes(fn)
         for node in ast.walk(fn):
             if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
                     if self._assignment(attrs, contains, contents, target, node, params):
                         if not in_init:
-                            writes.append(Site(node.lineno, ast.unparse(target)))
-        calls, unknown = _self_calls(fn)
+                            when = id(node) in conditional
+                            writes.append(Site(node.lineno, ast.unparse(target), when))
+        calls, unknown = _self_calls(fn, conditional)
         self.local_imports = {}
         return MethodSummary(tuple(writes), tuple(calls), tuple(unknown))
 
@@ -291,6 +308,7 @@ class _FileScanner:
                 self._attr(attrs, contains, target.attr, self.qualify(node.annotation))
             if isinstance(value, ast.Call):
                 self._attr(attrs, contains, target.attr, self.qualify(value.func))
+                self.flags.setdefault(target.attr, _flags(value))
             elif isinstance(value, ast.Name) and params.get(value.id):
                 self._attr(attrs, contains, target.attr, params[value.id])
             elif isinstance(value, ast.Name | ast.Attribute):  # self.act = nnx.gelu
@@ -337,8 +355,45 @@ def _mentions_self(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Name) and n.id == "self" for n in ast.walk(node))
 
 
+def _flags(call: ast.Call) -> tuple[tuple[str, object], ...]:
+    """The FLAGS a call passes, each with its literal value or NOT_LITERAL."""
+    return tuple(
+        (k.arg, k.value.value if isinstance(k.value, ast.Constant) else NOT_LITERAL)
+        for k in call.keywords
+        if k.arg in FLAGS
+    )
+
+
+def _conditional_nodes(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[int]:
+    """The ids of the nodes of a method that run only under a condition."""
+    found: set[int] = set()
+
+    def mark(node: ast.AST) -> None:
+        found.update(id(n) for n in ast.walk(node))
+
+    for node in ast.walk(fn):
+        if isinstance(node, ast.If | ast.While):
+            for stmt in (*node.body, *node.orelse):
+                mark(stmt)
+        elif isinstance(node, ast.For | ast.AsyncFor | ast.Try):
+            for stmt in node.orelse:
+                mark(stmt)
+            for handler in getattr(node, "handlers", []):
+                mark(handler)
+        elif isinstance(node, ast.IfExp):
+            mark(node.body)
+            mark(node.orelse)
+        elif isinstance(node, ast.BoolOp):
+            for value in node.values[1:]:
+                mark(value)
+        elif type(node).__name__ == "Match":
+            for case in getattr(node, "cases", []):
+                mark(case)
+    return found
+
+
 def _self_calls(
-    fn: ast.FunctionDef | ast.AsyncFunctionDef,
+    fn: ast.FunctionDef | ast.AsyncFunctionDef, conditional: set[int]
 ) -> tuple[list[CallSite], list[CallSite]]:
     """The calls a method makes on its own object, and those that reach something of its
     object's in a way that cannot be followed (``self.a.b.c(x)``, a call on a local name
@@ -367,14 +422,15 @@ def _self_calls(
     for node in in_order:
         path = _self_path(node.func, items)
         text = ast.unparse(node.func)
+        when = id(node) in conditional
         if path is not None and path[:1] == ("unfollowed",):
-            unknown.append(CallSite(node.lineno, text, path[1:]))
+            unknown.append(CallSite(node.lineno, text, when, path[1:]))
         elif path is not None:
-            calls.append(CallSite(node.lineno, text, path))
+            calls.append(CallSite(node.lineno, text, when, path, _flags(node)))
         elif _root_name(node.func) in tainted or any(
             isinstance(a, ast.Name) and a.id == "self" for a in node.args
         ):
-            unknown.append(CallSite(node.lineno, text, ()))
+            unknown.append(CallSite(node.lineno, text, when))
     return calls, unknown
 
 
@@ -431,15 +487,58 @@ def _root_name(node: ast.expr) -> str | None:
 
 
 def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts | None:
-    """The facts of one file's text (``module``: its dotted name), None if it does not parse."""
+    """The facts of one file's text (``module``: its dotted name), None if it does not parse.
+    A file written for a newer Python than the running one (PEP 695 generics, ``type``
+    statements, PEP 701 f-strings, ``except*``) is read through ``_older_grammar``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    except SyntaxError:
+        older = _older_grammar(source)
+        if older is None:
+            return None
+        try:
+            tree = ast.parse(older)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+    except (ValueError, RecursionError, MemoryError):
         return None
     hijax_possible = any(word in source for word in nnx_api.HIJAX_WORDS)
     return _FileScanner(module, is_package, hijax_possible).scan(tree, text_digest(source))
+
+
+def _older_grammar(source: str) -> str | None:
+    """The text in a grammar the running parser knows, lines kept where they were: type
+    parameters dropped (``class Box[T](nnx.Module)`` -> ``class Box(nnx.Module)``), ``type X =
+    Y`` as ``X = Y``, ``except*`` as ``except``, f-strings as plain strings of as many lines.
+    None when libcst cannot parse it either (a real syntax error)."""
+    import libcst as cst  # only for files the running parser refuses
+
+    class Older(cst.CSTTransformer):
+        def leave_ClassDef(self, _: cst.ClassDef, node: cst.ClassDef) -> cst.ClassDef:
+            return node.with_changes(type_parameters=None)
+
+        def leave_FunctionDef(self, _: cst.FunctionDef, node: cst.FunctionDef) -> cst.FunctionDef:
+            return node.with_changes(type_parameters=None)
+
+        def leave_TypeAlias(self, _: cst.TypeAlias, node: cst.TypeAlias) -> cst.Assign:
+            return cst.Assign([cst.AssignTarget(node.name)], node.value)
+
+        def leave_TryStar(self, _: cst.TryStar, node: cst.TryStar) -> cst.Try:
+            handlers = [cst.ExceptHandler(h.body, type=h.type, name=h.name) for h in node.handlers]
+            return cst.Try(node.body, handlers, orelse=node.orelse, finalbody=node.finalbody)
+
+        def leave_FormattedString(
+            self, original: cst.FormattedString, _: cst.FormattedString
+        ) -> cst.SimpleString:
+            lines = cst.Module([]).code_for_node(original).count("\n")
+            return cst.SimpleString('"""' + "\n" * lines + '"""' if lines else '""')
+
+    try:
+        return cst.parse_module(source).visit(Older()).code
+    except (cst.ParserSyntaxError, RecursionError, ValueError, TypeError):
+        return None
 
 
 class ProjectIndex:
@@ -638,14 +737,19 @@ class ProjectIndex:
     def _method_effect(self, qualname: str, facts: ClassFacts, method: str) -> Verdict:
         summary = facts.summaries[method]
         name = f"{_short(facts.qualname)}.{method}"
-        if summary.writes:
-            site = summary.writes[0]
-            return Verdict(Effect.CHANGES, (f"`{name}` assigns `{site.text}` (line {site.line})",))
         verdicts = []
+        for site in summary.writes:
+            step = f"`{name}` assigns `{site.text}` (line {site.line})"
+            if not site.conditional:
+                return Verdict(Effect.CHANGES, (step,))
+            verdicts.append(Verdict(Effect.UNKNOWN, (f"{step} under a condition",)))
         for call in summary.calls:
             verdict = self._call_effect(qualname, facts, call)
             step = f"`{name}` calls `{call.text}` (line {call.line})"
-            verdicts.append(Verdict(verdict.effect, (step, *verdict.reasons)))
+            effect = verdict.effect
+            if call.conditional and effect is Effect.CHANGES:
+                effect, step = Effect.UNKNOWN, f"{step} under a condition"
+            verdicts.append(Verdict(effect, (step, *verdict.reasons)))
         for site in summary.unknown:
             if self._reads_a_variable(qualname, site.path):
                 continue  # `self.w[...].astype(...)`: a method of the array a Variable holds
@@ -683,6 +787,12 @@ class ProjectIndex:
             if inner is not None:
                 return self.effect(inner, "__call__")
         method = path[1] if len(path) == 2 else "__call__"
+        if method == "__call__" and len(path) == 1:
+            built = self.flags_of(qualname, attr)
+            runs = self._runs_builtin(cls, "__call__")
+            flagged = nnx_api.flagged_effect(runs, dict(call.flags), built, NOT_LITERAL)
+            if flagged is not None:
+                return Verdict(flagged[0], (flagged[1],))
         if method == "__call__" and cls in nnx_api.CALLING_CONTAINERS:
             # nnx.Sequential(...) calls what it holds.
             held = self._held_modules(qualname, attr)
@@ -711,6 +821,24 @@ class ProjectIndex:
             if self.is_module(cls)
             and not (nnx_api.nnx_class_kind(cls) and cls.rsplit(".", 1)[-1] in nnx_api.CONTAINERS)
         )
+
+    def _runs_builtin(self, qualname: str, method: str) -> str:
+        """Whose ``method`` runs: the class itself, or the flax class it derives from when no
+        class of the project in between defines it (``class Dropout(nnx.Dropout)``)."""
+        if nnx_api.nnx_class_kind(qualname) is not None:
+            return qualname
+        lineage = list(self.ancestors(qualname))
+        if any(method in facts.summaries for facts in lineage):
+            return qualname
+        outside = [b for f in lineage for b in f.bases if self.class_facts(b) is None]
+        return outside[0] if outside else qualname
+
+    def flags_of(self, qualname: str, attr: str) -> dict[str, object]:
+        """The FLAGS ``self.attr`` was constructed with."""
+        for facts in self.ancestors(qualname):
+            if attr in facts.flags:
+                return dict(facts.flags[attr])
+        return {}
 
     def contents_of(self, qualname: str, attr: str) -> frozenset[str]:
         """The classes constructed in the value assigned to ``self.attr``, if any."""
