@@ -1,0 +1,76 @@
+"""Re-run the real-code triage: lint each repository snapshot found under CORPUS (one folder per
+repository, named owner+name as in triage.json) and diff the findings against the recorded ones.
+
+    python benchmarks/realworld/run.py /path/to/corpus
+
+Prints each finding that is new (not triaged yet) or gone, and each whose claim changed; exits
+1 if there is any. The snapshots are not in this repository: bring them with the session
+tool's fetch (or a git clone) at the commits triage.json names. Not run by .ci/run (no network
+there, and it takes minutes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def claim(message: str) -> str:
+    if "tracing it fails" in message or "raises ValueError" in message:
+        return "RAISES"
+    if "cannot be told" in message:
+        return "NONE"
+    if "compiled in as constants" in message:
+        return "STALE"
+    if "lost" in message or "TypeError" in message:
+        return "LOST"
+    return "NONE"
+
+
+def findings(repo: Path) -> set[tuple[str, int, str, str]]:
+    out = subprocess.run(
+        [sys.executable, "-m", "nnx_lint", "--no-cache", "--output-format", "json", "."],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return {
+        (
+            Path(d["filename"]).resolve().relative_to(repo.resolve()).as_posix(),
+            d["location"]["row"],
+            d["code"],
+            claim(d["message"]),
+        )
+        for d in json.loads(out)
+    }
+
+
+def main(corpus: Path) -> int:
+    triage = json.loads((HERE / "triage.json").read_text())
+    differences = 0
+    for name in triage["repositories"]:
+        repo = corpus / name
+        if not repo.is_dir():
+            print(f"{name}: not in {corpus}, skipped")
+            continue
+        recorded = {
+            (f["path"], f["line"], f["code"], f["claim"])
+            for f in triage["findings"]
+            if f["repo"] == name
+        }
+        found = findings(repo)
+        for item in sorted(found - recorded):
+            print(f"{name}: new   {item}")
+        for item in sorted(recorded - found):
+            print(f"{name}: gone  {item}")
+        differences += len(found ^ recorded)
+        print(f"{name}: {len(found)} findings, {len(found & recorded)} as triaged")
+    return 1 if differences else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1] if len(sys.argv) > 1 else ".")))
