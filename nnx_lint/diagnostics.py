@@ -48,6 +48,15 @@ class Fix:
 
 
 @dataclass(frozen=True)
+class Related:
+    """Another place a finding's evidence points to (the first state change of a call path)."""
+
+    path: str
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
 class Diagnostic:
     code: str
     message: str  # what is wrong and what happens at run time; never about the fix
@@ -59,6 +68,7 @@ class Diagnostic:
     fix: Fix | None = None
     # When there is no fix: what to do by hand, and why no fix is offered.
     fix_unavailable: str | None = None
+    related: tuple[Related, ...] = ()  # where the evidence points
     # The source line, for `full` output (the engine fills it in with dataclasses.replace).
     source_line: str = field(default="", repr=False, compare=False)
 

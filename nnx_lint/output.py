@@ -96,10 +96,18 @@ def _full(d: Diagnostic, ctx: _Context) -> str:
     ]
     if d.help is not None:
         out.append(f"{gutter} = help: {d.help}")
+    for related in d.related:
+        out.append(f"{gutter} = note: {_shown(related.path)}:{related.line}: {related.message}")
     if d.fix is not None:
         if ctx.show_fixes and d.path in ctx.lines:
             out += ["", *_fix_diff(d.fix, ctx.lines[d.path].text)]
     return "\n".join(out) + "\n"
+
+
+def _shown(path: str) -> str:
+    """A path as people read it: relative to the working directory when inside it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def _fix_diff(fix: Fix, text: str) -> list[str]:
@@ -166,6 +174,14 @@ def _json(d: Diagnostic, ctx: _Context) -> _Json:
         "filename": os.path.abspath(d.path),
         "fix": fix,
         "fix_unavailable": d.fix_unavailable,
+        "related": [
+            {
+                "filename": os.path.abspath(r.path),
+                "location": _location(r.line, 1),
+                "message": r.message,
+            }
+            for r in d.related
+        ],
         "location": _location(d.line, d.column),
         "message": d.message,
         "name": ctx.name(d.code),
@@ -276,6 +292,18 @@ def _sarif_result(d: Diagnostic, rule_index: Mapping[str, int], ctx: _Context) -
         "message": {"text": d.message},
         "locations": [{"physicalLocation": {"artifactLocation": artifact, "region": region}}],
     }
+    if d.related:
+        result["relatedLocations"] = [
+            {
+                "id": i,
+                "physicalLocation": {
+                    "artifactLocation": _artifact(r.path),
+                    "region": {"startLine": r.line},
+                },
+                "message": {"text": r.message},
+            }
+            for i, r in enumerate(d.related)
+        ]
     if d.fix_unavailable is not None:  # what to do by hand, and why there is no fix
         result["properties"] = {"fixUnavailable": d.fix_unavailable}
     if d.fix is not None:

@@ -29,8 +29,9 @@ fast = jax.jit(model)
 FIXED_LINE = "fast = functools.partial(nnx.jit(type(model).__call__), model)"
 CLEAN = "from flax import nnx\n\nmodel = nnx.Linear(2, 3, rngs=nnx.Rngs(0))\n"
 RUFF_KEYS = {  # ruff's keys, and ours: fix_unavailable (what to do when there is no fix)
-    "cell",
+    "cell",  # and related (where the evidence points)
     "fix_unavailable",
+    "related",
     "code",
     "end_location",
     "filename",

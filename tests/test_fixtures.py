@@ -80,7 +80,8 @@ def snapshot(path: Path, source: str, index: ProjectIndex) -> str:
         rules=RULES_BY_CODE,
         show_fixes=True,
     )
-    return text.replace(f"{FIXTURES}{os.sep}", "")
+    text = text.replace(f"{FIXTURES}{os.sep}", "")
+    return text.replace(f"{os.path.relpath(FIXTURES)}{os.sep}", "")
 
 
 def _check_snapshot(path: Path, source: str, index: ProjectIndex) -> None:

@@ -381,3 +381,39 @@ def test_the_reason_for_no_fix_is_its_own_field_never_the_message(tmp_path):
     )[0]
     assert fixable["fix_unavailable"] is None and fixable["fix"]["message"]
     assert fixable["message"] == record["message"]  # the same finding, the same message
+
+
+MODELS_WITH_DROPOUT = """\
+from flax import nnx
+
+
+class Noisy(nnx.Module):
+    def __init__(self, rngs):
+        self.drop = nnx.Dropout(0.5, rngs=rngs)
+
+    def __call__(self, x):
+        return self.drop(x)
+"""
+TRAIN_NOISY = (
+    "import jax\nfrom flax import nnx\n\nfrom models import Noisy\n\n"
+    "f = jax.jit(Noisy(nnx.Rngs(0)))\n"
+)
+
+
+def test_the_first_state_change_is_a_related_location(tmp_path):
+    """The evidence's last step, in another file, in every format that has room for it."""
+    write(tmp_path / "pyproject.toml", "")
+    write(tmp_path / "models.py", MODELS_WITH_DROPOUT)
+    write(tmp_path / "train.py", TRAIN_NOISY)
+    [record] = json.loads(run(tmp_path, "--output-format", "json", "train.py").stdout)
+    [related] = record["related"]
+    assert related["filename"] == str(tmp_path / "models.py")
+    assert related["location"]["row"] == 9  # return self.drop(x)
+    assert "draws a key from Rngs" in related["message"]
+    full = run(tmp_path, "train.py").stdout
+    assert "= note: models.py:9: the state changes here" in full
+    sarif = validate_sarif(run(tmp_path, "--output-format", "sarif", "train.py").stdout)
+    [result] = sarif["runs"][0]["results"]
+    [location] = result["relatedLocations"]
+    assert location["physicalLocation"]["region"] == {"startLine": 9}
+    assert location["physicalLocation"]["artifactLocation"]["uri"].endswith("models.py")

@@ -92,6 +92,8 @@ class Verdict:
 
     effect: Effect
     reasons: tuple[str, ...]
+    # Where the first state change (or what cannot be told) stands: (file key, line).
+    location: tuple[str, int] | None = None
 
 
 def join(verdicts: list[Verdict]) -> Verdict:
@@ -547,6 +549,7 @@ class ProjectIndex:
         same module name."""
         self.files: dict[str, FileFacts] = files or {}
         self.classes: dict[str, ClassFacts] = {}
+        self.class_files: dict[str, str] = {}  # class qualname -> key of its file
         self.modules: dict[str, FileFacts] = {}
         counts = Counter(f.module for f in self.files.values())
         # Scripts outside packages are named by their file name: two `train.py` in two
@@ -559,6 +562,7 @@ class ProjectIndex:
                 continue
             self.modules[facts.module] = facts
             self.classes.update(facts.classes)
+            self.class_files.update(dict.fromkeys(facts.classes, key))
         self._hijax_packages = {f.module.partition(".")[0] for f in self.files.values() if f.hijax}
         self._module_cache: dict[str, bool] = {}
         self._effects: dict[tuple[str, str], Verdict] = {}
@@ -737,24 +741,30 @@ class ProjectIndex:
     def _method_effect(self, qualname: str, facts: ClassFacts, method: str) -> Verdict:
         summary = facts.summaries[method]
         name = f"{_short(facts.qualname)}.{method}"
+        file = self.class_files.get(facts.qualname)
+
+        def at(line: int) -> tuple[str, int] | None:
+            return (file, line) if file is not None else None
+
         verdicts = []
         for site in summary.writes:
             step = f"`{name}` assigns `{site.text}` (line {site.line})"
             if not site.conditional:
-                return Verdict(Effect.CHANGES, (step,))
-            verdicts.append(Verdict(Effect.UNKNOWN, (f"{step} under a condition",)))
+                return Verdict(Effect.CHANGES, (step,), at(site.line))
+            verdicts.append(Verdict(Effect.UNKNOWN, (f"{step} under a condition",), at(site.line)))
         for call in summary.calls:
             verdict = self._call_effect(qualname, facts, call)
             step = f"`{name}` calls `{call.text}` (line {call.line})"
             effect = verdict.effect
             if call.conditional and effect is Effect.CHANGES:
                 effect, step = Effect.UNKNOWN, f"{step} under a condition"
-            verdicts.append(Verdict(effect, (step, *verdict.reasons)))
+            where = verdict.location or at(call.line)
+            verdicts.append(Verdict(effect, (step, *verdict.reasons), where))
         for site in summary.unknown:
             if self._reads_a_variable(qualname, site.path):
                 continue  # `self.w[...].astype(...)`: a method of the array a Variable holds
             step = f"`{name}` calls `{site.text}` (line {site.line}), which cannot be followed"
-            verdicts.append(Verdict(Effect.UNKNOWN, (step,)))
+            verdicts.append(Verdict(Effect.UNKNOWN, (step,), at(site.line)))
         return join(verdicts)
 
     def _call_effect(self, qualname: str, facts: ClassFacts, call: CallSite) -> Verdict:

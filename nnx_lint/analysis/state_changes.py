@@ -10,6 +10,7 @@ from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.context import FileContext, Function, Instance, Ref, Value
 from nnx_lint.analysis.jit_sites import JitSite, callers, instance_verdict
 from nnx_lint.analysis.nnx_api import Effect
+from nnx_lint.analysis.project_index import Verdict
 from nnx_lint.analysis.scopes import Binding, BindingKind, FastVisitor, lookup
 
 MODE_METHODS = {
@@ -107,6 +108,7 @@ class _Changes(_Resolver, FastVisitor):
     def __init__(self, ctx: FileContext, function: Function, params: dict[str, NnxParam]):
         super().__init__(ctx, function, params)
         self.changes: dict[str, list[str]] = {}
+        self.evidence: dict[str, Verdict] = {}  # the call path behind a change, if any
 
     def _note(self, name: cst.Name | None, how: str) -> None:
         param = self._param(name)
@@ -151,6 +153,9 @@ class _Changes(_Resolver, FastVisitor):
         """A call of ``method`` on an NNX object: noted if it changes state, with the reasons."""
         verdict = instance_verdict(self.ctx, instance, method)
         if verdict.effect is Effect.CHANGES:
+            param = self._param(root)
+            if param is not None:
+                self.evidence.setdefault(param.name, verdict)
             how = "changes state when called"
             self._note(root, f"{how}: {'; '.join(verdict.reasons)}" if verdict.reasons else how)
 
@@ -253,11 +258,18 @@ def dropping_call(ctx: FileContext, site: JitSite, position: int | None) -> cst.
     return None
 
 
+@dataclass(frozen=True)
+class StateChanges:
+    hows: dict[str, tuple[str, ...]]  # parameter -> how its state changes, in order
+    evidence: dict[str, Verdict]  # parameter -> the call path of a change made by a call
+
+
 def state_changes(
     ctx: FileContext, function: Function, params: dict[str, NnxParam]
-) -> dict[str, tuple[str, ...]]:
+) -> StateChanges:
     """How the function's body changes each parameter's state ("is updated", ...), in order;
     parameters it does not change are left out."""
     visitor = _Changes(ctx, function, params)
     visitor.walk(function.node.body)
-    return {name: tuple(hows) for name, hows in visitor.changes.items()}
+    hows = {name: tuple(found) for name, found in visitor.changes.items()}
+    return StateChanges(hows, visitor.evidence)

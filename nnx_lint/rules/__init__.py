@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     import libcst as cst
 
     from nnx_lint.analysis.context import FileContext
-    from nnx_lint.diagnostics import Diagnostic, Fix
+    from nnx_lint.analysis.project_index import Verdict
+    from nnx_lint.diagnostics import Diagnostic, Fix, Related
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,26 @@ def report(
     message: str,
     fix: Fix | None,
     fix_unavailable: str | None = None,
+    related: tuple[Related, ...] = (),
 ) -> Diagnostic:
     """A finding at ``node``: the message, and the fix or what to do without one."""
     from nnx_lint.diagnostics import Diagnostic
 
     line, column, end_line, end_column = ctx.position(node)
     return Diagnostic(
-        code, message, ctx.path, line, column, end_line, end_column, fix, fix_unavailable
+        code, message, ctx.path, line, column, end_line, end_column, fix, fix_unavailable, related
     )
+
+
+def evidence(verdict: Verdict) -> tuple[Related, ...]:
+    """The place a verdict's evidence ends at (the first state change), as a related location."""
+    from nnx_lint.analysis.nnx_api import Effect
+    from nnx_lint.diagnostics import Related
+
+    if verdict.location is None or verdict.effect is not Effect.CHANGES:
+        return ()
+    path, line = verdict.location
+    return (Related(path, line, f"the state changes here: {verdict.reasons[-1]}"),)
 
 
 def _load() -> tuple[Rule, ...]:

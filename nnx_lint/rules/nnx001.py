@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from nnx_lint.rules import Rule, report
+from nnx_lint.rules import Rule, evidence, report
 
 if TYPE_CHECKING:
     from nnx_lint.analysis.context import FileContext
@@ -185,11 +185,12 @@ def jit_on_nnx_state(
         if site.jit.kind is not kind or site.shape is Shape.FUNCTION:
             continue
         text = message(ctx, site)
+        related = evidence(site.verdict)
         try:
-            yield report(ctx, code, site.report_node, text, site_fix(ctx, site))
+            yield report(ctx, code, site.report_node, text, site_fix(ctx, site), None, related)
         except NoFix as why:
             unavailable = f"{by_hand(site)} (no automatic fix: {why})"
-            yield report(ctx, code, site.report_node, text, None, unavailable)
+            yield report(ctx, code, site.report_node, text, None, unavailable, related)
 
 
 def check(ctx: FileContext) -> Iterator[Diagnostic]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from nnx_lint.rules import Rule, report
+from nnx_lint.rules import Rule, evidence, report
 
 # The analysis (libcst) is imported when a file is checked, not with the rule registry:
 # front ends read the registry on every run, also when every result comes from the cache.
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from nnx_lint.analysis.context import FileContext
     from nnx_lint.analysis.jit_sites import JitSite
     from nnx_lint.analysis.state_changes import NnxParam
-    from nnx_lint.diagnostics import Diagnostic, Fix
+    from nnx_lint.diagnostics import Diagnostic, Fix, Related
 
 CODE = "NNX003"
 NAME = "jitted-step-loses-nnx-state"
@@ -189,6 +189,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         params = nnx_params(ctx, site)
         if not params:
             continue
+        related: tuple[Related, ...] = ()
         not_pytrees = [
             p
             for p in params.values()
@@ -197,7 +198,8 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         if not_pytrees:
             message = _type_error_message(not_pytrees)
         else:
-            changes = state_changes(ctx, site.function, params)
+            found = state_changes(ctx, site.function, params)
+            changes = found.hows
             back = handed_back(ctx, site.function, params)
             changed = [p for p in params.values() if p.name in changes]
             lost = [p for p in changed if p.name not in back]
@@ -214,11 +216,16 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
                 message = _lost_message(lost, changes)
             else:
                 message = _dropped_message(ctx, dropped, changes)
+            first = (lost or [p for p, _ in dropped])[0]
+            if first.name in found.evidence:
+                related = evidence(found.evidence[first.name])
         try:
-            yield report(ctx, CODE, site.report_node, message, _fix(ctx, site, params))
+            yield report(
+                ctx, CODE, site.report_node, message, _fix(ctx, site, params), None, related
+            )
         except NoFix as why:
             unavailable = f"compile it with nnx.jit (no automatic fix: {why})"
-            yield report(ctx, CODE, site.report_node, message, None, unavailable)
+            yield report(ctx, CODE, site.report_node, message, None, unavailable, related)
 
 
 RULE = Rule(CODE, NAME, SUMMARY, DOC, check)
