@@ -109,6 +109,7 @@ class _Changes(_Resolver, FastVisitor):
         super().__init__(ctx, function, params)
         self.changes: dict[str, list[str]] = {}
         self.evidence: dict[str, Verdict] = {}  # the call path behind a change, if any
+        self.unknown: set[str] = set()  # parameters with a call whose effect cannot be told
 
     def _note(self, name: cst.Name | None, how: str) -> None:
         param = self._param(name)
@@ -152,6 +153,8 @@ class _Changes(_Resolver, FastVisitor):
     def _note_call(self, root: cst.Name | None, instance: Instance, method: str) -> None:
         """A call of ``method`` on an NNX object: noted if it changes state, with the reasons."""
         verdict = instance_verdict(self.ctx, instance, method)
+        if verdict.effect is Effect.UNKNOWN and (param := self._param(root)) is not None:
+            self.unknown.add(param.name)
         if verdict.effect is Effect.CHANGES:
             param = self._param(root)
             if param is not None:
@@ -262,6 +265,7 @@ def dropping_call(ctx: FileContext, site: JitSite, position: int | None) -> cst.
 class StateChanges:
     hows: dict[str, tuple[str, ...]]  # parameter -> how its state changes, in order
     evidence: dict[str, Verdict]  # parameter -> the call path of a change made by a call
+    unknown: frozenset[str]  # parameters with a call whose effect cannot be told
 
 
 def state_changes(
@@ -272,4 +276,4 @@ def state_changes(
     visitor = _Changes(ctx, function, params)
     visitor.walk(function.node.body)
     hows = {name: tuple(found) for name, found in visitor.changes.items()}
-    return StateChanges(hows, visitor.evidence)
+    return StateChanges(hows, visitor.evidence, frozenset(visitor.unknown))

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from nnx_lint.analysis.context import FileContext
     from nnx_lint.analysis.jit_sites import JitSite
-    from nnx_lint.analysis.state_changes import NnxParam
+    from nnx_lint.analysis.state_changes import NnxParam, StateChanges
     from nnx_lint.diagnostics import Diagnostic, Fix, Related
 
 CODE = "NNX003"
@@ -38,6 +38,11 @@ call path changes state (see NNX001: holding Params is not changing state; a cal
 effect cannot be told is not reported). Handing back is returning the object, `nnx.state`
 of it, or a tuple containing either; it is also reported when a call in the file throws that
 result away (a bare call statement, or `_` in its place when unpacking).
+
+It also reports an NNX object listed in `static_argnums`/`static_argnames` (or `self` of a
+method compiled with `static_argnums=0`): jax.jit does not trace it but hashes it by
+identity, so its state is compiled in at the first call and later calls return results of the
+old state, or, when the function changes it, tracing fails with `TraceContextError`.
 
 ### Why is this bad?
 Since flax 0.11 Modules are JAX pytrees, so `jax.jit` accepts them as arguments, but it
@@ -122,30 +127,68 @@ def _dropped_message(
 
 
 def _static(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> str | None:
+    """Why the jit swap cannot fix the site: an NNX argument is static, or the static options
+    are not literals."""
+    from nnx_lint.fixes.rewrites import NoFix
+
+    try:
+        static = _static_params(site, params)
+    except NoFix as why:
+        return str(why)
+    if static:
+        name = static[0].name
+        return f"`{name}` is static, and nnx.jit cannot propagate the state of a static argument"
+    return None
+
+
+def _static_params(site: JitSite, params: dict[str, NnxParam]) -> list[NnxParam]:
+    """The NNX parameters listed in ``static_argnums``/``static_argnames`` (NoFix when those
+    are not literals)."""
     import libcst as cst
 
-    from nnx_lint.fixes.rewrites import argnums
+    from nnx_lint.fixes.rewrites import NoFix, argnums
 
+    hit: list[NnxParam] = []
     for arg in site.options:
         key = arg.keyword.value if arg.keyword else ""
         if key == "static_argnums":
             indexes = {int(n.value, 0) for n in argnums(arg)}
-            hit = [p.name for p in params.values() if p.binding.param_index in indexes]
+            hit += [p for p in params.values() if p.binding.param_index in indexes]
         elif key == "static_argnames":
             values: list[cst.BaseExpression] = [arg.value]
             if isinstance(arg.value, cst.Tuple | cst.List):
                 values = [e.value for e in arg.value.elements]
             strings = [v for v in values if isinstance(v, cst.SimpleString)]
             if len(strings) != len(values):
-                return "`static_argnames` is not a literal"
-            hit = [s.evaluated_value for s in strings if s.evaluated_value in params]
-        else:
-            continue
-        if hit:
-            return (
-                f"`{hit[0]}` is static, and nnx.jit cannot propagate the state of a static argument"
-            )
-    return None
+                raise NoFix("`static_argnames` is not a literal")
+            names = {s.evaluated_value for s in strings}
+            hit += [p for p in params.values() if p.name in names]
+    return hit
+
+
+STATIC = "{names} {verb} a static argument of the compiled function, not traced by jax.jit"
+STATIC_RAISES = STATIC + ", and {it} changes in it ({how}): tracing fails (TraceContextError)"
+STATIC_STALE = (
+    STATIC + ": its state is compiled in at the first call (hashed by identity), so a later "
+    "call after its state changed returns results of the old state"
+)
+STATIC_UNKNOWN = (
+    STATIC + ": if its state changes inside, tracing fails (TraceContextError); otherwise its "
+    "state is compiled in at the first call and later calls return results of the old state"
+)
+
+
+def _static_message(static: list[NnxParam], found: StateChanges) -> str:
+    names = " and ".join(f"`{p.name}`" for p in static)
+    verb = "is" if len(static) == 1 else "are"
+    changed = [p for p in static if p.name in found.hows]
+    if changed:
+        how = f"`{changed[0].name}` {found.hows[changed[0].name][0]}"
+        it = "it" if len(static) == 1 else f"`{changed[0].name}`"
+        return STATIC_RAISES.format(names=names, verb=verb, it=it, how=how)
+    if any(p.name in found.unknown for p in static):
+        return STATIC_UNKNOWN.format(names=names, verb=verb)
+    return STATIC_STALE.format(names=names, verb=verb)
 
 
 def _fix(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> Fix:
@@ -190,6 +233,19 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         if not params:
             continue
         related: tuple[Related, ...] = ()
+        try:
+            static = _static_params(site, params)
+        except NoFix:
+            static = []
+        if static:
+            names = " and ".join(f"`{p.name}`" for p in static)
+            unavailable = (
+                f"remove {names} from the static arguments and compile with nnx.jit (no "
+                "automatic fix yet)"
+            )
+            message = _static_message(static, state_changes(ctx, site.function, params))
+            yield report(ctx, CODE, site.report_node, message, None, unavailable)
+            continue
         not_pytrees = [
             p
             for p in params.values()
