@@ -18,11 +18,22 @@ from nnx_lint.analysis.scopes import (
 
 
 class _Strings(FastVisitor):
+    """The strings inside annotations (``x: "jax.Array"``): a name there is a use. A name in a
+    docstring, comment or other string is not."""
+
     def __init__(self) -> None:
         self.values: list[str] = []
+        self.depth = 0
+
+    def visit_Annotation(self, node: cst.Annotation) -> None:
+        self.depth += 1
+
+    def leave_Annotation(self, original_node: cst.Annotation) -> None:
+        self.depth -= 1
 
     def visit_SimpleString(self, node: cst.SimpleString) -> None:
-        self.values.append(node.value)
+        if self.depth:
+            self.values.append(node.value)
 
 
 def _import_uses(module: cst.Module) -> dict[str, int]:

@@ -77,10 +77,9 @@ def insertion(
         return Edit(at, at, line + newline)
     later_section = next((x for x in existing if x.section > new.section), None)
     if later_section is not None:  # a section of its own, before the next one
-        if existing[0] is later_section:  # the first import: after the comments above it
-            at = _before_leading_lines(later_section.node, span, source)
-            return Edit(at, at, line + newline + newline)
-        at = _line_start(later_section, span, source)  # after the blank line before it
+        # Before the import and the comments attached to it, after the blank line above it
+        # (the docstring's, or the previous section's).
+        at = _line_start(later_section, span, source)
         return Edit(at, at, line + newline + newline)
     if existing:  # a section of its own, after the last one
         at = _after(existing[-1].node, span, source)
@@ -100,15 +99,6 @@ def _line_start(line: _Line, span: Span, source: str) -> int:
         if empty.comment is None:
             break
         start = source.rfind("\n", 0, source.rfind("\n", 0, start)) + 1
-    return start
-
-
-def _before_leading_lines(
-    node: cst.SimpleStatementLine | cst.BaseCompoundStatement, span: Span, source: str
-) -> int:
-    start = span(node)[0]
-    for _ in node.leading_lines:
-        start = source.rfind("\n", 0, start - 1) + 1
     return start
 
 
