@@ -97,6 +97,35 @@ class FileContext:
         """Flax's hijax mode is on for this file: closures that mutate are legal."""
         return self.index.hijax(self.facts)
 
+    def hijax_at(self, node: cst.CSTNode) -> bool:
+        """Is hijax mode on where ``node`` stands: for the whole file, or inside a function
+        decorated with, or a `with` block entered with, a call that turns it on?"""
+        if self.hijax:
+            return True
+        if not any(word in self.source for word in nnx_api.HIJAX_WORDS):
+            return False  # the cheap answer for nearly every file
+        current: cst.CSTNode | None = node
+        while current is not None:
+            if isinstance(current, cst.FunctionDef):
+                calls = [d.decorator for d in current.decorators]
+            elif isinstance(current, cst.With):
+                calls = [item.item for item in current.items]
+            else:
+                calls = []
+            if any(isinstance(c, cst.Call) and self._turns_on_hijax(c) for c in calls):
+                return True
+            current = self.parent(current)
+        return False
+
+    def _turns_on_hijax(self, call: cst.Call) -> bool:
+        func = self.value_at(call.func)
+        if not isinstance(func, Ref):
+            return False
+        args: list[tuple[str | None, object]] = [
+            (a.keyword.value if a.keyword else None, _literal(a.value)) for a in call.args
+        ]
+        return nnx_api.hijax_call(func.qualname, args)
+
     # -- positions and text
     @cached_property
     def lines(self) -> LineIndex:
@@ -298,6 +327,17 @@ class FileContext:
         if b.kind in (BindingKind.ASSIGN, BindingKind.ANNASSIGN) and b.value is not None:
             return self.evaluate(b.value, b.scope, b.order, depth + 1)
         return None
+
+
+def _literal(node: cst.BaseExpression) -> object:
+    """The value of a literal argument (True, False, None, a string, a number), else None."""
+    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[node.value]
+    if isinstance(node, cst.SimpleString):
+        return node.evaluated_value
+    if isinstance(node, cst.Integer):
+        return int(node.value, 0)
+    return None
 
 
 def _is_static_or_classmethod(fn: cst.FunctionDef) -> bool:

@@ -171,6 +171,25 @@ def captures(
     return list(found.values())
 
 
+def made_in_hijax_mode(ctx: FileContext, site: JitSite) -> bool:
+    """Were the NNX objects the site compiles all made in hijax mode (a whole file in it, or
+    their binding inside a function or `with` block that turns it on)? Hijax applies to the
+    Variables made under it: a model made outside still raises inside such a block."""
+    if ctx.hijax:
+        return True
+    made: list[cst.CSTNode] = []
+    for capture in site.captures:
+        made += [b.node for b in capture.scope.bindings.get(capture.name, [])[-1:]]
+    if site.shape in (Shape.MODULE, Shape.METHOD):
+        root = site.target
+        while isinstance(root, cst.Attribute | cst.Subscript | cst.Call):
+            root = root.func if isinstance(root, cst.Call) else root.value
+        ref = ctx.reference(root) if isinstance(root, cst.Name) else None
+        binding = ctx.binding_of(ref.name, ref.scope, ref.order) if ref is not None else None
+        made.append(binding.node if binding is not None else site.report_node)
+    return bool(made) and all(ctx.hijax_at(node) for node in made)
+
+
 GRAD_TRANSFORMS = frozenset({f"{nnx_api.NNX}.grad", f"{nnx_api.NNX}.value_and_grad"})
 
 

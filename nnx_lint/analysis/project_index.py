@@ -159,8 +159,21 @@ class _FileScanner:
         for node in tree.body:  # then aliases of what they bind: `Drop = nnx.Dropout`
             self._alias(node)
         if self.hijax_possible:
+            # As a decorator or a `with` item, hijax is on inside that function or block only
+            # (the checked file's context looks at those); elsewhere for the whole program.
+            scoped = {
+                id(call)
+                for node in ast.walk(tree)
+                for call in (
+                    node.decorator_list
+                    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                    else [item.context_expr for item in node.items]
+                    if isinstance(node, ast.With | ast.AsyncWith)
+                    else []
+                )
+            }
             for sub in ast.walk(tree):
-                if isinstance(sub, ast.Call):
+                if isinstance(sub, ast.Call) and id(sub) not in scoped:
                     self._hijax(sub)
                 elif isinstance(sub, ast.Assign) and isinstance(sub.targets[0], ast.Subscript):
                     target = sub.targets[0]
@@ -563,7 +576,6 @@ class ProjectIndex:
             self.modules[facts.module] = facts
             self.classes.update(facts.classes)
             self.class_files.update(dict.fromkeys(facts.classes, key))
-        self._hijax_packages = {f.module.partition(".")[0] for f in self.files.values() if f.hijax}
         self._module_cache: dict[str, bool] = {}
         self._effects: dict[tuple[str, str], Verdict] = {}
 
@@ -615,10 +627,9 @@ class ProjectIndex:
         return ProjectIndex(files, own=key), facts
 
     def hijax(self, facts: FileFacts) -> bool:
-        """Is Flax's hijax mode on for this file: turned on in it, in a module it imports
-        (transitively), or anywhere in its top-level package?"""
-        if "." in facts.module and facts.module.partition(".")[0] in self._hijax_packages:
-            return True
+        """Is Flax's hijax mode on for the whole of this file: turned on in it (not only in a
+        decorated function or a `with` block), or in a module it imports (transitively)? A
+        sibling module of its package that turns it on does not count."""
         return facts.module in self._hijax_modules or facts.hijax
 
     @cached_property

@@ -176,13 +176,15 @@ def jit_on_nnx_state(
 ) -> Iterator[Diagnostic]:
     """Findings for a jit of ``kind`` applied to an NNX object, a bound method of one, or a
     closure over one (NNX001 for jax.jit; NNX002, with its own ``message``, for nnx.jit)."""
-    from nnx_lint.analysis.jit_sites import Shape, find_jit_sites
+    from nnx_lint.analysis.jit_sites import Shape, find_jit_sites, made_in_hijax_mode
     from nnx_lint.fixes.rewrites import NoFix, site_fix
 
     if ctx.hijax:
         return
     for site in find_jit_sites(ctx):
         if site.jit.kind is not kind or site.shape is Shape.FUNCTION:
+            continue
+        if made_in_hijax_mode(ctx, site):
             continue
         text = message(ctx, site)
         related = evidence(site.verdict)
