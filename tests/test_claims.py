@@ -148,6 +148,22 @@ CASES = {
         "def change():\n    pass\n",
         "RAISES",
     ),
+    "noisy_module_switched_to_eval_first": (
+        f"{CLASSES}\nmodel = Noisy(nnx.Rngs(0))\nmodel.eval()\n"
+        "compiled = jax.jit(model)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n" + BUMP,
+        "NONE",
+    ),
+    "lstm_cell_stepped": (
+        "cell = nnx.LSTMCell(2, 2, rngs=nnx.Rngs(0))\n"
+        "carry = cell.initialize_carry((1, 2), nnx.Rngs(1))\n"
+        "compiled = jax.jit(cell)\n"
+        "def call():\n    return compiled(carry, x)[1]\n"
+        "def eager():\n    return cell(carry, x)[1]\n"
+        "def change():\n    cell.ii.kernel[...] = cell.ii.kernel[...] + 1.0\n",
+        "STALE",
+    ),
     "pure_method_of_a_noisy_module": (
         f"{CLASSES}\nmodel = Noisy(nnx.Rngs(0))\n"
         "compiled = jax.jit(model.encode)\n"

@@ -97,6 +97,22 @@ class FileContext:
         """Flax's hijax mode is on for this file: closures that mutate are legal."""
         return self.index.hijax(self.facts)
 
+    @cached_property
+    def switches_modes(self) -> bool:
+        """Does the file call ``.eval()``, ``.train()`` or ``.set_attributes(...)`` on
+        something? Then the mode of a Dropout or BatchNorm at a given call cannot be told."""
+        compiled = [  # a switch inside a compiled function is that function's state change
+            self.scopes.scope_of[id(fn)]
+            for dec, fn, scope, order in self.scopes.decorators
+            if self.as_jit(self.evaluate(dec.decorator, scope, order), dec.decorator)
+        ]
+        return any(
+            isinstance(call.func, cst.Attribute)
+            and call.func.attr.value in nnx_api.MODE_SWITCHES
+            and not any(c.contains(scope) for c in compiled)
+            for call, scope, _ in self.scopes.calls
+        )
+
     def hijax_at(self, node: cst.CSTNode) -> bool:
         """Is hijax mode on where ``node`` stands: for the whole file, or inside a function
         decorated with, or a `with` block entered with, a call that turns it on?"""
@@ -227,6 +243,12 @@ class FileContext:
             if qual in nnx_api.FACTORIES:
                 return Instance(None, True, None)
             instance = self.instance_of(qual)
+            quiet = nnx_api.QUIET_WHEN.get(qual)
+            if instance is not None and quiet is not None:
+                flag, value = quiet  # nnx.Dropout(0.5, deterministic=True): changes nothing
+                given = {a.keyword.value: _literal(a.value) for a in call.args if a.keyword}
+                if given.get(flag) is value:
+                    return Instance(qual, True, False)
             if instance is not None and qual in nnx_api.CALLING_CONTAINERS:
                 # nnx.Sequential(...) calls what it holds: its contents decide.
                 parts = [self.evaluate(a.value, scope, order, depth + 1) for a in call.args]

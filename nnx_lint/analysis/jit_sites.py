@@ -198,12 +198,25 @@ def instance_verdict(ctx: FileContext, instance: Instance, method: str) -> Verdi
     if instance.cls is None:  # made by a factory (nnx.merge, nnx.clone, ...)
         return Verdict(Effect.UNKNOWN, ("its class is not known",))
     built = instance.changes_state
+    if instance.cls in nnx_api.MODE_DEPENDENT and method == "__call__" and built is False:
+        # built with deterministic=True / use_running_average=True
+        return _mode_checked(ctx, Verdict(Effect.PURE, (), mode_dependent=True))
     if instance.cls in nnx_api.CALLING_CONTAINERS and method == "__call__" and built is not None:
         # nnx.Sequential(...) built here: what it was given decides.
         if built:
-            return Verdict(Effect.CHANGES, ("it holds a module whose calls change state",))
-        return Verdict(Effect.PURE, ())
-    return ctx.index.effect(instance.cls, method)
+            verdict = Verdict(Effect.CHANGES, ("it holds a module whose calls change state",))
+            return _mode_checked(ctx, replace(verdict, mode_dependent=True))
+        return _mode_checked(ctx, Verdict(Effect.PURE, (), mode_dependent=True))
+    return _mode_checked(ctx, ctx.index.effect(instance.cls, method))
+
+
+def _mode_checked(ctx: FileContext, verdict: Verdict) -> Verdict:
+    """A verdict that rests on a Dropout's or BatchNorm's mode is no claim in a file that
+    switches modes (``model.eval()``): which mode holds at the call cannot be told."""
+    if verdict.mode_dependent and verdict.effect is not Effect.UNKNOWN and ctx.switches_modes:
+        why = "and this file switches modes with `.eval()`/`.train()`, so its mode cannot be told"
+        return replace(verdict, effect=Effect.UNKNOWN, reasons=(*verdict.reasons, why))
+    return verdict
 
 
 def capture_verdict(ctx: FileContext, capture: Capture) -> Verdict:
@@ -235,16 +248,24 @@ def _use_verdict(ctx: FileContext, capture: Capture, node: cst.CSTNode) -> Verdi
         if isinstance(parent, cst.Call) and parent.func is top:
             return Verdict(Effect.UNKNOWN, (f"the function calls `{_code(top)}`",))
         return Verdict(Effect.PURE, ())  # an attribute or item read
-    if isinstance(parent, cst.Arg):
-        call = ctx.parent(parent)
-        if isinstance(call, cst.Call) and isinstance(call.func, cst.Call):
+    call = ctx.parent(parent) if isinstance(parent, cst.Arg) else None
+    if isinstance(call, cst.Call):
+        if isinstance(call.func, cst.Call):  # transform(f)(model)
             transform = ctx.value_at(call.func.func)
             if isinstance(transform, Ref) and transform.qualname in GRAD_TRANSFORMS:
                 name = transform.qualname.replace("flax.", "")
                 reason = f"`{name}` runs on `{capture.text}`, captured from outside the trace"
                 return Verdict(Effect.CHANGES, (reason,))
-    # Passed to a function, returned, kept: it may be called there.
-    return instance_verdict(ctx, capture.instance, "__call__")
+            return Verdict(
+                Effect.UNKNOWN, (f"`{capture.text}` is passed to a transformed function",)
+            )
+        callee = ctx.value_at(call.func)
+        if isinstance(callee, Ref) and callee.qualname in nnx_api.GRAPH_READERS:
+            return Verdict(Effect.PURE, ())  # nnx.state(model): read where the trace sees it
+        if isinstance(callee, Function):  # a function of this file: it may call the object
+            return instance_verdict(ctx, capture.instance, "__call__")
+        return Verdict(Effect.UNKNOWN, (f"`{capture.text}` is passed to `{_code(call.func)}`",))
+    return Verdict(Effect.UNKNOWN, (f"what the function does with `{capture.text}` is not known",))
 
 
 def _code(node: cst.CSTNode) -> str:

@@ -44,6 +44,8 @@ MUTATING_MODULES = frozenset(
     """BatchNorm Bidirectional Dropout GRUCell LSTMCell OptimizedLSTMCell RNN RNNCellBase
     SimpleCell SpectralNorm""".split()
 )
+# RNN cells: calling one steps it (pure); only initialize_carry draws from its Rngs.
+RNN_CELLS = frozenset({"GRUCell", "LSTMCell", "OptimizedLSTMCell", "SimpleCell", "RNNCellBase"})
 CONTAINERS = frozenset({"Module", "Sequential", "Dict", "List", "ToNNX"})
 CALLING_CONTAINERS = frozenset({f"{NNX}.Sequential"})  # calling it calls what it holds
 # Not Modules, but the same failure mode: objects whose state changes when used.
@@ -178,10 +180,15 @@ def builtin_effect(qualname: str, method: str) -> tuple[Effect, str] | None:
     kind = nnx_class_kind(qualname)
     name = qualname.rsplit(".", 1)[-1]
     short = f"nnx.{name}"
+    if name in RNN_CELLS and kind is ObjectKind.MUTATING:
+        if method == "initialize_carry":
+            return Effect.CHANGES, f"`{short}.initialize_carry` draws from its Rngs"
+        return Effect.PURE, f"`{short}.{method}` only reads its parameters"
     if kind is ObjectKind.MUTATING:
         what = {
             "Dropout": "draws a key from Rngs",
             "BatchNorm": "updates its batch statistics",
+            "SpectralNorm": "updates its power-iteration state",
         }.get(name, "draws its initial carry from its Rngs")
         return Effect.CHANGES, f"`{short}` {what}"
     if kind is ObjectKind.MODULE:
@@ -233,6 +240,24 @@ def flagged_effect(
             if given[flag] == value:
                 return Effect.PURE, f"`{short}` is {where} with `{flag}={value}`"
             return builtin_effect(qualname, "__call__")
-    if built.get("rate") == 0:
-        return Effect.PURE, f"`{short}` is built with `rate=0`"
+    if qualname == f"{NNX}.Dropout":
+        rate = built.get("rate", built.get(FIRST_ARGUMENT))
+        if rate == 0:
+            return Effect.PURE, f"`{short}` is built with `rate=0`"
+        if rate == not_literal:
+            return (
+                Effect.UNKNOWN,
+                f"`{short}` is built with a rate set at run time (0 draws nothing)",
+            )
+        if "rngs" in at_call:
+            return Effect.UNKNOWN, f"`{short}` draws from the Rngs passed to it"
     return builtin_effect(qualname, "__call__")
+
+
+FIRST_ARGUMENT = "<first positional argument>"
+# flax.nnx functions that only read an object's graph and state.
+GRAPH_READERS = frozenset(f"{NNX}.{name}" for name in "state split graphdef variables".split())
+MODE_SWITCHES = frozenset({"eval", "train", "set_attributes"})
+# Modules whose state change depends on their mode (deterministic, use_running_average), which
+# .eval(), .train() and set_attributes switch on the object or any module holding it.
+MODE_DEPENDENT = frozenset(QUIET_WHEN)

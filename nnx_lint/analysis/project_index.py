@@ -37,7 +37,7 @@ NOT_LITERAL = "<not a literal>"  # a keyword argument whose value is not a const
 
 # Keyword arguments worth keeping from calls and constructions: they decide whether flax's
 # Dropout and BatchNorm change state.
-FLAGS = frozenset({"deterministic", "use_running_average", "rate"})
+FLAGS = frozenset({"deterministic", "use_running_average", "rate", "rngs"})
 
 
 ITEM = "[]"  # in a call path: an element of the attribute before it (`self.blocks[i]`)
@@ -94,6 +94,8 @@ class Verdict:
     reasons: tuple[str, ...]
     # Where the first state change (or what cannot be told) stands: (file key, line).
     location: tuple[str, int] | None = None
+    # Decided by a module's mode (Dropout, BatchNorm), which .eval()/.train() may switch.
+    mode_dependent: bool = False
 
 
 def join(verdicts: list[Verdict]) -> Verdict:
@@ -371,11 +373,13 @@ def _mentions_self(node: ast.AST) -> bool:
 
 
 def _flags(call: ast.Call) -> tuple[tuple[str, object], ...]:
-    """The FLAGS a call passes, each with its literal value or NOT_LITERAL."""
+    """The FLAGS a call passes (and its first positional argument), each with its literal
+    value or NOT_LITERAL."""
+    given = [(k.arg, k.value) for k in call.keywords if k.arg in FLAGS]
+    given += [(nnx_api.FIRST_ARGUMENT, a) for a in call.args[:1]]
     return tuple(
-        (k.arg, k.value.value if isinstance(k.value, ast.Constant) else NOT_LITERAL)
-        for k in call.keywords
-        if k.arg in FLAGS
+        (str(name), value.value if isinstance(value, ast.Constant) else NOT_LITERAL)
+        for name, value in given
     )
 
 
@@ -737,7 +741,8 @@ class ProjectIndex:
     def _effect(self, qualname: str, method: str) -> Verdict:
         builtin = nnx_api.builtin_effect(qualname, method)
         if builtin is not None:
-            return Verdict(builtin[0], (builtin[1],))
+            modal = qualname in nnx_api.MODE_DEPENDENT and method == "__call__"
+            return Verdict(builtin[0], (builtin[1],), mode_dependent=modal)
         lineage = list(self.ancestors(qualname))
         if not lineage:
             return Verdict(Effect.UNKNOWN, (f"`{_short(qualname)}` is not known to nnx-lint",))
@@ -745,9 +750,10 @@ class ProjectIndex:
             if method in facts.summaries:
                 return self._method_effect(qualname, facts, method)
         outside = [b for f in lineage for b in f.bases if self.class_facts(b) is None]
-        if outside == [f"{nnx_api.NNX}.Module"] or not outside:
+        module_methods = nnx_api.MODULE_METHODS_CHANGING | nnx_api.MODULE_METHODS_READING
+        if (outside == [f"{nnx_api.NNX}.Module"] or not outside) and method not in module_methods:
             return Verdict(Effect.UNKNOWN, (f"`{_short(qualname)}` defines no `{method}`",))
-        return join([self.effect(base, method) for base in outside])
+        return join([self.effect(base, method) for base in outside or [f"{nnx_api.NNX}.Module"]])
 
     def _method_effect(self, qualname: str, facts: ClassFacts, method: str) -> Verdict:
         summary = facts.summaries[method]
@@ -770,7 +776,9 @@ class ProjectIndex:
             if call.conditional and effect is Effect.CHANGES:
                 effect, step = Effect.UNKNOWN, f"{step} under a condition"
             where = verdict.location or at(call.line)
-            verdicts.append(Verdict(effect, (step, *verdict.reasons), where))
+            verdicts.append(
+                Verdict(effect, (step, *verdict.reasons), where, verdict.mode_dependent)
+            )
         for site in summary.unknown:
             if self._reads_a_variable(qualname, site.path):
                 continue  # `self.w[...].astype(...)`: a method of the array a Variable holds
@@ -811,9 +819,12 @@ class ProjectIndex:
         if method == "__call__" and len(path) == 1:
             built = self.flags_of(qualname, attr)
             runs = self._runs_builtin(cls, "__call__")
-            flagged = nnx_api.flagged_effect(runs, dict(call.flags), built, NOT_LITERAL)
+            given = dict(call.flags)
+            flagged = nnx_api.flagged_effect(runs, given, built, NOT_LITERAL)
             if flagged is not None:
-                return Verdict(flagged[0], (flagged[1],))
+                quiet = nnx_api.QUIET_WHEN.get(runs, ("", None))[0]
+                modal = given.get(quiet, NOT_LITERAL) == NOT_LITERAL  # not decided at the call
+                return Verdict(flagged[0], (flagged[1],), mode_dependent=modal)
         if method == "__call__" and cls in nnx_api.CALLING_CONTAINERS:
             # nnx.Sequential(...) calls what it holds.
             held = self._held_modules(qualname, attr)
