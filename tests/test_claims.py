@@ -75,6 +75,44 @@ class Quiet(nnx.Module):  # Dropout and BatchNorm told not to change anything
         return self.norm(self.drop(self.linear(x), deterministic=True))
 
 
+class Aliased(nnx.Module):  # writes its cache through a local name
+    def __init__(self, rngs):
+        self.linear = nnx.Linear(2, 2, rngs=rngs)
+        self.seen = nnx.Variable(jnp.zeros(()))
+
+    def __call__(self, x):
+        seen = self.seen
+        seen[...] = seen[...] + 1
+        return self.linear(x)
+
+
+class Guarded(nnx.Module):  # writes only past an early return
+    def __init__(self, rngs, decode=False):
+        self.linear = nnx.Linear(2, 2, rngs=rngs)
+        self.decode = decode
+        self.cache = nnx.Variable(jnp.zeros((1, 2)))
+
+    def __call__(self, x):
+        y = self.linear(x)
+        if not self.decode:
+            return y
+        self.cache[...] = y
+        return y
+
+
+def residual(layer, x):
+    return x + layer(x)
+
+
+class Residual(nnx.Module):  # hands its Dropout to a function
+    def __init__(self, rngs):
+        self.drop = nnx.Dropout(0.5, rngs=rngs)
+        self.linear = nnx.Linear(2, 2, rngs=rngs)
+
+    def __call__(self, x):
+        return residual(self.drop, self.linear(x))
+
+
 class Recorder(nnx.Module):  # writes only when asked to
     def __init__(self, rngs, record=False):
         self.linear = nnx.Linear(2, 2, rngs=rngs)
@@ -163,6 +201,27 @@ CASES = {
         "def eager():\n    return cell(carry, x)[1]\n"
         "def change():\n    cell.ii.kernel[...] = cell.ii.kernel[...] + 1.0\n",
         "STALE",
+    ),
+    "write_through_a_local_name": (
+        f"{CLASSES}\nmodel = Aliased(nnx.Rngs(0))\n"
+        "compiled = jax.jit(model)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n" + BUMP,
+        "RAISES",
+    ),
+    "write_past_an_early_return": (
+        f"{CLASSES}\nmodel = Guarded(nnx.Rngs(0))\n"
+        "compiled = jax.jit(model)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n" + BUMP,
+        "NONE",
+    ),
+    "submodule_handed_to_a_function": (
+        f"{CLASSES}\nmodel = Residual(nnx.Rngs(0))\n"
+        "compiled = jax.jit(model)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n" + BUMP,
+        "NONE",
     ),
     "pure_method_of_a_noisy_module": (
         f"{CLASSES}\nmodel = Noisy(nnx.Rngs(0))\n"

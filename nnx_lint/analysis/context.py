@@ -45,6 +45,7 @@ class Instance:
     cls: str | None
     nnx: bool
     changes_state: bool | None  # True, False, or None when unknown
+    hijax: bool = False  # made with hijax=True (nnx.Variable(..., hijax=True), nnx.with_vars)
 
 
 @dataclass(frozen=True)
@@ -240,9 +241,12 @@ class FileContext:
                 if inner is not None:
                     return Jit(inner.kind, inner.spelled, inner.options + tuple(call.args[1:]))
                 return None
+            given = {a.keyword.value: _literal(a.value) for a in call.args if a.keyword}
             if qual in nnx_api.FACTORIES:
-                return Instance(None, True, None)
+                return Instance(None, True, None, hijax=given.get("hijax") is True)
             instance = self.instance_of(qual)
+            if instance is not None and instance.nnx and given.get("hijax") is True:
+                return Instance(instance.cls, True, instance.changes_state, hijax=True)
             quiet = nnx_api.QUIET_WHEN.get(qual)
             if instance is not None and quiet is not None:
                 flag, value = quiet  # nnx.Dropout(0.5, deterministic=True): changes nothing

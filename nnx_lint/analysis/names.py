@@ -10,9 +10,10 @@ so the two sides cannot drift apart.
   ``Annotated[X, ...]``, ``list[X]``), a union (``X | None``) or a string to parse. Anything
   else is ``None``. ``annotated_class`` then gives the one class it stands for, if any:
   ``X``, ``Optional[X]``, ``Union[X, Y]`` / ``X | Y`` (the first that resolves),
-  ``Annotated[X, ...]``, and those in strings (``"X"``). Any other subscript stands for its
-  first argument, as both sides have always read it: ``list[nnx.Dropout]`` holds Dropout
-  modules (what a closure over it may call), ``dict[str, X]`` gives ``str``, so nothing.
+  ``Annotated[X, ...]``, and those in strings (``"X"``); a sequence of X (``list[X]``,
+  ``Sequence[X]``, ``tuple[X, ...]``) stands for X too, as both sides have always read it: a
+  closure over it may call its elements. Any other generic (``GraphDef[Foo]``,
+  ``dict[str, X]``) stands for no class.
 """
 
 from __future__ import annotations
@@ -97,6 +98,14 @@ class Text:
 TypeExpr = Dotted | Subscript | Union | Text | None
 
 UNION = frozenset({"typing.Union", "typing_extensions.Union"})  # any argument may be the class
+# Subscripts that stand for their first argument: Optional, Annotated, and containers of it.
+FIRST_ARGUMENT = frozenset(
+    f"{module}.{name}"
+    for module in ("typing", "typing_extensions", "collections.abc")
+    for name in """Optional Annotated List Tuple Set FrozenSet Sequence MutableSequence
+    Iterable Iterator Collection""".split()
+)
+BUILTIN_CONTAINERS = frozenset({"list", "tuple", "set", "frozenset"})
 
 
 def from_ast(node: ast.expr | None) -> TypeExpr:
@@ -166,7 +175,18 @@ def annotated_class(
         options: Sequence[TypeExpr] = expr.options
     else:  # a Subscript, the one kind of TypeExpr left
         base = annotated_class(expr.base, resolve, depth + 1, resolve_text)
-        options = expr.args if base in UNION else expr.args[:1]
+        builtin = (
+            base is None
+            and isinstance(expr.base, Dotted)
+            and expr.base.parts[0] in BUILTIN_CONTAINERS
+            and len(expr.base.parts) == 1
+        )
+        if base in UNION:
+            options = expr.args
+        elif base in FIRST_ARGUMENT or builtin:
+            options = expr.args[:1]
+        else:
+            return None  # GraphDef[Foo], dict[str, X], ...: not an X
     for option in options:
         found = annotated_class(option, resolve, depth + 1, resolve_text)
         if found is not None:

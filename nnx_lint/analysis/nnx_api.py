@@ -59,7 +59,7 @@ OBJECT_NAMESPACES = ("flax.nnx.metrics.", "flax.nnx.bridge.ToNNX", "flax.nnx.bri
 FACTORIES = frozenset(
     f"{NNX}.{name}"
     for name in """merge clone eval_shape graph.unflatten from_tree bridge.ToNNX bridge.lazy_init
-    map view with_attributes recursive_map""".split()
+    map view with_attributes recursive_map with_vars""".split()
 )
 
 JIT = {"jax.jit": JitKind.JAX, f"{NNX}.jit": JitKind.NNX}

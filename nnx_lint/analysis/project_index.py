@@ -61,6 +61,7 @@ class MethodSummary:
     writes: tuple[Site, ...]  # assignments to self's state (outside __init__)
     calls: tuple[CallSite, ...]  # calls on self, its methods, attributes and their elements
     unknown: tuple[CallSite, ...]  # calls on something of self's not followed as calls
+    passed: tuple[CallSite, ...] = ()  # self's attributes handed to other calls (path: attr)
 
 
 @dataclass(frozen=True)
@@ -286,17 +287,22 @@ class _FileScanner:
         in_init = fn.name == "__init__"
         writes: list[Site] = []
         conditional = _conditional_nodes(fn)
+        items, tainted = _self_names(fn)
+        aliases = tainted | set(items)
         for node in ast.walk(fn):
             if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
-                    if self._assignment(attrs, contains, contents, target, node, params):
-                        if not in_init:
-                            when = id(node) in conditional
-                            writes.append(Site(node.lineno, ast.unparse(target), when))
+                    writes_self = self._assignment(attrs, contains, contents, target, node, params)
+                    # `cache = self.cache; cache.value = k`: through a name taken from self
+                    through = not isinstance(target, ast.Name) and _root_name(target) in aliases
+                    if (writes_self or through) and not in_init:
+                        when = id(node) in conditional
+                        writes.append(Site(node.lineno, ast.unparse(target), when))
         calls, unknown = _self_calls(fn, conditional)
+        passed = _passed(fn, conditional, items)
         self.local_imports = {}
-        return MethodSummary(tuple(writes), tuple(calls), tuple(unknown))
+        return MethodSummary(tuple(writes), tuple(calls), tuple(unknown), tuple(passed))
 
     def _assignment(
         self,
@@ -391,6 +397,19 @@ def _conditional_nodes(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[int]:
         found.update(id(n) for n in ast.walk(node))
 
     for node in ast.walk(fn):
+        for block in ("body", "orelse", "finalbody"):  # after `if c: return`, only if not c
+            stmts = getattr(node, block, None)
+            if not isinstance(stmts, list):
+                continue
+            guarded = False
+            for stmt in stmts:
+                if guarded:
+                    mark(stmt)
+                elif isinstance(stmt, ast.If) and any(
+                    isinstance(s, ast.Return | ast.Raise | ast.Continue | ast.Break)
+                    for s in (*stmt.body, *stmt.orelse)
+                ):
+                    guarded = True
         if isinstance(node, ast.If | ast.While):
             for stmt in (*node.body, *node.orelse):
                 mark(stmt)
@@ -417,21 +436,7 @@ def _self_calls(
     """The calls a method makes on its own object, and those that reach something of its
     object's in a way that cannot be followed (``self.a.b.c(x)``, a call on a local name
     taken from self, ``helper(self)``): those make the method's effect unknown."""
-    items: dict[str, str] = {}  # `for block in self.blocks:` -> {"block": "blocks"}
-    tainted: set[str] = set()  # other local names whose value comes from self
-    for node in ast.walk(fn):
-        if isinstance(node, ast.For | ast.comprehension) and _mentions_self(node.iter):
-            found = _loop_items(node.target, node.iter)
-            items.update(found)
-            tainted.update(
-                n.id for n in ast.walk(node.target) if isinstance(n, ast.Name) and n.id not in found
-            )
-        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr):
-            value = node.value
-            if value is not None and _refers_to_self(value):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    tainted.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    items, tainted = _self_names(fn)
     calls: list[CallSite] = []
     unknown: list[CallSite] = []
     in_order = sorted(  # as they read, so that the evidence names the first state change
@@ -451,6 +456,52 @@ def _self_calls(
         ):
             unknown.append(CallSite(node.lineno, text, when))
     return calls, unknown
+
+
+def _self_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[dict[str, str], set[str]]:
+    """Local names bound to elements of an attribute (``for block in self.blocks`` ->
+    ``{"block": "blocks"}``), and other local names bound to something of self's
+    (``cache = self.cache``)."""
+    items: dict[str, str] = {}
+    tainted: set[str] = set()
+    for node in ast.walk(fn):
+        if isinstance(node, ast.For | ast.comprehension) and _mentions_self(node.iter):
+            found = _loop_items(node.target, node.iter)
+            items.update(found)
+            tainted.update(
+                n.id for n in ast.walk(node.target) if isinstance(n, ast.Name) and n.id not in found
+            )
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.NamedExpr):
+            value = node.value
+            if value is not None and _refers_to_self(value):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    tainted.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return items, tainted
+
+
+def _passed(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef, conditional: set[int], items: dict[str, str]
+) -> list[CallSite]:
+    """Attributes of self (or elements of one) handed to a call that is not on self
+    (``residual(self.drop, x)``, ``jax.checkpoint(self.block)``): it may call them."""
+    found = []
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Call) or _self_path(node.func, items) is not None:
+            continue
+        for arg in [*node.args, *(k.value for k in node.keywords)]:
+            attr = _self_attr(arg)
+            path = (
+                (attr,)
+                if attr
+                else (items[arg.id], ITEM)
+                if (isinstance(arg, ast.Name) and arg.id in items)
+                else None
+            )
+            if path:
+                text = ast.unparse(node.func)
+                found.append(CallSite(node.lineno, text, id(node) in conditional, path))
+    return found
 
 
 def _self_attr(node: ast.expr) -> str | None:
@@ -779,6 +830,13 @@ class ProjectIndex:
             verdicts.append(
                 Verdict(effect, (step, *verdict.reasons), where, verdict.mode_dependent)
             )
+        for site in summary.passed:
+            attr = site.path[0]
+            held = self._held_modules(qualname, attr)
+            cls = self.attr_type(qualname, attr)
+            if held or (cls is not None and self.is_module(cls)):
+                step = f"`{name}` passes `self.{attr}` to `{site.text}` (line {site.line})"
+                verdicts.append(Verdict(Effect.UNKNOWN, (step,), at(site.line)))
         for site in summary.unknown:
             if self._reads_a_variable(qualname, site.path):
                 continue  # `self.w[...].astype(...)`: a method of the array a Variable holds

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import libcst as cst
 
@@ -57,11 +57,15 @@ def nnx_params(ctx: FileContext, site: JitSite) -> dict[str, NnxParam]:
                 param = next((p for p in params if p.name == arg.keyword.value), None)
             else:
                 param = positional[i] if i < len(positional) else None
-            if param is None or param.name in found:
+            if param is None:
                 continue
             value = ctx.evaluate(arg.value, call_scope, order)
-            if isinstance(value, Instance) and value.nnx:
+            if not (isinstance(value, Instance) and value.nnx):
+                continue
+            if param.name not in found:
                 found[param.name] = NnxParam(param, value)
+            elif value.hijax:  # annotated, and passed a hijax object by a call: hijax
+                found[param.name] = NnxParam(param, replace(found[param.name].instance, hijax=True))
     return found
 
 

@@ -229,7 +229,10 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
     for site in find_jit_sites(ctx):
         if site.jit.kind is not JitKind.JAX or site.function is None:
             continue
-        params = nnx_params(ctx, site)
+        if ctx.hijax_at(site.report_node):  # its arguments are most likely made there too
+            continue
+        # Hijax objects (made with hijax=True) are mutable references: their changes stay.
+        params = {k: p for k, p in nnx_params(ctx, site).items() if not p.instance.hijax}
         if not params:
             continue
         related: tuple[Related, ...] = ()
