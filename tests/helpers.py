@@ -91,3 +91,16 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def claim(message: str) -> str:
+    """The outcome a message claims: RAISES, STALE, LOST, or NONE ("cannot be told")."""
+    if "cannot be told" in message or "if its state changes" in message:
+        return "NONE"
+    if any(s in message for s in ("tracing it fails", "tracing fails", "raises ValueError")):
+        return "RAISES"
+    if "compiled in as constants" in message or "results of the old state" in message:
+        return "STALE"
+    if "lost" in message or "TypeError" in message:
+        return "LOST"
+    return "NONE"

@@ -21,6 +21,7 @@ import textwrap
 
 import helpers
 import pytest
+from helpers import claim
 
 from nnx_lint.engine import check_source
 
@@ -311,16 +312,6 @@ for name, source in json.loads(sys.stdin.read()).items():
         results[name] = {"raised": type(exc).__name__, "message": str(exc)[:200]}
 print(json.dumps(results))
 """
-
-
-def claim(message: str) -> str:
-    if "cannot be told" in message or "if its state changes" in message:
-        return "NONE"
-    if any(s in message for s in ("tracing it fails", "tracing fails", "raises ValueError")):
-        return "RAISES"
-    if "compiled in as constants" in message or "results of the old state" in message:
-        return "STALE"
-    return "NONE"
 
 
 @pytest.fixture(scope="module")

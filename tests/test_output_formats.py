@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from test_cli import CLEAN, FIXED_LINE, JIT_MODEL, RUFF_KEYS, run, write
+from test_cli import CLEAN, CROSS_MODELS, FIXED_LINE, JIT_MODEL, RUFF_KEYS, run, write
 
 from nnx_lint import output
 from nnx_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, LineIndex
@@ -383,28 +383,17 @@ def test_the_reason_for_no_fix_is_its_own_field_never_the_message(tmp_path):
     assert fixable["message"] == record["message"]  # the same finding, the same message
 
 
-MODELS_WITH_DROPOUT = """\
-from flax import nnx
-
-
-class Noisy(nnx.Module):
-    def __init__(self, rngs):
-        self.drop = nnx.Dropout(0.5, rngs=rngs)
-
-    def __call__(self, x):
-        return self.drop(x)
-"""
-TRAIN_NOISY = (
-    "import jax\nfrom flax import nnx\n\nfrom models import Noisy\n\n"
-    "f = jax.jit(Noisy(nnx.Rngs(0)))\n"
+TRAIN_RANKER = (
+    "import jax\nfrom flax import nnx\n\nfrom models import Ranker\n\n"
+    "f = jax.jit(Ranker(nnx.Rngs(0)))\n"
 )
 
 
 def test_the_first_state_change_is_a_related_location(tmp_path):
     """The evidence's last step, in another file, in every format that has room for it."""
     write(tmp_path / "pyproject.toml", "")
-    write(tmp_path / "models.py", MODELS_WITH_DROPOUT)
-    write(tmp_path / "train.py", TRAIN_NOISY)
+    write(tmp_path / "models.py", CROSS_MODELS)
+    write(tmp_path / "train.py", TRAIN_RANKER)
     [record] = json.loads(run(tmp_path, "--output-format", "json", "train.py").stdout)
     [related] = record["related"]
     assert related["filename"] == str(tmp_path / "models.py")

@@ -16,19 +16,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-
-
-def claim(message: str) -> str:
-    """The outcome a message claims (as tests/test_claims.py reads it)."""
-    if "cannot be told" in message or "if its state changes" in message:
-        return "NONE"
-    if any(s in message for s in ("tracing it fails", "tracing fails", "raises ValueError")):
-        return "RAISES"
-    if "compiled in as constants" in message or "results of the old state" in message:
-        return "STALE"
-    if "lost" in message or "TypeError" in message:
-        return "LOST"
-    return "NONE"
+sys.path.insert(0, str(HERE.parents[1] / "tests"))
+from helpers import claim  # noqa: E402  (how tests/test_claims.py reads a message)
 
 
 def findings(repo: Path) -> set[tuple[str, int, str, str]]:
