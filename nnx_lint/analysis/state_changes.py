@@ -47,6 +47,10 @@ def nnx_params(ctx: FileContext, site: JitSite) -> dict[str, NnxParam]:
         value = ctx.value_of_binding(b)
         if isinstance(value, Instance) and value.nnx:
             found[b.name] = NnxParam(b, value)
+    handed = _handed_to_nnx(ctx, site.function)
+    for b in params:  # `nnx.split(model)`: only NNX objects go there
+        if b.name not in found and b.name in handed:
+            found[b.name] = NnxParam(b, Instance(None, True, None))
     positional = [b for b in params if isinstance(b.node, cst.Param) and b.node.star == ""]
     for call, call_scope in callers(ctx, site).calls:
         order = ctx.call_order(call)
@@ -67,6 +71,30 @@ def nnx_params(ctx: FileContext, site: JitSite) -> dict[str, NnxParam]:
             elif value.hijax:  # annotated, and passed a hijax object by a call: hijax
                 found[param.name] = NnxParam(param, replace(found[param.name].instance, hijax=True))
     return found
+
+
+NNX_GRAPH_FUNCTIONS = frozenset(f"{nnx_api.NNX}.{name}" for name in "state split graphdef".split())
+
+
+def _handed_to_nnx(ctx: FileContext, function: Function) -> set[str]:
+    """Names passed, in the function's body, as the first argument of an NNX graph function
+    (``nnx.state(p)``, ``nnx.split(p)``, ``nnx.graphdef(p)``): evidence that they hold NNX
+    objects. (``nnx.grad(f)(p)`` is not: it differentiates arrays as well.)"""
+
+    class Calls(FastVisitor):
+        def __init__(self) -> None:
+            self.names: set[str] = set()
+
+        def visit_Call(self, node: cst.Call) -> None:
+            callee = ctx.value_at(node.func)
+            if isinstance(callee, Ref) and callee.qualname in NNX_GRAPH_FUNCTIONS and node.args:
+                first = node.args[0].value
+                if isinstance(first, cst.Name):
+                    self.names.add(first.value)
+
+    calls = Calls()
+    calls.walk(function.node.body)
+    return calls.names
 
 
 def _chain(node: cst.BaseExpression) -> tuple[cst.Name | None, list[str]]:
