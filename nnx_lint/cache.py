@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 
 from nnx_lint import __version__
 
-FORMAT = 4
+FORMAT = 5
 FILENAME = f"cache-v{FORMAT}.pickle"
 DEFAULT_DIR = ".nnx_lint_cache"
 

@@ -69,7 +69,6 @@ class ClassFacts:
     qualname: str
     bases: tuple[str, ...]
     attrs: dict[str, str]  # self.attr -> class qualname
-    contains: frozenset[str]  # every class constructed into an attribute
     pytree_false: bool
     methods: frozenset[str]
     summaries: dict[str, MethodSummary]  # method name -> what it does to self's state
@@ -238,20 +237,18 @@ class _FileScanner:
     def _class(self, node: ast.ClassDef, qualname: str) -> None:
         self.local_classes.setdefault(node.name, qualname)
         attrs: dict[str, str] = {}
-        contains: set[str] = set()
         contents: dict[str, set[str]] = {}
         self.flags = {}
         summaries: dict[str, MethodSummary] = {}
         for stmt in node.body:
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                self._attr(attrs, contains, stmt.target.id, self.qualify(stmt.annotation))
+                self._attr(attrs, stmt.target.id, self.qualify(stmt.annotation))
             elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-                summaries[stmt.name] = self._method(attrs, contains, contents, stmt)
+                summaries[stmt.name] = self._method(attrs, contents, stmt)
         self.classes[qualname] = ClassFacts(
             qualname=qualname,
             bases=tuple(q for q in map(self.qualify, node.bases) if q),
             attrs=attrs,
-            contains=frozenset(contains),
             pytree_false=any(
                 k.arg == "pytree" and _literal(k.value) is False for k in node.keywords
             ),
@@ -262,15 +259,13 @@ class _FileScanner:
         )
         self._classes(node.body, qualname)
 
-    def _attr(self, attrs: dict[str, str], contains: set[str], name: str, qual: str | None) -> None:
+    def _attr(self, attrs: dict[str, str], name: str, qual: str | None) -> None:
         if qual:
             attrs.setdefault(name, qual)
-            contains.add(qual)
 
     def _method(
         self,
         attrs: dict[str, str],
-        contains: set[str],
         contents: dict[str, set[str]],
         fn: ast.FunctionDef | ast.AsyncFunctionDef,
     ) -> MethodSummary:
@@ -293,7 +288,7 @@ class _FileScanner:
             if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
-                    writes_self = self._assignment(attrs, contains, contents, target, node, params)
+                    writes_self = self._assignment(attrs, contents, target, node, params)
                     # `cache = self.cache; cache.value = k`: through a name taken from self
                     through = not isinstance(target, ast.Name) and _root_name(target) in aliases
                     if (writes_self or through) and not in_init:
@@ -307,7 +302,6 @@ class _FileScanner:
     def _assignment(
         self,
         attrs: dict[str, str],
-        contains: set[str],
         contents: dict[str, set[str]],
         target: ast.expr,
         node: ast.Assign | ast.AnnAssign | ast.AugAssign,
@@ -328,17 +322,16 @@ class _FileScanner:
         ):
             value = node.value
             if isinstance(node, ast.AnnAssign):
-                self._attr(attrs, contains, target.attr, self.qualify(node.annotation))
+                self._attr(attrs, target.attr, self.qualify(node.annotation))
             if isinstance(value, ast.Call):
-                self._attr(attrs, contains, target.attr, self.qualify(value.func))
+                self._attr(attrs, target.attr, self.qualify(value.func))
                 self.flags.setdefault(target.attr, _flags(value))
             elif isinstance(value, ast.Name) and params.get(value.id):
-                self._attr(attrs, contains, target.attr, params[value.id])
+                self._attr(attrs, target.attr, params[value.id])
             elif isinstance(value, ast.Name | ast.Attribute):  # self.act = nnx.gelu
-                self._attr(attrs, contains, target.attr, self.qualify(value))
+                self._attr(attrs, target.attr, self.qualify(value))
             for sub in ast.walk(value) if value is not None else ():
                 if isinstance(sub, ast.Call) and (q := self.qualify(sub.func)):
-                    contains.add(q)
                     contents.setdefault(target.attr, set()).add(q)
         return True
 
@@ -650,7 +643,6 @@ class ProjectIndex:
                     c.qualname,
                     c.bases,
                     sorted(c.attrs.items()),
-                    sorted(c.contains),
                     c.pytree_false,
                     sorted(c.summaries.items()),
                     sorted((k, sorted(v)) for k, v in c.contents.items()),
