@@ -183,19 +183,10 @@ class FileContext:
     def call_order(self, call: cst.Call) -> int:
         return self._call_orders[id(call)]
 
-    @cached_property
-    def _parents(self) -> dict[int, cst.CSTNode]:
-        parents: dict[int, cst.CSTNode] = {}
-        todo: list[cst.CSTNode] = [self.module]
-        while todo:
-            node = todo.pop()
-            for child in node.children:
-                parents[id(child)] = node
-                todo.append(child)
-        return parents
-
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        return self._parents.get(id(node))
+        """The node ``node`` stands in (as the scope builder walked it: expressions,
+        statements, arguments and targets, not punctuation or whitespace)."""
+        return self.scopes.parents.get(id(node))
 
     def value_at(self, node: cst.BaseExpression) -> Value:
         """What an expression evaluates to where it stands (through its root name's scope)."""

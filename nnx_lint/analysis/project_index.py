@@ -269,10 +269,12 @@ class _FileScanner:
         contents: dict[str, set[str]],
         fn: ast.FunctionDef | ast.AsyncFunctionDef,
     ) -> MethodSummary:
+        nodes = list(ast.walk(fn))  # walked once: every question below reads this list
         # Imports inside the method count for it, as Python binds them (function-local imports).
         self.local_imports = {
             imported.local: imported.qualname
-            for node in ast.walk(fn)
+            for node in nodes
+            if isinstance(node, ast.Import | ast.ImportFrom)
             for imported in _imports(node, self.package)
         }
         params = {
@@ -281,10 +283,10 @@ class _FileScanner:
         }
         in_init = fn.name == "__init__"
         writes: list[Site] = []
-        conditional = _conditional_nodes(fn)
-        items, tainted = _self_names(fn)
+        conditional = _conditional_nodes(nodes)
+        items, tainted = _self_names(nodes)
         aliases = tainted | set(items)
-        for node in ast.walk(fn):
+        for node in nodes:
             if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
@@ -294,8 +296,8 @@ class _FileScanner:
                     if (writes_self or through) and not in_init:
                         when = id(node) in conditional
                         writes.append(Site(node.lineno, ast.unparse(target), when))
-        calls, unknown = _self_calls(fn, conditional)
-        passed = _passed(fn, conditional, items)
+        calls, unknown = _self_calls(nodes, conditional, items, tainted)
+        passed = _passed(nodes, conditional, items)
         self.local_imports = {}
         return MethodSummary(tuple(writes), tuple(calls), tuple(unknown), tuple(passed))
 
@@ -382,14 +384,27 @@ def _flags(call: ast.Call) -> tuple[tuple[str, object], ...]:
     )
 
 
-def _conditional_nodes(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[int]:
-    """The ids of the nodes of a method that run only under a condition."""
+# Nodes that hold lists of statements (body, orelse, finalbody).
+_BLOCKS = tuple(
+    getattr(ast, name)
+    for name in """FunctionDef AsyncFunctionDef If For AsyncFor While With AsyncWith Try TryStar
+    ExceptHandler match_case""".split()
+    if hasattr(ast, name)
+)
+
+
+def _conditional_nodes(nodes: list[ast.AST]) -> set[int]:
+    """The ids of the nodes of a method (all of them, as walked) that run only under a
+    condition."""
     found: set[int] = set()
 
     def mark(node: ast.AST) -> None:
-        found.update(id(n) for n in ast.walk(node))
+        if id(node) not in found:  # a branch inside a marked one is marked already
+            found.update(id(n) for n in ast.walk(node))
 
-    for node in ast.walk(fn):
+    for node in nodes:
+        if not isinstance(node, _BLOCKS):
+            continue
         for block in ("body", "orelse", "finalbody"):  # after `if c: return`, only if not c
             stmts = getattr(node, block, None)
             if not isinstance(stmts, list):
@@ -424,16 +439,15 @@ def _conditional_nodes(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[int]:
 
 
 def _self_calls(
-    fn: ast.FunctionDef | ast.AsyncFunctionDef, conditional: set[int]
+    nodes: list[ast.AST], conditional: set[int], items: dict[str, str], tainted: set[str]
 ) -> tuple[list[CallSite], list[CallSite]]:
     """The calls a method makes on its own object, and those that reach something of its
     object's in a way that cannot be followed (``self.a.b.c(x)``, a call on a local name
     taken from self, ``helper(self)``): those make the method's effect unknown."""
-    items, tainted = _self_names(fn)
     calls: list[CallSite] = []
     unknown: list[CallSite] = []
     in_order = sorted(  # as they read, so that the evidence names the first state change
-        (n for n in ast.walk(fn) if isinstance(n, ast.Call)),
+        (n for n in nodes if isinstance(n, ast.Call)),
         key=lambda n: (n.lineno, n.col_offset),
     )
     for node in in_order:
@@ -451,13 +465,13 @@ def _self_calls(
     return calls, unknown
 
 
-def _self_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[dict[str, str], set[str]]:
+def _self_names(nodes: list[ast.AST]) -> tuple[dict[str, str], set[str]]:
     """Local names bound to elements of an attribute (``for block in self.blocks`` ->
     ``{"block": "blocks"}``), and other local names bound to something of self's
     (``cache = self.cache``)."""
     items: dict[str, str] = {}
     tainted: set[str] = set()
-    for node in ast.walk(fn):
+    for node in nodes:
         if isinstance(node, ast.For | ast.comprehension) and _mentions_self(node.iter):
             found = _loop_items(node.target, node.iter)
             items.update(found)
@@ -473,13 +487,11 @@ def _self_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[dict[str, s
     return items, tainted
 
 
-def _passed(
-    fn: ast.FunctionDef | ast.AsyncFunctionDef, conditional: set[int], items: dict[str, str]
-) -> list[CallSite]:
+def _passed(nodes: list[ast.AST], conditional: set[int], items: dict[str, str]) -> list[CallSite]:
     """Attributes of self (or elements of one) handed to a call that is not on self
     (``residual(self.drop, x)``, ``jax.checkpoint(self.block)``): it may call them."""
     found = []
-    for node in ast.walk(fn):
+    for node in nodes:
         if not isinstance(node, ast.Call) or _self_path(node.func, items) is not None:
             continue
         for arg in [*node.args, *(k.value for k in node.keywords)]:

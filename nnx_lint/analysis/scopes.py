@@ -186,6 +186,8 @@ class ScopeBuilder(FastVisitor):
         self.statement_of: dict[int, int] = {}  # id(node) -> index of its top-level statement
         self.discarded: set[int] = set()  # ids of calls whose result is thrown away (`f(x)`)
         self._statement = -1
+        self.parents: dict[int, cst.CSTNode] = {}  # id(node) -> the node it stands in
+        self._path: list[cst.CSTNode] = []
 
     # -- helpers
     def _next(self) -> int:
@@ -284,7 +286,11 @@ class ScopeBuilder(FastVisitor):
     def walk(self, node: cst.CSTNode) -> None:
         if self._statement >= 0:
             self.statement_of[id(node)] = self._statement
+        if self._path:
+            self.parents[id(node)] = self._path[-1]
+        self._path.append(node)
         super().walk(node)
+        self._path.pop()
 
     # -- imports
     def visit_Import(self, node: cst.Import) -> bool:
