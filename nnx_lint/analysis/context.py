@@ -188,12 +188,17 @@ class FileContext:
         statements, arguments and targets, not punctuation or whitespace)."""
         return self.scopes.parents.get(id(node))
 
-    def value_at(self, node: cst.BaseExpression) -> Value:
-        """What an expression evaluates to where it stands (through its root name's scope)."""
+    def root_reference(self, node: cst.BaseExpression) -> Reference | None:
+        """The recorded read of the name an expression starts from (``model`` in
+        ``model.encode(x)[0]``), if any."""
         root: cst.BaseExpression = node
         while isinstance(root, cst.Attribute | cst.Subscript | cst.Call):
             root = root.func if isinstance(root, cst.Call) else root.value
-        ref = self.reference(root) if isinstance(root, cst.Name) else None
+        return self.reference(root) if isinstance(root, cst.Name) else None
+
+    def value_at(self, node: cst.BaseExpression) -> Value:
+        """What an expression evaluates to where it stands (through its root name's scope)."""
+        ref = self.root_reference(node)
         return self.evaluate(node, ref.scope, ref.order) if ref is not None else None
 
     # -- evaluation

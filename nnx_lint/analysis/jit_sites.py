@@ -181,10 +181,8 @@ def made_in_hijax_mode(ctx: FileContext, site: JitSite) -> bool:
     for capture in site.captures:
         made += [b.node for b in capture.scope.bindings.get(capture.name, [])[-1:]]
     if site.shape in (Shape.MODULE, Shape.METHOD):
-        root = site.target
-        while isinstance(root, cst.Attribute | cst.Subscript | cst.Call):
-            root = root.func if isinstance(root, cst.Call) else root.value
-        ref = ctx.reference(root) if isinstance(root, cst.Name) else None
+        target = site.target
+        ref = ctx.root_reference(target) if isinstance(target, cst.BaseExpression) else None
         binding = ctx.binding_of(ref.name, ref.scope, ref.order) if ref is not None else None
         made.append(binding.node if binding is not None else site.report_node)
     return bool(made) and all(ctx.hijax_at(node) for node in made)

@@ -129,11 +129,9 @@ class _Resolver:
         return param if param is not None and param.binding in bindings else None
 
     def _value(self, node: cst.BaseExpression) -> Value:
-        ref_root, _ = _chain(node)
-        ref = self.ctx.reference(ref_root) if ref_root is not None else None
-        if ref is None:
-            return None
-        return self.ctx.evaluate(node, ref.scope, ref.order)
+        """What a chain of attributes and items on a name evaluates to (never through a
+        call's result)."""
+        return self.ctx.value_at(node) if _chain(node)[0] is not None else None
 
 
 class _Changes(_Resolver, FastVisitor):
