@@ -13,6 +13,14 @@ Reported programs (`nnx003_train_step`, `nnx003_method`):
   `--fix` swaps `@jax.jit` for `@nnx.jit` and nothing else, a second `--fix` is a no-op, the
   fixed file is clean, and it gives the eager reference's outputs and final state.
 
+A static NNX argument (`nnx003_static`: `self` static through `@partial(jax.jit,
+static_argnums=0)`, a model in `static_argnames` beside a number), trained eagerly between calls:
+
+* `test_static_before_fix_is_stale`: every later call returns the first call's result (the
+  parameters were compiled in), while the eager reference's predictions move.
+* `test_static_fix_matches_eager`: both sites are reported with a safe fix; `--fix` compiles
+  with `nnx.jit` and keeps the number static; idempotent, clean, and equal to eager.
+
 Programs that must not be reported (`nnx003_ok_*`): a read-only model passed to `jax.jit`; a
 step that returns the model and optimizer, rebound by the caller; a step that returns
 `nnx.state(...)`, applied with `nnx.update`; the split/merge functional style; and hijax mode
@@ -199,6 +207,62 @@ def test_reported_fix_matches_eager(program: Program, tmp_path: Path, eager) -> 
     expected = check_eager(program, distinct=True, run=reference.result())
     assert after.returncode == 0 and after.arrays is not None, f"{fixed}\n{after}"
     assert_same(after.arrays, expected, f"the fixed {program.name}.py")
+
+
+# -- static NNX arguments ------------------------------------------------------------------
+
+STATIC = Program("nnx003_static", counters={"state/optimizer/step": 2})
+STATIC_FIXED = {  # the decorators before and after the fix, and the import it leaves unused
+    "import jax\n": "",
+    "    @functools.partial(jax.jit, static_argnums=0)\n": "    @nnx.jit\n",
+    '@functools.partial(jax.jit, static_argnames=("model", "scale"))\n': (
+        '@functools.partial(nnx.jit, static_argnames=("scale",))\n'
+    ),
+}
+
+
+def test_static_before_fix_is_stale(tmp_path: Path, eager) -> None:
+    reference = eager(STATIC)
+    before = _start(STATIC, tmp_path).result()
+    expected = check_eager(STATIC, run=reference.result())
+    assert before.returncode == 0 and before.arrays is not None, str(before)
+    got = before.arrays
+    outputs = output_keys(expected)
+    assert len(outputs) == 6  # (predict, scaled) before training and after each of 2 epochs
+    for i, key in enumerate(outputs):
+        first = outputs[i % 2]
+        assert np.array_equal(got[key], got[first]), f"{key} moved: {got[key]}"
+        if i >= 2:  # eager's predictions see the training
+            assert not close(expected[key], expected[first]), key
+    assert close(got[outputs[0]], expected[outputs[0]])
+    assert_same(got, expected, "the trained model", keys=[k for k in expected if "state/" in k])
+
+
+def test_static_fix_matches_eager(tmp_path: Path, eager) -> None:
+    reference = eager(STATIC)
+    path = _copy(STATIC, tmp_path)
+    original = path.read_text()
+    report = run_nnx_lint(path, "--output-format", "concise")
+    findings = _findings(report)
+    assert len(findings) == 2 and all("NNX003 [*]" in f for f in findings), report.stdout
+    assert all("static argument" in f for f in findings), report.stdout
+
+    run_nnx_lint(path, "--fix")
+    fixed = path.read_text()
+    want = original
+    for before, after in STATIC_FIXED.items():
+        assert want.count(before) == 1, before
+        want = want.replace(before, after)
+    assert fixed == want, f"unexpected fix:\n{fixed}"
+    run_nnx_lint(path, "--fix")
+    assert path.read_text() == fixed, "a second `--fix` run changed the file again"
+    clean = run_nnx_lint(path, "--output-format", "concise")
+    assert clean.returncode == 0 and not _findings(clean), clean.stdout
+
+    after = Pending([sys.executable, str(path)], tmp_path).result()
+    expected = check_eager(STATIC, run=reference.result())
+    assert after.returncode == 0 and after.arrays is not None, f"{fixed}\n{after}"
+    assert_same(after.arrays, expected, "the fixed nnx003_static.py")
 
 
 # -- not reported ---------------------------------------------------------------------------

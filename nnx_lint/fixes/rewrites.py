@@ -14,7 +14,16 @@ from nnx_lint.analysis.scopes import ScopeKind, lookup
 from nnx_lint.diagnostics import Applicability, Edit, Fix
 from nnx_lint.fixes.imports import Imports, NoFix
 
-__all__ = ["NoFix", "argnums", "check_options", "closure_fix", "module_fix", "swap_to_nnx_jit"]
+__all__ = [
+    "NoFix",
+    "argnums",
+    "check_options",
+    "closure_fix",
+    "module_fix",
+    "static_names",
+    "swap_to_nnx_jit",
+    "traced_fix",
+]
 
 
 def code(node: cst.CSTNode) -> str:
@@ -61,6 +70,19 @@ def argnums(arg: cst.Arg) -> list[cst.Integer]:
             return ints
     assert arg.keyword is not None  # argnums options are passed by keyword
     raise NoFix(f"`{arg.keyword.value}` is not a literal, so it cannot be renumbered")
+
+
+def static_names(arg: cst.Arg) -> list[cst.SimpleString]:
+    """The literal strings of a ``static_argnames`` option (one string, or a tuple or list of
+    them)."""
+    value = arg.value
+    values = [value]
+    if isinstance(value, cst.Tuple | cst.List):
+        values = [e.value for e in value.elements]
+    strings = [v for v in values if isinstance(v, cst.SimpleString)]
+    if len(strings) != len(values):
+        raise NoFix("`static_argnames` is not a literal")
+    return strings
 
 
 def _shifted(ctx: FileContext, arg: cst.Arg, by: int) -> str:
@@ -236,3 +258,94 @@ def site_fix(ctx: FileContext, site: JitSite) -> Fix:
     if site.shape is Shape.CLOSURE:
         return closure_fix(ctx, site)
     return module_fix(ctx, site)
+
+
+# -- static NNX arguments
+
+
+def traced_fix(
+    ctx: FileContext, site: JitSite, indexes: set[int], names: set[str], why_unsafe: str | None
+) -> Fix:
+    """``jax.jit`` -> ``nnx.jit`` with the parameters at ``indexes`` (positions) and named
+    ``names`` no longer static: nnx.jit traces their state and propagates its changes. Call
+    sites stay as they are; ``why_unsafe``: what may still behave differently."""
+    check_options(site)
+    imports = Imports(ctx)
+    removed: set[int] = set()
+    edits: list[Edit] = []
+    for arg in site.options:
+        key = arg.keyword.value if arg.keyword else ""
+        if key == "static_argnums":
+            kept = [ctx.code(n) for n in argnums(arg) if int(n.value, 0) not in indexes]
+            count = len(argnums(arg))
+        elif key == "static_argnames":
+            strings = static_names(arg)
+            kept = [ctx.code(s) for s in strings if s.evaluated_value not in names]
+            count = len(strings)
+        else:
+            continue
+        if len(kept) == count:
+            continue
+        if not within(arg, site.report_node):
+            raise NoFix(f"`{key}` is set through an alias defined elsewhere")
+        if not kept:
+            removed.add(id(arg))
+            continue
+        start, end = ctx.span(arg.value)
+        if isinstance(arg.value, cst.List):
+            edits.append(Edit(start, end, f"[{', '.join(kept)}]"))
+        elif isinstance(arg.value, cst.Tuple):  # its span leaves out the parentheses
+            edits.append(Edit(start, end, f"{', '.join(kept)}{',' if len(kept) == 1 else ''}"))
+        else:
+            edits.append(Edit(start, end, kept[0]))
+    swapped = False
+    for call in _calls_within(site.report_node):
+        args = list(call.args)
+        if not any(id(a) in removed for a in args):
+            continue
+        if all(id(a) in removed or a.value is site.jit.spelled for a in args):
+            # `partial(jax.jit, static_argnums=0)` or `jax.jit(static_argnums=0)` -> `nnx.jit`
+            start, end = ctx.span(call)
+            edits.append(Edit(start, end, f"{imports.nnx()}.jit"))
+            swapped = True
+        else:
+            edits += _removals(ctx, args, removed)
+    if not swapped:
+        edits.append(swap_to_nnx_jit(ctx, site, imports))
+    return Fix(
+        Applicability.SAFE if why_unsafe is None else Applicability.UNSAFE,
+        "Compile with nnx.jit, which traces NNX arguments, instead of a static argument"
+        + (f" (unsafe: {why_unsafe})" if why_unsafe else ""),
+        (*imports.edits, *edits),
+    )
+
+
+def _calls_within(root: cst.CSTNode) -> list[cst.Call]:
+    calls: list[cst.Call] = []
+
+    class Calls(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            calls.append(node)
+
+    root.visit(Calls())
+    return calls
+
+
+def _removals(ctx: FileContext, args: list[cst.Arg], removed: set[int]) -> list[Edit]:
+    """Edits deleting the ``removed`` arguments of a call, with their separating commas."""
+    edits: list[Edit] = []
+    i = 0
+    while i < len(args):
+        if id(args[i]) not in removed:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(args) and id(args[j + 1]) in removed:
+            j += 1
+        if i > 0:  # `f(a, static_argnums=0)`: from after `a` to after the removed value
+            edits.append(Edit(ctx.span(args[i - 1].value)[1], ctx.span(args[j].value)[1], ""))
+        else:  # the first ones: up to the next kept argument
+            assert j + 1 < len(args)  # the caller keeps at least one argument
+            edits.append(Edit(ctx.span(args[i])[0], ctx.span(args[j + 1])[0], ""))
+        i = j + 1
+    return edits

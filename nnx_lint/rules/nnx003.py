@@ -82,12 +82,20 @@ def train_step(model: nnx.Module, optimizer: nnx.Optimizer, x, y):
 `nnx.jit` propagates the state of NNX arguments back to the caller's objects. Returning the
 objects and rebinding them at the call site works too.
 
+For a static NNX argument, use `nnx.jit` and leave the object out of the static arguments
+(`@functools.partial(jax.jit, static_argnums=0)` on a method becomes `@nnx.jit`): nnx.jit
+traces its state, so every call sees the current values.
+
 ### Fix safety
 The fix replaces `jax.jit` with `nnx.jit`, keeping the options. It is safe when every NNX
-object the function uses arrives as an argument and none is listed in `static_argnums` or
-`static_argnames`. There is no fix when the function also captures NNX objects (see NNX001),
-when an NNX argument is static, or with `compiler_options` or positional options; the
-finding's help then says why.
+object the function uses arrives as an argument; call sites stay as they are. For a static NNX
+argument it also takes the object out of `static_argnums`/`static_argnames` (other static
+arguments stay; `partial(jax.jit, static_argnums=0)` with nothing left becomes `nnx.jit`):
+safe, except when the function reads the object in a condition (`if`, `while`, a conditional
+expression, `assert`), where traced values are no longer concrete: then the fix is unsafe.
+There is no fix when the function also captures NNX objects (see NNX001), when the static
+options are set through an alias defined elsewhere or are not literals, or with
+`compiler_options` or positional options; the finding's help then says why.
 """
 
 TYPE_ERROR = (
@@ -126,27 +134,10 @@ def _dropped_message(
     )
 
 
-def _static(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> str | None:
-    """Why the jit swap cannot fix the site: an NNX argument is static, or the static options
-    are not literals."""
-    from nnx_lint.fixes.rewrites import NoFix
-
-    try:
-        static = _static_params(site, params)
-    except NoFix as why:
-        return str(why)
-    if static:
-        name = static[0].name
-        return f"`{name}` is static, and nnx.jit cannot propagate the state of a static argument"
-    return None
-
-
 def _static_params(site: JitSite, params: dict[str, NnxParam]) -> list[NnxParam]:
     """The NNX parameters listed in ``static_argnums``/``static_argnames`` (NoFix when those
     are not literals)."""
-    import libcst as cst
-
-    from nnx_lint.fixes.rewrites import NoFix, argnums
+    from nnx_lint.fixes.rewrites import argnums, static_names
 
     hit: list[NnxParam] = []
     for arg in site.options:
@@ -155,15 +146,62 @@ def _static_params(site: JitSite, params: dict[str, NnxParam]) -> list[NnxParam]
             indexes = {int(n.value, 0) for n in argnums(arg)}
             hit += [p for p in params.values() if p.binding.param_index in indexes]
         elif key == "static_argnames":
-            values: list[cst.BaseExpression] = [arg.value]
-            if isinstance(arg.value, cst.Tuple | cst.List):
-                values = [e.value for e in arg.value.elements]
-            strings = [v for v in values if isinstance(v, cst.SimpleString)]
-            if len(strings) != len(values):
-                raise NoFix("`static_argnames` is not a literal")
-            names = {s.evaluated_value for s in strings}
+            names = {s.evaluated_value for s in static_names(arg)}
             hit += [p for p in params.values() if p.name in names]
-    return hit
+    return list(dict.fromkeys(hit))
+
+
+def _tested(ctx: FileContext, site: JitSite, static: list[NnxParam]) -> str | None:
+    """A static parameter read in a condition of the function (``if``, ``while``, a
+    conditional expression, ``assert``): traced, its values are no longer concrete there."""
+
+    from nnx_lint.analysis.scopes import FastVisitor, lookup
+
+    assert site.function is not None
+    names = {p.name for p in static}
+    scope = site.function.scope
+    found: list[str] = []
+
+    class Tests(FastVisitor):
+        def _test(self, test: cst.BaseExpression) -> None:
+            class Reads(FastVisitor):
+                def visit_Name(self, node: cst.Name) -> None:
+                    ref = ctx.reference(node)  # a read, not an attribute's name
+                    if ref is None or ref.name not in names:
+                        return
+                    if lookup(ref.name, ref.scope)[0] is scope:
+                        found.append(ref.name)
+
+            Reads().walk(test)
+
+        def visit_If(self, node: cst.If) -> None:
+            self._test(node.test)
+
+        def visit_While(self, node: cst.While) -> None:
+            self._test(node.test)
+
+        def visit_IfExp(self, node: cst.IfExp) -> None:
+            self._test(node.test)
+
+        def visit_Assert(self, node: cst.Assert) -> None:
+            self._test(node.test)
+
+    Tests().walk(site.function.node.body)
+    if found:
+        return (
+            f"`{found[0]}` is read in a condition, which needs concrete values: traced, its "
+            "Variables are not"
+        )
+    return None
+
+
+def _traced_fix(ctx: FileContext, site: JitSite, static: list[NnxParam]) -> Fix:
+    from nnx_lint.fixes.rewrites import NoFix, traced_fix
+
+    if site.captures:
+        raise NoFix("the function also captures NNX objects (NNX001); pass those in first")
+    indexes = {p.binding.param_index for p in static}
+    return traced_fix(ctx, site, indexes, {p.name for p in static}, _tested(ctx, site, static))
 
 
 STATIC = "{names} {verb} a static argument of the compiled function, not traced by jax.jit"
@@ -199,9 +237,7 @@ def _fix(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> Fix:
     if site.captures:
         raise NoFix("the function also captures NNX objects (NNX001); pass those in first")
     check_options(site)
-    static = _static(ctx, site, params)
-    if static:
-        raise NoFix(static)
+    _static_params(site, params)  # NoFix when the static options are not literals
     imports = Imports(ctx)
     edit = swap_to_nnx_jit(ctx, site, imports)
     return Fix(
@@ -241,13 +277,20 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         except NoFix:
             static = []
         if static:
-            names = " and ".join(f"`{p.name}`" for p in static)
-            unavailable = (
-                f"remove {names} from the static arguments and compile with nnx.jit (no "
-                "automatic fix yet)"
-            )
-            message = _static_message(static, state_changes(ctx, site.function, params))
-            yield report(ctx, CODE, site.report_node, message, None, unavailable)
+            found = state_changes(ctx, site.function, params)
+            message = _static_message(static, found)
+            traced = [p.name for p in static if p.name in found.evidence]
+            related = evidence(found.evidence[traced[0]]) if traced else ()
+            try:
+                fix = _traced_fix(ctx, site, static)
+                yield report(ctx, CODE, site.report_node, message, fix, None, related)
+            except NoFix as why:
+                names = " and ".join(f"`{p.name}`" for p in static)
+                unavailable = (
+                    f"remove {names} from the static arguments and compile with nnx.jit (no "
+                    f"automatic fix: {why})"
+                )
+                yield report(ctx, CODE, site.report_node, message, None, unavailable, related)
             continue
         not_pytrees = [
             p
