@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 
 from nnx_lint import __version__
 
-FORMAT = 5
+FORMAT = 6
 FILENAME = f"cache-v{FORMAT}.pickle"
 DEFAULT_DIR = ".nnx_lint_cache"
 

@@ -38,14 +38,21 @@ class InternalError(Exception):
     code or did not converge. The message names the file."""
 
 
-def could_have_findings(source: str, index: ProjectIndex | None = None) -> bool:
+def could_have_findings(
+    source: str, index: ProjectIndex | None = None, path: str | None = None
+) -> bool:
     """Cheap prefilter: every rule needs a `jit` and an NNX object, which needs a mention of
-    flax/nnx or of an NNX class defined elsewhere in the project."""
+    flax/nnx or of an NNX class defined elsewhere in the project, or another file of the
+    project that calls a function of this one (file ``path``) with NNX objects."""
     if "jit" not in source:
         return False
     if "nnx" in source or "flax" in source:
         return True
-    return index is not None and index.mentions_module_class(source)
+    if index is None:
+        return False
+    if path is not None and index.called_from_elsewhere(os.path.abspath(path)):
+        return True
+    return index.mentions_module_class(source)
 
 
 def _syntax_error(source: str, path: str, *, newer_grammar: bool = True) -> Diagnostic | None:
@@ -125,7 +132,7 @@ def check_source(
         return [Diagnostic("E902", message, path, 1, 1, 1, 1)]
     lines = LineIndex(source)
     rules = [r for r in RULES if settings.enabled(r.code)]
-    if not rules or not could_have_findings(source, index):
+    if not rules or not could_have_findings(source, index, path):
         if index is not None and index.parsed(os.path.abspath(path), source):
             return []  # the index parsed this very text: no syntax error
         error = _syntax_error(source, path)

@@ -58,7 +58,7 @@ class Plugin:
         if "jit" not in source:
             return
         opened = project(root_of(self.filename))
-        if not opened.could_have_findings(source):
+        if not opened.could_have_findings(source, self.filename):
             return
         # Every NNX rule on: flake8 selects. noqa is flake8's too.
         settings = replace(opened.settings(self.filename), select=("NNX",), ignore=())

@@ -131,10 +131,10 @@ class Project:
 
         return check_source(text, path, settings or self.settings(path), self.index, noqa=noqa)
 
-    def could_have_findings(self, text: str) -> bool:
+    def could_have_findings(self, text: str, path: str | None = None) -> bool:
         from nnx_lint.engine import could_have_findings
 
-        return could_have_findings(text, self.index)
+        return could_have_findings(text, self.index, path)
 
 
 def default_cache(root: Path) -> ProjectCache:

@@ -77,6 +77,21 @@ def test_cache_follows_a_module_class_moving_between_files(tmp_path: Path) -> No
     assert FINDING in nnx_lint(tmp_path, ".").stdout
 
 
+def test_cache_follows_a_call_site_in_another_file(tmp_path: Path) -> None:
+    # steps.py never changes; whether its parameter holds a module is told by run.py's call.
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "steps.py").write_text(
+        "import jax\n\n\n@jax.jit\ndef step(model, x):\n    model.count[...] += 1\n    return x\n"
+    )
+    run = "from flax import nnx\nfrom steps import step\n\nstep({}, 1.0)\n"
+    (tmp_path / "run.py").write_text(run.format("2.0"))
+    assert "NNX003" not in nnx_lint(tmp_path, ".").stdout
+    (tmp_path / "run.py").write_text(run.format("nnx.Linear(2, 2, rngs=nnx.Rngs(0))"))
+    assert "steps.py:4:2: NNX003" in nnx_lint(tmp_path, ".").stdout
+    (tmp_path / "run.py").write_text(run.format("2.0"))
+    assert "NNX003" not in nnx_lint(tmp_path, ".").stdout
+
+
 def test_no_cache_writes_nothing(tmp_path: Path) -> None:
     project(tmp_path)
     assert FINDING in nnx_lint(tmp_path, "--no-cache", ".").stdout

@@ -12,7 +12,7 @@ import libcst as cst
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.context import FileContext, Function, Instance, Jit, Ref
 from nnx_lint.analysis.nnx_api import Effect
-from nnx_lint.analysis.project_index import Verdict, join
+from nnx_lint.analysis.project_index import EXTERNAL, Verdict, join
 from nnx_lint.analysis.scopes import (
     BindingKind,
     Scope,
@@ -294,12 +294,9 @@ class Callers:
     problem: str | None = None  # why not every caller is known
 
 
-def callers(ctx: FileContext, site: JitSite) -> Callers:
-    """The calls of a compiled function in this file (through the def's name and the name the
-    jit result is assigned to), and whether they are all of its uses."""
-    outer = ctx.scopes.call_of.get(id(site.call)) if site.call is not None else None
-    if outer is not None:  # jit(f)(x): the only call
-        return Callers(((outer, site.scope),))
+def compiled_names(ctx: FileContext, site: JitSite) -> list[tuple[str, Scope]]:
+    """The names the compiled function is called through, each with the scope binding it:
+    the def's name, and the name the jit result is assigned to."""
     names: list[tuple[str, Scope]] = []
     assert site.function is not None
     fn = site.function.node
@@ -307,14 +304,56 @@ def callers(ctx: FileContext, site: JitSite) -> Callers:
         parent = site.function.scope.parent
         assert parent is not None  # a function's scope is inside the module's
         names.append((fn.name.value, parent))
-    calls: list[tuple[cst.Call, Scope]] = []
-    problem: str | None = None
     if site.call is not None:
         assign = ctx.scopes.assigned_by.get(id(site.call))
         target = assign.targets[0].target if assign else None
         if isinstance(target, cst.Name):
             names.append((target.value, site.scope))
-        else:
+    return names
+
+
+def passed_along(ctx: FileContext, site: JitSite) -> list[tuple[cst.Call, int, Scope]]:
+    """Calls in this file that hand the compiled function on together with arguments for it
+    (``benchmark(step, model, x)``, ``functools.partial(step, model)``): each call, the
+    position of the function among its arguments, and the call's scope. Calls of jax's and
+    flax's own functions are left out (``fori_loop(0, n, body, init)`` gives ``body`` other
+    arguments)."""
+    found: list[tuple[cst.Call, int, Scope]] = []
+    for name, scope in compiled_names(ctx, site):
+        for inner in ctx.module_scope.walk():
+            for ref in inner.references:
+                if ref.name != name or lookup(name, ref.scope)[0] is not scope:
+                    continue
+                arg = ctx.parent(ref.node)
+                if not isinstance(arg, cst.Arg) or arg.keyword or arg.star:
+                    continue
+                call = ctx.parent(arg)
+                if (
+                    not isinstance(call, cst.Call)
+                    or ctx.scopes.call_of.get(id(call.func)) is not call
+                ):
+                    continue
+                outer = ctx.evaluate(call.func, ref.scope, ref.order)
+                if isinstance(outer, Ref) and outer.qualname.partition(".")[0] in EXTERNAL:
+                    continue
+                found.append((call, call.args.index(arg), ref.scope))
+    return found
+
+
+def callers(ctx: FileContext, site: JitSite) -> Callers:
+    """The calls of a compiled function in this file (through the def's name and the name the
+    jit result is assigned to), and whether they are all of its uses."""
+    outer = ctx.scopes.call_of.get(id(site.call)) if site.call is not None else None
+    if outer is not None:  # jit(f)(x): the only call
+        return Callers(((outer, site.scope),))
+    names = compiled_names(ctx, site)
+    assert site.function is not None
+    fn = site.function.node
+    calls: list[tuple[cst.Call, Scope]] = []
+    problem: str | None = None
+    if site.call is not None:
+        assign = ctx.scopes.assigned_by.get(id(site.call))
+        if assign is None or not isinstance(assign.targets[0].target, cst.Name):
             problem = "the compiled function is not assigned to a name, so its callers are unknown"
     for name, scope in names:
         at_top = scope.kind is ScopeKind.MODULE

@@ -14,8 +14,8 @@ import hashlib
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from nnx_lint.analysis import names, nnx_api
@@ -77,12 +77,31 @@ class ClassFacts:
 
 
 @dataclass(frozen=True)
+class CallFact:
+    """A call, in one file, of a function imported from another module (``step(model, x)``,
+    or ``benchmark(step, model, x)`` / ``partial(step, model)``: ``passed``, the arguments
+    after it), with the class of each argument whose class the file tells: a local name
+    bound by a construction or annotated, ``self.attr`` of a known class, a construction."""
+
+    callee: str  # qualified name of the function called (or passed)
+    line: int
+    args: tuple[tuple[int | str, str], ...]  # (position or keyword, class qualname)
+    passed: int | None = None  # passed along: how many positional arguments follow it
+
+
+# Packages whose functions are never the project's compiled functions, nor call them with
+# the arguments after them (``jax.lax.fori_loop(0, n, body, init)``).
+EXTERNAL = frozenset({"jax", "flax", "optax", "numpy", "orbax", "chex", "einops", "typing"})
+
+
+@dataclass(frozen=True)
 class FileFacts:
     module: str
     imports: dict[str, str] = field(default_factory=dict)  # module-level name -> qualified name
     classes: dict[str, ClassFacts] = field(default_factory=dict)
     hijax: bool = False
     digest: bytes = b""  # digest of the text the facts were read from
+    calls: tuple[CallFact, ...] = ()  # calls of imported functions with NNX-looking arguments
 
 
 @dataclass(frozen=True)
@@ -140,6 +159,9 @@ class _FileScanner:
         self.local_classes: dict[str, str] = {}
         self.local_imports: dict[str, str] = {}  # imports of the method being scanned
         self.flags: dict[str, tuple[tuple[str, object], ...]] = {}  # of the class scanned
+        self.calls: list[CallFact] = []
+        self.globals: dict[str, str] = {}  # module-level names bound by a construction
+        self.imports_functions = False  # imports something other than jax's and its kind
 
     def _name(self, parts: tuple[str, ...]) -> str | None:
         head, rest = parts[0], parts[1:]
@@ -182,8 +204,92 @@ class _FileScanner:
                     key, value = _literal(target.slice), _literal(sub.value)
                     if nnx_api.hijax_environ(self.qualify(target.value), key, value):
                         self.hijax = True
+        # Calls of other modules' functions need an import of something not jax's and its kind.
+        self.imports_functions = any(
+            q.partition(".")[0] not in EXTERNAL for q in self.imports.values()
+        )
+        if self.imports_functions:
+            top = [n for n in tree.body if not isinstance(n, _DEFINITIONS)]
+            top_nodes = [n for stmt in top for n in ast.walk(stmt)]
+            self.globals = _constructed(top_nodes, self.qualify)
+            self._calls(top_nodes, {})
         self._classes(tree.body, self.module)
-        return FileFacts(self.module, self.imports, self.classes, self.hijax, digest)
+        for node in tree.body if self.imports_functions else ():
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                self._calls(list(ast.walk(node)), _annotated(node, self.qualify))
+        facts = FileFacts(self.module, self.imports, self.classes, self.hijax, digest)
+        return replace(facts, calls=tuple(self.calls))
+
+    def _callee(self, node: ast.expr) -> str | None:
+        """The imported function a name or attribute stands for (not the file's own, nor
+        jax's and its kind)."""
+        root = node
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if not isinstance(root, ast.Name):
+            return None
+        qual = self.local_imports.get(root.id) or self.imports.get(root.id)
+        if qual is None or qual.partition(".")[0] in EXTERNAL:
+            return None  # the common case, told without building the dotted name
+        dotted = names.from_ast(node)
+        qual = self._name(dotted.parts) if isinstance(dotted, names.Dotted) else None
+        if qual is None or qual.partition(".")[0] in EXTERNAL or qual in self.classes:
+            return None
+        return qual
+
+    def _calls(
+        self, nodes: list[ast.AST], params: dict[str, str], attrs: dict[str, str] | None = None
+    ) -> None:
+        """Record the calls among ``nodes`` (a function's, or the module's top level) of
+        imported functions with arguments of known classes (``CallFact``)."""
+        # Calls of imported functions, and calls handing one on: (call, callee, where).
+        found: list[tuple[ast.Call, str, int | None]] = []
+        for node in nodes:
+            if not isinstance(node, ast.Call) or not (node.args or node.keywords):
+                continue
+            callee = self._callee(node.func)
+            if callee is not None:
+                found.append((node, callee, None))
+            for i, arg in enumerate(node.args):
+                passed = self._callee(arg)
+                if passed is not None:
+                    outer = self.qualify(node.func)
+                    # `jax.lax.fori_loop(0, n, body, init)` gives `body` other arguments
+                    if outer is None or outer.partition(".")[0] not in EXTERNAL:
+                        found.append((node, passed, i))
+                    break
+        if not found:
+            return
+        known: dict[str, str] = {}
+        built: list[bool] = []
+
+        def cls(arg: ast.expr) -> str | None:
+            if isinstance(arg, ast.Name):
+                if not built:  # once, when a name needs it
+                    known.update({**self.globals, **_constructed(nodes, self.qualify), **params})
+                    built.append(True)
+                return known.get(arg.id)
+            if attrs is not None and (attr := _self_attr(arg)):
+                return attrs.get(attr)
+            if isinstance(arg, ast.Call):
+                return self.qualify(arg.func)
+            return None
+
+        for node, callee, where in found:
+            args: list[tuple[int | str, str]] = []
+            rest = node.args if where is None else node.args[where + 1 :]
+            count = 0
+            for i, arg in enumerate(rest):
+                if isinstance(arg, ast.Starred):
+                    break
+                count += 1
+                if c := cls(arg):
+                    args.append((i, c))
+            if where is None:
+                args += [(k.arg, c) for k in node.keywords if k.arg and (c := cls(k.value))]
+            if args:
+                handed = None if where is None else count
+                self.calls.append(CallFact(callee, node.lineno, tuple(args), handed))
 
     def _import(self, node: ast.stmt) -> None:
         for imported in _imports(node, self.package):
@@ -298,6 +404,8 @@ class _FileScanner:
                         writes.append(Site(node.lineno, ast.unparse(target), when))
         calls, unknown = _self_calls(nodes, conditional, items, tainted)
         passed = _passed(nodes, conditional, items)
+        if self.imports_functions or self.local_imports:
+            self._calls(nodes, {k: v for k, v in params.items() if v}, attrs)
         self.local_imports = {}
         return MethodSummary(tuple(writes), tuple(calls), tuple(unknown), tuple(passed))
 
@@ -367,6 +475,33 @@ def _self_path(node: ast.expr, items: dict[str, str]) -> tuple[str, ...] | None:
         return None
     shape = tuple("item" if p == ITEM else "name" for p in path)
     return path if path == () or shape in _FOLLOWED else ("unfollowed", *path)
+
+
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _constructed(nodes: list[ast.AST], qualify: Callable[[ast.expr], str | None]) -> dict[str, str]:
+    """Names bound by a construction (``model = Model(...)``) to that class; a name bound to
+    two different classes is left out."""
+    found: dict[str, str | None] = {}
+    for node in nodes:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Call):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    qual = qualify(node.value.func)
+                    if target.id in found and found[target.id] != qual:
+                        qual = None
+                    found[target.id] = qual
+    return {k: v for k, v in found.items() if v}
+
+
+def _annotated(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef, qualify: Callable[[ast.expr], str | None]
+) -> dict[str, str]:
+    """A function's parameters with the class their annotation names."""
+    args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
+    return {a.arg: q for a in args if (q := qualify(a.annotation) if a.annotation else None)}
 
 
 def _mentions_self(node: ast.AST) -> bool:
@@ -661,7 +796,8 @@ class ProjectIndex:
                 )
                 for c in sorted(f.classes.values(), key=lambda c: c.qualname)
             ]
-            h.update(repr((key, f.module, sorted(f.imports.items()), f.hijax, classes)).encode())
+            facts = (key, f.module, sorted(f.imports.items()), f.hijax, classes, f.calls)
+            h.update(repr(facts).encode())
         return h.digest()
 
     def parsed(self, key: str, source: str) -> bool:
@@ -950,6 +1086,31 @@ class ProjectIndex:
     def has_method(self, qualname: str, name: str) -> bool:
         """Does the class (or a base class in the project) define method ``name``?"""
         return any(name in f.methods for f in self.ancestors(qualname))
+
+    def calls_to(self, qualname: str) -> list[tuple[str, CallFact]]:
+        """The calls, in other files, of function ``qualname`` (followed through re-exports),
+        each with the key of its file."""
+        return self._calls.get(qualname, [])
+
+    def called_from_elsewhere(self, key: str) -> bool:
+        """Does another file call (or hand on) a function of file ``key`` with arguments of
+        known classes?"""
+        facts = self.files.get(key)
+        return facts is not None and facts.module in self._called_modules
+
+    @cached_property
+    def _called_modules(self) -> set[str]:
+        return {callee.rpartition(".")[0] for callee in self._calls}
+
+    @cached_property
+    def _calls(self) -> dict[str, list[tuple[str, CallFact]]]:
+        found: dict[str, list[tuple[str, CallFact]]] = {}
+        for key, facts in self.files.items():
+            if facts.module in self.ambiguous:
+                continue  # which module a same-named script imports cannot be told
+            for call in facts.calls:
+                found.setdefault(self.resolve(call.callee), []).append((key, call))
+        return found
 
     def importers(self, module: str, name: str) -> list[str]:
         """The modules that import ``name`` from ``module``."""

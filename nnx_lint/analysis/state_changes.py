@@ -8,7 +8,13 @@ import libcst as cst
 
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.context import FileContext, Function, Instance, Ref, Value
-from nnx_lint.analysis.jit_sites import JitSite, callers, instance_verdict
+from nnx_lint.analysis.jit_sites import (
+    JitSite,
+    callers,
+    compiled_names,
+    instance_verdict,
+    passed_along,
+)
 from nnx_lint.analysis.nnx_api import Effect
 from nnx_lint.analysis.project_index import Verdict
 from nnx_lint.analysis.scopes import Binding, BindingKind, FastVisitor, lookup
@@ -27,6 +33,8 @@ GRAD_TRANSFORMS = frozenset(
 class NnxParam:
     binding: Binding
     instance: Instance
+    # Where another file passes it an NNX object, when that is the evidence: (file key, line).
+    passed_at: tuple[str, int] | None = None
 
     @property
     def name(self) -> str:
@@ -34,8 +42,10 @@ class NnxParam:
 
 
 def nnx_params(ctx: FileContext, site: JitSite) -> dict[str, NnxParam]:
-    """Parameters holding NNX objects: by annotation, `self` of a Module method, or because a
-    call in this file passes an NNX object in that position."""
+    """Parameters holding NNX objects: by annotation, `self` of a Module method, as the first
+    argument of an NNX graph function in the body, or because a call passes an NNX object in
+    that position: in this file, or in another file of the project that imports the function,
+    calling it or handing it on with its arguments (``benchmark(step, model, x)``)."""
     assert site.function is not None  # the sites asked about compile a def or a lambda
     scope = site.function.scope
     params = sorted(
@@ -43,33 +53,62 @@ def nnx_params(ctx: FileContext, site: JitSite) -> dict[str, NnxParam]:
         key=lambda b: b.param_index,
     )
     found: dict[str, NnxParam] = {}
+
+    def add(param: Binding, value: Instance, passed_at: tuple[str, int] | None = None) -> None:
+        if param.name not in found:
+            found[param.name] = NnxParam(param, value, passed_at)
+        elif value.hijax:  # annotated, and passed a hijax object by a call: hijax
+            found[param.name] = NnxParam(param, replace(found[param.name].instance, hijax=True))
+
     for b in params:
         value = ctx.value_of_binding(b)
         if isinstance(value, Instance) and value.nnx:
-            found[b.name] = NnxParam(b, value)
+            add(b, value)
     handed = _handed_to_nnx(ctx, site.function)
     for b in params:  # `nnx.split(model)`: only NNX objects go there
-        if b.name not in found and b.name in handed:
-            found[b.name] = NnxParam(b, Instance(None, True, None))
+        if b.name in handed:
+            add(b, Instance(None, True, None))
     positional = [b for b in params if isinstance(b.node, cst.Param) and b.node.star == ""]
-    for call, call_scope in callers(ctx, site).calls:
-        order = ctx.call_order(call)
-        for i, arg in enumerate(call.args):
+    varargs = any(isinstance(b.node, cst.Param) and b.node.star == "*" for b in params)
+
+    def param_at(where: int | str) -> Binding | None:
+        if isinstance(where, str):
+            return next((p for p in params if p.name == where), None)
+        return positional[where] if where < len(positional) else None
+
+    def fits(count: int) -> bool:  # so many positional arguments handed on with the function
+        return count <= len(positional) or varargs
+
+    uses = [
+        (call.args, call_scope, ctx.call_order(call))
+        for call, call_scope in callers(ctx, site).calls
+    ]
+    for call, position, call_scope in passed_along(ctx, site):
+        rest = list(call.args[position + 1 :])
+        stop = next((i for i, a in enumerate(rest) if a.star or a.keyword), len(rest))
+        if fits(stop):
+            uses.append((tuple(rest[:stop]), call_scope, ctx.call_order(call)))
+    for args, call_scope, order in uses:
+        for i, arg in enumerate(args):
             if arg.star:
                 break
-            if arg.keyword is not None:
-                param = next((p for p in params if p.name == arg.keyword.value), None)
-            else:
-                param = positional[i] if i < len(positional) else None
+            param = param_at(arg.keyword.value if arg.keyword is not None else i)
             if param is None:
                 continue
             value = ctx.evaluate(arg.value, call_scope, order)
-            if not (isinstance(value, Instance) and value.nnx):
+            if isinstance(value, Instance) and value.nnx:
+                add(param, value)
+    for name, bound in compiled_names(ctx, site):
+        if bound is not ctx.module_scope:
+            continue
+        for key, fact in ctx.index.calls_to(f"{ctx.facts.module}.{name}"):
+            if fact.passed is not None and not fits(fact.passed):
                 continue
-            if param.name not in found:
-                found[param.name] = NnxParam(param, value)
-            elif value.hijax:  # annotated, and passed a hijax object by a call: hijax
-                found[param.name] = NnxParam(param, replace(found[param.name].instance, hijax=True))
+            for where, cls in fact.args:
+                param = param_at(where)
+                instance = ctx.instance_of(ctx.index.resolve(cls))
+                if param is not None and instance is not None and instance.nnx:
+                    add(param, instance, (key, fact.line))
     return found
 
 

@@ -30,7 +30,11 @@ Checks for functions compiled with `jax.jit` (any spelling, including
 `self` is the argument) that change the state of an NNX object they receive as an argument
 and do not hand it back. An argument holds an NNX object when it is annotated with an NNX
 class (`model: nnx.Module`, `opt: nnx.Optimizer`, a Module subclass from anywhere in the
-project), is `self` of a Module method, or is passed one by a call in the file. State changes
+project), is `self` of a Module method, is handed to `nnx.split`/`nnx.state`/`nnx.graphdef`
+in the function, or is passed one by a call anywhere in the project: a call of the function
+(in its file, or in a file that imports it), or a call that hands the function on with
+arguments for it (`benchmark(step, model, optimizer)`, `functools.partial(step, model)`; not
+jax's own, such as `fori_loop`). The name of a parameter is never evidence. State changes
 are `.update(...)` (so `optimizer.update(model, grads)` changes both), assignments to
 attributes, items, `.value` or `[...]`, `nnx.update(obj, ...)`, `.train()`, `.eval()`,
 `.set_attributes(...)`, drawing from `Rngs`, and calling a module or a method of it whose
@@ -195,6 +199,21 @@ def _tested(ctx: FileContext, site: JitSite, static: list[NnxParam]) -> str | No
     return None
 
 
+def _passed_notes(named: list[NnxParam]) -> tuple[Related, ...]:
+    """Where another file passes the parameters NNX objects: the evidence that they hold one."""
+    from nnx_lint.diagnostics import Related
+
+    return tuple(
+        Related(
+            *p.passed_at,
+            f"`{p.name}` is passed an NNX object here"
+            + (f" (`{p.instance.cls.rsplit('.', 1)[-1]}`)" if p.instance.cls else ""),
+        )
+        for p in named
+        if p.passed_at is not None
+    )
+
+
 def _traced_fix(ctx: FileContext, site: JitSite, static: list[NnxParam]) -> Fix:
     from nnx_lint.fixes.rewrites import NoFix, traced_fix
 
@@ -281,6 +300,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
             message = _static_message(static, found)
             traced = [p.name for p in static if p.name in found.evidence]
             related = evidence(found.evidence[traced[0]]) if traced else ()
+            related += _passed_notes(static)
             try:
                 fix = _traced_fix(ctx, site, static)
                 yield report(ctx, CODE, site.report_node, message, fix, None, related)
@@ -299,6 +319,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         ]
         if not_pytrees:
             message = _type_error_message(not_pytrees)
+            related = _passed_notes(not_pytrees)
         else:
             found = state_changes(ctx, site.function, params)
             changes = found.hows
@@ -318,9 +339,10 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
                 message = _lost_message(lost, changes)
             else:
                 message = _dropped_message(ctx, dropped, changes)
-            first = (lost or [p for p, _ in dropped])[0]
-            if first.name in found.evidence:
-                related = evidence(found.evidence[first.name])
+            named = lost or [p for p, _ in dropped]
+            if named[0].name in found.evidence:
+                related = evidence(found.evidence[named[0].name])
+            related += _passed_notes(named)
         try:
             yield report(
                 ctx, CODE, site.report_node, message, _fix(ctx, site, params), None, related
