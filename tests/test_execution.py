@@ -121,6 +121,20 @@ CASES = [
         counters={"state/optimizer/step": 2},
     ),
     Case(
+        "partial_bound",
+        "error",
+        "jax.jit(functools.partial(forward, model))",
+        TCE + "Cannot mutate BatchStat from a different trace level",
+        counters={"state/model/dropout/rngs/count": 3},
+        batch_norms=("state/model/bn",),
+    ),
+    Case(
+        "partial_stale",
+        "stale",
+        "jax.jit(partial(predict_fn, model))",
+        counters={"state/optimizer/step": 2},
+    ),
+    Case(
         "nnx_jit_module",
         "error",
         "nnx.jit(model)",

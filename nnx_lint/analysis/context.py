@@ -22,6 +22,7 @@ from nnx_lint.analysis.scopes import (
     ScopeKind,
     lookup,
     reaching,
+    returned_values,
 )
 from nnx_lint.diagnostics import LineIndex
 
@@ -241,6 +242,8 @@ class FileContext:
             if qual in nnx_api.FACTORIES:
                 return Instance(None, True, None, hijax=given.get("hijax") is True)
             instance = self.instance_of(qual)
+            if instance is None and (returned := self.index.returned_class(qual)):
+                return self.instance_of(returned)  # `make_model(cfg)` of another module
             if instance is not None and instance.nnx and given.get("hijax") is True:
                 return Instance(instance.cls, True, instance.changes_state, hijax=True)
             quiet = nnx_api.QUIET_WHEN.get(qual)
@@ -264,7 +267,21 @@ class FileContext:
                 outer = func.scope.parent
                 assert outer is not None  # a function's scope is inside the module's
                 return self.annotation_instance(returns.annotation, outer, order)
+            return self._returned(func, depth)
         return None
+
+    def _returned(self, func: Function, depth: int) -> Value:
+        """The NNX object an unannotated function returns (``def make_model(): return
+        Model(...)``): every return statement gives an NNX object, of one class (else its
+        class is not known). None when one returns something else or nothing."""
+        values = returned_values(func.node)
+        found = [self.evaluate(v, func.scope, 1 << 60, depth + 1) for v in values]
+        instances = [v for v in found if isinstance(v, Instance) and v.nnx]
+        if not values or len(instances) != len(values):
+            return None
+        if len({i.cls for i in instances}) == 1:
+            return instances[0]
+        return Instance(None, True, None)
 
     def as_jit(self, value: Value, spelled: cst.BaseExpression) -> Jit | None:
         if isinstance(value, Jit):

@@ -29,6 +29,7 @@ class Shape(enum.Enum):
     MODULE = "module"  # an NNX object: jit(model)
     METHOD = "method"  # a bound method of one: jit(model.encode)
     CLOSURE = "closure"  # a function that reads NNX objects from an enclosing scope
+    PARTIAL = "partial"  # functools.partial / nnx.cached_partial binding NNX objects to one
     FUNCTION = "function"  # a function that reads none
 
 
@@ -47,6 +48,7 @@ class Capture:
     scope: Scope  # where the root name is bound
     nodes: list[cst.CSTNode] = field(default_factory=list)  # every read of it in the function
     indirect: str | None = None  # read through a helper function of that name
+    bound: bool = False  # bound to a parameter by functools.partial (the partial shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +65,7 @@ class JitSite:
     function: Function | None = None  # closure and function shapes
     captures: tuple[Capture, ...] = ()  # closure shape
     call: cst.Call | None = None  # the call applying jit (call form)
+    binder: str | None = None  # partial shape: functools.partial or flax.nnx.cached_partial
 
     verdict: Verdict = Verdict(Effect.UNKNOWN, ())  # what running the compiled call does
 
@@ -123,6 +126,19 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
                 yield JitSite(
                     *common, Shape.METHOD, target.value, options, base, call=call, verdict=verdict
                 )
+        elif (bound := _partial(ctx, target.value, scope, order)) is not None:
+            binder, function, found = bound
+            yield JitSite(
+                *common,
+                Shape.PARTIAL,
+                target.value,
+                options,
+                function=function,
+                captures=tuple(found),
+                call=call,
+                verdict=join([capture_verdict(ctx, c) for c in found]),
+                binder=binder,
+            )
         elif isinstance(value, Function):
             found = captures(ctx, value, order)
             shape = Shape.CLOSURE if found else Shape.FUNCTION
@@ -136,6 +152,52 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
                 call=call,
                 verdict=join([capture_verdict(ctx, c) for c in found]),
             )
+
+
+BINDERS = frozenset({"functools.partial", f"{nnx_api.NNX}.cached_partial"})
+
+
+def _partial(
+    ctx: FileContext, expr: cst.BaseExpression, scope: Scope, order: int
+) -> tuple[str, Function, list[Capture]] | None:
+    """``functools.partial(f, model, ...)`` (or ``nnx.cached_partial``) of a function of this
+    file, binding NNX objects to its leading parameters: the binder's name, the function, and
+    each bound NNX object as a capture (its reads: the parameter's, in the function)."""
+    if not isinstance(expr, cst.Call) or not expr.args:
+        return None
+    binder = ctx.evaluate(expr.func, scope, order)
+    first = expr.args[0]
+    if not (isinstance(binder, Ref) and binder.qualname in BINDERS) or first.keyword or first.star:
+        return None
+    function = ctx.evaluate(first.value, scope, order)
+    if not isinstance(function, Function):
+        return None
+    params = function.node.params
+    positional = [*params.posonly_params, *params.params]
+    found: list[Capture] = []
+    for arg, param in zip(expr.args[1:], positional, strict=False):
+        if arg.keyword or arg.star:
+            break
+        value = ctx.evaluate(arg.value, scope, order)
+        if not (isinstance(value, Instance) and value.nnx):
+            continue
+        name = param.name.value
+        reads: list[cst.CSTNode] = [
+            ref.node
+            for inner in function.scope.walk()
+            for ref in inner.references
+            if ref.name == name and lookup(name, ref.scope)[0] is function.scope
+        ]
+        root = ctx.root_reference(arg.value)
+        where = lookup(root.name, root.scope)[0] if root is not None else None
+        text = _code(arg.value)
+        capture = Capture(
+            text, root.name if root else text, value, where or scope, reads, bound=True
+        )
+        found.append(capture)
+    if not found:
+        return None
+    return binder.qualname, function, found + captures(ctx, function, order)
 
 
 def captures(

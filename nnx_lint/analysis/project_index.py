@@ -102,6 +102,7 @@ class FileFacts:
     hijax: bool = False
     digest: bytes = b""  # digest of the text the facts were read from
     calls: tuple[CallFact, ...] = ()  # calls of imported functions with NNX-looking arguments
+    returns: dict[str, str] = field(default_factory=dict)  # function -> the class it returns
 
 
 @dataclass(frozen=True)
@@ -217,8 +218,43 @@ class _FileScanner:
         for node in tree.body if self.imports_functions else ():
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 self._calls(list(ast.walk(node)), _annotated(node, self.qualify))
+        returns = {
+            node.name: cls
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and (cls := self._returned(node))
+        }
         facts = FileFacts(self.module, self.imports, self.classes, self.hijax, digest)
-        return replace(facts, calls=tuple(self.calls))
+        return replace(facts, calls=tuple(self.calls), returns=returns)
+
+    def _returned(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+        """The class a module-level function returns: its annotation's, or the one class that
+        every return statement constructs (``return Model(...)``, or a local name bound by
+        such a construction)."""
+        if fn.returns is not None:
+            return self.qualify(fn.returns)
+        values: list[ast.expr | None] = []
+        todo: list[ast.AST] = list(fn.body)
+        while todo:  # the function's own returns, not those of functions nested in it
+            node = todo.pop()
+            if isinstance(node, ast.Return):
+                values.append(node.value)
+            elif not isinstance(node, (*_DEFINITIONS, ast.Lambda)):
+                todo.extend(ast.iter_child_nodes(node))
+        if not values or any(v is None for v in values):
+            return None
+        local: dict[str, str] | None = None
+        classes = set()
+        for value in values:
+            if isinstance(value, ast.Call):
+                classes.add(self.qualify(value.func))
+            elif isinstance(value, ast.Name):
+                if local is None:
+                    local = _constructed(list(ast.walk(fn)), self.qualify)
+                classes.add(local.get(value.id))
+            else:
+                return None
+        return classes.pop() if len(classes) == 1 else None
 
     def _callee(self, node: ast.expr) -> str | None:
         """The imported function a name or attribute stands for (not the file's own, nor
@@ -796,7 +832,8 @@ class ProjectIndex:
                 )
                 for c in sorted(f.classes.values(), key=lambda c: c.qualname)
             ]
-            facts = (key, f.module, sorted(f.imports.items()), f.hijax, classes, f.calls)
+            returns = sorted(f.returns.items())
+            facts = (key, f.module, sorted(f.imports.items()), f.hijax, classes, f.calls, returns)
             h.update(repr(facts).encode())
         return h.digest()
 
@@ -1091,6 +1128,13 @@ class ProjectIndex:
         """The calls, in other files, of function ``qualname`` (followed through re-exports),
         each with the key of its file."""
         return self._calls.get(qualname, [])
+
+    def returned_class(self, qualname: str) -> str | None:
+        """The class function ``qualname`` (of another module) returns, if the index knows."""
+        module, _, name = self.resolve(qualname).rpartition(".")
+        facts = self.modules.get(module)
+        cls = facts.returns.get(name) if facts is not None else None
+        return self.resolve(cls) if cls else None
 
     def called_from_elsewhere(self, key: str) -> bool:
         """Does another file call (or hand on) a function of file ``key`` with arguments of

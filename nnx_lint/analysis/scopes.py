@@ -516,3 +516,32 @@ def exported_names(module_scope: Scope) -> set[str]:
                     if isinstance(value, str):  # not a bytes literal
                         names.add(value)
     return names
+
+
+class _Returns(FastVisitor):
+    """Return values of the function itself (not of functions nested in it)."""
+
+    def __init__(self) -> None:
+        self.values: list[cst.BaseExpression] = []
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if node.value is not None:
+            self.values.append(node.value)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+
+def returned_values(fn: cst.FunctionDef | cst.Lambda) -> list[cst.BaseExpression]:
+    """What a function returns: a lambda's body, or the values of a def's return statements."""
+    if isinstance(fn, cst.Lambda):
+        return [fn.body]
+    visitor = _Returns()
+    visitor.walk(fn.body)
+    return visitor.values

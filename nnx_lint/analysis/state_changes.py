@@ -17,7 +17,7 @@ from nnx_lint.analysis.jit_sites import (
 )
 from nnx_lint.analysis.nnx_api import Effect
 from nnx_lint.analysis.project_index import Verdict
-from nnx_lint.analysis.scopes import Binding, BindingKind, FastVisitor, lookup
+from nnx_lint.analysis.scopes import Binding, BindingKind, FastVisitor, lookup, returned_values
 
 MODE_METHODS = {
     "train": "is put in training mode",
@@ -249,35 +249,12 @@ class _Changes(_Resolver, FastVisitor):
         self._target(node.target)
 
 
-class _Returns(FastVisitor):
-    """Return values of the function itself (not of functions nested in it)."""
-
-    def __init__(self) -> None:
-        self.values: list[cst.BaseExpression] = []
-
-    def visit_Return(self, node: cst.Return) -> None:
-        if node.value is not None:
-            self.values.append(node.value)
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-
 def handed_back(
     ctx: FileContext, function: Function, params: dict[str, NnxParam]
 ) -> dict[str, int | None]:
     """The parameters whose object (or ``nnx.state``/``nnx.split`` of it) is returned, each
     with its position in the returned tuple (None: the whole value, or deeper inside it)."""
-    node = function.node
-    if isinstance(node, cst.Lambda):
-        values = [node.body]
-    else:
-        visitor = _Returns()
-        visitor.walk(node.body)
-        values = visitor.values
+    values = returned_values(function.node)
     names = _Resolver(ctx, function, params)
     out: dict[str, int | None] = {}
 

@@ -253,10 +253,50 @@ def _call_sites(ctx: FileContext, site: JitSite) -> list[cst.Call]:
     return [call for call, _ in found.calls]
 
 
+def partial_fix(ctx: FileContext, site: JitSite) -> Fix:
+    """``jax.jit(partial(f, model), ...)`` -> ``partial(nnx.jit(f, ...), model)``: the bound
+    objects become arguments of the compiled function; the partial object is called as
+    before."""
+    target = site.target
+    assert isinstance(target, cst.Call) and site.function is not None and site.call is not None
+    bound = target.args[1:]
+    if not all(cap.bound for cap in site.captures):  # read from an enclosing scope too
+        raise NoFix("the function also captures NNX objects; pass those in first")
+    if any(a.keyword or a.star for a in bound):
+        raise NoFix("the partial binds keyword arguments, which nnx.jit would trace")
+    check_options(site, new_arguments=len(bound))
+    imports = Imports(ctx)
+    jit = f"{imports.nnx()}.jit"
+    opts = []
+    for arg in site.options:
+        assert arg.keyword is not None  # check_options: every option is passed by keyword
+        key = arg.keyword.value
+        by = len(bound)
+        value = _shifted(ctx, arg, by) if key in nnx_api.ARGNUM_OPTIONS else ctx.code(arg.value)
+        opts.append(f"{key}={value}")
+    function = ctx.code(target.args[0].value)
+    compiled = f"{jit}({function}{''.join(', ' + o for o in opts)})"
+    args = ", ".join(ctx.code(a.value) for a in bound)
+    named = ", ".join(f"`{ctx.code(a.value)}`" for a in bound)
+    start, end = ctx.span(site.call)
+    text = f"{ctx.code(target.func)}({compiled}, {args})"
+    # Bound values that are not NNX objects become traced arguments too.
+    others = len(bound) - len(site.captures)  # every capture is bound (checked above)
+    return Fix(
+        Applicability.SAFE if others == 0 else Applicability.UNSAFE,
+        f"Bind {named} to the function compiled with nnx.jit"
+        + ("" if others == 0 else " (unsafe: other bound values become traced arguments)"),
+        (*imports.edits, Edit(start, end, text)),
+    )
+
+
 def site_fix(ctx: FileContext, site: JitSite) -> Fix:
-    """The fix for jit applied to an NNX object, a bound method or a closure (NoFix: why not)."""
+    """The fix for jit applied to an NNX object, a bound method, a closure or a partial
+    binding NNX objects (NoFix: why not)."""
     if site.shape is Shape.CLOSURE:
         return closure_fix(ctx, site)
+    if site.shape is Shape.PARTIAL:
+        return partial_fix(ctx, site)
     return module_fix(ctx, site)
 
 

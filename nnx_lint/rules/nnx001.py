@@ -26,7 +26,11 @@ Checks for `jax.jit` (in any spelling: `jax.jit(f)`, `@jax.jit`, `@jax.jit(...)`
 NNX object (a `flax.nnx` Module, a subclass of one from anywhere in the project, an
 `nnx.Optimizer`, `nnx.Rngs`, metric or `nnx.Variable`), to a bound method of one, or to a
 function (def or lambda, at any nesting depth) that reads such an object from an enclosing
-scope (a free name, a global, `self` or `self.attr` of an enclosing method).
+scope (a free name, a global, `self` or `self.attr` of an enclosing method), or to
+`functools.partial(f, model, ...)` / `nnx.cached_partial(f, model)` binding one to a function
+of the file. An object is known from evidence: its construction, an annotation, or a function
+of the project that returns one (`model = make_model(cfg)`: its return annotation, or every
+return statement constructing the same class).
 
 ### Why is this bad?
 `jax.jit` does not know that NNX objects are stateful Python objects. When the object's state
@@ -49,6 +53,8 @@ layer, or a method of its own or of a submodule that does, followed through `sel
 state change); where that cannot be told (a class from outside the project, a call that
 cannot be followed), it claims neither. `nnx.value_and_grad`/`nnx.grad` run on a captured
 object inside the compiled function raise `ValueError` even when nothing changes.
+`nnx.cached_partial` works only inside NNX transforms: under `jax.jit` calling it raises
+`ValueError` (flax 0.12).
 
 ### Example
 ```python
@@ -96,6 +102,13 @@ file that can see the captured names (not for functions in a class body, importe
 file of the project, listed in `__all__` or rebound). Options with one entry per argument
 (`in_shardings`) mean no fix. Where there is no fix, the finding's help says what to do by
 hand and why no fix is offered.
+
+`jax.jit(functools.partial(f, model))` becomes `functools.partial(nnx.jit(f), model)` (and
+`nnx.cached_partial(nnx.jit(f), model)` for `nnx.cached_partial`): the partial object is
+called as before, the bound objects are traced arguments of `nnx.jit`. Safe when every bound
+value is an NNX object; unsafe when other values are bound too (they become traced arguments,
+which Python control flow on them cannot read); no fix when the partial binds keywords or the
+function also captures NNX objects.
 """
 
 
@@ -112,12 +125,22 @@ UNKNOWN = (
 )
 
 
-def describe(site: JitSite) -> str:
-    """What is wrong with a jit applied to NNX state, and what happens at run time."""
+CACHED_PARTIAL = "flax.nnx.cached_partial"
+CACHED_SEEN = (0, 12)  # run on 0.12.8; older releases not checked: the verdict speaks there
+CACHED = (
+    "nnx.cached_partial works only inside NNX transforms, so calling it raises ValueError "
+    "(GRAPH_CONTEXT.tmp_static_cache should be None, no context consumed it)"
+)
+
+
+def describe(ctx: FileContext, site: JitSite) -> str:
+    """What is wrong with a jit applied to NNX state, and what happens at run time (on the
+    target flax version)."""
     import libcst as cst
 
     from nnx_lint.analysis.jit_sites import Shape
     from nnx_lint.analysis.nnx_api import Effect
+    from nnx_lint.analysis.versions import target_flax
     from nnx_lint.fixes.rewrites import code
 
     jit_name = site.jit.kind.spelled
@@ -133,6 +156,13 @@ def describe(site: JitSite) -> str:
             f"`{jit_name}` compiles {what}, which captures NNX {plural} {names} "
             "from an enclosing scope"
         )
+    elif site.shape is Shape.PARTIAL:
+        names = ", ".join(f"`{c.text}`" for c in site.captures)
+        plural = "objects" if len(site.captures) > 1 else "object"
+        head = f"`{jit_name}` compiles `{code(site.target)}`, which binds NNX {plural} {names}"
+        version = target_flax(ctx.settings.target_flax_version)
+        if site.binder == CACHED_PARTIAL and version >= CACHED_SEEN:
+            return f"{head}: {CACHED}"
     elif site.shape is Shape.METHOD:
         head = f"`{jit_name}` applied to a bound method of an NNX object (`{code(site.target)}`)"
     else:
@@ -153,6 +183,11 @@ def by_hand(site: JitSite) -> str:
     from nnx_lint.analysis.jit_sites import Shape
     from nnx_lint.fixes.rewrites import code
 
+    if site.shape is Shape.PARTIAL and site.function is not None:
+        fn = site.function.node
+        name = fn.name.value if isinstance(fn, cst.FunctionDef) else "the function"
+        binder = "nnx.cached_partial" if site.binder == CACHED_PARTIAL else "functools.partial"
+        return f"bind the objects to `nnx.jit({name})` instead: `{binder}(nnx.jit({name}), ...)`"
     if site.shape is Shape.CLOSURE:
         names = ", ".join(f"`{c.text}`" for c in site.captures)
         if len(site.captures) == 1:
@@ -172,7 +207,7 @@ def jit_on_nnx_state(
     ctx: FileContext,
     kind: JitKind,
     code: str,
-    message: Callable[[FileContext, JitSite], str] = lambda ctx, site: describe(site),
+    message: Callable[[FileContext, JitSite], str] = describe,
 ) -> Iterator[Diagnostic]:
     """Findings for a jit of ``kind`` applied to an NNX object, a bound method of one, or a
     closure over one (NNX001 for jax.jit; NNX002, with its own ``message``, for nnx.jit)."""

@@ -85,7 +85,7 @@ def message(ctx: FileContext, site: JitSite) -> str:
             "nnx.jit does not support bound methods, so this raises ValueError (flax 0.12.1 "
             "and later)"
         )
-    return describe(site) + NOTE
+    return describe(ctx, site) + NOTE
 
 
 def check(ctx: FileContext) -> Iterator[Diagnostic]:

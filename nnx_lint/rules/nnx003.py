@@ -267,7 +267,7 @@ def _fix(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> Fix:
 
 
 def check(ctx: FileContext) -> Iterator[Diagnostic]:
-    from nnx_lint.analysis.jit_sites import find_jit_sites
+    from nnx_lint.analysis.jit_sites import Shape, find_jit_sites
     from nnx_lint.analysis.nnx_api import JitKind
     from nnx_lint.analysis.state_changes import (
         dropping_call,
@@ -283,6 +283,8 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
     old = target_flax(ctx.settings.target_flax_version) < PYTREE_MODULES
     for site in find_jit_sites(ctx):
         if site.jit.kind is not JitKind.JAX or site.function is None:
+            continue
+        if site.shape is Shape.PARTIAL:  # its bound objects are NNX001's
             continue
         if ctx.hijax_at(site.report_node):  # its arguments are most likely made there too
             continue
