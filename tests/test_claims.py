@@ -281,6 +281,48 @@ CASES = {
         "def change():\n    pass\n",
         "RAISES",
     ),
+    "dict_of_modules_element_called": (
+        f"{CLASSES}\nnets = {{'q': Noisy(nnx.Rngs(0)), 't': Noisy(nnx.Rngs(1))}}\n"
+        "compiled = jax.jit(lambda x: nets['q'](x))\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return nets['q'](x)\n"
+        "def change():\n    pass\n",
+        "RAISES",
+    ),
+    "list_of_pure_modules_iterated": (
+        "ensemble = [nnx.Linear(2, 2, rngs=nnx.Rngs(i)) for i in range(2)]\n"
+        "compiled = jax.jit(lambda x: sum(m(x) for m in ensemble))\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return sum(m(x) for m in ensemble)\n"
+        "def change():\n    ensemble[0].kernel[...] = ensemble[0].kernel[...] + 1.0\n",
+        "STALE",
+    ),
+    "partial_binding_a_pure_module": (
+        "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
+        "def forward(m, x):\n    return m(x)\n"
+        "compiled = jax.jit(functools.partial(forward, model))\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n"
+        "def change():\n    model.kernel[...] = model.kernel[...] + 1.0\n",
+        "STALE",
+    ),
+    "cached_partial_under_jax_jit": (
+        "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
+        "def forward(m, x):\n    return m(x)\n"
+        "compiled = jax.jit(nnx.cached_partial(forward, model))\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n"
+        "def change():\n    pass\n",
+        "RAISES",
+    ),
+    "module_from_a_factory_function": (
+        f"{CLASSES}\ndef make():\n    noisy = Noisy(nnx.Rngs(0))\n    return noisy\n"
+        "model = make()\n"
+        "compiled = jax.jit(lambda x: model(x))\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n" + BUMP,
+        "RAISES",
+    ),
     "nnx_jit_of_a_bound_method": (
         "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
         "compiled = nnx.jit(model.__call__)\n"

@@ -121,6 +121,19 @@ CASES = [
         counters={"state/optimizer/step": 2},
     ),
     Case(
+        "closure_container",
+        "error",
+        "@jax.jit",
+        TCE + "Cannot mutate RngCount from a different trace level",
+        unsafe=True,
+        counters={
+            "state/q/drop/rngs/count": 3,
+            "state/target/drop/rngs/count": 3,
+            "state/first/drop/rngs/count": 3,
+            "state/second/drop/rngs/count": 3,
+        },
+    ),
+    Case(
         "partial_bound",
         "error",
         "jax.jit(functools.partial(forward, model))",

@@ -72,6 +72,8 @@ REPORTED = [
     ),
     # 4 batches of 8 samples.
     Program("nnx003_method", counters={"state/model/count": 32}),
+    # A bare nnx.Variable passed in and incremented by each of 3 calls.
+    Program("nnx003_variable", counters={"state/counter": 3}),
 ]
 UNREPORTED = [
     Program("nnx003_ok_read_only", counters={"state/optimizer/step": 4}),
@@ -170,6 +172,8 @@ def test_reported_before_fix_is_silently_wrong(program: Program, tmp_path: Path,
                 assert np.array_equal(got[key], got[initial]), f"{key} changed: {got[key]}"
                 if not key.endswith("/rngs/key"):
                     assert not np.array_equal(expected[key], expected[initial]), key
+    elif program.name == "nnx003_variable":  # the counter never moves
+        assert got["state/counter"] == 0, got["state/counter"]
     else:  # nnx003_method: the running statistics are never updated
         assert got["state/model/count"] == 0
         assert np.array_equal(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -47,6 +47,9 @@ class Instance:
     nnx: bool
     changes_state: bool | None  # True, False, or None when unknown
     hijax: bool = False  # made with hijax=True (nnx.Variable(..., hijax=True), nnx.with_vars)
+    # A list, tuple, set or dict literal (or comprehension) whose elements are all NNX objects
+    # (of class ``cls`` when they share one): `nets["q"](x)` calls an element.
+    container: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,42 @@ class FileContext:
             return self._evaluate_call(expr, scope, order, depth)
         if isinstance(expr, cst.Lambda):
             return Function(expr, self.scopes.scope_of[id(expr)])
-        return None
+        if isinstance(expr, cst.Subscript):  # an element of a container of NNX objects
+            base = self.evaluate(expr.value, scope, order, depth + 1)
+            if isinstance(base, Instance) and base.container:
+                return replace(base, container=False)
+            return None
+        return self._container(expr, scope, order, depth)
+
+    def _container(self, expr: cst.BaseExpression, scope: Scope, order: int, depth: int) -> Value:
+        """A literal list, tuple, set or dict (or a comprehension) of NNX objects."""
+        elements: list[cst.BaseExpression] = []
+        if isinstance(expr, cst.List | cst.Tuple | cst.Set):
+            if any(isinstance(e, cst.StarredElement) for e in expr.elements):
+                return None
+            elements = [e.value for e in expr.elements]
+        elif isinstance(expr, cst.Dict):
+            if any(not isinstance(e, cst.DictElement) for e in expr.elements):
+                return None  # `**other`
+            elements = [e.value for e in expr.elements]
+        elif isinstance(expr, cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp):
+            inner = self.scopes.scope_of.get(id(expr))
+            if inner is None:
+                return None
+            elt = expr.value if isinstance(expr, cst.DictComp) else expr.elt
+            value = self.evaluate(elt, inner, 1 << 60, depth + 1)
+            if isinstance(value, Instance) and value.nnx and not value.container:
+                return replace(value, container=True)
+            return None
+        values = [self.evaluate(e, scope, order, depth + 1) for e in elements]
+        found = [v for v in values if isinstance(v, Instance) and v.nnx and not v.container]
+        if not values or len(found) != len(values):
+            return None
+        classes = {v.cls for v in found}
+        states = {v.changes_state for v in found}
+        changes = True if True in states else None if None in states else False
+        one = classes.pop() if len(classes) == 1 else None
+        return Instance(one, True, changes, any(v.hijax for v in found), container=True)
 
     def _evaluate_call(self, call: cst.Call, scope: Scope, order: int, depth: int) -> Value:
         func = self.evaluate(call.func, scope, order, depth + 1)

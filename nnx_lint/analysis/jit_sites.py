@@ -288,6 +288,31 @@ def capture_verdict(ctx: FileContext, capture: Capture) -> Verdict:
 
 def _use_verdict(ctx: FileContext, capture: Capture, node: cst.CSTNode) -> Verdict:
     parent = ctx.parent(node)
+    if capture.instance.container:  # `nets["q"](x)`, `nets[i].encode(x)`: an element's call
+        element = replace(capture.instance, container=False)
+        if isinstance(parent, cst.Subscript) and parent.value is node:
+            above = ctx.parent(parent)
+            if isinstance(above, cst.Call) and above.func is parent:
+                return instance_verdict(ctx, element, "__call__")
+            call = ctx.parent(above) if isinstance(above, cst.Attribute) else None
+            if isinstance(call, cst.Call) and call.func is above:
+                assert isinstance(above, cst.Attribute)  # as tested above
+                return instance_verdict(ctx, element, above.attr.value)
+        loop = parent if isinstance(parent, cst.For | cst.CompFor) else None
+        if loop is not None and loop.iter is node and isinstance(loop.target, cst.Name):
+            # `for m in ensemble: m(x)`: what is done with each element
+            reads: list[cst.CSTNode] = [
+                ref.node
+                for inner in ctx.module_scope.walk()
+                for ref in inner.references
+                if ref.name == loop.target.value
+                and any(b.node is loop for b in lookup(ref.name, ref.scope)[1])
+            ]
+            each = replace(capture, text=loop.target.value, instance=element, nodes=reads)
+            if reads:
+                return join([_use_verdict(ctx, each, read) for read in reads])
+        what = f"what the function does with the elements of `{capture.text}` is not known"
+        return Verdict(Effect.UNKNOWN, (what,))
     if isinstance(parent, cst.Call) and parent.func is node:
         return instance_verdict(ctx, capture.instance, "__call__")
     top = node  # `model.kernel`, `model.count[...]`: what an assignment would target

@@ -146,7 +146,9 @@ def describe(ctx: FileContext, site: JitSite) -> str:
     jit_name = site.jit.kind.spelled
     if site.shape is Shape.CLOSURE:
         names = ", ".join(
-            f"`{c.text}`" + (f" (through `{c.indirect}`)" if c.indirect else "")
+            f"`{c.text}`"
+            + (" (a container of them)" if c.instance.container else "")
+            + (f" (through `{c.indirect}`)" if c.indirect else "")
             for c in site.captures
         )
         fn = site.function.node if site.function is not None else None
