@@ -323,6 +323,27 @@ CASES = {
         "def eager():\n    return model(x)\n" + BUMP,
         "RAISES",
     ),
+    "bound_method_of_a_plain_holder_with_dropout": (
+        f"{CLASSES}\nclass Agent:\n    def __init__(self):\n        self.net = Noisy(nnx.Rngs(0))\n"
+        "    def act(self, x):\n        return self.net(x)\n"
+        "agent = Agent()\n"
+        "compiled = jax.jit(agent.act)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return agent.act(x)\n"
+        "def change():\n    pass\n",
+        "RAISES",
+    ),
+    "bound_method_of_a_plain_holder_only_reading": (
+        "class Agent:\n    def __init__(self):\n"
+        "        self.net = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
+        "    def act(self, x):\n        return self.net(x)\n"
+        "agent = Agent()\n"
+        "compiled = jax.jit(agent.act)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return agent.act(x)\n"
+        "def change():\n    agent.net.kernel[...] = agent.net.kernel[...] + 1.0\n",
+        "STALE",
+    ),
     "nnx_jit_of_a_bound_method": (
         "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
         "compiled = nnx.jit(model.__call__)\n"

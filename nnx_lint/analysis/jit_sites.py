@@ -11,7 +11,7 @@ import libcst as cst
 
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.context import FileContext, Function, Instance, Jit, Ref
-from nnx_lint.analysis.nnx_api import Effect
+from nnx_lint.analysis.nnx_api import Effect, JitKind
 from nnx_lint.analysis.project_index import EXTERNAL, Verdict, join
 from nnx_lint.analysis.scopes import (
     BindingKind,
@@ -122,6 +122,17 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
                 and base.nnx
                 and (method == "__call__" or (base.cls and ctx.index.has_method(base.cls, method)))
             ):
+                verdict = instance_verdict(ctx, base, method)
+                yield JitSite(
+                    *common, Shape.METHOD, target.value, options, base, call=call, verdict=verdict
+                )
+            elif (
+                jit.kind is JitKind.JAX
+                and isinstance(base, Instance)
+                and base.cls
+                and not base.nnx
+                and ctx.index.nnx_attributes_used(base.cls, method)
+            ):  # `jax.jit(agent.act)`: a plain object whose method uses the NNX objects it holds
                 verdict = instance_verdict(ctx, base, method)
                 yield JitSite(
                     *common, Shape.METHOD, target.value, options, base, call=call, verdict=verdict

@@ -1067,6 +1067,28 @@ class ProjectIndex:
                 return join([self.effect(c, "__call__") for c in held])
         return self.effect(cls, method)
 
+    def nnx_attributes_used(self, qualname: str, method: str, depth: int = 0) -> list[str]:
+        """The attributes holding NNX objects that ``method`` of class ``qualname`` calls or
+        hands on (``self.q_net(x)``, ``self.blocks[i](x)``, ``nnx.split(self.model)``),
+        followed through its own methods (``self.helper(x)``)."""
+        facts = next((f for f in self.ancestors(qualname) if method in f.summaries), None)
+        if facts is None or depth > 8:
+            return []
+        found: list[str] = []
+        summary = facts.summaries[method]
+        for site in (*summary.calls, *summary.passed):
+            if not site.path or site.path[0] == "super":
+                continue
+            attr = site.path[0]
+            if len(site.path) == 1 and self.has_method(qualname, attr):
+                found += self.nnx_attributes_used(qualname, attr, depth + 1)
+                continue
+            cls = self.attr_type(qualname, attr)
+            held = self._held_modules(qualname, attr)
+            if (cls is not None and self.is_nnx_class(cls)) or held:
+                found.append(attr)
+        return list(dict.fromkeys(found))
+
     def _reads_a_variable(self, qualname: str, path: tuple[str, ...]) -> bool:
         """Does a call path go through a Variable of the object (``self.w[...]``,
         ``self.embedder.embedding.value``)? What is called then is a method of its value."""

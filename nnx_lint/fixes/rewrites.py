@@ -118,6 +118,8 @@ def module_fix(ctx: FileContext, site: JitSite) -> Fix:
         obj_node, method = site.target, "__call__"
     if not _simple(obj_node):
         raise NoFix("the object is not a plain name or attribute, so it cannot be repeated")
+    if site.instance is not None and not site.instance.nnx:
+        raise NoFix(f"`{ctx.code(obj_node)}` is not an NNX object, which nnx.jit cannot take")
     obj = ctx.code(obj_node)
     imports = Imports(ctx)
     if site.jit.kind is JitKind.NNX and within(site.jit.spelled, site.report_node):

@@ -26,7 +26,10 @@ Checks for `jax.jit` (in any spelling: `jax.jit(f)`, `@jax.jit`, `@jax.jit(...)`
 NNX object (a `flax.nnx` Module, a subclass of one from anywhere in the project, an
 `nnx.Optimizer`, `nnx.Rngs`, metric or `nnx.Variable`), to a bound method of one, or to a
 function (def or lambda, at any nesting depth) that reads such an object from an enclosing
-scope (a free name, a global, `self` or `self.attr` of an enclosing method), or to
+scope (a free name, a global, `self` or `self.attr` of an enclosing method, `obj.attr` of a
+plain object or dataclass holding one, an element of a list, tuple or dict of them), to a
+bound method of a plain object whose method uses the NNX objects it holds
+(`jax.jit(agent.act)`; no automatic fix: nnx.jit cannot take the plain object), or to
 `functools.partial(f, model, ...)` / `nnx.cached_partial(f, model)` binding one to a function
 of the file. An object is known from evidence: its construction, an annotation, or a function
 of the project that returns one (`model = make_model(cfg)`: its return annotation, or every
@@ -165,6 +168,12 @@ def describe(ctx: FileContext, site: JitSite) -> str:
         version = target_flax(ctx.settings.target_flax_version)
         if site.binder == CACHED_PARTIAL and version >= CACHED_SEEN:
             return f"{head}: {CACHED}"
+    elif site.shape is Shape.METHOD and site.instance is not None and not site.instance.nnx:
+        held = ", ".join(f"`self.{a}`" for a in _held(ctx, site))
+        head = (
+            f"`{jit_name}` applied to a bound method (`{code(site.target)}`) of an object that "
+            f"holds NNX objects and uses them ({held})"
+        )
     elif site.shape is Shape.METHOD:
         head = f"`{jit_name}` applied to a bound method of an NNX object (`{code(site.target)}`)"
     else:
@@ -178,7 +187,16 @@ def describe(ctx: FileContext, site: JitSite) -> str:
     return f"{head}: {UNKNOWN.format(why=why)}"
 
 
-def by_hand(site: JitSite) -> str:
+def _held(ctx: FileContext, site: JitSite) -> list[str]:
+    """The NNX attributes a bound method of a plain object uses."""
+    import libcst as cst
+
+    assert site.instance is not None and site.instance.cls is not None
+    assert isinstance(site.target, cst.Attribute)  # the method shape compiles `obj.method`
+    return ctx.index.nnx_attributes_used(site.instance.cls, site.target.attr.value)
+
+
+def by_hand(ctx: FileContext, site: JitSite) -> str:
     """What to do when no fix is offered."""
     import libcst as cst
 
@@ -198,6 +216,11 @@ def by_hand(site: JitSite) -> str:
             advice = f"make {names} parameters of the function and pass them in"
         return advice + ", compiling it with nnx.jit"
     target = site.target
+    if site.shape is Shape.METHOD and site.instance is not None and not site.instance.nnx:
+        assert isinstance(target, cst.Attribute)  # the method shape compiles `obj.method`
+        obj = code(target.value)
+        held = ", ".join(f"`{obj}.{a}`" for a in _held(ctx, site))
+        return f"compile, with nnx.jit, a function that takes {held} as arguments"
     if site.shape is Shape.METHOD and isinstance(target, cst.Attribute):
         obj, method = code(target.value), target.attr.value
     else:
@@ -228,7 +251,7 @@ def jit_on_nnx_state(
         try:
             yield report(ctx, code, site.report_node, text, site_fix(ctx, site), None, related)
         except NoFix as why:
-            unavailable = f"{by_hand(site)} (no automatic fix: {why})"
+            unavailable = f"{by_hand(ctx, site)} (no automatic fix: {why})"
             yield report(ctx, code, site.report_node, text, None, unavailable, related)
 
 
