@@ -112,13 +112,15 @@ def nnx_params(ctx: FileContext, site: JitSite) -> dict[str, NnxParam]:
     return found
 
 
-NNX_GRAPH_FUNCTIONS = frozenset(f"{nnx_api.NNX}.{name}" for name in "state split graphdef".split())
+NNX_GRAPH_FUNCTIONS = frozenset(
+    f"{nnx_api.NNX}.{name}" for name in "state split graphdef update".split()
+)
 
 
 def _handed_to_nnx(ctx: FileContext, function: Function) -> set[str]:
     """Names passed, in the function's body, as the first argument of an NNX graph function
-    (``nnx.state(p)``, ``nnx.split(p)``, ``nnx.graphdef(p)``): evidence that they hold NNX
-    objects. (``nnx.grad(f)(p)`` is not: it differentiates arrays as well.)"""
+    (``nnx.state(p)``, ``nnx.split(p)``, ``nnx.graphdef(p)``, ``nnx.update(p, ...)``): evidence
+    that they hold NNX objects. (``nnx.grad(f)(p)`` is not: it differentiates arrays as well.)"""
 
     class Calls(FastVisitor):
         def __init__(self) -> None:
