@@ -269,6 +269,31 @@ def test_static_fix_matches_eager(tmp_path: Path, eager) -> None:
     assert_same(after.arrays, expected, "the fixed nnx003_static.py")
 
 
+# -- NNX state values in a dict: reported, no fix (nnx.jit would lose them too) -------------
+
+STATE_DICT = Program("nnx003_state_dict", training=True)
+
+
+def test_state_dict_changed_is_lost_and_has_no_fix(tmp_path: Path, eager) -> None:
+    reference = eager(STATE_DICT)
+    path = _copy(STATE_DICT, tmp_path)
+    before = _start(STATE_DICT, tmp_path).result()
+    expected = check_eager(STATE_DICT, distinct=True, run=reference.result())
+    assert before.returncode == 0 and before.arrays is not None, str(before)
+    got = before.arrays
+    losses = [float(got[k]) for k in output_keys(got)]
+    assert losses == [losses[0]] * 3, f"the loss moved: {losses}"  # every update was lost
+    assert np.array_equal(got["state/kernel"], got["state/initial_kernel"])
+    assert not np.allclose(expected["state/kernel"], expected["state/initial_kernel"])
+
+    report = run_nnx_lint(path, "--output-format", "full")
+    assert "NNX003 `states` is changed" in report.stdout, report.stdout
+    assert "return `states` and rebind it" in report.stdout, report.stdout
+    original = path.read_text()
+    run_nnx_lint(path, "--fix", "--unsafe-fixes")
+    assert path.read_text() == original  # no fix offered: nnx.jit would lose them as well
+
+
 # -- not reported ---------------------------------------------------------------------------
 
 

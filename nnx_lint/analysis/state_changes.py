@@ -17,7 +17,14 @@ from nnx_lint.analysis.jit_sites import (
 )
 from nnx_lint.analysis.nnx_api import Effect
 from nnx_lint.analysis.project_index import Verdict
-from nnx_lint.analysis.scopes import Binding, BindingKind, FastVisitor, lookup, returned_values
+from nnx_lint.analysis.scopes import (
+    Binding,
+    BindingKind,
+    FastVisitor,
+    Scope,
+    lookup,
+    returned_values,
+)
 
 MODE_METHODS = {
     "train": "is put in training mode",
@@ -98,6 +105,8 @@ def nnx_params(ctx: FileContext, site: JitSite) -> dict[str, NnxParam]:
             value = ctx.evaluate(arg.value, call_scope, order)
             if isinstance(value, Instance) and value.nnx:
                 add(param, value)
+            elif _states(ctx, arg.value, call_scope, order):
+                add(param, Instance(STATE, True, None, container=True))
     for name, bound in compiled_names(ctx, site):
         if bound is not ctx.module_scope:
             continue
@@ -110,6 +119,28 @@ def nnx_params(ctx: FileContext, site: JitSite) -> dict[str, NnxParam]:
                 if param is not None and instance is not None and instance.nnx:
                     add(param, instance, (key, fact.line))
     return found
+
+
+STATE = f"{nnx_api.NNX}.State"
+
+
+def _states(ctx: FileContext, expr: cst.BaseExpression, scope: Scope, order: int) -> bool:
+    """Is the value NNX state: ``nnx.state(model)``, or a dict literal of them (through a name
+    bound to one)? Changed inside a compiled function, it is a traced copy as well."""
+    if isinstance(expr, cst.Name):
+        binding = ctx.binding_of(expr.value, scope, order)
+        if binding is None or binding.kind is not BindingKind.ASSIGN or binding.value is None:
+            return False
+        return _states(ctx, binding.value, binding.scope, binding.order)
+    if isinstance(expr, cst.Call):
+        callee = ctx.evaluate(expr.func, scope, order)
+        return isinstance(callee, Ref) and callee.qualname == f"{nnx_api.NNX}.state"
+    if isinstance(expr, cst.Dict) and expr.elements:
+        return all(
+            isinstance(e, cst.DictElement) and _states(ctx, e.value, scope, order)
+            for e in expr.elements
+        )
+    return False
 
 
 NNX_GRAPH_FUNCTIONS = frozenset(

@@ -34,7 +34,10 @@ project), is `self` of a Module method, is handed to `nnx.split`/`nnx.state`/`nn
 in the function, or is passed one by a call anywhere in the project: a call of the function
 (in its file, or in a file that imports it), or a call that hands the function on with
 arguments for it (`benchmark(step, model, optimizer)`, `functools.partial(step, model)`; not
-jax's own, such as `fori_loop`). The name of a parameter is never evidence. State changes
+jax's own, such as `fori_loop`). NNX state values (`nnx.state(model)`, or a dict literal of
+them) passed in and changed in place (`states["model"] = ...`) are lost the same way; there
+is no fix for those, since `nnx.jit` does not propagate them either: return them. The name of
+a parameter is never evidence. State changes
 are `.update(...)` (so `optimizer.update(model, grads)` changes both), assignments to
 attributes, items, `.value` or `[...]`, `nnx.update(obj, ...)`, `.train()`, `.eval()`,
 `.set_attributes(...)`, drawing from `Rngs`, and calling a module or a method of it whose
@@ -270,6 +273,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
     from nnx_lint.analysis.jit_sites import Shape, find_jit_sites
     from nnx_lint.analysis.nnx_api import JitKind
     from nnx_lint.analysis.state_changes import (
+        STATE,
         dropping_call,
         handed_back,
         nnx_params,
@@ -317,7 +321,8 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         not_pytrees = [
             p
             for p in params.values()
-            if old or (p.instance.cls and ctx.index.pytree_false(p.instance.cls))
+            if p.instance.cls != STATE
+            and (old or (p.instance.cls and ctx.index.pytree_false(p.instance.cls)))
         ]
         if not_pytrees:
             message = _type_error_message(not_pytrees)
@@ -345,6 +350,14 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
             if named[0].name in found.evidence:
                 related = evidence(found.evidence[named[0].name])
             related += _passed_notes(named)
+            states = [p for p in named if p.instance.cls == STATE]
+            if states:  # nnx.jit propagates the state of NNX objects, not of State values
+                unavailable = (
+                    f"return `{states[0].name}` and rebind it where the function is called "
+                    "(nnx.jit does not propagate changes to NNX state values either)"
+                )
+                yield report(ctx, CODE, site.report_node, message, None, unavailable, related)
+                continue
         try:
             yield report(
                 ctx, CODE, site.report_node, message, _fix(ctx, site, params), None, related
