@@ -298,10 +298,10 @@ class _Run:
     def _fix(
         self, project: Project, name: str, text: str, write: Callable[[str], None] | None
     ) -> _FileResult:
-        from nnx_lint.engine import InternalError, fix_source
+        from nnx_lint.engine import InternalError, fix_text
 
         try:
-            result = fix_source(text, name, project.settings(name), project.index)
+            result = fix_text(text, name, project.settings(name), project.index)
         except InternalError as exc:
             _error(f"{exc}; please report this bug (the file was left unchanged)")
             return self._unfixed(project, name, text)

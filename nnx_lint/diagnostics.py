@@ -54,6 +54,7 @@ class Related:
     path: str
     line: int
     message: str
+    cell: int | None = None  # in a notebook: the cell ``line`` counts in
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class Diagnostic:
     related: tuple[Related, ...] = ()  # where the evidence points
     # The source line, for `full` output (the engine fills it in with dataclasses.replace).
     source_line: str = field(default="", repr=False, compare=False)
+    # In a notebook: the cell (1-based, among all its cells) that ``line`` and ``end_line``
+    # count in, as ruff reports them.
+    cell: int | None = None
 
     def fixable(self, unsafe_fixes: bool) -> bool:
         """Would ``--fix`` (with ``--unsafe-fixes`` if set) apply this diagnostic's fix?"""
@@ -84,8 +88,14 @@ class Diagnostic:
         return self.fix.message if self.fix is not None else self.fix_unavailable
 
     @property
-    def sort_key(self) -> tuple[str, int, int, str]:
-        return (self.path, self.line, self.column, self.code)
+    def sort_key(self) -> tuple[str, int, int, int, str]:
+        return (self.path, self.cell or 0, self.line, self.column, self.code)
+
+    @property
+    def location(self) -> str:
+        """``path:line:column``, or ``path:cell N:line:column`` in a notebook."""
+        cell = f"cell {self.cell}:" if self.cell is not None else ""
+        return f"{self.path}:{cell}{self.line}:{self.column}"
 
 
 class LineIndex:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
+from nnx_lint import notebooks
 from nnx_lint.analysis.context import FileContext
 from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.diagnostics import Diagnostic, Edit, LineIndex, apply_edits
@@ -249,3 +250,115 @@ def fix_source(
     if any(d.fixable(settings.unsafe_fixes) for d in diags):
         raise InternalError(f"{path}: a fix would apply again to its own result")
     return FixResult(text, sum(fixed.values()), diags, fixed)
+
+
+# -- notebooks
+
+
+def check_text(
+    text: str,
+    path: str,
+    settings: Settings | None = None,
+    index: ProjectIndex | None = None,
+    *,
+    noqa: bool = True,
+) -> list[Diagnostic]:
+    """``check_source`` for any kind of file the command lints: a notebook's code cells are
+    checked as one program and reported by cell."""
+    if not path.endswith(notebooks.SUFFIX):
+        return check_source(text, path, settings, index, noqa=noqa)
+    try:
+        notebook = notebooks.parse(text)
+    except notebooks.NotebookError as exc:
+        return [_unreadable_notebook(path, exc)]
+    return _in_cells(notebook, path, check_source(notebook.program, path, settings, index))
+
+
+def fix_text(
+    text: str,
+    path: str,
+    settings: Settings | None = None,
+    index: ProjectIndex | None = None,
+) -> FixResult:
+    """``fix_source`` for any kind of file: a notebook gets the fixed code back in the cells
+    it came from (and nothing else of it changes)."""
+    if not path.endswith(notebooks.SUFFIX):
+        return fix_source(text, path, settings, index)
+    try:
+        notebook = notebooks.parse(text)
+    except notebooks.NotebookError as exc:
+        return FixResult(text, 0, [_unreadable_notebook(path, exc)])
+    result = fix_source(notebook.program, path, settings, index)
+    remaining = _in_cells(notebook, path, result.diagnostics)
+    if not result.fixed:
+        return FixResult(text, 0, remaining)
+    try:
+        fixed = notebook.with_program(result.source)
+    except notebooks.NotebookError as exc:
+        raise InternalError(f"{path}: the fixes cannot be written back: {exc}") from exc
+    after = _in_cells(notebooks.parse(fixed), path, result.diagnostics)
+    return FixResult(fixed, result.fixed, after, result.fixed_codes)
+
+
+def _unreadable_notebook(path: str, exc: Exception) -> Diagnostic:
+    return Diagnostic("E902", f"notebook not analysed: {exc}", path, 1, 1, 1, 1)
+
+
+def _in_cells(
+    notebook: notebooks.Notebook, path: str, diagnostics: list[Diagnostic]
+) -> list[Diagnostic]:
+    """Program positions as cell positions. Fixes keep their title and applicability, not
+    their edits (offsets in the program, not in the notebook's text)."""
+    here = {path, os.path.abspath(path)}
+    own = _own_classes(notebook)
+    out = []
+    for d in diagnostics:
+        cell, line = notebook.locate(d.line)
+        end_cell, end_line = notebook.locate(d.end_line)
+        end_column = d.end_column
+        if end_cell != cell:  # clamp to the cell's last line
+            end_line, end_column = line, len(d.source_line) + 1
+        related = tuple(
+            replace(r, cell=c, line=n) if r.path in here else r
+            for r in d.related
+            for c, n in [notebook.locate(r.line)]
+        )
+        fix = replace(d.fix, edits=()) if d.fix is not None else None
+        out.append(
+            replace(
+                d,
+                message=_cell_lines(d.message, notebook, own),
+                line=line,
+                end_line=end_line,
+                end_column=end_column,
+                fix=fix,
+                related=related,
+                cell=cell,
+            )
+        )
+    return out
+
+
+# A step of a call path: "`Encoder.__call__` calls `self.rnn` (line 12)".
+_STEP = re.compile(r"`(?P<cls>\w+)\.\w+` [^`(]*(?:`[^`]*`[^`(]*)*\(line (?P<line>\d+)\)")
+
+
+def _own_classes(notebook: notebooks.Notebook) -> set[str]:
+    """The names of the classes the notebook's code defines (at any depth)."""
+    try:
+        tree = ast.parse(notebook.program)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    return {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+
+
+def _cell_lines(message: str, notebook: notebooks.Notebook, own: set[str]) -> str:
+    """A message's ``(line N)`` of a step in a class of the notebook as ``(cell C, line L)``."""
+
+    def cell_line(m: re.Match[str]) -> str:
+        if m["cls"] not in own:
+            return m[0]  # a class of another file: its own line
+        cell, line = notebook.locate(int(m["line"]))
+        return f"{m[0][: m.start('line') - m.start() - len('(line ')]}(cell {cell}, line {line})"
+
+    return _STEP.sub(cell_line, message)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pathspec
 
-SOURCE_SUFFIXES = (".py", ".pyi")
+SOURCE_SUFFIXES = (".py", ".pyi")  # Python modules: what the project index reads
+LINTED_SUFFIXES = (*SOURCE_SUFFIXES, ".ipynb")  # what a directory walk lints
 # Excluded from the walk unless a configuration's `exclude` replaces them (as in ruff).
 DEFAULT_EXCLUDE = (
     ".git/",
@@ -115,7 +116,7 @@ def _walk(
     for entry in entries:
         name = entry.name
         is_dir = entry.is_dir()
-        if not is_dir and not name.endswith(SOURCE_SUFFIXES):
+        if not is_dir and not name.endswith(LINTED_SUFFIXES):
             continue
         path = os.path.join(directory, name)
         if exclude.match(path, is_dir, base) or (ignores and _ignored(path, is_dir, ignores)):

@@ -75,7 +75,7 @@ def render(
 
 def _concise(d: Diagnostic, unsafe_fixes: bool) -> str:
     mark = "[*] " if d.fixable(unsafe_fixes) else ""
-    return f"{d.path}:{d.line}:{d.column}: {d.code} {mark}{d.message}"
+    return f"{d.location}: {d.code} {mark}{d.message}"
 
 
 def _full(d: Diagnostic, ctx: _Context) -> str:
@@ -97,7 +97,10 @@ def _full(d: Diagnostic, ctx: _Context) -> str:
     if d.help is not None:
         out.append(f"{gutter} = help: {d.help}")
     for related in d.related:
-        out.append(f"{gutter} = note: {_shown(related.path)}:{related.line}: {related.message}")
+        cell = f"cell {related.cell}:" if related.cell is not None else ""
+        out.append(
+            f"{gutter} = note: {_shown(related.path)}:{cell}{related.line}: {related.message}"
+        )
     if d.fix is not None:
         if ctx.show_fixes and d.path in ctx.lines:
             out += ["", *_fix_diff(d.fix, ctx.lines[d.path].text)]
@@ -168,7 +171,7 @@ def _json(d: Diagnostic, ctx: _Context) -> _Json:
             "message": d.fix.message,
         }
     return {
-        "cell": None,
+        "cell": d.cell,
         "code": d.code,
         "end_location": _location(d.end_line, d.end_column),
         "filename": os.path.abspath(d.path),
@@ -176,6 +179,7 @@ def _json(d: Diagnostic, ctx: _Context) -> _Json:
         "fix_unavailable": d.fix_unavailable,
         "related": [
             {
+                "cell": r.cell,
                 "filename": os.path.abspath(r.path),
                 "location": _location(r.line, 1),
                 "message": r.message,
@@ -223,15 +227,18 @@ def _escape_property(text: str) -> str:
 def _github(d: Diagnostic) -> str:
     """ruff's line: ``::error title=ruff (F401),file=/abs/a.py,line=1,...::a.py:1:8: F401 ...``,
     with the fix's title as a second line of the message."""
-    properties = {
+    properties: dict[str, object] = {
         "title": f"{TOOL} ({d.code})",
         "file": os.path.abspath(d.path),
-        "line": d.line,
-        "col": d.column,
-        "endLine": d.end_line,
-        "endColumn": d.end_column,
     }
-    message = f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}"
+    if d.cell is None:  # a notebook's lines count in its cells: the annotation is the file's
+        properties |= {
+            "line": d.line,
+            "col": d.column,
+            "endLine": d.end_line,
+            "endColumn": d.end_column,
+        }
+    message = f"{d.location}: {d.code} {d.message}"
     if d.help is not None:
         message += f"\n  help: {d.help}"
     head = ",".join(f"{key}={_escape_property(str(value))}" for key, value in properties.items())
@@ -283,30 +290,39 @@ def _replacement(d: Diagnostic, edit: Edit, ctx: _Context) -> _Json:
 
 def _sarif_result(d: Diagnostic, rule_index: Mapping[str, int], ctx: _Context) -> _Json:
     artifact = _artifact(d.path)
-    region = _region(d.line, d.column, d.end_line, d.end_column)
+    physical: _Json = {"artifactLocation": artifact}
+    if d.cell is None:
+        physical["region"] = _region(d.line, d.column, d.end_line, d.end_column)
     result: _Json = {"ruleId": d.code}
     if d.code in rule_index:
         result["ruleIndex"] = rule_index[d.code]
+    # In a notebook, lines count in a cell, not in the file: the notebook, and the cell named.
+    where = f"cell {d.cell}, line {d.line}: " if d.cell is not None else ""
     result |= {
         "level": "error",
-        "message": {"text": d.message},
-        "locations": [{"physicalLocation": {"artifactLocation": artifact, "region": region}}],
+        "message": {"text": where + d.message},
+        "locations": [{"physicalLocation": physical}],
     }
+    properties: _Json = {}
+    if d.cell is not None:
+        properties["cell"] = d.cell
+    if d.fix_unavailable is not None:  # what to do by hand, and why there is no fix
+        properties["fixUnavailable"] = d.fix_unavailable
+    if properties:
+        result["properties"] = properties
     if d.related:
         result["relatedLocations"] = [
             {
                 "id": i,
-                "physicalLocation": {
-                    "artifactLocation": _artifact(r.path),
-                    "region": {"startLine": r.line},
+                "physicalLocation": {"artifactLocation": _artifact(r.path)}
+                | ({"region": {"startLine": r.line}} if r.cell is None else {}),
+                "message": {
+                    "text": (f"cell {r.cell}, line {r.line}: " if r.cell else "") + r.message
                 },
-                "message": {"text": r.message},
             }
             for i, r in enumerate(d.related)
         ]
-    if d.fix_unavailable is not None:  # what to do by hand, and why there is no fix
-        result["properties"] = {"fixUnavailable": d.fix_unavailable}
-    if d.fix is not None:
+    if d.fix is not None and d.fix.edits:  # (a notebook's fixes are applied by --fix only)
         change = {
             "artifactLocation": artifact,
             "replacements": [_replacement(d, e, ctx) for e in d.fix.edits],
@@ -381,7 +397,8 @@ def _render_junit(diagnostics: list[Diagnostic], ctx: _Context) -> str:
             properties = ET.SubElement(case, "properties")
             ET.SubElement(properties, "property", name="severity", value="error")
             failure = ET.SubElement(case, "failure", message=d.message)
-            failure.text = f"line {d.line}, col {d.column}, {d.message}"
+            cell = f"cell {d.cell}, " if d.cell is not None else ""
+            failure.text = f"{cell}line {d.line}, col {d.column}, {d.message}"
             if d.help is not None:
                 failure.text += f"\nhelp: {d.help}"
     ET.indent(root, space="    ")

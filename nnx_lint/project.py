@@ -29,6 +29,7 @@ from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
 from nnx_lint.config import Config, Options  # in Project's body, `config` is the field
 from nnx_lint.diagnostics import Diagnostic
 from nnx_lint.files import (
+    SOURCE_SUFFIXES,
     SourceError,
     discover,
     is_marked,
@@ -113,7 +114,8 @@ class Project:
         seen = {os.path.abspath(p) for p in walked}
         extra = [p for p in also if os.path.abspath(p) not in seen]
         cache = cache if cache is not None else default_cache(root)
-        index = build_index([*extra, *walked], cache, mapper)
+        modules = [p for p in [*extra, *walked] if str(p).endswith(SOURCE_SUFFIXES)]
+        index = build_index(modules, cache, mapper)
         return cls(root, conf, index, cache)
 
     def settings(self, path: str) -> Settings:
@@ -127,9 +129,9 @@ class Project:
     def check(
         self, path: str, text: str, settings: Settings | None = None, *, noqa: bool = True
     ) -> list[Diagnostic]:
-        from nnx_lint.engine import check_source
+        from nnx_lint.engine import check_text
 
-        return check_source(text, path, settings or self.settings(path), self.index, noqa=noqa)
+        return check_text(text, path, settings or self.settings(path), self.index, noqa=noqa)
 
     def could_have_findings(self, text: str, path: str | None = None) -> bool:
         from nnx_lint.engine import could_have_findings
@@ -159,7 +161,7 @@ def project_files(root: Path, conf: Config) -> list[Path]:
     for entry in entries:
         if entry.is_dir() and os.path.exists(os.path.join(entry.path, "__init__.py")):
             found += discover([entry.path], conf.exclude)[0]
-        elif entry.is_file() and entry.name.endswith((".py", ".pyi")):
+        elif entry.is_file() and entry.name.endswith(SOURCE_SUFFIXES):
             if not conf.exclude.match(entry.path):
                 found.append(Path(entry.path))
     return found

@@ -126,7 +126,7 @@ def test_hook_definitions():
     assert hooks["nnx-lint-fix"]["entry"] == "nnx-lint --fix --exit-non-zero-on-fix"
     for hook in hooks.values():
         assert hook["language"] == "python"
-        assert hook["types_or"] == ["python", "pyi"]
+        assert hook["types_or"] == ["python", "pyi", "jupyter"]
         assert hook["require_serial"] is True  # one run sees every file: the class index
 
 
@@ -151,6 +151,14 @@ def test_fix_hook_rewrites_fails_once_then_passes(project, env):
     assert second.returncode == 0, second.stdout
     assert path.read_text() == fixed
     assert run_hook(project, env, "nnx-lint").returncode == 0
+
+
+def test_check_hook_reports_a_staged_notebook(project, env):
+    notebook = Path(__file__).parent / "fixtures" / "notebooks" / "rnn_magics.ipynb"
+    stage(project, env, "rnn.ipynb", notebook.read_text(encoding="utf-8"))
+    result = run_hook(project, env, "nnx-lint")
+    assert result.returncode == 1
+    assert "rnn.ipynb:cell 5:4:11: NNX001" in result.stdout, result.stdout
 
 
 def test_clean_python_file_passes(project, env):
