@@ -339,8 +339,12 @@ def _in_cells(
     return out
 
 
-# A step of a call path: "`Encoder.__call__` calls `self.rnn` (line 12)".
-_STEP = re.compile(r"`(?P<cls>\w+)\.\w+` [^`(]*(?:`[^`]*`[^`(]*)*\(line (?P<line>\d+)\)")
+# A step of a call path: "`Encoder.__call__` calls `self.rnn` (line 12)" (project_index).
+_STEP = re.compile(
+    r"`(?P<cls>\w+)\.\w+` (?:calls|assigns|passes) `[^`]*`(?: to `[^`]*`)? "
+    r"\((?P<word>line )(?P<line>\d+)\)"
+)
+_CALL_ON_LINE = re.compile(r"the call on line (?P<line>\d+)")  # NNX003's dropped result
 
 
 def _own_classes(notebook: notebooks.Notebook) -> set[str]:
@@ -353,12 +357,18 @@ def _own_classes(notebook: notebooks.Notebook) -> set[str]:
 
 
 def _cell_lines(message: str, notebook: notebooks.Notebook, own: set[str]) -> str:
-    """A message's ``(line N)`` of a step in a class of the notebook as ``(cell C, line L)``."""
+    """A message's program lines as cell lines: ``(line N)`` of a step in a class of the
+    notebook as ``(cell C, line L)``, ``the call on line N`` as ``the call in cell C on line
+    L``."""
 
-    def cell_line(m: re.Match[str]) -> str:
+    def step(m: re.Match[str]) -> str:
         if m["cls"] not in own:
             return m[0]  # a class of another file: its own line
         cell, line = notebook.locate(int(m["line"]))
-        return f"{m[0][: m.start('line') - m.start() - len('(line ')]}(cell {cell}, line {line})"
+        return f"{m[0][: m.start('word') - m.start()]}cell {cell}, line {line})"
 
-    return _STEP.sub(cell_line, message)
+    def call(m: re.Match[str]) -> str:
+        cell, line = notebook.locate(int(m["line"]))
+        return f"the call in cell {cell} on line {line}"
+
+    return _CALL_ON_LINE.sub(call, _STEP.sub(step, message))

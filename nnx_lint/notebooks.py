@@ -17,8 +17,11 @@ SUFFIX = ".ipynb"
 # A comment line between two cells in the program: fixes never touch comments, so the fixed
 # program splits back into its cells.
 BOUNDARY = "# nnx-lint: cell boundary"
-_MASK = "# nnx-lint: masked "  # + the number of the original line in ``Notebook.masked``
-_MASKED = re.compile(r"^(?P<indent>[ \t]*)# nnx-lint: masked (?P<k>\d+)$")
+# A masked line: a statement, so that a block holding only a magic (`if colab:\n  !pip ...`)
+# still parses; + the number of the original line in ``Notebook.masked``.
+MASK_COMMENT = "# nnx-lint: masked "
+_MASK = f"pass  {MASK_COMMENT}"
+_MASKED = re.compile(r"^[ \t]*pass  # nnx-lint: masked (?P<k>\d+)$")
 # IPython syntax that is not Python: `%magic`, `!shell`, `x = !cmd`, `x = %magic`, `obj?`.
 _MAGIC = re.compile(r"^\s*(?:[%!]|[\w.]+\s*=\s*[%!]|[\w.]+\?{1,2}\s*$)")
 
@@ -122,7 +125,9 @@ def _mask(source: str, masked: list[str]) -> str:
     out = []
     for line in lines:
         if whole or (_MAGIC.match(line) and line.strip()):
-            indent = line[: len(line) - len(line.lstrip())]
+            # A line magic keeps its indentation (it stands in a block); a cell magic's body
+            # is not Python: every line at the left margin.
+            indent = "" if whole else line[: len(line) - len(line.lstrip())]
             out.append(f"{indent}{_MASK}{len(masked)}")
             masked.append(line)
         else:

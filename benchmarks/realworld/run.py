@@ -20,7 +20,8 @@ sys.path.insert(0, str(HERE.parents[1] / "tests"))
 from helpers import claim  # noqa: E402  (how tests/test_claims.py reads a message)
 
 
-def findings(repo: Path) -> set[tuple[str, int, str, str]]:
+def findings(repo: Path) -> set[tuple[str, int, int, str, str]]:
+    """(path, cell, line, code, claim) of every finding; cell 0 outside notebooks."""
     out = subprocess.run(
         [sys.executable, "-m", "nnx_lint", "--no-cache", "--output-format", "json", "."],
         cwd=repo,
@@ -31,6 +32,7 @@ def findings(repo: Path) -> set[tuple[str, int, str, str]]:
     return {
         (
             Path(d["filename"]).resolve().relative_to(repo.resolve()).as_posix(),
+            d["cell"] or 0,
             d["location"]["row"],
             d["code"],
             claim(d["message"]),
@@ -48,7 +50,7 @@ def main(corpus: Path) -> int:
             print(f"{name}: not in {corpus}, skipped")
             continue
         recorded = {
-            (f["path"], f["line"], f["code"], f["claim"])
+            (f["path"], f.get("cell", 0), f["line"], f["code"], f["claim"])
             for f in triage["findings"]
             if f["repo"] == name
         }

@@ -13,6 +13,7 @@ import libcst as cst
 
 from nnx_lint.analysis.scopes import dotted
 from nnx_lint.diagnostics import Edit
+from nnx_lint.notebooks import MASK_COMMENT
 
 SECTIONS = ("future", "stdlib", "third-party", "first-party")
 STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"functools", "typing"}
@@ -50,9 +51,19 @@ def _leading_imports(module: cst.Module, first_party: set[str]) -> list[_Line]:
             lines.append(_Line(stmt, section_of(name, relative, first_party), (1, name.lower())))
         elif i == 0 and isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString):
             continue  # the module docstring
+        elif isinstance(small, cst.Pass) and _masked(stmt):
+            continue  # a notebook's `%pip install ...` above its imports
         else:
             break
     return lines
+
+
+def _masked(stmt: cst.SimpleStatementLine | cst.BaseCompoundStatement) -> bool:
+    """Does the statement stand for a masked IPython line (``notebooks``)?"""
+    comment = (
+        stmt.trailing_whitespace.comment if isinstance(stmt, cst.SimpleStatementLine) else None
+    )
+    return comment is not None and comment.value.startswith(MASK_COMMENT)
 
 
 def insertion(
