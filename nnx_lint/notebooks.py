@@ -82,6 +82,8 @@ class Notebook:
 
 def parse(text: str) -> Notebook:
     """A notebook's code as one program (NotebookError: why it cannot be read)."""
+    if not text.strip():
+        raise NotebookError("the file is empty")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
