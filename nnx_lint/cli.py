@@ -462,7 +462,7 @@ def run_check(args: argparse.Namespace) -> int:
             run = _Run(args, {root: open_project(root, [])})
             results = [run.lint_stdin(root, args.stdin_filename)]
         else:
-            files, missing = discover(args.paths, conf.exclude)
+            files, missing = discover(args.paths, conf.exclude, conf.include)
             for message in missing:
                 _error(message)
             groups = group_by_root(files)

@@ -114,6 +114,7 @@ _KEYS: dict[str, Callable[[object], object]] = {
     "ignore": _codes,
     "exclude": _strings,
     "extend-exclude": _strings,
+    "extend-include": _strings,
     "per-file-ignores": _per_file_ignores,
     "target-flax-version": _version,
     "unsafe-fixes": _bool,
@@ -133,6 +134,7 @@ class Options:
     ignore: tuple[str, ...] = ()
     exclude: tuple[str, ...] | None = None
     extend_exclude: tuple[str, ...] = ()
+    extend_include: tuple[str, ...] = ()
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     target_flax_version: tuple[int, ...] | None = None
     unsafe_fixes: bool | None = None
@@ -206,6 +208,8 @@ class Config:
     path: Path | None  # the pyproject.toml read, if any
     enabled: tuple[str, ...]  # the rule codes on, before per-file-ignores
     exclude: PathPatterns
+    # Files a directory walk lints besides Python files and notebooks (`*.md`, `*.rst`).
+    include: PathPatterns
     per_file_ignores: tuple[tuple[PathPatterns, tuple[str, ...]], ...]
     target_flax_version: tuple[int, ...] | None
     unsafe_fixes: bool
@@ -255,6 +259,7 @@ def resolve(file: Options, cli: Options, path: Path | None = None) -> Config:
         path=path,
         enabled=_enabled([file, cli]),
         exclude=PathPatterns((*exclude, *file.extend_exclude, *cli.extend_exclude), root),
+        include=PathPatterns(file.extend_include, root),
         per_file_ignores=tuple((PathPatterns([p], root), codes) for p, codes in per_file),
         target_flax_version=cli.target_flax_version or file.target_flax_version,
         unsafe_fixes=_first(cli.unsafe_fixes, file.unsafe_fixes, False),

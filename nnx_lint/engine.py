@@ -9,12 +9,12 @@ import re
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from nnx_lint import notebooks
+from nnx_lint import documents, notebooks
 from nnx_lint.analysis.context import FileContext
 from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.diagnostics import Diagnostic, Edit, LineIndex, apply_edits
@@ -221,8 +221,12 @@ def fix_source(
     path: str,
     settings: Settings | None = None,
     index: ProjectIndex | None = None,
+    *,
+    cleanup: bool = True,
 ) -> FixResult:
-    """Apply every applicable fix until none is left; raises InternalError on a bad fix."""
+    """Apply every applicable fix until none is left; raises InternalError on a bad fix.
+    ``cleanup``: remove the imports the fixes left unused (not in a notebook's or document's
+    program, whose masked magics and left-out blocks may use them)."""
     from nnx_lint.fixes.cleanup import remove_unused_imports
 
     settings = settings or Settings()
@@ -244,7 +248,7 @@ def fix_source(
         fixed += codes
     else:
         raise InternalError(f"{path}: fixes did not converge after {MAX_FIX_PASSES} passes")
-    if fixed:
+    if fixed and cleanup:
         text = remove_unused_imports(source, text)
     diags = check_source(text, path, settings, index)
     if any(d.fixable(settings.unsafe_fixes) for d in diags):
@@ -265,6 +269,13 @@ def check_text(
 ) -> list[Diagnostic]:
     """``check_source`` for any kind of file the command lints: a notebook's code cells are
     checked as one program and reported by cell."""
+    if path.endswith(documents.SUFFIXES):
+        try:
+            document = _parse_document(text, path)
+        except (documents.DocumentError, RecursionError) as exc:
+            return [_unreadable_notebook(path, exc, "document")]
+        found = check_source(document.program, path, settings, index, noqa=noqa)
+        return _in_document(document, path, found)
     if not path.endswith(notebooks.SUFFIX):
         return check_source(text, path, settings, index, noqa=noqa)
     try:
@@ -282,13 +293,27 @@ def fix_text(
 ) -> FixResult:
     """``fix_source`` for any kind of file: a notebook gets the fixed code back in the cells
     it came from (and nothing else of it changes)."""
+    if path.endswith(documents.SUFFIXES):
+        try:
+            document = _parse_document(text, path)
+        except (documents.DocumentError, RecursionError) as exc:
+            return FixResult(text, 0, [_unreadable_notebook(path, exc, "document")])
+        result = fix_source(document.program, path, settings, index, cleanup=False)
+        if not result.fixed:
+            return FixResult(text, 0, _in_document(document, path, result.diagnostics))
+        try:
+            fixed = document.with_program(result.source)
+        except documents.DocumentError as exc:
+            raise InternalError(f"{path}: the fixes cannot be written back: {exc}") from exc
+        after = _in_document(_parse_document(fixed, path), path, result.diagnostics)
+        return FixResult(fixed, result.fixed, after, result.fixed_codes)
     if not path.endswith(notebooks.SUFFIX):
         return fix_source(text, path, settings, index)
     try:
         notebook = notebooks.parse(text)
     except notebooks.NotebookError as exc:
         return FixResult(text, 0, [_unreadable_notebook(path, exc)])
-    result = fix_source(notebook.program, path, settings, index)
+    result = fix_source(notebook.program, path, settings, index, cleanup=False)
     remaining = _in_cells(notebook, path, result.diagnostics)
     if not result.fixed:
         return FixResult(text, 0, remaining)
@@ -300,8 +325,50 @@ def fix_text(
     return FixResult(fixed, result.fixed, after, result.fixed_codes)
 
 
-def _unreadable_notebook(path: str, exc: Exception) -> Diagnostic:
-    return Diagnostic("E902", f"notebook not analysed: {exc}", path, 1, 1, 1, 1)
+def _unreadable_notebook(path: str, exc: Exception, kind: str = "notebook") -> Diagnostic:
+    return Diagnostic("E902", f"{kind} not analysed: {exc}", path, 1, 1, 1, 1)
+
+
+def _parse_document(text: str, path: str) -> documents.Document:
+    if path.endswith(documents.RST_SUFFIXES):
+        return documents.parse_rst(text)
+    return documents.parse_markdown(text)
+
+
+def _in_document(
+    document: documents.Document, path: str, diagnostics: list[Diagnostic]
+) -> list[Diagnostic]:
+    """Program positions as the document's lines and columns (fixes without their edits, as
+    for notebooks)."""
+    here = {path, os.path.abspath(path)}
+    own = _own_classes(document.program)
+
+    def line_of(n: int) -> int:
+        return document.locate(n)[0]
+
+    out = []
+    for d in diagnostics:
+        line, shift = document.locate(d.line)
+        end_line, end_shift = document.locate(d.end_line)
+        related = tuple(
+            replace(r, line=line_of(r.line)) if r.path in here else r for r in d.related
+        )
+        out.append(
+            replace(
+                d,
+                message=_program_lines(d.message, own, lambda n: (None, line_of(n))),
+                line=line,
+                column=d.column + shift,
+                end_line=end_line,
+                end_column=d.end_column + end_shift,
+                fix=replace(d.fix, edits=()) if d.fix is not None else None,
+                related=related,
+                source_line=document.lines[line - 1].rstrip("\r\n")
+                if line <= len(document.lines)
+                else d.source_line,
+            )
+        )
+    return out
 
 
 def _in_cells(
@@ -310,7 +377,7 @@ def _in_cells(
     """Program positions as cell positions. Fixes keep their title and applicability, not
     their edits (offsets in the program, not in the notebook's text)."""
     here = {path, os.path.abspath(path)}
-    own = _own_classes(notebook)
+    own = _own_classes(notebook.program)
     out = []
     for d in diagnostics:
         cell, line = notebook.locate(d.line)
@@ -327,7 +394,7 @@ def _in_cells(
         out.append(
             replace(
                 d,
-                message=_cell_lines(d.message, notebook, own),
+                message=_program_lines(d.message, own, notebook.locate),
                 line=line,
                 end_line=end_line,
                 end_column=end_column,
@@ -347,28 +414,30 @@ _STEP = re.compile(
 _CALL_ON_LINE = re.compile(r"the call on line (?P<line>\d+)")  # NNX003's dropped result
 
 
-def _own_classes(notebook: notebooks.Notebook) -> set[str]:
-    """The names of the classes the notebook's code defines (at any depth)."""
+def _own_classes(program: str) -> set[str]:
+    """The names of the classes a program defines (at any depth)."""
     try:
-        tree = ast.parse(notebook.program)
+        tree = ast.parse(program)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     return {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
 
 
-def _cell_lines(message: str, notebook: notebooks.Notebook, own: set[str]) -> str:
-    """A message's program lines as cell lines: ``(line N)`` of a step in a class of the
-    notebook as ``(cell C, line L)``, ``the call on line N`` as ``the call in cell C on line
-    L``."""
+def _program_lines(
+    message: str, own: set[str], where: Callable[[int], tuple[int | None, int]]
+) -> str:
+    """A message's program lines as ``where`` tells them (a cell, if any, and a line):
+    ``(line N)`` of a step in a class of the program's own, ``the call on line N`` (NNX003)."""
 
     def step(m: re.Match[str]) -> str:
         if m["cls"] not in own:
             return m[0]  # a class of another file: its own line
-        cell, line = notebook.locate(int(m["line"]))
-        return f"{m[0][: m.start('word') - m.start()]}cell {cell}, line {line})"
+        cell, line = where(int(m["line"]))
+        at = f"cell {cell}, line {line}" if cell is not None else f"line {line}"
+        return f"{m[0][: m.start('word') - m.start()]}{at})"
 
     def call(m: re.Match[str]) -> str:
-        cell, line = notebook.locate(int(m["line"]))
-        return f"the call in cell {cell} on line {line}"
+        cell, line = where(int(m["line"]))
+        return f"the call in cell {cell} on line {line}" if cell else f"the call on line {line}"
 
     return _CALL_ON_LINE.sub(call, _STEP.sub(step, message))

@@ -76,19 +76,24 @@ def _below(path: str, directory: str | None) -> str | None:
 _Ignores = tuple[tuple[str, pathspec.GitIgnoreSpec], ...]
 
 
-def discover(paths: list[str], exclude: PathPatterns | None = None) -> tuple[list[Path], list[str]]:
+def discover(
+    paths: list[str], exclude: PathPatterns | None = None, include: PathPatterns | None = None
+) -> tuple[list[Path], list[str]]:
     """The files to lint under ``paths`` (default ``.``), sorted, and one error per missing path.
 
     Walked files and directories are skipped when .gitignore'd, inside a virtual environment,
-    or matched by ``exclude`` (default: ``DEFAULT_EXCLUDE``); named paths are always linted."""
+    or matched by ``exclude`` (default: ``DEFAULT_EXCLUDE``); the walk yields Python files,
+    notebooks, and the files ``include`` matches (``*.md``); named paths are always linted."""
     exclude = exclude or PathPatterns(DEFAULT_EXCLUDE)
+    include = include or PathPatterns(())
     found: dict[str, Path] = {}
     errors = []
     for raw in paths or ["."]:
         path = Path(raw)
         walked: Iterator[tuple[str | Path, str]]
         if path.is_dir():
-            walked = _walk(raw, _parent_ignores(path), exclude, set(), os.path.abspath(raw))
+            base = os.path.abspath(raw)
+            walked = _walk(raw, _parent_ignores(path), exclude, include, set(), base)
         elif path.exists():  # named explicitly: checked whatever its name
             walked = iter([(path, os.path.realpath(path))])
         else:
@@ -100,7 +105,12 @@ def discover(paths: list[str], exclude: PathPatterns | None = None) -> tuple[lis
 
 
 def _walk(
-    directory: str, ignores: _Ignores, exclude: PathPatterns, seen: set[str], base: str
+    directory: str,
+    ignores: _Ignores,
+    exclude: PathPatterns,
+    include: PathPatterns,
+    seen: set[str],
+    base: str,
 ) -> Iterator[tuple[str, str]]:
     """The files below ``directory``, each with its real path (to find files reached twice).
     Plain strings, not pathlib: this runs for every entry of the tree."""
@@ -117,14 +127,17 @@ def _walk(
         name = entry.name
         is_dir = entry.is_dir()
         if not is_dir and not name.endswith(LINTED_SUFFIXES):
-            continue
+            if not include.patterns or not include.match(
+                os.path.join(directory, name), False, base
+            ):
+                continue
         path = os.path.join(directory, name)
         if exclude.match(path, is_dir, base) or (ignores and _ignored(path, is_dir, ignores)):
             continue
         if not is_dir:
             yield path, (os.path.realpath(path) if entry.is_symlink() else f"{real}/{name}")
         elif not os.path.exists(os.path.join(path, "pyvenv.cfg")):  # any virtual environment
-            yield from _walk(path, ignores, exclude, seen, base)
+            yield from _walk(path, ignores, exclude, include, seen, base)
 
 
 def _parent_ignores(directory: Path) -> _Ignores:

@@ -65,19 +65,12 @@ class Notebook:
         for cell, part in zip(self.cells, parts, strict=True):
             source = raw[cell.number - 1]["source"]
             old = "".join(source) if isinstance(source, list) else source
-            new = self._unmask(part)
+            new = unmask(part, self.masked)
             if new != old:
                 changed = True
                 lines = new.splitlines(keepends=True)
                 raw[cell.number - 1]["source"] = lines if isinstance(source, list) else new
         return _dump(data, self.text) if changed else self.text
-
-    def _unmask(self, code: str) -> str:
-        out = []
-        for line in code.split("\n"):
-            m = _MASKED.match(line)
-            out.append(self.masked[int(m["k"])] if m else line)
-        return "\n".join(out)
 
 
 def parse(text: str) -> Notebook:
@@ -110,7 +103,7 @@ def parse(text: str) -> Notebook:
             source = "".join(source)
         if not isinstance(source, str):
             raise NotebookError(f"cell {number}: `source` is not text")
-        code = _mask(source, masked)
+        code = mask(source, masked)
         count = code.count("\n") + 1
         cells.append(CodeCell(number, line, count))
         chunks.append(code)
@@ -119,9 +112,10 @@ def parse(text: str) -> Notebook:
     return Notebook(text, data, tuple(cells), program, tuple(masked))
 
 
-def _mask(source: str, masked: list[str]) -> str:
-    """The cell's code with IPython-only lines replaced by numbered comments (a cell magic,
-    `%%...` on the first line, masks the whole cell)."""
+def mask(source: str, masked: list[str]) -> str:
+    """The cell's (or code block's) code with IPython-only lines replaced by numbered ``pass``
+    statements, their text appended to ``masked`` (a cell magic, `%%...` on the first line,
+    masks the whole cell)."""
     lines = source.split("\n")
     whole = lines[0].lstrip().startswith("%%")
     out = []
@@ -134,6 +128,15 @@ def _mask(source: str, masked: list[str]) -> str:
             masked.append(line)
         else:
             out.append(line)
+    return "\n".join(out)
+
+
+def unmask(code: str, masked: tuple[str, ...] | list[str]) -> str:
+    """The code with its masked lines as they were."""
+    out = []
+    for line in code.split("\n"):
+        m = _MASKED.match(line)
+        out.append(masked[int(m["k"])] if m else line)
     return "\n".join(out)
 
 

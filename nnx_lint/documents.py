@@ -1,0 +1,251 @@
+"""Documentation as programs: the Python code blocks of a Markdown/MyST or reST document, in
+order, as a reader runs them, with their real lines and columns; fixed programs written back in
+place.
+
+Markdown and MyST are read with markdown-it-py: fenced blocks whose info string is
+``python``, ``py``, ``python3``, ``ipython``, ``ipython3``, or MyST's ``{code-cell}`` (with
+those languages, or none). reST is read with docutils: ``code-block``/``code``/``sourcecode``
+directives for Python, ``testcode``, ``testsetup`` and Flax's ``codediff`` (each side of it
+its own program, in order). An HTML comment ``<!-- nnx-lint: skip -->`` (Markdown) or a
+comment ``.. nnx-lint: skip`` (reST) right before a block leaves it out.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+from nnx_lint.notebooks import BOUNDARY, mask, unmask
+
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+RST_SUFFIXES = (".rst",)
+SUFFIXES = (*MARKDOWN_SUFFIXES, *RST_SUFFIXES)
+PYTHON = frozenset({"python", "py", "python3", "ipython", "ipython3"})
+SKIP = "nnx-lint: skip"
+
+
+class DocumentError(Exception):
+    """A document whose code cannot be read or written back; the message names no path."""
+
+
+@dataclass(frozen=True)
+class Block:
+    start: int  # 0-based index of its first code line in the document's lines
+    count: int  # how many lines of the document it spans
+    indent: str  # the indentation its lines carry in the document
+    start_line: int  # 1-based line of the program where it starts
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    lines: tuple[str, ...]  # the document's lines, line endings kept
+    blocks: tuple[Block, ...]
+    program: str
+    masked: tuple[str, ...]
+
+    def locate(self, line: int) -> tuple[int, int]:
+        """The document line of a program line, and the columns its block is indented by."""
+        for block in reversed(self.blocks):
+            if line >= block.start_line:
+                offset = min(line - block.start_line, max(block.count - 1, 0))
+                return block.start + offset + 1, len(block.indent)
+        return 1, 0
+
+    def with_program(self, program: str) -> str:
+        """The document with each block's lines taken from a fixed program; only the blocks
+        whose code changed are rewritten."""
+        body = program[:-1] if program.endswith("\n") else program
+        parts = body.split(f"\n{BOUNDARY}\n")
+        if len(parts) != len(self.blocks):
+            raise DocumentError("a fix moved a block boundary")
+        lines = list(self.lines)
+        newline = _newline(self.text)
+        for block, part in reversed(list(zip(self.blocks, parts, strict=True))):
+            old = "".join(self.lines[block.start : block.start + block.count])
+            code = unmask(part, self.masked).split("\n")
+            new = [f"{block.indent}{line}{newline}" if line else newline for line in code]
+            if "".join(new) != old:
+                lines[block.start : block.start + block.count] = new
+        return "".join(lines)
+
+
+def _parses(code: str) -> bool:
+    """Is the block Python on its own (IPython lines masked)? Documentation holds excerpts
+    (``...``), other languages marked as Python, and errors shown on purpose: those blocks
+    are left out, not reported."""
+    source = mask(code, [])
+    try:
+        ast.parse(source)
+    except SyntaxError:
+        try:  # a grammar newer than the running interpreter's (PEP 695, PEP 701)
+            import libcst as cst
+
+            cst.parse_module(source)
+        except Exception:
+            return False
+    except (ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def _newline(text: str) -> str:
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+def _program(text: str, spans: list[tuple[int, int]]) -> Document:
+    """The document whose code blocks are the lines ``[start, end)`` of each span."""
+    lines = tuple(text.splitlines(keepends=True))
+    blocks: list[Block] = []
+    chunks: list[str] = []
+    masked: list[str] = []
+    line = 1
+    for start, end in spans:
+        raw = [x.rstrip("\r\n") for x in lines[start:end]]
+        while raw and not raw[-1].strip():  # blank lines around it stay the document's
+            raw.pop()
+            end -= 1
+        while raw and not raw[0].strip():
+            raw.pop(0)
+            start += 1
+        if not raw:
+            continue
+        indent = min(len(x) - len(x.lstrip()) for x in raw if x.strip())
+        prefix = raw[0][:indent]
+        if not all(x.startswith(prefix) or not x.strip() for x in raw):
+            prefix = ""  # mixed tabs and spaces: left as it is
+        code = "\n".join(x[len(prefix) :] for x in raw)
+        if not _parses(code):
+            continue  # pseudo-code, an excerpt, or an error shown on purpose: not a program
+        blocks.append(Block(start, end - start, prefix, line))
+        chunks.append(mask(code, masked))
+        line += len(raw) + 1
+    program = f"\n{BOUNDARY}\n".join(chunks) + "\n" if chunks else ""
+    return Document(text, lines, tuple(blocks), program, tuple(masked))
+
+
+# Markdown and MyST -----------------------------------------------------------------------------
+
+
+def parse_markdown(text: str) -> Document:
+    from markdown_it import MarkdownIt  # only when a Markdown file is linted
+
+    tokens = MarkdownIt("commonmark").parse(text)
+    spans: list[tuple[int, int]] = []
+    skip = False
+    lines = text.splitlines()
+    for token in tokens:
+        if token.type == "html_block" and SKIP in token.content:
+            skip = True
+            continue
+        if token.type != "fence" or token.map is None:
+            if token.type not in ("html_inline",) and token.nesting >= 0 and token.block:
+                skip = skip and token.type in ("paragraph_close",)
+            continue
+        info = token.info.split()
+        words = [w.lower() for w in info]
+        python = bool(words) and (
+            words[0] in PYTHON
+            or (words[0] == "{code-cell}" and (len(words) == 1 or words[1] in PYTHON))
+        )
+        if python and not skip:
+            start, end = token.map
+            first = start + 1
+            if words[0] == "{code-cell}":
+                first = _after_options(lines, first, end)
+            closed = end - 1 > start and lines[end - 1].strip().startswith(token.markup)
+            spans.append((first, end - 1 if closed else end))
+        skip = False
+    return _program(text, spans)
+
+
+def _after_options(lines: list[str], first: int, end: int) -> int:
+    """Past a MyST code cell's options: ``:key: value`` lines, or a ``---`` YAML block."""
+    if first < end and lines[first].strip() == "---":
+        for i in range(first + 1, end):
+            if lines[i].strip() == "---":
+                return i + 1
+        return first
+    while first < end and re.match(r"^\s*:[\w-]+:", lines[first]):
+        first += 1
+    return first
+
+
+# reST ------------------------------------------------------------------------------------------
+
+CODE_DIRECTIVES = ("code-block", "code", "sourcecode", "testcode", "testsetup", "codediff")
+
+
+def parse_rst(text: str) -> Document:
+    """The Python blocks of a reST document: docutils parses it, with the code directives
+    (and Sphinx's and Flax's, which plain docutils does not know) recording where their
+    content lies."""
+    lines = text.splitlines()
+    spans: list[tuple[int, int]] = []
+    for directive, start, end, arg in _rst_directives(text):
+        before = next((lines[k] for k in range(directive - 1, -1, -1) if lines[k].strip()), "")
+        if before.strip().startswith("..") and SKIP in before:
+            continue
+        if directive_name(lines[directive]) in ("code-block", "code", "sourcecode"):
+            if arg.lower() not in PYTHON:
+                continue
+        if directive_name(lines[directive]) == "codediff":  # each side its own block
+            cut = next((i for i in range(start, end) if re.fullmatch(r"\s*---\s*", lines[i])), None)
+            if cut is not None:
+                spans += [(start, cut), (cut + 1, end)]
+                continue
+        spans.append((start, end))
+    return _program(text, spans)
+
+
+def directive_name(line: str) -> str:
+    m = re.match(r"\s*\.\.\s+([\w-]+)::", line)
+    return m[1] if m else ""
+
+
+def _rst_directives(text: str) -> list[tuple[int, int, int, str]]:
+    """Each code directive: its 0-based line, its content's lines ``[start, end)``, and its
+    argument (the language)."""
+    import docutils.frontend
+    import docutils.nodes
+    import docutils.parsers.rst
+    import docutils.utils
+    from docutils.parsers.rst import Directive, directives
+
+    found: list[tuple[int, int, int, str]] = []
+
+    class AnyOption(dict[str, object]):
+        """Every option is accepted as text (``:caption:``, ``:title:``, ``:sync:``)."""
+
+        def __bool__(self) -> bool:  # docutils reads options only when there is a spec
+            return True
+
+        def __contains__(self, key: object) -> bool:
+            return True
+
+        def __getitem__(self, key: str) -> object:
+            return directives.unchanged
+
+    class Code(Directive):
+        has_content = True
+        optional_arguments = 1
+        final_argument_whitespace = True
+        option_spec = AnyOption()  # type: ignore[assignment]  # any name, as text
+
+        def run(self) -> list[docutils.nodes.Node]:
+            arg = self.arguments[0] if self.arguments else "python"
+            start = self.content_offset
+            found.append((self.lineno - 1, start, start + len(self.content), arg))
+            return []
+
+    for name in CODE_DIRECTIVES:
+        directives.register_directive(name, Code)
+    parser = docutils.parsers.rst.Parser()
+    settings = docutils.frontend.get_default_settings(docutils.parsers.rst.Parser)
+    settings.report_level = 5  # unknown directives and roles are not our business
+    settings.halt_level = 5
+    settings.file_insertion_enabled = False
+    document = docutils.utils.new_document("<doc>", settings)
+    parser.parse(text, document)
+    return sorted(found)

@@ -1,0 +1,116 @@
+"""Markdown/MyST and reST documents: their Python code blocks as one program, findings at their
+real lines and columns, fixes written back in place.
+
+Fixture cases are ``tests/fixtures/documents/<case>.md`` / ``.rst``: findings marked on their
+lines with ``# expect: CODE:col`` (the column in the document, indentation included);
+``<case>.fixed.<ext>`` is the whole expected document after ``--fix``; ``<case>.snap`` the full
+output (``NNX_LINT_UPDATE_SNAPSHOTS=1`` rewrites it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import nnx_lint
+
+from nnx_lint import documents, output
+from nnx_lint.diagnostics import LineIndex
+from nnx_lint.engine import Settings, check_text, fix_text
+from nnx_lint.rules import RULES_BY_CODE
+
+CASES = Path(__file__).parent / "fixtures" / "documents"
+EXPECT = re.compile(r"#\s*expect:\s*(?P<items>(?:[A-Z]+\d+:\d+[\s,]*)+)")
+UPDATE = os.environ.get("NNX_LINT_UPDATE_SNAPSHOTS") == "1"
+
+
+def _cases() -> list[Path]:
+    return sorted(
+        p for p in CASES.iterdir() if p.suffix in (".md", ".rst") and ".fixed." not in p.name
+    )
+
+
+def _expected(text: str) -> list[tuple[int, str, int]]:
+    out = []
+    for row, line in enumerate(text.splitlines(), start=1):
+        if m := EXPECT.search(line):
+            for item in re.split(r"[\s,]+", m["items"].strip()):
+                code, column = item.split(":")
+                out.append((row, code, int(column)))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda p: p.name)
+def test_document_fixture(case: Path) -> None:
+    text = case.read_text(encoding="utf-8")
+    found = check_text(text, str(case), Settings())
+    assert sorted((d.line, d.code, d.column) for d in found) == _expected(text), "\n".join(
+        f"{d.location} {d.code} {d.message}" for d in found
+    )
+    assert all(d.cell is None for d in found)
+    shown = output.render(
+        "full", found, unsafe_fixes=True, lines={str(case): LineIndex(text)}, rules=RULES_BY_CODE
+    )
+    shown = shown.replace(f"{CASES}{os.sep}", "").replace(f"{os.path.relpath(CASES)}{os.sep}", "")
+    snap = case.with_name(case.name + ".snap")
+    if UPDATE:
+        snap.write_text(shown)
+    assert shown == snap.read_text(), f"{snap} differs (NNX_LINT_UPDATE_SNAPSHOTS=1)"
+    fixed = fix_text(text, str(case), Settings()).source
+    want = case.with_name(f"{case.stem}.fixed{case.suffix}")
+    assert fixed == (want.read_text(encoding="utf-8") if want.exists() else text)
+    assert fix_text(fixed, str(case), Settings()).source == fixed, "a second --fix changed it"
+
+
+def test_there_are_document_fixtures() -> None:
+    assert {p.suffix for p in _cases()} == {".md", ".rst"}
+
+
+def test_blocks_left_out() -> None:
+    """Excerpts that do not parse, other languages and blocks marked to skip are no part of
+    the program; the program's lines map back to the document's."""
+    text = (CASES / "guide.md").read_text(encoding="utf-8")
+    document = documents.parse_markdown(text)
+    assert "forward = jax.jit(model)" not in document.program  # <!-- nnx-lint: skip -->
+    assert "return model(x" not in document.program  # does not parse
+    assert "pip install flax" not in document.program  # bash
+    line = text.splitlines().index("   model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))") + 1
+    program_line = document.program.splitlines().index("model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))")
+    assert document.locate(program_line + 1) == (line, 3)  # in a list item: indented by 3
+
+
+def test_documents_are_linted_when_named_or_included(tmp_path: Path) -> None:
+    shutil.copy(CASES / "guide.md", tmp_path)
+    shutil.copy(CASES / "migration.rst", tmp_path)
+    (tmp_path / "pyproject.toml").write_text("")
+    walked = nnx_lint(tmp_path, "--output-format", "concise", ".")
+    assert walked.returncode == 0 and "guide.md" not in walked.stdout  # not by default
+    named = nnx_lint(tmp_path, "--output-format", "concise", "guide.md")
+    assert "guide.md:28:2: NNX003 [*]" in named.stdout, named.stdout
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.nnx-lint]\nextend-include = ["*.md", "*.rst"]\n'
+    )
+    included = nnx_lint(tmp_path, "--output-format", "concise", ".")
+    assert "guide.md:28:2: NNX003" in included.stdout, included.stdout
+    assert "migration.rst:18:13: NNX001" in included.stdout
+    fixed = nnx_lint(tmp_path, "--fix", ".")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert (tmp_path / "guide.md").read_text() == (CASES / "guide.fixed.md").read_text()
+    assert (tmp_path / "migration.rst").read_text() == (CASES / "migration.fixed.rst").read_text()
+
+
+def test_the_flax_gspmd_shape_is_found_in_markdown_as_in_its_notebook(tmp_path: Path) -> None:
+    """jupytext pairs: the `.md` and the `.ipynb` are each reported (each is a file a reader
+    opens, and each gets the same fix)."""
+    notebook = (
+        Path(__file__).parent / "fixtures" / "notebooks" / "train_step_dropped_optimizer.ipynb"
+    )
+    shutil.copy(notebook, tmp_path / "pair.ipynb")
+    (tmp_path / "pair.md").write_text((CASES / "guide.md").read_text())
+    (tmp_path / "pyproject.toml").write_text('[tool.nnx-lint]\nextend-include = ["*.md"]\n')
+    result = nnx_lint(tmp_path, "--output-format", "concise", ".")
+    assert "pair.ipynb:cell 4:1:2: NNX003" in result.stdout, result.stdout
+    assert "pair.md:28:2: NNX003" in result.stdout
