@@ -63,6 +63,30 @@ def test_warm_run_equals_cold_and_does_not_import_libcst(tmp_path: Path) -> None
     assert FINDING in out and "libcst not loaded" in out
 
 
+def test_the_cache_covers_notebooks_and_documents(tmp_path: Path) -> None:
+    fixtures = Path(__file__).parent / "fixtures"
+    project(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.nnx-lint]\nextend-include = ["*.md"]\n')
+    notebook = (fixtures / "notebooks" / "rnn_magics.ipynb").read_text(encoding="utf-8")
+    (tmp_path / "rnn.ipynb").write_text(notebook, encoding="utf-8")
+    (tmp_path / "guide.md").write_text((fixtures / "documents" / "guide.md").read_text())
+    cold = nnx_lint(tmp_path, ".")
+    assert "rnn.ipynb:cell 5:4:11: NNX001" in cold.stdout and "guide.md:28:2: NNX003" in cold.stdout
+    probe = (
+        "import sys; from nnx_lint import cli; code = cli.main(['--output-format', 'concise', "
+        "'.']); print('libcst loaded' if 'libcst' in sys.modules else 'libcst not loaded')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    warm = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
+    ).stdout
+    assert warm.replace("libcst not loaded\n", "") == cold.stdout  # from the cache alone
+    assert "libcst not loaded" in warm
+    # A changed notebook is linted again.
+    (tmp_path / "rnn.ipynb").write_text(notebook.replace("jax.jit(encoder)", "encoder"))
+    assert "rnn.ipynb" not in nnx_lint(tmp_path, ".").stdout
+
+
 def test_cache_follows_a_module_class_moving_between_files(tmp_path: Path) -> None:
     project(tmp_path)
     assert FINDING in nnx_lint(tmp_path, ".").stdout
