@@ -1159,14 +1159,26 @@ class ProjectIndex:
         return self.resolve(cls) if cls else None
 
     def called_from_elsewhere(self, key: str) -> bool:
-        """Does another file call (or hand on) a function of file ``key`` with arguments of
-        known classes?"""
+        """Does another file call (or hand on) a function of file ``key`` with an NNX object
+        as an argument?"""
         facts = self.files.get(key)
         return facts is not None and facts.module in self._called_modules
 
     @cached_property
     def _called_modules(self) -> set[str]:
-        return {callee.rpartition(".")[0] for callee in self._calls}
+        """Modules whose functions another file calls with an NNX object."""
+        nnx: dict[str, bool] = {}
+
+        def is_nnx(cls: str) -> bool:
+            if cls not in nnx:
+                nnx[cls] = self.is_nnx_class(self.resolve(cls))
+            return nnx[cls]
+
+        return {
+            callee.rpartition(".")[0]
+            for callee, calls in self._calls.items()
+            if any(is_nnx(cls) for _, call in calls for _, cls in call.args)
+        }
 
     @cached_property
     def _calls(self) -> dict[str, list[tuple[str, CallFact]]]:
