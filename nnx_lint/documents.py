@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nnx_lint.notebooks import BOUNDARY, mask, unmask
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 RST_SUFFIXES = (".rst",)
 SUFFIXES = (*MARKDOWN_SUFFIXES, *RST_SUFFIXES)
-PYTHON = frozenset({"python", "py", "python3", "ipython", "ipython3"})
+PYTHON = frozenset({"python", "py", "python3", "ipython", "ipython3", "pycon"})
 SKIP = "nnx-lint: skip"
 
 
@@ -35,6 +35,9 @@ class Block:
     count: int  # how many lines of the document it spans
     indent: str  # the indentation its lines carry in the document
     start_line: int  # 1-based line of the program where it starts
+    # A doctest (`>>> ` and `... ` lines, the rest expected output): its code starts 4
+    # columns further in; it is checked, never rewritten.
+    doctest: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,14 +47,21 @@ class Document:
     blocks: tuple[Block, ...]
     program: str
     masked: tuple[str, ...]
+    # Code that is its own program, checked but never rewritten: the first side of each
+    # Flax `codediff` (the code before: Linen, Haiku, an older API), one program each.
+    asides: tuple[Document, ...] = ()
+
+    def block_at(self, line: int) -> Block | None:
+        """The block a program line belongs to."""
+        return next((b for b in reversed(self.blocks) if line >= b.start_line), None)
 
     def locate(self, line: int) -> tuple[int, int]:
-        """The document line of a program line, and the columns its block is indented by."""
-        for block in reversed(self.blocks):
-            if line >= block.start_line:
-                offset = min(line - block.start_line, max(block.count - 1, 0))
-                return block.start + offset + 1, len(block.indent)
-        return 1, 0
+        """The document line of a program line, and the columns its code is shifted by."""
+        block = self.block_at(line)
+        if block is None:
+            return 1, 0
+        offset = min(line - block.start_line, max(block.count - 1, 0))
+        return block.start + offset + 1, len(block.indent) + (4 if block.doctest else 0)
 
     def with_program(self, program: str) -> str:
         """The document with each block's lines taken from a fixed program; only the blocks
@@ -63,12 +73,25 @@ class Document:
         lines = list(self.lines)
         newline = _newline(self.text)
         for block, part in reversed(list(zip(self.blocks, parts, strict=True))):
+            if block.doctest:
+                continue  # never rewritten (its findings carry no fix)
             old = "".join(self.lines[block.start : block.start + block.count])
             code = unmask(part, self.masked).split("\n")
             new = [f"{block.indent}{line}{newline}" if line else newline for line in code]
             if "".join(new) != old:
                 lines[block.start : block.start + block.count] = new
         return "".join(lines)
+
+
+def _doctest_code(lines: list[str]) -> list[str]:
+    """A doctest's code, line for line: the text after `>>> ` and `... `; output lines blank."""
+    out = []
+    for line in lines:
+        if line.startswith((">>> ", "... ")) or line in (">>>", "..."):
+            out.append(line[4:])
+        else:
+            out.append("")
+    return out
 
 
 def _parses(code: str) -> bool:
@@ -95,7 +118,8 @@ def _newline(text: str) -> str:
 
 
 def _program(text: str, spans: list[tuple[int, int]]) -> Document:
-    """The document whose code blocks are the lines ``[start, end)`` of each span."""
+    """The document whose code blocks are the lines ``[start, end)`` of each span (a block
+    whose first line starts with ``>>>`` is a doctest)."""
     lines = tuple(text.splitlines(keepends=True))
     blocks: list[Block] = []
     chunks: list[str] = []
@@ -115,10 +139,12 @@ def _program(text: str, spans: list[tuple[int, int]]) -> Document:
         prefix = raw[0][:indent]
         if not all(x.startswith(prefix) or not x.strip() for x in raw):
             prefix = ""  # mixed tabs and spaces: left as it is
-        code = "\n".join(x[len(prefix) :] for x in raw)
+        dedented = [x[len(prefix) :] for x in raw]
+        doctest = dedented[0].startswith(">>>")
+        code = "\n".join(_doctest_code(dedented) if doctest else dedented)
         if not _parses(code):
             continue  # pseudo-code, an excerpt, or an error shown on purpose: not a program
-        blocks.append(Block(start, end - start, prefix, line))
+        blocks.append(Block(start, end - start, prefix, line, doctest))
         chunks.append(mask(code, masked))
         line += len(raw) + 1
     program = f"\n{BOUNDARY}\n".join(chunks) + "\n" if chunks else ""
@@ -174,15 +200,25 @@ def _after_options(lines: list[str], first: int, end: int) -> int:
 
 # reST ------------------------------------------------------------------------------------------
 
-CODE_DIRECTIVES = ("code-block", "code", "sourcecode", "testcode", "testsetup", "codediff")
+CODE_DIRECTIVES = (
+    "code-block",
+    "code",
+    "sourcecode",
+    "testcode",
+    "testsetup",
+    "codediff",
+    "doctest",
+)
 
 
 def parse_rst(text: str) -> Document:
     """The Python blocks of a reST document: docutils parses it, with the code directives
     (and Sphinx's and Flax's, which plain docutils does not know) recording where their
-    content lies."""
+    content lies. A ``codediff``'s second side (Flax NNX, by its ``:title: Before, After``
+    convention) goes on the document's program; its first side is an aside."""
     lines = text.splitlines()
     spans: list[tuple[int, int]] = []
+    asides: list[tuple[int, int]] = []
     for directive, start, end, arg in _rst_directives(text):
         before = next((lines[k] for k in range(directive - 1, -1, -1) if lines[k].strip()), "")
         if before.strip().startswith("..") and SKIP in before:
@@ -190,13 +226,16 @@ def parse_rst(text: str) -> Document:
         if directive_name(lines[directive]) in ("code-block", "code", "sourcecode"):
             if arg.lower() not in PYTHON:
                 continue
-        if directive_name(lines[directive]) == "codediff":  # each side its own block
+        if directive_name(lines[directive]) == "codediff":  # each side its own program
             cut = next((i for i in range(start, end) if re.fullmatch(r"\s*---\s*", lines[i])), None)
             if cut is not None:
-                spans += [(start, cut), (cut + 1, end)]
+                asides.append((start, cut))  # before: checked on its own
+                spans.append((cut + 1, end))  # after: the document's program goes on
                 continue
         spans.append((start, end))
-    return _program(text, spans)
+    document = _program(text, spans)
+    sides = [_program(text, [span]) for span in asides]
+    return replace(document, asides=tuple(d for d in sides if d.blocks))
 
 
 def directive_name(line: str) -> str:
@@ -248,4 +287,12 @@ def _rst_directives(text: str) -> list[tuple[int, int, int, str]]:
     settings.file_insertion_enabled = False
     document = docutils.utils.new_document("<doc>", settings)
     parser.parse(text, document)
+    lines = text.splitlines()
+    for node in document.findall(docutils.nodes.doctest_block):  # a `>>>` paragraph
+        first = node.rawsource.split("\n", 1)[0].strip()
+        end = min(node.line or 1, len(lines))  # docutils gives a line at or past its end
+        start = next((i for i in range(end - 1, -1, -1) if lines[i].strip() == first), None)
+        if start is not None:
+            count = node.rawsource.count("\n") + 1
+            found.append((start, start, start + count, "python"))
     return sorted(found)

@@ -223,10 +223,12 @@ def fix_source(
     index: ProjectIndex | None = None,
     *,
     cleanup: bool = True,
+    may_fix: Callable[[Diagnostic], bool] | None = None,
 ) -> FixResult:
     """Apply every applicable fix until none is left; raises InternalError on a bad fix.
     ``cleanup``: remove the imports the fixes left unused (not in a notebook's or document's
-    program, whose masked magics and left-out blocks may use them)."""
+    program, whose masked magics and left-out blocks may use them); ``may_fix``: which
+    findings' fixes may be applied (a document's doctests are checked, never rewritten)."""
     from nnx_lint.fixes.cleanup import remove_unused_imports
 
     settings = settings or Settings()
@@ -234,6 +236,8 @@ def fix_source(
     fixed: Counter[str] = Counter()
     for _ in range(MAX_FIX_PASSES):
         diags = check_source(text, path, settings, index)
+        if may_fix is not None:
+            diags = [d for d in diags if may_fix(d)]
         edits, codes = _select_edits(diags, settings)
         if not edits:
             break
@@ -251,7 +255,7 @@ def fix_source(
     if fixed and cleanup:
         text = remove_unused_imports(source, text)
     diags = check_source(text, path, settings, index)
-    if any(d.fixable(settings.unsafe_fixes) for d in diags):
+    if any(d.fixable(settings.unsafe_fixes) and (may_fix is None or may_fix(d)) for d in diags):
         raise InternalError(f"{path}: a fix would apply again to its own result")
     return FixResult(text, sum(fixed.values()), diags, fixed)
 
@@ -275,7 +279,8 @@ def check_text(
         except (documents.DocumentError, RecursionError) as exc:
             return [_unreadable_notebook(path, exc, "document")]
         found = check_source(document.program, path, settings, index, noqa=noqa)
-        return _in_document(document, path, found)
+        found = _in_document(document, path, found) + _asides(document, path, settings, index)
+        return sorted(found, key=lambda d: d.sort_key)
     if not path.endswith(notebooks.SUFFIX):
         return check_source(text, path, settings, index, noqa=noqa)
     try:
@@ -298,15 +303,28 @@ def fix_text(
             document = _parse_document(text, path)
         except (documents.DocumentError, RecursionError) as exc:
             return FixResult(text, 0, [_unreadable_notebook(path, exc, "document")])
-        result = fix_source(document.program, path, settings, index, cleanup=False)
+        result = fix_source(
+            document.program,
+            path,
+            settings,
+            index,
+            cleanup=False,
+            may_fix=_outside_doctests(document),
+        )
         if not result.fixed:
-            return FixResult(text, 0, _in_document(document, path, result.diagnostics))
+            found = _in_document(document, path, result.diagnostics)
+            found += _asides(document, path, settings, index)
+            return FixResult(text, 0, sorted(found, key=lambda d: d.sort_key))
         try:
             fixed = document.with_program(result.source)
         except documents.DocumentError as exc:
             raise InternalError(f"{path}: the fixes cannot be written back: {exc}") from exc
-        after = _in_document(_parse_document(fixed, path), path, result.diagnostics)
-        return FixResult(fixed, result.fixed, after, result.fixed_codes)
+        document = _parse_document(fixed, path)
+        after = _in_document(document, path, result.diagnostics)
+        after += _asides(document, path, settings, index)
+        return FixResult(
+            fixed, result.fixed, sorted(after, key=lambda d: d.sort_key), result.fixed_codes
+        )
     if not path.endswith(notebooks.SUFFIX):
         return fix_source(text, path, settings, index)
     try:
@@ -327,6 +345,38 @@ def fix_text(
 
 def _unreadable_notebook(path: str, exc: Exception, kind: str = "notebook") -> Diagnostic:
     return Diagnostic("E902", f"{kind} not analysed: {exc}", path, 1, 1, 1, 1)
+
+
+def _asides(
+    document: documents.Document,
+    path: str,
+    settings: Settings | None,
+    index: ProjectIndex | None,
+) -> list[Diagnostic]:
+    """The findings of the document's asides (a codediff's first side), each its own program;
+    checked, never rewritten."""
+    out = []
+    for aside in document.asides:
+        for d in _in_document(aside, path, check_source(aside.program, path, settings, index)):
+            if d.fix is not None:
+                by_hand = d.fix.message[:1].lower() + d.fix.message[1:] + ASIDE_BY_HAND
+                d = replace(d, fix=None, fix_unavailable=by_hand)
+            out.append(d)
+    return sorted(out, key=lambda d: d.sort_key)
+
+
+ASIDE_BY_HAND = " (no automatic fix: the first side of a codediff is not rewritten)"
+
+
+def _outside_doctests(document: documents.Document) -> Callable[[Diagnostic], bool]:
+    def outside(d: Diagnostic) -> bool:
+        block = document.block_at(d.line)
+        return block is None or not block.doctest
+
+    return outside
+
+
+DOCTEST_BY_HAND = " (no automatic fix: nnx-lint does not rewrite doctest examples)"
 
 
 def _parse_document(text: str, path: str) -> documents.Document:
@@ -350,6 +400,8 @@ def _in_document(
     for d in diagnostics:
         line, shift = document.locate(d.line)
         end_line, end_shift = document.locate(d.end_line)
+        block = document.block_at(d.line)
+        in_doctest = block is not None and block.doctest
         related = tuple(
             replace(r, line=line_of(r.line)) if r.path in here else r for r in d.related
         )
@@ -361,7 +413,12 @@ def _in_document(
                 column=d.column + shift,
                 end_line=end_line,
                 end_column=d.end_column + end_shift,
-                fix=replace(d.fix, edits=()) if d.fix is not None else None,
+                fix=None if in_doctest else replace(d.fix, edits=()) if d.fix else None,
+                fix_unavailable=(
+                    d.fix.message[:1].lower() + d.fix.message[1:] + DOCTEST_BY_HAND
+                    if in_doctest and d.fix
+                    else d.fix_unavailable
+                ),
                 related=related,
                 source_line=document.lines[line - 1].rstrip("\r\n")
                 if line <= len(document.lines)

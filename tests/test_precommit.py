@@ -126,7 +126,7 @@ def test_hook_definitions():
     assert hooks["nnx-lint-fix"]["entry"] == "nnx-lint --fix --exit-non-zero-on-fix"
     for hook in hooks.values():
         assert hook["language"] == "python"
-        assert hook["types_or"] == ["python", "pyi", "jupyter"]
+        assert hook["types_or"] == ["python", "pyi", "jupyter", "markdown", "rst"]
         assert hook["require_serial"] is True  # one run sees every file: the class index
 
 

@@ -22,8 +22,14 @@ from helpers import claim  # noqa: E402  (how tests/test_claims.py reads a messa
 
 def findings(repo: Path) -> set[tuple[str, int, int, str, str]]:
     """(path, cell, line, code, claim) of every finding; cell 0 outside notebooks."""
+    # Documentation is linted when named (or included by configuration): name every file.
+    docs = sorted(
+        str(p.relative_to(repo))
+        for p in repo.rglob("*")
+        if p.suffix in (".md", ".rst") and p.is_file() and ".git" not in p.parts
+    )
     out = subprocess.run(
-        [sys.executable, "-m", "nnx_lint", "--no-cache", "--output-format", "json", "."],
+        [sys.executable, "-m", "nnx_lint", "--no-cache", "--output-format", "json", ".", *docs],
         cwd=repo,
         capture_output=True,
         text=True,
