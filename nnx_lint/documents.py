@@ -2,7 +2,8 @@
 order, as a reader runs them, with their real lines and columns; fixed programs written back in
 place.
 
-Markdown and MyST are read with markdown-it-py: fenced blocks whose info string is
+Markdown and MyST are read with markdown-it-py (and mdit-py-plugins for MyST's front matter
+and colon fences): fenced blocks whose info string is
 ``python``, ``py``, ``python3``, ``ipython``, ``ipython3``, or MyST's ``{code-cell}`` (with
 those languages, or none). reST is read with docutils: ``code-block``/``code``/``sourcecode``
 directives for Python, ``testcode``, ``testsetup`` and Flax's ``codediff`` (each side of it
@@ -156,8 +157,12 @@ def _program(text: str, spans: list[tuple[int, int]]) -> Document:
 
 def parse_markdown(text: str) -> Document:
     from markdown_it import MarkdownIt  # only when a Markdown file is linted
+    from mdit_py_plugins.colon_fence import colon_fence_plugin
+    from mdit_py_plugins.front_matter import front_matter_plugin
 
-    tokens = MarkdownIt("commonmark").parse(text)
+    # MyST: YAML front matter (jupytext's header) and `:::{code-cell}` fences as well.
+    parser = MarkdownIt("commonmark").use(front_matter_plugin).use(colon_fence_plugin)
+    tokens = parser.parse(text)
     spans: list[tuple[int, int]] = []
     skip = False
     lines = text.splitlines()
@@ -165,7 +170,7 @@ def parse_markdown(text: str) -> Document:
         if token.type == "html_block" and SKIP in token.content:
             skip = True
             continue
-        if token.type != "fence" or token.map is None:
+        if token.type not in ("fence", "colon_fence") or token.map is None:
             if token.type not in ("html_inline",) and token.nesting >= 0 and token.block:
                 skip = skip and token.type in ("paragraph_close",)
             continue
