@@ -48,9 +48,10 @@ class Document:
     blocks: tuple[Block, ...]
     program: str
     masked: tuple[str, ...]
-    # Code that is its own program, checked but never rewritten: the first side of each
-    # Flax `codediff` (the code before: Linen, Haiku, an older API), one program each.
+    # Code that is its own program, checked but never rewritten: each doctest, and the first
+    # side of each Flax `codediff` (the code before: Linen, Haiku, an older API).
     asides: tuple[Document, ...] = ()
+    why_no_fix: str = ""  # for an aside: why its findings carry no fix
 
     def block_at(self, line: int) -> Block | None:
         """The block a program line belongs to."""
@@ -74,8 +75,6 @@ class Document:
         lines = list(self.lines)
         newline = _newline(self.text)
         for block, part in reversed(list(zip(self.blocks, parts, strict=True))):
-            if block.doctest:
-                continue  # never rewritten (its findings carry no fix)
             old = "".join(self.lines[block.start : block.start + block.count])
             code = unmask(part, self.masked).split("\n")
             new = [f"{block.indent}{line}{newline}" if line else newline for line in code]
@@ -118,10 +117,23 @@ def _newline(text: str) -> str:
     return "\r\n" if "\r\n" in text else "\n"
 
 
-def _program(text: str, spans: list[tuple[int, int]]) -> Document:
-    """The document whose code blocks are the lines ``[start, end)`` of each span (a block
-    whose first line starts with ``>>>`` is a doctest)."""
-    lines = tuple(text.splitlines(keepends=True))
+DOCTEST_NOT_REWRITTEN = "nnx-lint does not rewrite doctest examples"
+
+
+def _lines(text: str) -> list[str]:
+    """The text's lines, line endings kept, split at ``\n`` only (as Markdown and reST count
+    lines: a form feed or U+2028 does not end one)."""
+    lines = text.split("\n")
+    out = [line + "\n" for line in lines[:-1]]
+    return out + [lines[-1]] if lines[-1] else out
+
+
+def _program(text: str, spans: list[tuple[int, int]], standalone: bool = False) -> Document:
+    """The document whose code blocks are the lines ``[start, end)`` of each span. A block
+    whose first line starts with ``>>>`` is a doctest: its own program, an aside (unless
+    ``standalone``: the one block of such an aside)."""
+    lines = tuple(_lines(text))
+    doctests: list[tuple[int, int]] = []
     blocks: list[Block] = []
     chunks: list[str] = []
     masked: list[str] = []
@@ -142,6 +154,9 @@ def _program(text: str, spans: list[tuple[int, int]]) -> Document:
             prefix = ""  # mixed tabs and spaces: left as it is
         dedented = [x[len(prefix) :] for x in raw]
         doctest = dedented[0].startswith(">>>")
+        if doctest and not standalone:
+            doctests.append((start, end))
+            continue
         code = "\n".join(_doctest_code(dedented) if doctest else dedented)
         if not _parses(code):
             continue  # pseudo-code, an excerpt, or an error shown on purpose: not a program
@@ -149,7 +164,9 @@ def _program(text: str, spans: list[tuple[int, int]]) -> Document:
         chunks.append(mask(code, masked))
         line += len(raw) + 1
     program = f"\n{BOUNDARY}\n".join(chunks) + "\n" if chunks else ""
-    return Document(text, lines, tuple(blocks), program, tuple(masked))
+    tests = [_program(text, [span], standalone=True) for span in doctests]
+    asides = tuple(replace(t, why_no_fix=DOCTEST_NOT_REWRITTEN) for t in tests if t.blocks)
+    return Document(text, lines, tuple(blocks), program, tuple(masked), asides)
 
 
 # Markdown and MyST -----------------------------------------------------------------------------
@@ -165,7 +182,7 @@ def parse_markdown(text: str) -> Document:
     tokens = parser.parse(text)
     spans: list[tuple[int, int]] = []
     skip = False
-    lines = text.splitlines()
+    lines = [line.rstrip("\r\n") for line in _lines(text)]
     for token in tokens:
         if token.type == "html_block" and SKIP in token.content:
             skip = True
@@ -205,6 +222,22 @@ def _after_options(lines: list[str], first: int, end: int) -> int:
 
 # reST ------------------------------------------------------------------------------------------
 
+# Directives docutils does not know that hold reST (Sphinx, sphinx-design, sphinx-tabs).
+CONTAINERS = (
+    "only",
+    "tab-set",
+    "tab-item",
+    "tabs",
+    "tab",
+    "group-tab",
+    "grid",
+    "grid-item",
+    "grid-item-card",
+    "card",
+    "dropdown",
+    "toggle",
+)
+CODEDIFF_NOT_REWRITTEN = "the first side of a codediff is not rewritten"
 CODE_DIRECTIVES = (
     "code-block",
     "code",
@@ -221,7 +254,7 @@ def parse_rst(text: str) -> Document:
     (and Sphinx's and Flax's, which plain docutils does not know) recording where their
     content lies. A ``codediff``'s second side (Flax NNX, by its ``:title: Before, After``
     convention) goes on the document's program; its first side is an aside."""
-    lines = text.splitlines()
+    lines = [line.rstrip("\r\n") for line in _lines(text)]
     spans: list[tuple[int, int]] = []
     asides: list[tuple[int, int]] = []
     for directive, start, end, arg in _rst_directives(text):
@@ -239,8 +272,9 @@ def parse_rst(text: str) -> Document:
                 continue
         spans.append((start, end))
     document = _program(text, spans)
-    sides = [_program(text, [span]) for span in asides]
-    return replace(document, asides=tuple(d for d in sides if d.blocks))
+    sides = [replace(_program(text, [span]), why_no_fix=CODEDIFF_NOT_REWRITTEN) for span in asides]
+    found = tuple(d for d in sides if d.blocks)  # (and their doctests, if any)
+    return replace(document, asides=document.asides + found)
 
 
 def directive_name(line: str) -> str:
@@ -283,8 +317,24 @@ def _rst_directives(text: str) -> list[tuple[int, int, int, str]]:
             found.append((self.lineno - 1, start, start + len(self.content), arg))
             return []
 
+    class Container(Directive):
+        """A directive docutils does not know that holds reST (Sphinx's `only`, sphinx-design's
+        tabs, grids and cards): its content is parsed, so the code in it is found."""
+
+        has_content = True
+        optional_arguments = 1
+        final_argument_whitespace = True
+        option_spec = AnyOption()  # type: ignore[assignment]  # any name, as text
+
+        def run(self) -> list[docutils.nodes.Node]:
+            node = docutils.nodes.container()
+            self.state.nested_parse(self.content, self.content_offset, node)
+            return [node]
+
     for name in CODE_DIRECTIVES:
         directives.register_directive(name, Code)
+    for name in CONTAINERS:
+        directives.register_directive(name, Container)
     parser = docutils.parsers.rst.Parser()
     settings = docutils.frontend.get_default_settings(docutils.parsers.rst.Parser)
     settings.report_level = 5  # unknown directives and roles are not our business
@@ -292,7 +342,7 @@ def _rst_directives(text: str) -> list[tuple[int, int, int, str]]:
     settings.file_insertion_enabled = False
     document = docutils.utils.new_document("<doc>", settings)
     parser.parse(text, document)
-    lines = text.splitlines()
+    lines = [line.rstrip("\r\n") for line in _lines(text)]
     for node in document.findall(docutils.nodes.doctest_block):  # a `>>>` paragraph
         first = node.rawsource.split("\n", 1)[0].strip()
         end = min(node.line or 1, len(lines))  # docutils gives a line at or past its end

@@ -223,12 +223,10 @@ def fix_source(
     index: ProjectIndex | None = None,
     *,
     cleanup: bool = True,
-    may_fix: Callable[[Diagnostic], bool] | None = None,
 ) -> FixResult:
     """Apply every applicable fix until none is left; raises InternalError on a bad fix.
     ``cleanup``: remove the imports the fixes left unused (not in a notebook's or document's
-    program, whose masked magics and left-out blocks may use them); ``may_fix``: which
-    findings' fixes may be applied (a document's doctests are checked, never rewritten)."""
+    program, whose masked magics and left-out blocks may use them)."""
     from nnx_lint.fixes.cleanup import remove_unused_imports
 
     settings = settings or Settings()
@@ -236,8 +234,6 @@ def fix_source(
     fixed: Counter[str] = Counter()
     for _ in range(MAX_FIX_PASSES):
         diags = check_source(text, path, settings, index)
-        if may_fix is not None:
-            diags = [d for d in diags if may_fix(d)]
         edits, codes = _select_edits(diags, settings)
         if not edits:
             break
@@ -255,7 +251,7 @@ def fix_source(
     if fixed and cleanup:
         text = remove_unused_imports(source, text)
     diags = check_source(text, path, settings, index)
-    if any(d.fixable(settings.unsafe_fixes) and (may_fix is None or may_fix(d)) for d in diags):
+    if any(d.fixable(settings.unsafe_fixes) for d in diags):
         raise InternalError(f"{path}: a fix would apply again to its own result")
     return FixResult(text, sum(fixed.values()), diags, fixed)
 
@@ -303,14 +299,7 @@ def fix_text(
             document = _parse_document(text, path)
         except (documents.DocumentError, RecursionError) as exc:
             return FixResult(text, 0, [_unreadable_notebook(path, exc, "document")])
-        result = fix_source(
-            document.program,
-            path,
-            settings,
-            index,
-            cleanup=False,
-            may_fix=_outside_doctests(document),
-        )
+        result = fix_source(document.program, path, settings, index, cleanup=False)
         if not result.fixed:
             found = _in_document(document, path, result.diagnostics)
             found += _asides(document, path, settings, index)
@@ -353,30 +342,17 @@ def _asides(
     settings: Settings | None,
     index: ProjectIndex | None,
 ) -> list[Diagnostic]:
-    """The findings of the document's asides (a codediff's first side), each its own program;
-    checked, never rewritten."""
+    """The findings of the document's asides (each doctest, a codediff's first side), each its
+    own program; checked, never rewritten."""
     out = []
     for aside in document.asides:
         for d in _in_document(aside, path, check_source(aside.program, path, settings, index)):
             if d.fix is not None:
-                by_hand = d.fix.message[:1].lower() + d.fix.message[1:] + ASIDE_BY_HAND
+                title = d.fix.message[:1].lower() + d.fix.message[1:]
+                by_hand = f"{title} (no automatic fix: {aside.why_no_fix})"
                 d = replace(d, fix=None, fix_unavailable=by_hand)
             out.append(d)
     return sorted(out, key=lambda d: d.sort_key)
-
-
-ASIDE_BY_HAND = " (no automatic fix: the first side of a codediff is not rewritten)"
-
-
-def _outside_doctests(document: documents.Document) -> Callable[[Diagnostic], bool]:
-    def outside(d: Diagnostic) -> bool:
-        block = document.block_at(d.line)
-        return block is None or not block.doctest
-
-    return outside
-
-
-DOCTEST_BY_HAND = " (no automatic fix: nnx-lint does not rewrite doctest examples)"
 
 
 def _parse_document(text: str, path: str) -> documents.Document:
@@ -400,8 +376,6 @@ def _in_document(
     for d in diagnostics:
         line, shift = document.locate(d.line)
         end_line, end_shift = document.locate(d.end_line)
-        block = document.block_at(d.line)
-        in_doctest = block is not None and block.doctest
         related = tuple(
             replace(r, line=line_of(r.line)) if r.path in here else r for r in d.related
         )
@@ -413,12 +387,7 @@ def _in_document(
                 column=d.column + shift,
                 end_line=end_line,
                 end_column=d.end_column + end_shift,
-                fix=None if in_doctest else replace(d.fix, edits=()) if d.fix else None,
-                fix_unavailable=(
-                    d.fix.message[:1].lower() + d.fix.message[1:] + DOCTEST_BY_HAND
-                    if in_doctest and d.fix
-                    else d.fix_unavailable
-                ),
+                fix=replace(d.fix, edits=()) if d.fix is not None else None,
                 related=related,
                 source_line=document.lines[line - 1].rstrip("\r\n")
                 if line <= len(document.lines)

@@ -23,7 +23,16 @@ MASK_COMMENT = "# nnx-lint: masked "
 _MASK = f"pass  {MASK_COMMENT}"
 _MASKED = re.compile(r"^[ \t]*pass  # nnx-lint: masked (?P<k>\d+)$")
 # IPython syntax that is not Python: `%magic`, `!shell`, `x = !cmd`, `x = %magic`, `obj?`.
-_MAGIC = re.compile(r"^\s*(?:[%!]|[\w.]+\s*=\s*[%!]|[\w.]+\?{1,2}\s*$)")
+# (`!=` and `% x` continuing an expression are Python: a magic is `%name`, a shell escape `!`
+# not followed by `=`.)
+_ESCAPE = r"(?:%%?[A-Za-z]|![^=])"
+_MAGIC = re.compile(
+    rf"^\s*(?:{_ESCAPE}|[\w.]+\s*=\s*{_ESCAPE}|[\w.]+\?{{1,2}}\s*$|\?{{1,2}}[\w.]+\s*$)"
+)
+
+
+# Cell magics whose body is Python run in the kernel (only their first line is masked).
+PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
 
 
 class NotebookError(Exception):
@@ -81,6 +90,8 @@ def parse(text: str) -> Notebook:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise NotebookError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise NotebookError("its JSON is nested too deeply to read") from None
     if not isinstance(data, dict) or "cells" not in data:
         raise NotebookError("not a Jupyter notebook: no `cells`")
     if data.get("nbformat") != 4:
@@ -88,7 +99,14 @@ def parse(text: str) -> Notebook:
     raw = data["cells"]
     if not isinstance(raw, list):
         raise NotebookError("`cells` is not a list")
-    language = data.get("metadata", {}).get("language_info", {}).get("name", "python")
+    metadata = data.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    language = "python"
+    for key, field in (("language_info", "name"), ("kernelspec", "language")):
+        info = metadata.get(key)
+        if isinstance(info, dict) and isinstance(info.get(field), str):
+            language = info[field].lower()
+            break
     cells: list[CodeCell] = []
     chunks: list[str] = []
     masked: list[str] = []
@@ -115,9 +133,10 @@ def parse(text: str) -> Notebook:
 def mask(source: str, masked: list[str]) -> str:
     """The cell's (or code block's) code with IPython-only lines replaced by numbered ``pass``
     statements, their text appended to ``masked`` (a cell magic, `%%...` on the first line,
-    masks the whole cell)."""
+    masks the whole cell, unless its body is Python: `%%time`, `%%timeit`, `%%capture`)."""
     lines = source.split("\n")
-    whole = lines[0].lstrip().startswith("%%")
+    magic = lines[0].strip()[2:].split(" ", 1)[0] if lines[0].lstrip().startswith("%%") else ""
+    whole = bool(magic) and magic not in PYTHON_CELL_MAGICS
     out = []
     for line in lines:
         if whole or (_MAGIC.match(line) and line.strip()):
@@ -156,4 +175,5 @@ def _layouts(text: str) -> list[tuple[int | None, bool]]:
 
 def _dumps(data: object, indent: int | None, ascii_only: bool, like: str) -> str:
     text = json.dumps(data, indent=indent, ensure_ascii=ascii_only)
-    return text + "\n" if like.endswith("\n") else text
+    text = text + "\n" if like.endswith("\n") else text
+    return text.replace("\n", "\r\n") if "\r\n" in like else text  # a Windows checkout

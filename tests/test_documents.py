@@ -100,7 +100,7 @@ def test_documents_are_linted_when_named_or_included(tmp_path: Path) -> None:
     assert "guide.md:28:2: NNX003" in included.stdout, included.stdout
     assert "migration.rst:25:13: NNX001 [*]" in included.stdout
     assert "migration.rst:21:9: NNX001 `jax.jit`" in included.stdout  # a codediff's first side
-    assert "migration.rst:41:15: NNX001" in included.stdout  # a doctest paragraph
+    assert "migration.rst:43:15: NNX001" in included.stdout  # a doctest paragraph
     fixed = nnx_lint(tmp_path, "--fix", ".")
     assert fixed.returncode == 1, fixed.stdout + fixed.stderr  # the doctests' findings remain
     assert (tmp_path / "guide.md").read_text() == (CASES / "guide.fixed.md").read_text()
@@ -119,3 +119,30 @@ def test_the_flax_gspmd_shape_is_found_in_markdown_as_in_its_notebook(tmp_path: 
     result = nnx_lint(tmp_path, "--output-format", "concise", ".")
     assert "pair.ipynb:cell 4:1:2: NNX003" in result.stdout, result.stdout
     assert "pair.md:28:2: NNX003" in result.stdout
+
+
+def test_review_shapes_doctests_form_feeds_nested_directives(tmp_path: Path) -> None:
+    """A doctest is its own program and never takes a new import; a form feed does not shift
+    the lines; code in directives docutils does not know (tabs, `only`) is found."""
+    (tmp_path / "pyproject.toml").write_text("")
+    doc = (
+        "```pycon\n>>> import jax\n>>> from flax import nnx\n```\n\n"
+        "```python\nimport jax\nfrom flax import nnx\nmodel = nnx.Dropout(0.5, rngs=nnx.Rngs(0))\n"
+        "x = 1\x0c\nf = jax.jit(model)\n```\n"
+    )
+    (tmp_path / "d.md").write_text(doc)
+    found = nnx_lint(tmp_path, "--output-format", "concise", "d.md")
+    assert "d.md:11:5: NNX001 [*]" in found.stdout, found.stdout
+    assert nnx_lint(tmp_path, "--fix", "d.md").returncode == 0
+    fixed = (tmp_path / "d.md").read_text()
+    assert fixed.startswith("```pycon\n>>> import jax\n")  # the doctest is as it was
+    assert "```python\nimport functools\n\nimport jax\n" in fixed
+    assert nnx_lint(tmp_path, "--output-format", "concise", "d.md").returncode == 0
+    rst = (
+        "Tabs\n====\n\n.. tab-set::\n\n   .. tab-item:: NNX\n\n      .. code-block:: python\n\n"
+        "         import jax\n         from flax import nnx\n"
+        "         f = jax.jit(nnx.Dropout(0.5, rngs=nnx.Rngs(0)))\n"
+    )
+    (tmp_path / "t.rst").write_text(rst)
+    found = nnx_lint(tmp_path, "--output-format", "concise", "t.rst")
+    assert "t.rst:12:14: NNX001" in found.stdout, found.stdout

@@ -168,3 +168,36 @@ def test_magics_are_masked_not_parsed() -> None:
     assert "%pip" not in notebook.program and "!ls" not in notebook.program
     assert "%%time" not in notebook.program and "encoder?" not in notebook.program
     assert notebook.with_program(notebook.program) == text  # masks come back as they were
+
+
+def test_review_shapes_crlf_cell_magic_continuations_odd_metadata(tmp_path: Path) -> None:
+    """A Windows checkout (CRLF JSON), a `%%bash` cell first (a new import never goes into
+    it), `!=` continuing an expression (Python, not a shell escape) and metadata that is not
+    a table: linted and fixed like any notebook."""
+
+    def code(src: str) -> dict[str, object]:
+        head = {"cell_type": "code", "execution_count": None, "id": "c", "metadata": {}}
+        return {**head, "outputs": [], "source": src}
+
+    cells = [
+        code("%%bash\npip install flax"),
+        code("import jax\nfrom flax import nnx"),
+        code(
+            "model = nnx.Dropout(0.5, rngs=nnx.Rngs(0))\nok = (\n    model.rate\n    != 0.5\n)\n"
+            "f = jax.jit(model)"
+        ),
+    ]
+    data = {"cells": cells, "metadata": {"language_info": None}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "w.ipynb"
+    path.write_bytes((json.dumps(data, indent=1) + "\n").replace("\n", "\r\n").encode())
+    (tmp_path / "pyproject.toml").write_text("")
+    found = nnx_lint(tmp_path, "--output-format", "concise", "w.ipynb")
+    assert "w.ipynb:cell 3:6:5: NNX001 [*]" in found.stdout, found.stdout
+    assert nnx_lint(tmp_path, "--fix", "w.ipynb").returncode == 0
+    raw = path.read_bytes()
+    assert raw.count(b"\r\n") == raw.count(b"\n")  # still CRLF throughout
+    fixed = json.loads(raw)
+    assert fixed["cells"][0]["source"] == "%%bash\npip install flax"
+    assert fixed["cells"][1]["source"].startswith("import functools\n")
+    assert "functools.partial(nnx.jit(type(model).__call__), model)" in fixed["cells"][2]["source"]
+    assert nnx_lint(tmp_path, "--output-format", "concise", "w.ipynb").returncode == 0

@@ -13,7 +13,7 @@ import libcst as cst
 
 from nnx_lint.analysis.scopes import dotted
 from nnx_lint.diagnostics import Edit
-from nnx_lint.notebooks import MASK_COMMENT
+from nnx_lint.notebooks import BOUNDARY, MASK_COMMENT
 
 SECTIONS = ("future", "stdlib", "third-party", "first-party")
 STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"functools", "typing"}
@@ -107,8 +107,8 @@ def _line_start(line: _Line, span: Span, source: str) -> int:
     separate it from the previous section)."""
     start = span(line.node)[0]
     for empty in reversed(line.node.leading_lines):
-        if empty.comment is None:
-            break
+        if empty.comment is None or empty.comment.value == BOUNDARY:
+            break  # (nor above the boundary of a notebook's cell or a document's block)
         start = source.rfind("\n", 0, source.rfind("\n", 0, start)) + 1
     return start
 
