@@ -117,26 +117,30 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
             method = target.value.attr.value
             # A method of the object's class; an attribute of unknown kind (a submodule built by
             # a helper, flax's own `rnn.cell`) is not reported: `type(obj).attr` would break.
-            if (
-                isinstance(base, Instance)
-                and base.nnx
-                and (method == "__call__" or (base.cls and ctx.index.has_method(base.cls, method)))
-            ):
-                verdict = instance_verdict(ctx, base, method)
-                yield JitSite(
-                    *common, Shape.METHOD, target.value, options, base, call=call, verdict=verdict
+            # Also `jax.jit(agent.act)`: a plain object whose method uses the NNX objects it
+            # holds.
+            if isinstance(base, Instance):
+                cls = base.cls or ""
+                own = base.nnx and (
+                    method == "__call__" or bool(cls) and ctx.index.has_method(cls, method)
                 )
-            elif (
-                jit.kind is JitKind.JAX
-                and isinstance(base, Instance)
-                and base.cls
-                and not base.nnx
-                and ctx.index.nnx_attributes_used(base.cls, method)
-            ):  # `jax.jit(agent.act)`: a plain object whose method uses the NNX objects it holds
-                verdict = instance_verdict(ctx, base, method)
-                yield JitSite(
-                    *common, Shape.METHOD, target.value, options, base, call=call, verdict=verdict
+                held = (
+                    jit.kind is JitKind.JAX
+                    and not base.nnx
+                    and bool(cls)
+                    and bool(ctx.index.nnx_attributes_used(cls, method))
                 )
+                if own or held:
+                    verdict = instance_verdict(ctx, base, method)
+                    yield JitSite(
+                        *common,
+                        Shape.METHOD,
+                        target.value,
+                        options,
+                        base,
+                        call=call,
+                        verdict=verdict,
+                    )
         elif (bound := _partial(ctx, target.value, scope, order)) is not None:
             binder, function, found = bound
             yield JitSite(
