@@ -24,6 +24,7 @@ RST_SUFFIXES = (".rst",)
 SUFFIXES = (*MARKDOWN_SUFFIXES, *RST_SUFFIXES)
 PYTHON = frozenset({"python", "py", "python3", "ipython", "ipython3", "pycon"})
 SKIP = "nnx-lint: skip"
+MYST_CODE = frozenset({"{code-block}", "{code}", "{sourcecode}"})  # MyST's directives
 
 
 class DocumentError(Exception):
@@ -77,10 +78,25 @@ class Document:
         for block, part in reversed(list(zip(self.blocks, parts, strict=True))):
             old = "".join(self.lines[block.start : block.start + block.count])
             code = unmask(part, self.masked).split("\n")
-            new = [f"{block.indent}{line}{newline}" if line else newline for line in code]
+            blank = block.indent.rstrip()  # `>` in a blockquote, else nothing
+            new = [f"{block.indent}{line}{newline}" if line else blank + newline for line in code]
             if "".join(new) != old:
                 lines[block.start : block.start + block.count] = new
         return "".join(lines)
+
+
+def _prefix(raw: list[str]) -> str:
+    """What every line of a block starts with in the document: its indentation, and the `> `
+    of a Markdown blockquote (a blank line there may be a bare `>`)."""
+    lead = re.match(r"^[ \t]*(?:>[ \t]?)*", raw[0])
+    quote = lead[0] if lead and ">" in lead[0] else ""
+    if quote and all(x.startswith(quote) or x.strip() == quote.strip() for x in raw):
+        return quote
+    indent = min(len(x) - len(x.lstrip()) for x in raw if x.strip())
+    prefix = raw[0][:indent]
+    if not all(x.startswith(prefix) or not x.strip() for x in raw):
+        return ""  # mixed tabs and spaces: left as it is
+    return prefix
 
 
 def _doctest_code(lines: list[str]) -> list[str]:
@@ -148,11 +164,8 @@ def _program(text: str, spans: list[tuple[int, int]], standalone: bool = False) 
             start += 1
         if not raw:
             continue
-        indent = min(len(x) - len(x.lstrip()) for x in raw if x.strip())
-        prefix = raw[0][:indent]
-        if not all(x.startswith(prefix) or not x.strip() for x in raw):
-            prefix = ""  # mixed tabs and spaces: left as it is
-        dedented = [x[len(prefix) :] for x in raw]
+        prefix = _prefix(raw)
+        dedented = [x[len(prefix) :] if x.startswith(prefix) else "" for x in raw]
         doctest = dedented[0].startswith(">>>")
         if doctest and not standalone:
             doctests.append((start, end))
@@ -196,13 +209,15 @@ def parse_markdown(text: str) -> Document:
         python = bool(words) and (
             words[0] in PYTHON
             or (words[0] == "{code-cell}" and (len(words) == 1 or words[1] in PYTHON))
+            or (words[0] in MYST_CODE and len(words) > 1 and words[1] in PYTHON)
         )
         if python and not skip:
             start, end = token.map
             first = start + 1
             if words[0] == "{code-cell}":
                 first = _after_options(lines, first, end)
-            closed = end - 1 > start and lines[end - 1].strip().startswith(token.markup)
+            closing = lines[end - 1].lstrip(" \t>") if end - 1 > start else ""
+            closed = closing.startswith(token.markup)  # (in a blockquote, after its `>`)
             spans.append((first, end - 1 if closed else end))
         skip = False
     return _program(text, spans)

@@ -146,3 +146,22 @@ def test_review_shapes_doctests_form_feeds_nested_directives(tmp_path: Path) -> 
     (tmp_path / "t.rst").write_text(rst)
     found = nnx_lint(tmp_path, "--output-format", "concise", "t.rst")
     assert "t.rst:12:14: NNX001" in found.stdout, found.stdout
+
+
+def test_blockquote_fences_and_myst_code_blocks(tmp_path: Path) -> None:
+    """A fence inside a blockquote (its `> ` kept on every line written back, a blank line as
+    a bare `>`), and MyST's `{code-block} python`."""
+    (tmp_path / "pyproject.toml").write_text("")
+    doc = (
+        "> A quote:\n>\n> ```python\n> import jax\n> from flax import nnx\n>\n"
+        "> m = nnx.Dropout(0.5, rngs=nnx.Rngs(0))\n> g = jax.jit(m)\n> ```\n\n"
+        "```{code-block} python\nh = jax.jit(m)\n```\n"
+    )
+    (tmp_path / "q.md").write_text(doc)
+    found = nnx_lint(tmp_path, "--output-format", "concise", "q.md")
+    assert "q.md:8:7: NNX001 [*]" in found.stdout and "q.md:12:5: NNX001 [*]" in found.stdout
+    assert nnx_lint(tmp_path, "--fix", "q.md").returncode == 0
+    fixed = (tmp_path / "q.md").read_text()
+    assert "> ```python\n> import functools\n>\n> import jax\n" in fixed, fixed
+    assert "> g = functools.partial(nnx.jit(type(m).__call__), m)\n" in fixed
+    assert "h = functools.partial(nnx.jit(type(m).__call__), m)\n" in fixed
