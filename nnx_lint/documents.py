@@ -85,11 +85,9 @@ class Document:
         return "".join(lines)
 
 
-def _prefix(raw: list[str]) -> str:
-    """What every line of a block starts with in the document: its indentation, and the `> `
-    of a Markdown blockquote (a blank line there may be a bare `>`)."""
-    lead = re.match(r"^[ \t]*(?:>[ \t]?)*", raw[0])
-    quote = lead[0] if lead and ">" in lead[0] else ""
+def _prefix(raw: list[str], quote: str = "") -> str:
+    """What every line of a block starts with in the document: its indentation, or the given
+    blockquote marks (`> `; a blank line there may be a bare `>`)."""
     if quote and all(x.startswith(quote) or x.strip() == quote.strip() for x in raw):
         return quote
     indent = min(len(x) - len(x.lstrip()) for x in raw if x.strip())
@@ -144,17 +142,22 @@ def _lines(text: str) -> list[str]:
     return out + [lines[-1]] if lines[-1] else out
 
 
-def _program(text: str, spans: list[tuple[int, int]], standalone: bool = False) -> Document:
+Span = tuple[int, int] | tuple[int, int, str]  # lines [start, end), and a blockquote's `> `
+
+
+def _program(text: str, spans: list[Span], standalone: bool = False) -> Document:
     """The document whose code blocks are the lines ``[start, end)`` of each span. A block
     whose first line starts with ``>>>`` is a doctest: its own program, an aside (unless
     ``standalone``: the one block of such an aside)."""
     lines = tuple(_lines(text))
-    doctests: list[tuple[int, int]] = []
+    doctests: list[Span] = []
     blocks: list[Block] = []
     chunks: list[str] = []
     masked: list[str] = []
     line = 1
-    for start, end in spans:
+    for span in spans:
+        start, end = span[0], span[1]
+        quote = span[2] if len(span) == 3 else ""
         raw = [x.rstrip("\r\n") for x in lines[start:end]]
         while raw and not raw[-1].strip():  # blank lines around it stay the document's
             raw.pop()
@@ -164,11 +167,11 @@ def _program(text: str, spans: list[tuple[int, int]], standalone: bool = False) 
             start += 1
         if not raw:
             continue
-        prefix = _prefix(raw)
+        prefix = _prefix(raw, quote)
         dedented = [x[len(prefix) :] if x.startswith(prefix) else "" for x in raw]
         doctest = dedented[0].startswith(">>>")
         if doctest and not standalone:
-            doctests.append((start, end))
+            doctests.append((start, end, quote))
             continue
         code = "\n".join(_doctest_code(dedented) if doctest else dedented)
         if not _parses(code):
@@ -193,7 +196,7 @@ def parse_markdown(text: str) -> Document:
     # MyST: YAML front matter (jupytext's header) and `:::{code-cell}` fences as well.
     parser = MarkdownIt("commonmark").use(front_matter_plugin).use(colon_fence_plugin)
     tokens = parser.parse(text)
-    spans: list[tuple[int, int]] = []
+    spans: list[Span] = []
     skip = False
     lines = [line.rstrip("\r\n") for line in _lines(text)]
     for token in tokens:
@@ -216,9 +219,11 @@ def parse_markdown(text: str) -> Document:
             first = start + 1
             if words[0] == "{code-cell}":
                 first = _after_options(lines, first, end)
+            fence = re.match(r"^[ \t]*(?:>[ \t]?)*", lines[start])
+            quote = fence[0] if fence and ">" in fence[0] else ""  # the fence is in a blockquote
             closing = lines[end - 1].lstrip(" \t>") if end - 1 > start else ""
             closed = closing.startswith(token.markup)  # (in a blockquote, after its `>`)
-            spans.append((first, end - 1 if closed else end))
+            spans.append((first, end - 1 if closed else end, quote))
         skip = False
     return _program(text, spans)
 
@@ -270,8 +275,8 @@ def parse_rst(text: str) -> Document:
     content lies. A ``codediff``'s second side (Flax NNX, by its ``:title: Before, After``
     convention) goes on the document's program; its first side is an aside."""
     lines = [line.rstrip("\r\n") for line in _lines(text)]
-    spans: list[tuple[int, int]] = []
-    asides: list[tuple[int, int]] = []
+    spans: list[Span] = []
+    asides: list[Span] = []
     for directive, start, end, arg in _rst_directives(text):
         before = next((lines[k] for k in range(directive - 1, -1, -1) if lines[k].strip()), "")
         if before.strip().startswith("..") and SKIP in before:
