@@ -344,6 +344,38 @@ CASES = {
         "def change():\n    agent.net.kernel[...] = agent.net.kernel[...] + 1.0\n",
         "STALE",
     ),
+    "annotated_base_may_hold_a_changing_subclass": (
+        f"{CLASSES}\nclass Louder(Scale):\n    def __init__(self, rngs):\n"
+        "        super().__init__(rngs)\n        self.drop = nnx.Dropout(0.5, rngs=rngs)\n"
+        "    def __call__(self, x):\n        return self.drop(super().__call__(x))\n"
+        "def load(p: float) -> Scale:\n"
+        "    return Louder(nnx.Rngs(0)) if p > 0 else Scale(nnx.Rngs(0))\n"
+        "model = load(0.5)\n"
+        "compiled = jax.jit(lambda x: model(x))\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n" + BUMP,
+        "NONE",
+    ),
+    "plain_holder_counting_calls_on_itself": (
+        "class Agent:\n    def __init__(self):\n"
+        "        self.net = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n        self.calls = 0\n"
+        "    def act(self, x):\n        self.calls += 1\n        return self.net(x)\n"
+        "agent = Agent()\n"
+        "compiled = jax.jit(agent.act)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return agent.act(x)\n"
+        "def change():\n    agent.net.kernel[...] = agent.net.kernel[...] + 1.0\n",
+        "STALE",
+    ),
+    "static_model_with_dropout_passed_by_a_call": (
+        f"{CLASSES}\n@functools.partial(jax.jit, static_argnums=(0,))\n"
+        "def fwd(model, x):\n    return model(x)\n"
+        "model = Noisy(nnx.Rngs(0))\n"
+        "def call():\n    return fwd(model, x)\n"
+        "def eager():\n    return model(x)\n"
+        "def change():\n    pass\n",
+        "RAISES",
+    ),
     "nnx_jit_of_a_bound_method": (
         "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
         "compiled = nnx.jit(model.__call__)\n"
@@ -407,6 +439,31 @@ def test_the_message_claims_what_happens(name, outcomes):
     else:
         assert outcome["raised"] is None, outcome
         assert outcome["stale"], f"{name}: ran, but not with stale results: {outcome}"
+
+
+def test_a_donated_argument_changed_and_not_returned_breaks_the_next_call():
+    """NNX003 says the update is lost and, where the call reuses the donated buffers, the
+    arrays are deleted: here a result the kernel's buffer can hold, and the second call raises
+    ValueError (a deleted or donated buffer)."""
+    source = PRELUDE + (
+        "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
+        "opt = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)\n"
+        "@functools.partial(jax.jit, donate_argnums=(0, 1))\n"
+        "def step(model, opt, x):\n"
+        "    grads = nnx.grad(lambda m: m(x).sum())(model)\n"
+        "    opt.update(model, grads)\n"
+        "    return model.kernel[...] * 2.0\n"  # a result the kernel's buffer can hold
+        "step(model, opt, x)\n"
+    )
+    (found,) = [d for d in check_source(source, "donated.py") if d.code == "NNX003"]
+    assert claim(found.message) == "LOST" and "using them again fails with ValueError" in found.message
+    program = source + (
+        "try:\n    step(model, opt, x)\nexcept ValueError as exc:\n    print('raised', exc)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", program], env=helpers.env(), capture_output=True, text=True
+    )
+    assert "raised" in run.stdout and "delete" in run.stdout.lower(), run.stdout + run.stderr
 
 
 def test_the_runner_tells_raising_from_stale(outcomes):

@@ -50,6 +50,9 @@ class Instance:
     # A list, tuple, set or dict literal (or comprehension) whose elements are all NNX objects
     # (of class ``cls`` when they share one): `nets["q"](x)` calls an element.
     container: bool = False
+    # Known from an annotation (or a return annotation), which a subclass also satisfies: its
+    # calls do what the class's or any of its project subclasses' do.
+    annotated: bool = False
 
 
 @dataclass(frozen=True)
@@ -281,7 +284,8 @@ class FileContext:
                 return Instance(None, True, None, hijax=given.get("hijax") is True)
             instance = self.instance_of(qual)
             if instance is None and (returned := self.index.returned_class(qual)):
-                return self.instance_of(returned)  # `make_model(cfg)` of another module
+                found = self.instance_of(returned)  # `make_model(cfg)` of another module
+                return replace(found, annotated=True) if found is not None else None
             if instance is not None and instance.nnx and given.get("hijax") is True:
                 return Instance(instance.cls, True, instance.changes_state, hijax=True)
             quiet = nnx_api.QUIET_WHEN.get(qual)
@@ -362,7 +366,8 @@ class FileContext:
 
         expr = names.from_cst(annotation)
         qualname = names.annotated_class(expr, resolver(order), resolve_text=resolver(1 << 60))
-        return self.instance_of(qualname) if qualname else None
+        instance = self.instance_of(qualname) if qualname else None
+        return replace(instance, annotated=True) if instance is not None else None
 
     def value_of_name(self, name: str, scope: Scope, order: int, depth: int = 0) -> Value:
         found, bindings = lookup(name, scope)

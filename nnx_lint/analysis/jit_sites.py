@@ -203,6 +203,8 @@ def _partial(
             for ref in inner.references
             if ref.name == name and lookup(name, ref.scope)[0] is function.scope
         ]
+        if not reads:
+            continue  # the function never reads it: nothing of it is compiled in
         root = ctx.root_reference(arg.value)
         where = lookup(root.name, root.scope)[0] if root is not None else None
         text = _code(arg.value)
@@ -230,6 +232,8 @@ def captures(
             if binding is None:
                 continue
             value = ctx.value_of_binding(binding)
+            if isinstance(value, Instance) and value.container and _changed(ctx, ref.name, where):
+                continue  # `layers.append(Dropout(...))`: what it holds is no longer known
             if isinstance(value, Instance) and value.nnx:
                 _add(found, ref.name, ref.name, value, where, ref.node)
             elif isinstance(value, Instance) and value.cls:
@@ -246,6 +250,43 @@ def captures(
                     if cap.text not in found:
                         found[cap.text] = replace(cap, indirect=cap.indirect or _name_of(value))
     return list(found.values())
+
+
+MUTATORS = frozenset(
+    "append extend insert update setdefault pop popitem clear remove add discard".split()
+)
+
+
+def _changed(ctx: FileContext, name: str, scope: Scope) -> bool:
+    """Is the container bound to ``name`` in ``scope`` changed after it is built, anywhere:
+    a mutating method (`layers.append(...)`), an item assigned or deleted (`nets["q"] = ...`),
+    or handed to a call that may change it (`add(layers)`)?"""
+    for inner in ctx.module_scope.walk():
+        for ref in inner.references:
+            if ref.name != name or lookup(name, ref.scope)[0] is not scope:
+                continue
+            parent = ctx.parent(ref.node)
+            if isinstance(parent, cst.Attribute) and parent.attr.value in MUTATORS:
+                return True
+            if isinstance(parent, cst.Subscript):
+                above = ctx.parent(parent)
+                if isinstance(above, cst.AssignTarget | cst.AugAssign | cst.Del):
+                    return True
+            if isinstance(parent, cst.Arg):
+                call = ctx.parent(parent)
+                func = call.func if isinstance(call, cst.Call) else None
+                builtin = (
+                    isinstance(func, cst.Name)
+                    and func.value in READ_ONLY
+                    and ctx.value_at(func) is None  # not rebound: the builtin
+                )
+                if not builtin:
+                    return True
+    return False
+
+
+# Builtins that only read a container handed to them.
+READ_ONLY = frozenset("len sum list tuple iter enumerate zip sorted reversed print".split())
 
 
 def made_in_hijax_mode(ctx: FileContext, site: JitSite) -> bool:
@@ -282,7 +323,19 @@ def instance_verdict(ctx: FileContext, instance: Instance, method: str) -> Verdi
             verdict = Verdict(Effect.CHANGES, ("it holds a module whose calls change state",))
             return _mode_checked(ctx, replace(verdict, mode_dependent=True))
         return _mode_checked(ctx, Verdict(Effect.PURE, (), mode_dependent=True))
-    return _mode_checked(ctx, ctx.index.effect(instance.cls, method))
+    verdict = ctx.index.effect(instance.cls, method)
+    if instance.annotated and verdict.effect is not Effect.CHANGES:
+        # `model: Base` may hold any subclass: a subclass that changes state, or that cannot
+        # be told, decides (a class from outside the project may have subclasses elsewhere).
+        others = [ctx.index.effect(sub, method) for sub in ctx.index.subclasses(instance.cls)]
+        other = join(others)
+        if other.effect is not Effect.PURE:
+            why = (
+                f"it is known by an annotation, `{instance.cls.rsplit('.', 1)[-1]}`, which a "
+                "subclass satisfies too"
+            )
+            verdict = Verdict(Effect.UNKNOWN, (why, *other.reasons), other.location)
+    return _mode_checked(ctx, verdict)
 
 
 def _mode_checked(ctx: FileContext, verdict: Verdict) -> Verdict:

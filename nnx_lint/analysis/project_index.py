@@ -992,7 +992,10 @@ class ProjectIndex:
             return (file, line) if file is not None else None
 
         verdicts = []
+        plain = not self.is_module(qualname)
         for site in summary.writes:
+            if plain and not self._writes_nnx_state(qualname, site.text):
+                continue  # `self.calls += 1` on a plain object: Python state, no trace error
             step = f"`{name}` assigns `{site.text}` (line {site.line})"
             if not site.conditional:
                 return Verdict(Effect.CHANGES, (step,), at(site.line))
@@ -1088,6 +1091,19 @@ class ProjectIndex:
             if (cls is not None and self.is_nnx_class(cls)) or held:
                 found.append(attr)
         return list(dict.fromkeys(found))
+
+    def _writes_nnx_state(self, qualname: str, target: str) -> bool:
+        """Does an assignment to ``target`` (``self.policy.kernel[...]``) in a method of a plain
+        (non-Module) class write into an NNX object it holds (not just a plain attribute of
+        its own, which tracing does not mind)?"""
+        m = re.match(r"self\.(\w+)(.*)$", target)
+        if m is None:
+            return True  # through a name taken from self: cannot be told apart
+        cls = self.attr_type(qualname, m[1])
+        held = (cls is not None and self.is_nnx_class(cls)) or bool(
+            self._held_modules(qualname, m[1])
+        )
+        return held and bool(m[2])  # into it, not rebinding the attribute itself
 
     def _reads_a_variable(self, qualname: str, path: tuple[str, ...]) -> bool:
         """Does a call path go through a Variable of the object (``self.w[...]``,
@@ -1188,6 +1204,19 @@ class ProjectIndex:
                 continue  # which module a same-named script imports cannot be told
             for call in facts.calls:
                 found.setdefault(self.resolve(call.callee), []).append((key, call))
+        return found
+
+    def subclasses(self, qualname: str) -> list[str]:
+        """The project's classes that derive from ``qualname`` (at any depth)."""
+        return self._subclasses.get(self.resolve(qualname), [])
+
+    @cached_property
+    def _subclasses(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for cls in self.classes:
+            for base in self.ancestors(cls):
+                if base.qualname != cls:
+                    found.setdefault(base.qualname, []).append(cls)
         return found
 
     def importers(self, module: str, name: str) -> list[str]:

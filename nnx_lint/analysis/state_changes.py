@@ -179,6 +179,14 @@ def _chain(node: cst.BaseExpression) -> tuple[cst.Name | None, list[str]]:
     return (node if isinstance(node, cst.Name) else None), list(reversed(attrs))
 
 
+def _has_item(node: cst.BaseExpression) -> bool:
+    while isinstance(node, cst.Attribute | cst.Subscript):
+        if isinstance(node, cst.Subscript):
+            return True
+        node = node.value
+    return False
+
+
 class _Resolver:
     """Resolves names in a compiled function's body to its NNX parameters."""
 
@@ -202,8 +210,22 @@ class _Resolver:
 
     def _value(self, node: cst.BaseExpression) -> Value:
         """What a chain of attributes and items on a name evaluates to (never through a
-        call's result)."""
-        return self.ctx.value_at(node) if _chain(node)[0] is not None else None
+        call's result). A parameter known to hold an NNX object from evidence outside its
+        annotation (a call site) is that object: `model.encoder` is typed through its class."""
+        root, attrs = _chain(node)
+        if root is None:
+            return None
+        param = self._param(root)
+        plain = isinstance(node, cst.Name | cst.Attribute) and not _has_item(node)
+        if param is None or not plain:
+            return self.ctx.value_at(node)
+        value: Value = param.instance
+        for attr in attrs:
+            if not (isinstance(value, Instance) and value.cls):
+                return None
+            cls = self.ctx.index.attr_type(value.cls, attr)
+            value = self.ctx.instance_of(cls) if cls else None
+        return value
 
 
 class _Changes(_Resolver, FastVisitor):
@@ -311,6 +333,11 @@ def handed_back(
             if b is not None and b.kind is BindingKind.ASSIGN and b.value is not None:
                 if b.scope is function.scope:
                     add(b.value, position, False, depth + 1)
+        elif isinstance(value, cst.Subscript | cst.Attribute):
+            # `return states["model"]`: the part of it that the caller takes back
+            param = names._param(_chain(value)[0])
+            if param is not None:
+                out.setdefault(param.name, position)
         elif isinstance(value, cst.Call) and value.args:
             callee = names._value(value.func)
             if isinstance(callee, Ref) and callee.qualname in (

@@ -7,10 +7,10 @@ from __future__ import annotations
 import libcst as cst
 
 from nnx_lint.analysis import nnx_api
-from nnx_lint.analysis.context import FileContext
+from nnx_lint.analysis.context import FileContext, Function
 from nnx_lint.analysis.jit_sites import JitSite, Shape, callers
 from nnx_lint.analysis.nnx_api import JitKind
-from nnx_lint.analysis.scopes import ScopeKind, lookup
+from nnx_lint.analysis.scopes import FastVisitor, ScopeKind, lookup
 from nnx_lint.diagnostics import Applicability, Edit, Fix
 from nnx_lint.fixes.imports import Imports, NoFix
 
@@ -19,11 +19,67 @@ __all__ = [
     "argnums",
     "check_options",
     "closure_fix",
+    "concrete_use",
     "module_fix",
     "static_names",
     "swap_to_nnx_jit",
     "traced_fix",
 ]
+
+
+# Where Python needs a value concrete: a traced one raises there (ConcretizationTypeError).
+CONCRETE = frozenset({"int", "float", "bool", "complex", "range", "len", "index"})
+CONCRETE_METHODS = frozenset({"item", "tolist", "__index__", "__int__", "__float__"})
+
+
+def concrete_use(ctx: FileContext, function: Function, names: set[str]) -> str | None:
+    """Why making the parameters ``names`` traced arguments may break the function: one is
+    read where Python needs a concrete value (a condition of ``if``/``while``/a conditional
+    expression/``assert``, ``int(...)``, ``range(...)``, ``.item()``). None: no such read."""
+    scope = function.scope
+    found: list[str] = []
+
+    def reads(node: cst.CSTNode) -> None:
+        class Reads(FastVisitor):
+            def visit_Name(self, name: cst.Name) -> None:
+                ref = ctx.reference(name)  # a read, not an attribute's name
+                if (
+                    ref is not None
+                    and ref.name in names
+                    and lookup(ref.name, ref.scope)[0] is scope
+                ):
+                    found.append(ref.name)
+
+        Reads().walk(node)
+
+    class Concrete(FastVisitor):
+        def visit_If(self, node: cst.If) -> None:
+            reads(node.test)
+
+        def visit_While(self, node: cst.While) -> None:
+            reads(node.test)
+
+        def visit_IfExp(self, node: cst.IfExp) -> None:
+            reads(node.test)
+
+        def visit_Assert(self, node: cst.Assert) -> None:
+            reads(node.test)
+
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if isinstance(func, cst.Name) and func.value in CONCRETE:
+                for arg in node.args:
+                    reads(arg.value)
+            elif isinstance(func, cst.Attribute) and func.attr.value in CONCRETE_METHODS:
+                reads(func.value)
+
+    Concrete().walk(function.node.body)
+    if found:
+        return (
+            f"`{found[0]}` is read where Python needs a concrete value (a condition, `int()`, "
+            "`range()`, `.item()`): traced, its Variables are not"
+        )
+    return None
 
 
 def code(node: cst.CSTNode) -> str:
@@ -282,12 +338,18 @@ def partial_fix(ctx: FileContext, site: JitSite) -> Fix:
     named = ", ".join(f"`{ctx.code(a.value)}`" for a in bound)
     start, end = ctx.span(site.call)
     text = f"{ctx.code(target.func)}({compiled}, {args})"
-    # Bound values that are not NNX objects become traced arguments too.
+    # Bound values that are not NNX objects become traced arguments too, and so do the
+    # objects' Variables: where the function needs them concrete, the fix breaks it.
     others = len(bound) - len(site.captures)  # every capture is bound (checked above)
+    params = [*site.function.node.params.posonly_params, *site.function.node.params.params]
+    bound_names = {p.name.value for p in params[: len(bound)]}
+    why = concrete_use(ctx, site.function, bound_names)
+    if why is None and others:
+        why = "other bound values become traced arguments"
     return Fix(
-        Applicability.SAFE if others == 0 else Applicability.UNSAFE,
+        Applicability.SAFE if why is None else Applicability.UNSAFE,
         f"Bind {named} to the function compiled with nnx.jit"
-        + ("" if others == 0 else " (unsafe: other bound values become traced arguments)"),
+        + ("" if why is None else f" (unsafe: {why})"),
         (*imports.edits, Edit(start, end, text)),
     )
 

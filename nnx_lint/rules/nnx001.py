@@ -109,9 +109,10 @@ hand and why no fix is offered.
 `jax.jit(functools.partial(f, model))` becomes `functools.partial(nnx.jit(f), model)` (and
 `nnx.cached_partial(nnx.jit(f), model)` for `nnx.cached_partial`): the partial object is
 called as before, the bound objects are traced arguments of `nnx.jit`. Safe when every bound
-value is an NNX object; unsafe when other values are bound too (they become traced arguments,
-which Python control flow on them cannot read); no fix when the partial binds keywords or the
-function also captures NNX objects.
+value is an NNX object and the function does not need their values concrete; unsafe when
+other values are bound too (they become traced arguments, which Python control flow on them
+cannot read) or when the function reads the objects in a condition, `int()`, `range()` or
+`.item()`; no fix when the partial binds keywords or the function also captures NNX objects.
 """
 
 

@@ -98,8 +98,9 @@ The fix replaces `jax.jit` with `nnx.jit`, keeping the options. It is safe when 
 object the function uses arrives as an argument; call sites stay as they are. For a static NNX
 argument it also takes the object out of `static_argnums`/`static_argnames` (other static
 arguments stay; `partial(jax.jit, static_argnums=0)` with nothing left becomes `nnx.jit`):
-safe, except when the function reads the object in a condition (`if`, `while`, a conditional
-expression, `assert`), where traced values are no longer concrete: then the fix is unsafe.
+safe, except when the function reads the object where Python needs a concrete value (a
+condition of `if`, `while`, a conditional expression or `assert`; `int()`, `range()`,
+`.item()`), which a traced value is not: then the fix is unsafe.
 There is no fix when the function also captures NNX objects (see NNX001), when the static
 options are set through an alias defined elsewhere or are not literals, or with
 `compiler_options` or positional options; the finding's help then says why.
@@ -124,6 +125,40 @@ def _lost_message(lost: list[NnxParam], changes: dict[str, tuple[str, ...]]) -> 
     return (
         f"{names} {verb} changed inside the compiled function but not returned: {what} lost "
         f"({hows})"
+    )
+
+
+DONATED = (
+    "; and {names} {verb} donated (`donate_argnums`/`donate_argnames`): where the call reuses "
+    "{its} buffers for its results, {its} arrays are deleted, and using {them} again fails "
+    "with ValueError (a deleted or donated buffer)"
+)
+
+
+def _donated_note(site: JitSite, lost: list[NnxParam]) -> str:
+    """What donation adds to a lost update: the caller's object is left with deleted arrays."""
+    from nnx_lint.fixes.rewrites import NoFix, argnums, static_names
+
+    indexes: set[int] = set()
+    names: set[str] = set()
+    for arg in site.options:
+        key = arg.keyword.value if arg.keyword else ""
+        try:
+            if key == "donate_argnums":
+                indexes |= {int(n.value, 0) for n in argnums(arg)}
+            elif key == "donate_argnames":
+                names |= {str(s.evaluated_value) for s in static_names(arg)}
+        except NoFix:
+            continue  # not literal: not told
+    donated = [p for p in lost if p.binding.param_index in indexes or p.name in names]
+    if not donated:
+        return ""
+    one = len(donated) == 1
+    return DONATED.format(
+        names=" and ".join(f"`{p.name}`" for p in donated),
+        verb="is" if one else "are",
+        its="its" if one else "their",
+        them="it" if one else "them",
     )
 
 
@@ -158,50 +193,6 @@ def _static_params(site: JitSite, params: dict[str, NnxParam]) -> list[NnxParam]
     return list(dict.fromkeys(hit))
 
 
-def _tested(ctx: FileContext, site: JitSite, static: list[NnxParam]) -> str | None:
-    """A static parameter read in a condition of the function (``if``, ``while``, a
-    conditional expression, ``assert``): traced, its values are no longer concrete there."""
-
-    from nnx_lint.analysis.scopes import FastVisitor, lookup
-
-    assert site.function is not None
-    names = {p.name for p in static}
-    scope = site.function.scope
-    found: list[str] = []
-
-    class Tests(FastVisitor):
-        def _test(self, test: cst.BaseExpression) -> None:
-            class Reads(FastVisitor):
-                def visit_Name(self, node: cst.Name) -> None:
-                    ref = ctx.reference(node)  # a read, not an attribute's name
-                    if ref is None or ref.name not in names:
-                        return
-                    if lookup(ref.name, ref.scope)[0] is scope:
-                        found.append(ref.name)
-
-            Reads().walk(test)
-
-        def visit_If(self, node: cst.If) -> None:
-            self._test(node.test)
-
-        def visit_While(self, node: cst.While) -> None:
-            self._test(node.test)
-
-        def visit_IfExp(self, node: cst.IfExp) -> None:
-            self._test(node.test)
-
-        def visit_Assert(self, node: cst.Assert) -> None:
-            self._test(node.test)
-
-    Tests().walk(site.function.node.body)
-    if found:
-        return (
-            f"`{found[0]}` is read in a condition, which needs concrete values: traced, its "
-            "Variables are not"
-        )
-    return None
-
-
 def _passed_notes(named: list[NnxParam]) -> tuple[Related, ...]:
     """Where another file passes the parameters NNX objects: the evidence that they hold one."""
     from nnx_lint.diagnostics import Related
@@ -218,12 +209,14 @@ def _passed_notes(named: list[NnxParam]) -> tuple[Related, ...]:
 
 
 def _traced_fix(ctx: FileContext, site: JitSite, static: list[NnxParam]) -> Fix:
-    from nnx_lint.fixes.rewrites import NoFix, traced_fix
+    from nnx_lint.fixes.rewrites import NoFix, concrete_use, traced_fix
 
     if site.captures:
         raise NoFix("the function also captures NNX objects (NNX001); pass those in first")
     indexes = {p.binding.param_index for p in static}
-    return traced_fix(ctx, site, indexes, {p.name for p in static}, _tested(ctx, site, static))
+    names = {p.name for p in static}
+    assert site.function is not None  # the static shape compiles a def or a lambda
+    return traced_fix(ctx, site, indexes, names, concrete_use(ctx, site.function, names))
 
 
 STATIC = "{names} {verb} a static argument of the compiled function, not traced by jax.jit"
@@ -343,7 +336,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
             if not lost and not dropped:
                 continue
             if lost:
-                message = _lost_message(lost, changes)
+                message = _lost_message(lost, changes) + _donated_note(site, lost)
             else:
                 message = _dropped_message(ctx, dropped, changes)
             named = lost or [p for p, _ in dropped]
