@@ -456,7 +456,9 @@ def test_a_donated_argument_changed_and_not_returned_breaks_the_next_call():
         "step(model, opt, x)\n"
     )
     (found,) = [d for d in check_source(source, "donated.py") if d.code == "NNX003"]
-    assert claim(found.message) == "LOST" and "using them again fails with ValueError" in found.message
+    assert (
+        claim(found.message) == "LOST" and "using them again fails with ValueError" in found.message
+    )
     program = source + (
         "try:\n    step(model, opt, x)\nexcept ValueError as exc:\n    print('raised', exc)\n"
     )
