@@ -377,7 +377,12 @@ def _unreadable(name: str, exc: SourceError) -> _FileResult:
     return _FileResult(name, [Diagnostic("E902", str(exc), name, 1, 1, 1, 1)])
 
 
-def _report(args: argparse.Namespace, conf: config.Config, results: list[_FileResult]) -> str:
+def _report(
+    args: argparse.Namespace,
+    conf: config.Config,
+    results: list[_FileResult],
+    failed: bool = False,
+) -> str:
     """The report in the configured format, then, for people, the fix table and the summary."""
     fmt, unsafe = conf.output_format, conf.unsafe_fixes
     diagnostics = [d for r in results for d in r.diagnostics]
@@ -400,8 +405,8 @@ def _report(args: argparse.Namespace, conf: config.Config, results: list[_FileRe
     if args.show_fixes:
         report += output.fix_table({r.name: r.fixed_codes for r in results}, RULES_BY_CODE)
     fixed = sum(r.fixed for r in results)
-    if not diagnostics and not fixed and any(r.failed for r in results):
-        return report  # not "All checks passed!": a file could not be checked (exit 2)
+    if not diagnostics and not fixed and (failed or any(r.failed for r in results)):
+        return report  # not "All checks passed!": a path or file could not be checked (exit 2)
     return report + output.summary(diagnostics, fixed=fixed, unsafe_fixes=unsafe)
 
 
@@ -438,6 +443,8 @@ def run_check(args: argparse.Namespace) -> int:
     except config.ConfigError as exc:
         _error(str(exc))
         return EXIT_ERROR
+    for warning in config.near_misses(config.search_start(named)):
+        sys.stderr.write(f"warning: {warning}\n")
     missing: list[str] = []
     # Run-level settings (unsafe-fixes, output-format) come from the configuration found for
     # the run; each project's own table gives the rest (rules, per-file-ignores, target).
@@ -465,6 +472,9 @@ def run_check(args: argparse.Namespace) -> int:
             files, missing = discover(args.paths, conf.exclude, conf.include)
             for message in missing:
                 _error(message)
+            if not files and not missing:  # as ruff: a warning, and nothing else to say
+                sys.stderr.write("warning: No Python files found under the given path(s)\n")
+                return EXIT_OK
             groups = group_by_root(files)
             projects = {root: open_project(root, group) for root, group in groups.items()}
             by_root = [(root, path) for root, group in groups.items() for path in group]
@@ -489,7 +499,8 @@ def run_check(args: argparse.Namespace) -> int:
         sys.stdout.write(output.diff_summary(diagnostics, fixed=fixed, unsafe_fixes=unsafe))
         return EXIT_ERROR if failed else EXIT_FOUND if changed else EXIT_OK
     # With --fix, standard output holds the fixed source: the report goes to standard error.
-    (sys.stderr if stdin and args.fix else sys.stdout).write(_report(args, conf, results))
+    report = _report(args, conf, results, failed)
+    (sys.stderr if stdin and args.fix else sys.stdout).write(report)
     if failed:
         return EXIT_ERROR
     found = diagnostics or (args.fix and args.exit_non_zero_on_fix and changed)
@@ -509,6 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     try:
         return run(args)
+    except BrokenPipeError:  # `nnx-lint rule NNX001 | head`: the reader left; leave quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error while flushing at exit
+        return EXIT_OK
     except Exception:  # a bug outside any one file, e.g. while indexing the project
         traceback.print_exc()
         _error("nnx-lint crashed; please report this bug")

@@ -189,6 +189,28 @@ def search_start(paths: Sequence[str]) -> Path:
     return common if common.is_dir() else common.parent
 
 
+def near_misses(start: Path) -> list[str]:
+    """Tables in the pyproject.toml files from ``start`` upward that look meant for nnx-lint
+    but are not read (``[tool.nnx_lint]``, ``[tool.nnxlint]``), each with its file."""
+    found = []
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if not candidate.is_file():
+            continue
+        try:
+            tool = _read_toml(candidate).get("tool")
+        except ConfigError:
+            continue  # reported when it is read
+        if not isinstance(tool, dict):
+            continue
+        for key in tool:
+            if key != TABLE and re.sub(r"[-_ ]", "", key.lower()) == TABLE.replace("-", ""):
+                found.append(f"{candidate}: [tool.{key}] is not read; did you mean [tool.{TABLE}]?")
+        if TABLE in tool:
+            break  # the table that is read: files above it do not matter
+    return found
+
+
 def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml with a ``[tool.nnx-lint]`` table in ``start`` or above it."""
     for directory in (start, *start.parents):

@@ -24,6 +24,13 @@ from nnx_lint.settings import Settings, installed_flax
 
 MAX_FIX_PASSES = 10
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.I)
+# A comment line of its own, `# nnx-lint: noqa` (all codes) or `# nnx-lint: noqa: NNX001`: the
+# whole file, as ruff's file-level noqa. Syntax and I/O errors are still reported.
+_FILE_NOQA = re.compile(
+    r"^[ \t]*#[ \t]*nnx-lint:[ \t]*noqa(?::[ \t]*(?P<codes>[A-Z]+[0-9]*(?:[, \t]+[A-Z]+[0-9]*)*))?"
+    r"[ \t]*$",
+    re.I | re.M,
+)
 
 
 @dataclass
@@ -103,6 +110,19 @@ def _noqa_codes(line: str) -> set[str] | None:
     return set() if not codes else {c.upper() for c in re.split(r"[,\s]+", codes) if c}
 
 
+def _file_noqa(source: str) -> set[str] | None:
+    """The codes a file-level ``# nnx-lint: noqa`` turns off (empty: all); None: none."""
+    if "nnx-lint" not in source:
+        return None
+    found: set[str] | None = None
+    for m in _FILE_NOQA.finditer(source):
+        codes = m["codes"]
+        if not codes:
+            return set()
+        found = (found or set()) | {c.upper() for c in re.split(r"[, \t]+", codes) if c}
+    return found
+
+
 def is_suppressed(diag: Diagnostic, line: str) -> bool:
     codes = _noqa_codes(line)
     if codes is None:
@@ -163,10 +183,13 @@ def check_source(
                 found.extend(rule.check(ctx))
     except RecursionError as exc:  # the file parsed: a bug in the analysis, not in the file
         raise InternalError(f"{path}: RecursionError while analysing the file") from exc
+    off = _file_noqa(source)
     out = []
     for d in found:
         d = replace(d, source_line=lines.line(d.line))
         if noqa and is_suppressed(d, d.source_line):
+            continue
+        if off is not None and (not off or d.code.startswith(tuple(off))):
             continue
         out.append(d)
     out.sort(key=lambda d: d.sort_key)

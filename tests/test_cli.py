@@ -646,3 +646,53 @@ def test_no_cache_is_left_beside_a_script_outside_any_project(tmp_path):
         p.parent.relative_to(tmp_path).as_posix() for p in tmp_path.rglob(".nnx_lint_cache")
     )
     assert caches == ["scripts"]
+
+
+def test_only_missing_paths_say_no_all_checks_passed(tmp_path):
+    result = run(tmp_path, "missing.py")
+    assert result.returncode == 2 and "missing.py" in result.stderr
+    assert "All checks passed!" not in result.stdout
+
+
+def test_no_python_files_is_a_warning_and_exit_0(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("nothing to lint\n")
+    result = run(tmp_path, "docs")
+    assert result.returncode == 0 and result.stdout == ""
+    assert "warning: No Python files found" in result.stderr
+
+
+def test_file_level_noqa(tmp_path):
+    two = JIT_MODEL + "\n\n@jax.jit\ndef step(m: nnx.Optimizer, g):\n    m.update(g)\n"
+    write(tmp_path / "all.py", "# nnx-lint: noqa\n" + two)
+    write(tmp_path / "one.py", "# nnx-lint: noqa: NNX001\n" + two)
+    write(tmp_path / "inline.py", "x = 1  # nnx-lint: noqa\n" + two)  # not a line of its own
+    result = run(tmp_path, "--output-format", "concise", ".")
+    lines = [line for line in result.stdout.splitlines() if ": NNX" in line]
+    assert not any(line.startswith("all.py") for line in lines), lines
+    assert [line.split()[1] for line in lines if line.startswith("one.py")] == ["NNX003"]
+    assert {line.split()[1] for line in lines if line.startswith("inline.py")} == {
+        "NNX001",
+        "NNX003",
+    }
+
+
+def test_a_near_miss_table_name_is_a_warning(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.nnx_lint]\nignore = ["NNX001"]\n')
+    write(tmp_path / "m.py", JIT_MODEL)
+    result = run(tmp_path, "--output-format", "concise", ".")
+    assert "[tool.nnx_lint] is not read; did you mean [tool.nnx-lint]?" in result.stderr
+    assert "m.py:5:8: NNX001" in result.stdout  # the table really is not read
+
+
+def test_a_broken_pipe_is_quiet(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    pipeline = f"{sys.executable} -m nnx_lint rule NNX001 | head -c 10 > /dev/null"
+    for _ in range(3):  # the reader leaves at once: the writer meets a closed pipe
+        result = subprocess.run(
+            ["bash", "-c", pipeline], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert result.stderr == "", result.stderr
