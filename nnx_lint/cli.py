@@ -110,6 +110,28 @@ def _check_parser() -> argparse.ArgumentParser:
         metavar="X.Y.Z",
         help="the flax version the code runs on (default: the installed one)",
     )
+    files = parser.add_argument_group("files")
+    files.add_argument(
+        "--exclude",
+        type=_patterns,
+        metavar="PATTERNS",
+        help="comma-separated gitignore-style patterns to skip, replacing the defaults",
+    )
+    files.add_argument(
+        "--extend-exclude",
+        type=_patterns,
+        default=(),
+        metavar="PATTERNS",
+        help="comma-separated patterns to skip as well",
+    )
+    files.add_argument(
+        "--per-file-ignores",
+        type=_per_file,
+        action="append",
+        default=[],
+        metavar="PATTERN:CODES",
+        help="codes to switch off in matching files (repeatable), e.g. 'tests/*:NNX001,NNX002'",
+    )
     speed = parser.add_argument_group("speed")
     speed.add_argument(
         "-j",
@@ -146,12 +168,26 @@ def _rule_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _patterns(value: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+def _per_file(value: str) -> tuple[str, tuple[str, ...]]:
+    pattern, sep, codes = value.rpartition(":")
+    if not sep or not pattern:
+        raise argparse.ArgumentTypeError(f"expected PATTERN:CODES, got {value!r}")
+    return pattern, _codes(codes)
+
+
 def _options(args: argparse.Namespace) -> config.Options:
     """The command line's share of the configuration."""
     return config.Options(
         select=args.select,
         extend_select=args.extend_select,
         ignore=args.ignore,
+        exclude=getattr(args, "exclude", None),
+        extend_exclude=getattr(args, "extend_exclude", ()),
+        per_file_ignores=tuple(getattr(args, "per_file_ignores", [])),
         target_flax_version=args.target_flax_version,
         unsafe_fixes=args.unsafe_fixes,
         output_format=args.output_format,

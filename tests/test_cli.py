@@ -696,3 +696,30 @@ def test_a_broken_pipe_is_quiet(tmp_path):
             ["bash", "-c", pipeline], cwd=tmp_path, env=env, capture_output=True, text=True
         )
         assert result.stderr == "", result.stderr
+
+
+def test_exclude_and_per_file_ignores_on_the_command_line(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("")
+    for name in ("a.py", "gen/b.py", "tests/c.py"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        write(tmp_path / name, JIT_MODEL)
+    every = run(tmp_path, "--output-format", "concise", ".").stdout
+    for name in ("a.py", "gen/b.py", "tests/c.py"):
+        assert f"{name}:5:8: NNX001" in every, every
+    result = run(
+        tmp_path,
+        "--output-format",
+        "concise",
+        "--extend-exclude",
+        "gen/",
+        "--per-file-ignores",
+        "tests/*:NNX001",
+        ".",
+    )
+    assert "a.py:5:8: NNX001" in result.stdout
+    assert "gen/b.py" not in result.stdout and "tests/c.py" not in result.stdout
+    replaced = run(tmp_path, "--output-format", "concise", "--exclude", "a.py,tests/", ".")
+    assert "gen/b.py:5:8: NNX001" in replaced.stdout
+    assert not any(line.startswith(("a.py", "tests/")) for line in replaced.stdout.splitlines())
+    bad = run(tmp_path, "--per-file-ignores", "NNX001", ".")
+    assert bad.returncode == 2 and "PATTERN:CODES" in bad.stderr
