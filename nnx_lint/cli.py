@@ -33,6 +33,7 @@ from nnx_lint.files import (
 )
 from nnx_lint.project import Mapper, Project, ProjectCache, group_by_root, root_of
 from nnx_lint.rules import RULES_BY_CODE
+from nnx_lint.settings import installed_flax
 
 if TYPE_CHECKING:  # multiprocessing is imported when there are files for workers
     from multiprocessing.pool import Pool
@@ -146,6 +147,15 @@ def _check_parser() -> argparse.ArgumentParser:
         "--cache-dir",
         metavar="DIR",
         help=f"where the cache lives (default: {DEFAULT_DIR}/ beside the pyproject.toml)",
+    )
+    show = parser.add_argument_group("inspection")
+    show.add_argument(
+        "--show-files", action="store_true", help="list the files that would be linted, and stop"
+    )
+    show.add_argument(
+        "--show-settings",
+        action="store_true",
+        help="print the settings the run resolves (file, rules, patterns), and stop",
     )
     report = parser.add_argument_group("output")
     report.add_argument("--output-format", choices=output.FORMATS, help="default: full")
@@ -446,6 +456,30 @@ def _report(
     return report + output.summary(diagnostics, fixed=fixed, unsafe_fixes=unsafe)
 
 
+def _show(args: argparse.Namespace, conf: config.Config, files: list[Path]) -> str:
+    """``--show-files``: the files, a line each; ``--show-settings``: the resolved settings."""
+    if args.show_files:
+        return "".join(f"{path}\n" for path in files)
+    target = conf.target_flax_version or installed_flax()
+    rows = [
+        ("configuration file", str(conf.path) if conf.path else "(none)"),
+        ("rules enabled", ", ".join(conf.enabled) or "(none)"),
+        ("exclude", ", ".join(conf.exclude.patterns) or "(none)"),
+        ("extend-include", ", ".join(conf.include.patterns) or "(none)"),
+        (
+            "per-file-ignores",
+            "; ".join(f"{p.patterns[0]}: {', '.join(c)}" for p, c in conf.per_file_ignores)
+            or "(none)",
+        ),
+        ("target flax version", ".".join(map(str, target)) if target else "(newest)"),
+        ("unsafe fixes", str(conf.unsafe_fixes).lower()),
+        ("output format", conf.output_format),
+        ("files", str(len(files))),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "".join(f"{k.ljust(width)}  {v}\n" for k, v in rows)
+
+
 def _shared_cache(args: argparse.Namespace, named: list[str], stdin: bool) -> ProjectCache | None:
     """The cache the run's projects share: ``--cache-dir``; none at all for standard input or
     with ``--no-cache``; else, for projects without a marker, one where the linted paths meet
@@ -508,6 +542,9 @@ def run_check(args: argparse.Namespace) -> int:
             files, missing = discover(args.paths, conf.exclude, conf.include)
             for message in missing:
                 _error(message)
+            if args.show_files or args.show_settings:
+                sys.stdout.write(_show(args, conf, files))
+                return EXIT_ERROR if missing else EXIT_OK
             if not files and not missing:  # as ruff: a warning, and nothing else to say
                 sys.stderr.write("warning: No Python files found under the given path(s)\n")
                 return EXIT_OK

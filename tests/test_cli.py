@@ -723,3 +723,17 @@ def test_exclude_and_per_file_ignores_on_the_command_line(tmp_path):
     assert not any(line.startswith(("a.py", "tests/")) for line in replaced.stdout.splitlines())
     bad = run(tmp_path, "--per-file-ignores", "NNX001", ".")
     assert bad.returncode == 2 and "PATTERN:CODES" in bad.stderr
+
+
+def test_show_files_and_show_settings(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.nnx-lint]\nignore = ["NNX002"]\n')
+    write(tmp_path / "a.py", JIT_MODEL)
+    write(tmp_path / "build" / "b.py", JIT_MODEL)  # excluded by default
+    files = run(tmp_path, "--show-files", ".")
+    assert (files.returncode, files.stdout) == (0, "a.py\n")
+    settings = run(tmp_path, "--show-settings", "--extend-exclude", "gen/", ".")
+    assert settings.returncode == 0
+    shown = dict((line[:20].strip(), line[20:].strip()) for line in settings.stdout.splitlines())
+    assert shown["configuration file"].endswith("pyproject.toml")
+    assert shown["rules enabled"] == "NNX001, NNX003"
+    assert "gen/" in shown["exclude"] and shown["files"] == "1"
