@@ -17,7 +17,7 @@ import ast
 import re
 from dataclasses import dataclass, replace
 
-from nnx_lint.notebooks import BOUNDARY, mask, unmask
+from nnx_lint.notebooks import BOUNDARY, Place, ProgramError, mask, unmask
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 RST_SUFFIXES = (".rst",)
@@ -27,7 +27,7 @@ SKIP = "nnx-lint: skip"
 MYST_CODE = frozenset({"{code-block}", "{code}", "{sourcecode}"})  # MyST's directives
 
 
-class DocumentError(Exception):
+class DocumentError(ProgramError):
     """A document whose code cannot be read or written back; the message names no path."""
 
 
@@ -65,6 +65,16 @@ class Document:
             return 1, 0
         offset = min(line - block.start_line, max(block.count - 1, 0))
         return block.start + offset + 1, len(block.indent) + (4 if block.doctest else 0)
+
+    def place(self, line: int) -> Place:
+        """The document line of a program line, and the columns its code is shifted by."""
+        at, shift = self.locate(line)
+        block = self.block_at(line)
+        return Place(None, at, shift, block.start if block is not None else 0)
+
+    def line_text(self, line: int) -> str | None:
+        """The document's own text of a line (indentation and all)."""
+        return self.lines[line - 1].rstrip("\r\n") if line <= len(self.lines) else None
 
     def with_program(self, program: str) -> str:
         """The document with each block's lines taken from a fixed program; only the blocks

@@ -279,7 +279,26 @@ def fix_source(
     return FixResult(text, sum(fixed.values()), diags, fixed)
 
 
-# -- notebooks
+# -- notebooks and documents: their code as one program, reported and fixed in the file
+
+View = notebooks.Notebook | documents.Document
+
+
+def _view(text: str, path: str) -> View | None:
+    """A notebook's or document's program; None for a Python file (ProgramError: why it
+    cannot be read)."""
+    if path.endswith(notebooks.SUFFIX):
+        return notebooks.parse(text)
+    if path.endswith(documents.RST_SUFFIXES):
+        return documents.parse_rst(text)
+    if path.endswith(documents.SUFFIXES):
+        return documents.parse_markdown(text)
+    return None
+
+
+def _unreadable(path: str, exc: Exception) -> Diagnostic:
+    kind = "notebook" if path.endswith(notebooks.SUFFIX) else "document"
+    return Diagnostic("E902", f"{kind} not analysed: {exc}", path, 1, 1, 1, 1)
 
 
 def check_text(
@@ -290,23 +309,16 @@ def check_text(
     *,
     noqa: bool = True,
 ) -> list[Diagnostic]:
-    """``check_source`` for any kind of file the command lints: a notebook's code cells are
-    checked as one program and reported by cell."""
-    if path.endswith(documents.SUFFIXES):
-        try:
-            document = _parse_document(text, path)
-        except (documents.DocumentError, RecursionError) as exc:
-            return [_unreadable_notebook(path, exc, "document")]
-        found = check_source(document.program, path, settings, index, noqa=noqa)
-        found = _in_document(document, path, found) + _asides(document, path, settings, index)
-        return sorted(found, key=lambda d: d.sort_key)
-    if not path.endswith(notebooks.SUFFIX):
-        return check_source(text, path, settings, index, noqa=noqa)
+    """``check_source`` for any kind of file the command lints: a notebook's code cells and a
+    document's code blocks are checked as one program and reported where they stand."""
     try:
-        notebook = notebooks.parse(text)
-    except notebooks.NotebookError as exc:
-        return [_unreadable_notebook(path, exc)]
-    return _in_cells(notebook, path, check_source(notebook.program, path, settings, index))
+        view = _view(text, path)
+    except (notebooks.ProgramError, RecursionError) as exc:
+        return [_unreadable(path, exc)]
+    if view is None:
+        return check_source(text, path, settings, index, noqa=noqa)
+    found = check_source(view.program, path, settings, index, noqa=noqa)
+    return _in_file(view, path, found, settings, index)
 
 
 def fix_text(
@@ -315,61 +327,42 @@ def fix_text(
     settings: Settings | None = None,
     index: ProjectIndex | None = None,
 ) -> FixResult:
-    """``fix_source`` for any kind of file: a notebook gets the fixed code back in the cells
-    it came from (and nothing else of it changes)."""
-    if path.endswith(documents.SUFFIXES):
-        try:
-            document = _parse_document(text, path)
-        except (documents.DocumentError, RecursionError) as exc:
-            return FixResult(text, 0, [_unreadable_notebook(path, exc, "document")])
-        result = fix_source(document.program, path, settings, index, cleanup=False)
-        if not result.fixed:
-            found = _in_document(document, path, result.diagnostics)
-            found += _asides(document, path, settings, index)
-            return FixResult(text, 0, sorted(found, key=lambda d: d.sort_key))
-        try:
-            fixed = document.with_program(result.source)
-        except documents.DocumentError as exc:
-            raise InternalError(f"{path}: the fixes cannot be written back: {exc}") from exc
-        document = _parse_document(fixed, path)
-        after = _in_document(document, path, result.diagnostics)
-        after += _asides(document, path, settings, index)
-        return FixResult(
-            fixed, result.fixed, sorted(after, key=lambda d: d.sort_key), result.fixed_codes
-        )
-    if not path.endswith(notebooks.SUFFIX):
+    """``fix_source`` for any kind of file: a notebook or document gets the fixed code back
+    in the cells or blocks it came from (and nothing else of it changes)."""
+    try:
+        view = _view(text, path)
+    except (notebooks.ProgramError, RecursionError) as exc:
+        return FixResult(text, 0, [_unreadable(path, exc)])
+    if view is None:
         return fix_source(text, path, settings, index)
-    try:
-        notebook = notebooks.parse(text)
-    except notebooks.NotebookError as exc:
-        return FixResult(text, 0, [_unreadable_notebook(path, exc)])
-    result = fix_source(notebook.program, path, settings, index, cleanup=False)
-    remaining = _in_cells(notebook, path, result.diagnostics)
+    result = fix_source(view.program, path, settings, index, cleanup=False)
     if not result.fixed:
-        return FixResult(text, 0, remaining)
+        return FixResult(text, 0, _in_file(view, path, result.diagnostics, settings, index))
     try:
-        fixed = notebook.with_program(result.source)
-    except notebooks.NotebookError as exc:
+        fixed = view.with_program(result.source)
+        after = _view(fixed, path)
+    except notebooks.ProgramError as exc:
         raise InternalError(f"{path}: the fixes cannot be written back: {exc}") from exc
-    after = _in_cells(notebooks.parse(fixed), path, result.diagnostics)
-    return FixResult(fixed, result.fixed, after, result.fixed_codes)
+    assert after is not None  # the same kind of file as before
+    remaining = _in_file(after, path, result.diagnostics, settings, index)
+    return FixResult(fixed, result.fixed, remaining, result.fixed_codes)
 
 
-def _unreadable_notebook(path: str, exc: Exception, kind: str = "notebook") -> Diagnostic:
-    return Diagnostic("E902", f"{kind} not analysed: {exc}", path, 1, 1, 1, 1)
-
-
-def _asides(
-    document: documents.Document,
+def _in_file(
+    view: View,
     path: str,
+    diagnostics: list[Diagnostic],
     settings: Settings | None,
     index: ProjectIndex | None,
 ) -> list[Diagnostic]:
-    """The findings of the document's asides (each doctest, a codediff's first side), each its
-    own program; checked, never rewritten."""
-    out = []
-    for aside in document.asides:
-        for d in _in_document(aside, path, check_source(aside.program, path, settings, index)):
+    """Program positions as the file's (a cell and its line, or the document's line and
+    column), and the findings of a document's asides (each doctest, a codediff's first side:
+    programs of their own, checked, never rewritten). Fixes keep their title and
+    applicability, not their edits (offsets in the program, not in the file's text)."""
+    out = _positions(view, path, diagnostics)
+    for aside in view.asides if isinstance(view, documents.Document) else ():
+        found = check_source(aside.program, path, settings, index)
+        for d in _positions(aside, path, found):
             if d.fix is not None:
                 title = d.fix.message[:1].lower() + d.fix.message[1:]
                 by_hand = f"{title} (no automatic fix: {aside.why_no_fix})"
@@ -378,78 +371,37 @@ def _asides(
     return sorted(out, key=lambda d: d.sort_key)
 
 
-def _parse_document(text: str, path: str) -> documents.Document:
-    if path.endswith(documents.RST_SUFFIXES):
-        return documents.parse_rst(text)
-    return documents.parse_markdown(text)
-
-
-def _in_document(
-    document: documents.Document, path: str, diagnostics: list[Diagnostic]
-) -> list[Diagnostic]:
-    """Program positions as the document's lines and columns (fixes without their edits, as
-    for notebooks)."""
+def _positions(view: View, path: str, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     here = {path, os.path.abspath(path)}
-    own = _own_classes(document.program)
+    own = _own_classes(view.program)
 
-    def line_of(n: int) -> int:
-        return document.locate(n)[0]
+    def where(n: int) -> tuple[int | None, int]:
+        place = view.place(n)
+        return place.cell, place.line
 
     out = []
     for d in diagnostics:
-        line, shift = document.locate(d.line)
-        end_line, end_shift = document.locate(d.end_line)
+        start, end = view.place(d.line), view.place(d.end_line)
+        end_line, end_column = end.line, d.end_column + end.shift
+        if end.unit != start.unit:  # clamp to the start's line
+            end_line, end_column = start.line, len(d.source_line) + 1 + start.shift
         related = tuple(
-            replace(r, line=line_of(r.line)) if r.path in here else r for r in d.related
-        )
-        out.append(
-            replace(
-                d,
-                message=_program_lines(d.message, own, lambda n: (None, line_of(n))),
-                line=line,
-                column=d.column + shift,
-                end_line=end_line,
-                end_column=d.end_column + end_shift,
-                fix=replace(d.fix, edits=()) if d.fix is not None else None,
-                related=related,
-                source_line=document.lines[line - 1].rstrip("\r\n")
-                if line <= len(document.lines)
-                else d.source_line,
-            )
-        )
-    return out
-
-
-def _in_cells(
-    notebook: notebooks.Notebook, path: str, diagnostics: list[Diagnostic]
-) -> list[Diagnostic]:
-    """Program positions as cell positions. Fixes keep their title and applicability, not
-    their edits (offsets in the program, not in the notebook's text)."""
-    here = {path, os.path.abspath(path)}
-    own = _own_classes(notebook.program)
-    out = []
-    for d in diagnostics:
-        cell, line = notebook.locate(d.line)
-        end_cell, end_line = notebook.locate(d.end_line)
-        end_column = d.end_column
-        if end_cell != cell:  # clamp to the cell's last line
-            end_line, end_column = line, len(d.source_line) + 1
-        related = tuple(
-            replace(r, cell=c, line=n) if r.path in here else r
+            replace(r, cell=place.cell, line=place.line) if r.path in here else r
             for r in d.related
-            for c, n in [notebook.locate(r.line)]
+            for place in [view.place(r.line)]
         )
-        fix = replace(d.fix, edits=()) if d.fix is not None else None
         out.append(
             replace(
                 d,
-                message=_program_lines(d.message, own, notebook.locate),
-                line=line,
+                message=_program_lines(d.message, own, where),
+                line=start.line,
+                column=d.column + start.shift,
                 end_line=end_line,
                 end_column=end_column,
-                fix=fix,
+                fix=replace(d.fix, edits=()) if d.fix is not None else None,
                 related=related,
-                cell=cell,
+                source_line=view.line_text(start.line) or d.source_line,
+                cell=start.cell,
             )
         )
     return out

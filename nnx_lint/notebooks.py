@@ -35,8 +35,22 @@ _MAGIC = re.compile(
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
 
 
-class NotebookError(Exception):
+class ProgramError(Exception):
+    """A file whose code cannot be read as a program or written back; names no path."""
+
+
+class NotebookError(ProgramError):
     """A notebook that cannot be read or written back; the message names no path."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a line of a notebook's or document's program stands in its file."""
+
+    cell: int | None  # the notebook cell ``line`` counts in (None in a document)
+    line: int  # 1-based, in the cell or the document
+    shift: int  # columns the code is indented by in the file
+    unit: int  # the cell or block it belongs to: a position never spans two
 
 
 @dataclass(frozen=True)
@@ -54,12 +68,19 @@ class Notebook:
     program: str  # the code cells in order, magics masked, BOUNDARY between cells
     masked: tuple[str, ...]  # the original lines the program masks, by number
 
-    def locate(self, line: int) -> tuple[int, int]:
-        """The cell number and the line in that cell of a program line."""
+    def place(self, line: int) -> Place:
+        """The cell and the line in that cell of a program line."""
         for cell in reversed(self.cells):
             if line >= cell.start:
-                return cell.number, min(line - cell.start + 1, max(cell.lines, 1))
-        return (self.cells[0].number, 1) if self.cells else (1, 1)
+                at = min(line - cell.start + 1, max(cell.lines, 1))
+                return Place(cell.number, at, 0, cell.number)
+        first = self.cells[0].number if self.cells else 1
+        return Place(first, 1, 0, first)
+
+    def line_text(self, line: int) -> str | None:
+        """The text of a line of the file, where it differs from the program's (never here:
+        a cell's lines are the program's)."""
+        return None
 
     def with_program(self, program: str) -> str:
         """The notebook's text with each code cell's source taken from a fixed program; only
