@@ -38,6 +38,18 @@ def nnx_lint(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return helpers.nnx_lint(cwd, "--output-format", "concise", *args)
 
 
+def warm_run_probe(cwd: Path) -> str:
+    """The concise output of a run in a fresh process, then whether it imported libcst."""
+    probe = (
+        "import sys; from nnx_lint import cli; code = cli.main(['--output-format', 'concise', "
+        "'.']); print('libcst loaded' if 'libcst' in sys.modules else 'libcst not loaded')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", probe], cwd=cwd, env=env, capture_output=True, text=True
+    ).stdout
+
+
 def project(tmp_path: Path) -> Path:
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "models.py").write_text(MODULE)
@@ -52,14 +64,7 @@ def test_warm_run_equals_cold_and_does_not_import_libcst(tmp_path: Path) -> None
     assert (tmp_path / ".nnx_lint_cache" / ".gitignore").read_text().strip().endswith("*")
     warm = nnx_lint(tmp_path, ".")
     assert (warm.stdout, warm.returncode) == (cold.stdout, cold.returncode)
-    probe = (
-        "import sys; from nnx_lint import cli; code = cli.main(['--output-format', 'concise', "
-        "'.']); print('libcst loaded' if 'libcst' in sys.modules else 'libcst not loaded')"
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
-    ).stdout
+    out = warm_run_probe(tmp_path)
     assert FINDING in out and "libcst not loaded" in out
 
 
@@ -72,14 +77,7 @@ def test_the_cache_covers_notebooks_and_documents(tmp_path: Path) -> None:
     (tmp_path / "guide.md").write_text((fixtures / "documents" / "guide.md").read_text())
     cold = nnx_lint(tmp_path, ".")
     assert "rnn.ipynb:cell 5:4:11: NNX001" in cold.stdout and "guide.md:28:2: NNX003" in cold.stdout
-    probe = (
-        "import sys; from nnx_lint import cli; code = cli.main(['--output-format', 'concise', "
-        "'.']); print('libcst loaded' if 'libcst' in sys.modules else 'libcst not loaded')"
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    warm = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
-    ).stdout
+    warm = warm_run_probe(tmp_path)
     assert warm.replace("libcst not loaded\n", "") == cold.stdout  # from the cache alone
     assert "libcst not loaded" in warm
     # A changed notebook is linted again.
