@@ -184,6 +184,22 @@ class FileContext:
         return self._references.get(id(name))
 
     @cached_property
+    def _references_by_name(self) -> dict[str, list[Reference]]:
+        found: dict[str, list[Reference]] = {}
+        for scope in self.module_scope.walk():
+            for ref in scope.references:
+                found.setdefault(ref.name, []).append(ref)
+        return found
+
+    def named(self, name: str) -> list[Reference]:
+        """Every recorded read of ``name``, wherever it stands (in scope-walk order)."""
+        return self._references_by_name.get(name, [])
+
+    def reads_of(self, name: str, scope: Scope) -> list[Reference]:
+        """The reads of ``name`` that resolve to its binding in ``scope``."""
+        return [ref for ref in self.named(name) if lookup(name, ref.scope)[0] is scope]
+
+    @cached_property
     def _call_orders(self) -> dict[int, int]:
         return {id(call): order for call, _, order in self.scopes.calls}
 

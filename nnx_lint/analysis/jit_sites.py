@@ -197,12 +197,7 @@ def _partial(
         if not (isinstance(value, Instance) and value.nnx):
             continue
         name = param.name.value
-        reads: list[cst.CSTNode] = [
-            ref.node
-            for inner in function.scope.walk()
-            for ref in inner.references
-            if ref.name == name and lookup(name, ref.scope)[0] is function.scope
-        ]
+        reads: list[cst.CSTNode] = [ref.node for ref in ctx.reads_of(name, function.scope)]
         if not reads:
             continue  # the function never reads it: nothing of it is compiled in
         root = ctx.root_reference(arg.value)
@@ -261,27 +256,24 @@ def _changed(ctx: FileContext, name: str, scope: Scope) -> bool:
     """Is the container bound to ``name`` in ``scope`` changed after it is built, anywhere:
     a mutating method (`layers.append(...)`), an item assigned or deleted (`nets["q"] = ...`),
     or handed to a call that may change it (`add(layers)`)?"""
-    for inner in ctx.module_scope.walk():
-        for ref in inner.references:
-            if ref.name != name or lookup(name, ref.scope)[0] is not scope:
-                continue
-            parent = ctx.parent(ref.node)
-            if isinstance(parent, cst.Attribute) and parent.attr.value in MUTATORS:
+    for ref in ctx.reads_of(name, scope):
+        parent = ctx.parent(ref.node)
+        if isinstance(parent, cst.Attribute) and parent.attr.value in MUTATORS:
+            return True
+        if isinstance(parent, cst.Subscript):
+            above = ctx.parent(parent)
+            if isinstance(above, cst.AssignTarget | cst.AugAssign | cst.Del):
                 return True
-            if isinstance(parent, cst.Subscript):
-                above = ctx.parent(parent)
-                if isinstance(above, cst.AssignTarget | cst.AugAssign | cst.Del):
-                    return True
-            if isinstance(parent, cst.Arg):
-                call = ctx.parent(parent)
-                func = call.func if isinstance(call, cst.Call) else None
-                builtin = (
-                    isinstance(func, cst.Name)
-                    and func.value in READ_ONLY
-                    and ctx.value_at(func) is None  # not rebound: the builtin
-                )
-                if not builtin:
-                    return True
+        if isinstance(parent, cst.Arg):
+            call = ctx.parent(parent)
+            func = call.func if isinstance(call, cst.Call) else None
+            builtin = (
+                isinstance(func, cst.Name)
+                and func.value in READ_ONLY
+                and ctx.value_at(func) is None  # not rebound: the builtin
+            )
+            if not builtin:
+                return True
     return False
 
 
@@ -371,10 +363,8 @@ def _use_verdict(ctx: FileContext, capture: Capture, node: cst.CSTNode) -> Verdi
             # `for m in ensemble: m(x)`: what is done with each element
             reads: list[cst.CSTNode] = [
                 ref.node
-                for inner in ctx.module_scope.walk()
-                for ref in inner.references
-                if ref.name == loop.target.value
-                and any(b.node is loop for b in lookup(ref.name, ref.scope)[1])
+                for ref in ctx.named(loop.target.value)
+                if any(b.node is loop for b in lookup(ref.name, ref.scope)[1])
             ]
             each = replace(capture, text=loop.target.value, instance=element, nodes=reads)
             if reads:
@@ -475,23 +465,17 @@ def passed_along(ctx: FileContext, site: JitSite) -> list[tuple[cst.Call, int, S
     arguments)."""
     found: list[tuple[cst.Call, int, Scope]] = []
     for name, scope in compiled_names(ctx, site):
-        for inner in ctx.module_scope.walk():
-            for ref in inner.references:
-                if ref.name != name or lookup(name, ref.scope)[0] is not scope:
-                    continue
-                arg = ctx.parent(ref.node)
-                if not isinstance(arg, cst.Arg) or arg.keyword or arg.star:
-                    continue
-                call = ctx.parent(arg)
-                if (
-                    not isinstance(call, cst.Call)
-                    or ctx.scopes.call_of.get(id(call.func)) is not call
-                ):
-                    continue
-                outer = ctx.evaluate(call.func, ref.scope, ref.order)
-                if isinstance(outer, Ref) and outer.qualname.partition(".")[0] in EXTERNAL:
-                    continue
-                found.append((call, call.args.index(arg), ref.scope))
+        for ref in ctx.reads_of(name, scope):
+            arg = ctx.parent(ref.node)
+            if not isinstance(arg, cst.Arg) or arg.keyword or arg.star:
+                continue
+            call = ctx.parent(arg)
+            if not isinstance(call, cst.Call):
+                continue
+            outer = ctx.evaluate(call.func, ref.scope, ref.order)
+            if isinstance(outer, Ref) and outer.qualname.partition(".")[0] in EXTERNAL:
+                continue
+            found.append((call, call.args.index(arg), ref.scope))
     return found
 
 
@@ -528,15 +512,12 @@ def callers(ctx: FileContext, site: JitSite) -> Callers:
                 and getattr(b.node, "value", None) is not fn
             ):
                 problem = f"`{name}` is rebound elsewhere"
-        for inner in ctx.module_scope.walk():
-            for ref in inner.references:
-                if ref.name != name or ref.node is site.target:
-                    continue
-                if lookup(name, ref.scope)[0] is not scope:
-                    continue
-                call = ctx.scopes.call_of.get(id(ref.node))
-                if call is None:
-                    problem = f"`{name}` is used other than by calling it"
-                else:
-                    calls.append((call, ref.scope))
+        for ref in ctx.reads_of(name, scope):
+            if ref.node is site.target:
+                continue
+            call = ctx.scopes.call_of.get(id(ref.node))
+            if call is None:
+                problem = f"`{name}` is used other than by calling it"
+            else:
+                calls.append((call, ref.scope))
     return Callers(tuple(calls), problem)
