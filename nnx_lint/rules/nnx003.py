@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from nnx_lint.rules import Rule, evidence, report
@@ -137,20 +137,15 @@ DONATED = (
 
 def _donated_note(site: JitSite, lost: list[NnxParam]) -> str:
     """What donation adds to a lost update: the caller's object is left with deleted arrays."""
-    from nnx_lint.fixes.rewrites import NoFix, argnums, static_names
+    from nnx_lint.fixes.rewrites import NoFix
 
-    indexes: set[int] = set()
-    names: set[str] = set()
+    listed: list[NnxParam] = []
     for arg in site.options:
-        key = arg.keyword.value if arg.keyword else ""
         try:
-            if key == "donate_argnums":
-                indexes |= {int(n.value, 0) for n in argnums(arg)}
-            elif key == "donate_argnames":
-                names |= {str(s.evaluated_value) for s in static_names(arg)}
+            listed += _listed(arg, lost, "donate")
         except NoFix:
             continue  # not literal: not told
-    donated = [p for p in lost if p.binding.param_index in indexes or p.name in names]
+    donated = [p for p in lost if p in listed]
     if not donated:
         return ""
     one = len(donated) == 1
@@ -176,20 +171,25 @@ def _dropped_message(
     )
 
 
+def _listed(arg: cst.Arg, params: Iterable[NnxParam], kind: str) -> list[NnxParam]:
+    """The parameters one jit option lists when it is ``{kind}_argnums`` or
+    ``{kind}_argnames`` (``static``, ``donate``); NoFix when its value is not a literal."""
+    from nnx_lint.fixes.rewrites import argnums, static_names
+
+    key = arg.keyword.value if arg.keyword else ""
+    if key == f"{kind}_argnums":
+        indexes = {int(n.value, 0) for n in argnums(arg)}
+        return [p for p in params if p.binding.param_index in indexes]
+    if key == f"{kind}_argnames":
+        names = {s.evaluated_value for s in static_names(arg)}
+        return [p for p in params if p.name in names]
+    return []
+
+
 def _static_params(site: JitSite, params: dict[str, NnxParam]) -> list[NnxParam]:
     """The NNX parameters listed in ``static_argnums``/``static_argnames`` (NoFix when those
     are not literals)."""
-    from nnx_lint.fixes.rewrites import argnums, static_names
-
-    hit: list[NnxParam] = []
-    for arg in site.options:
-        key = arg.keyword.value if arg.keyword else ""
-        if key == "static_argnums":
-            indexes = {int(n.value, 0) for n in argnums(arg)}
-            hit += [p for p in params.values() if p.binding.param_index in indexes]
-        elif key == "static_argnames":
-            names = {s.evaluated_value for s in static_names(arg)}
-            hit += [p for p in params.values() if p.name in names]
+    hit = [p for arg in site.options for p in _listed(arg, params.values(), "static")]
     return list(dict.fromkeys(hit))
 
 
