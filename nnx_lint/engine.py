@@ -148,7 +148,7 @@ def check_source(
         size = f"{len(source) / 2**20:.1f} MiB"
         limit = f"{settings.max_file_size / 2**20:g} MiB"
         message = (
-            f"file not analysed: {size} is over the {limit} limit (exclude it, or raise the limit)"
+            f"file not analysed: {size} is over the {limit} limit (exclude it to silence this)"
         )
         return [Diagnostic("E902", message, path, 1, 1, 1, 1)]
     lines = LineIndex(source)

@@ -39,6 +39,8 @@ from nnx_lint.files import (
 )
 from nnx_lint.settings import Settings
 
+MAX_FILE_SIZE = Settings().max_file_size
+
 Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
 # A project's cache: each file's index facts (None: nothing to index) and diagnostics.
 ProjectCache = Cache[FileFacts | None, Diagnostic]
@@ -54,8 +56,9 @@ def scan_file(path: str) -> FileFacts | None:
         source, _ = read_source(Path(path))
     except SourceError:
         return None  # reported when the file itself is linted
-    # Only files that can define a class, turn on hijax, or re-export one (any import).
-    if "class" not in source and "import" not in source:
+    # Only files that can define a class, turn on hijax, or re-export one (any import); none
+    # that is too large to be analysed (E902 when it is linted).
+    if "class" not in source and "import" not in source or len(source) > MAX_FILE_SIZE:
         return None
     module, is_package = module_name_for(path)
     return scan_source(source, module, is_package)
