@@ -1,3 +1,3 @@
-from nnx_lint.cli import main
+from nnx_lint.launch import main
 
 raise SystemExit(main())

@@ -16,14 +16,13 @@ Writes are atomic; a cache that cannot be read or written is ignored, never an e
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
-import tempfile
-from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from nnx_lint import __version__
+
+if TYPE_CHECKING:  # the rest is imported where used: a replayed run imports DEFAULT_DIR only
+    from pathlib import Path
 
 FORMAT = 6
 FILENAME = f"cache-v{FORMAT}.pickle"
@@ -35,9 +34,10 @@ FactsT = TypeVar("FactsT")
 ResultT = TypeVar("ResultT")
 
 
-def stamp(path: Path) -> tuple[int, int] | None:
+def stamp(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """A file's (or directory's) (mtime, size); None when it does not exist."""
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return None
     return st.st_mtime_ns, st.st_size
@@ -52,6 +52,8 @@ class Cache(Generic[FactsT, ResultT]):
         self.results: dict[str, tuple[bytes, list[ResultT]]] = {}
         self.dirty = False
         if directory is not None:
+            import pickle
+
             try:
                 with open(directory / FILENAME, "rb") as f:
                     version, self.facts, self.results = pickle.load(f)
@@ -79,6 +81,8 @@ class Cache(Generic[FactsT, ResultT]):
     def result_key(
         path: str, file_stamp: tuple[int, int], settings: object, fingerprint: bytes
     ) -> bytes:
+        import hashlib
+
         h = hashlib.blake2b(digest_size=16)
         for part in (__version__, repr(settings), path, repr(file_stamp), fingerprint.hex()):
             h.update(part.encode("utf-8", "surrogatepass") + b"\0")
@@ -97,6 +101,9 @@ class Cache(Generic[FactsT, ResultT]):
         directory = self.directory
         if directory is None or not self.dirty:  # disabled, or nothing new
             return
+        import pickle
+        import tempfile
+
         try:
             directory.mkdir(parents=True, exist_ok=True)
             ignore = directory / ".gitignore"

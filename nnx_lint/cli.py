@@ -29,6 +29,7 @@ from nnx_lint.files import (
     is_marked,
     project_root,
     read_source,
+    search_start,
     write_source,
 )
 from nnx_lint.project import Mapper, Project, ProjectCache, group_by_root, root_of
@@ -211,7 +212,7 @@ def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def run_rule(args: argparse.Namespace) -> int:
+def run_rule(args: argparse.Namespace, read: set[str] | None = None) -> int:
     rule = RULES_BY_CODE.get(args.code.upper())
     if rule is None:
         _error(f"unknown rule code {args.code}; known: {', '.join(RULES_BY_CODE)}")
@@ -488,7 +489,7 @@ def _shared_cache(args: argparse.Namespace, named: list[str], stdin: bool) -> Pr
         return Cache(None)
     if args.cache_dir:
         return Cache(Path(args.cache_dir))
-    start = config.search_start(named)
+    start = search_start(named)
     return None if is_marked(project_root(start)) else Cache(start / DEFAULT_DIR)
 
 
@@ -503,7 +504,9 @@ def _reads_stdin(args: argparse.Namespace) -> bool:
     return True
 
 
-def run_check(args: argparse.Namespace) -> int:
+def run_check(args: argparse.Namespace, read: set[str] | None = None) -> int:
+    """``read``: filled with the files and directories the run read or listed (the inputs of
+    its record, ``runs``)."""
     stdin = _reads_stdin(args)
     named = args.paths
     if stdin:  # the configuration is looked for from --stdin-filename, else from here
@@ -513,7 +516,7 @@ def run_check(args: argparse.Namespace) -> int:
     except config.ConfigError as exc:
         _error(str(exc))
         return EXIT_ERROR
-    for warning in config.near_misses(config.search_start(named)):
+    for warning in config.near_misses(search_start(named)):
         sys.stderr.write(f"warning: {warning}\n")
     missing: list[str] = []
     # Run-level settings (unsafe-fixes, output-format) come from the configuration found for
@@ -539,7 +542,8 @@ def run_check(args: argparse.Namespace) -> int:
             run = _Run(args, {root: open_project(root, [])})
             results = [run.lint_stdin(root, args.stdin_filename)]
         else:
-            files, missing = discover(args.paths, conf.exclude, conf.include)
+            walked: set[str] = set()
+            files, missing = discover(args.paths, conf.exclude, conf.include, walked)
             for message in missing:
                 _error(message)
             if args.show_files or args.show_settings:
@@ -556,6 +560,10 @@ def run_check(args: argparse.Namespace) -> int:
             results = [by_file[path] for path in files]
             for cache in {id(p.cache): p.cache for p in projects.values()}.values():
                 cache.save()
+            if read is not None:
+                read.update(walked, map(str, files), *(p.read for p in projects.values()))
+                read.update(str(p.config.path) for p in projects.values() if p.config.path)
+                read.update([str(conf.path)] if conf.path else [])
     except config.ConfigError as exc:  # a project's own pyproject.toml
         _error(str(exc))
         return EXIT_ERROR
@@ -583,7 +591,8 @@ def run_check(args: argparse.Namespace) -> int:
 COMMANDS = {"check": (_check_parser, run_check), "rule": (_rule_parser, run_rule)}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, read: set[str] | None = None) -> int:
+    """The command; ``read``: filled by a check run with what it read (``run_check``)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "check"
     make_parser, run = COMMANDS[command]
@@ -592,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     try:
-        return run(args)
+        return run(args, read)
     except BrokenPipeError:  # `nnx-lint rule NNX001 | head`: the reader left; leave quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second error while flushing at exit

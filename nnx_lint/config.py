@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nnx_lint.diagnostics import FRONT_END
-from nnx_lint.files import DEFAULT_EXCLUDE, PathPatterns
+from nnx_lint.files import DEFAULT_EXCLUDE, PathPatterns, search_start
 from nnx_lint.rules import RULES_BY_CODE
 from nnx_lint.settings import FORMATS, Settings, installed_flax
 from nnx_lint.settings import parse_version as read_version
@@ -180,13 +180,6 @@ def read_options(path: Path) -> Options:
         except ValueError as exc:
             raise ConfigError(f"{path}: [tool.{TABLE}] {key}: {exc}") from None
     return Options(**values)
-
-
-def search_start(paths: Sequence[str]) -> Path:
-    """Where the search for a pyproject.toml starts: the common parent directory of ``paths``."""
-    absolute = [os.path.abspath(p) for p in paths] or [os.getcwd()]
-    common = Path(os.path.commonpath(absolute))
-    return common if common.is_dir() else common.parent
 
 
 def near_misses(start: Path) -> list[str]:

@@ -8,10 +8,16 @@ import os
 import stat
 import tempfile
 import tokenize
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pathspec
+from nnx_lint import roots
+from nnx_lint.roots import ROOT_MARKERS as ROOT_MARKERS  # re-exported: one rule, told there
+from nnx_lint.roots import is_marked as is_marked
+
+if TYPE_CHECKING:  # imported where patterns are compiled: a replayed run never needs it
+    import pathspec
 
 SOURCE_SUFFIXES = (".py", ".pyi")  # Python modules: what the project index reads
 LINTED_SUFFIXES = (*SOURCE_SUFFIXES, ".ipynb")  # what a directory walk lints
@@ -52,6 +58,8 @@ class PathPatterns:
         self.patterns = tuple(patterns)
         self.root = Path(os.path.abspath(root))
         self._root = str(self.root)
+        import pathspec
+
         self._spec = pathspec.GitIgnoreSpec.from_lines(self.patterns)
 
     def match(
@@ -73,33 +81,39 @@ def _below(path: str, directory: str | None) -> str | None:
 
 
 # A .gitignore's patterns and the (absolute) directory they are relative to.
-_Ignores = tuple[tuple[str, pathspec.GitIgnoreSpec], ...]
+_Ignores = tuple[tuple[str, "pathspec.GitIgnoreSpec"], ...]
 
 
 def discover(
-    paths: list[str], exclude: PathPatterns | None = None, include: PathPatterns | None = None
+    paths: list[str],
+    exclude: PathPatterns | None = None,
+    include: PathPatterns | None = None,
+    walked: set[str] | None = None,
 ) -> tuple[list[Path], list[str]]:
     """The files to lint under ``paths`` (default ``.``), sorted, and one error per missing path.
 
     Walked files and directories are skipped when .gitignore'd, inside a virtual environment,
     or matched by ``exclude`` (default: ``DEFAULT_EXCLUDE``); the walk yields Python files,
-    notebooks, and the files ``include`` matches (``*.md``); named paths are always linted."""
+    notebooks, and the files ``include`` matches (``*.md``); named paths are always linted.
+    ``walked`` collects the directories listed (their real paths): what the result depends on
+    besides the files, for a run that is replayed only while none of them changed."""
     exclude = exclude or PathPatterns(DEFAULT_EXCLUDE)
     include = include or PathPatterns(())
     found: dict[str, Path] = {}
     errors = []
+    seen: set[str] = set() if walked is None else walked
     for raw in paths or ["."]:
         path = Path(raw)
-        walked: Iterator[tuple[str | Path, str]]
+        files: Iterator[tuple[str | Path, str]]
         if path.is_dir():
             base = os.path.abspath(raw)
-            walked = _walk(raw, _parent_ignores(path), exclude, include, set(), base)
+            files = _walk(raw, _parent_ignores(path), exclude, include, seen, base)
         elif path.exists():  # named explicitly: checked whatever its name
-            walked = iter([(path, os.path.realpath(path))])
+            files = iter([(path, os.path.realpath(path))])
         else:
             errors.append(f"{raw}: No such file or directory")
             continue
-        for file, real in walked:
+        for file, real in files:
             found.setdefault(real, Path(file))
     return sorted(found.values()), errors
 
@@ -158,6 +172,8 @@ def _read_ignore(directory: str | Path) -> _Ignores:
             lines = f.read().splitlines()
     except OSError:
         return ()
+    import pathspec
+
     return ((os.path.abspath(directory), pathspec.GitIgnoreSpec.from_lines(lines)),)
 
 
@@ -218,9 +234,6 @@ def write_source(path: Path, text: str, encoding: str) -> None:
         raise SourceError(str(exc)) from None
 
 
-ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
-
-
 def module_name_for(path: str | os.PathLike[str]) -> tuple[str, bool]:
     """Dotted module name of a file (walking up through packages), and whether it is a package."""
     path = Path(path)
@@ -238,22 +251,11 @@ def module_name_for(path: str | os.PathLike[str]) -> tuple[str, bool]:
     return name, is_package
 
 
-def is_marked(directory: str | os.PathLike[str]) -> bool:
-    """Does the directory hold a project marker (pyproject.toml, setup.cfg, setup.py, .git)?"""
-    return any(os.path.exists(os.path.join(directory, marker)) for marker in ROOT_MARKERS)
+def search_start(paths: Sequence[str]) -> Path:
+    """Where the search for a pyproject.toml starts (``roots.search_start``)."""
+    return Path(roots.search_start(paths))
 
 
 def project_root(path: str | os.PathLike[str]) -> Path:
-    """The root of the project a file (or directory) belongs to, the one rule every front end
-    uses: the nearest directory at or above it holding a project marker (pyproject.toml,
-    setup.cfg, setup.py, .git); with none, the directory above the top-most package (the
-    ``__init__.py`` chain) of the file; else the file's own directory."""
-    start = Path(os.path.abspath(path))
-    directory = start if start.is_dir() else start.parent
-    for candidate in (directory, *directory.parents):
-        if is_marked(candidate):
-            return candidate
-    top = directory
-    while (top / "__init__.py").exists() and top.parent != top:
-        top = top.parent
-    return top
+    """The root of the project a file or directory belongs to (``roots.project_root``)."""
+    return Path(roots.project_root(path))

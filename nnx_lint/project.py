@@ -98,6 +98,8 @@ class Project:
     config: Config
     index: ProjectIndex
     cache: ProjectCache
+    # What the project was read from: its files, the directories walked, its configuration.
+    read: frozenset[str] = frozenset()
 
     @classmethod
     def open(
@@ -113,13 +115,15 @@ class Project:
         """The project rooted at ``root``; ``also``: files linted by name, indexed even when
         the walk would skip them; ``cache``: the one to use (default: ``default_cache``)."""
         conf = config.load([str(root)], config_path, cli)
-        walked = project_files(root, conf)
+        directories: set[str] = set()
+        walked = project_files(root, conf, directories)
         seen = {os.path.abspath(p) for p in walked}
         extra = [p for p in also if os.path.abspath(p) not in seen]
         cache = cache if cache is not None else default_cache(root)
         modules = [p for p in [*extra, *walked] if str(p).endswith(SOURCE_SUFFIXES)]
         index = build_index(modules, cache, mapper)
-        return cls(root, conf, index, cache)
+        read = {*directories, *map(str, modules), *([str(conf.path)] if conf.path else [])}
+        return cls(root, conf, index, cache, frozenset(read))
 
     def settings(self, path: str) -> Settings:
         return self.config.settings(path)
@@ -149,13 +153,16 @@ def default_cache(root: Path) -> ProjectCache:
     return Cache(root / DEFAULT_DIR if is_marked(root) else None)
 
 
-def project_files(root: Path, conf: Config) -> list[Path]:
+def project_files(root: Path, conf: Config, walked: set[str] | None = None) -> list[Path]:
     """The Python files of the project at ``root``, found as a directory walk finds them. A
     root without a project marker (a directory of scripts, or the one above a package) holds
     only what Python can import from it: its own files and its packages, never every
-    directory below it (a stray script in a home directory must not index the home)."""
+    directory below it (a stray script in a home directory must not index the home).
+    ``walked`` collects the directories listed (``files.discover``)."""
+    walked = set() if walked is None else walked
     if is_marked(root):
-        return discover([str(root)], conf.exclude)[0]
+        return discover([str(root)], conf.exclude, walked=walked)[0]
+    walked.add(str(root))
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError:
@@ -163,7 +170,7 @@ def project_files(root: Path, conf: Config) -> list[Path]:
     found: list[Path] = []
     for entry in entries:
         if entry.is_dir() and os.path.exists(os.path.join(entry.path, "__init__.py")):
-            found += discover([entry.path], conf.exclude)[0]
+            found += discover([entry.path], conf.exclude, walked=walked)[0]
         elif entry.is_file() and entry.name.endswith(SOURCE_SUFFIXES):
             if not conf.exclude.match(entry.path):
                 found.append(Path(entry.path))

@@ -1,7 +1,7 @@
 """The one way the tests run the ``nnx-lint`` command.
 
-In process by default (``cli.main`` with the working directory, standard streams and
-``sys.argv`` swapped in): the command's contract (arguments, output, exit status, files
+In process by default (``launch.main``, the command's entry point, with the working
+directory, standard streams and ``sys.argv`` swapped in): the command's contract (arguments, output, exit status, files
 written) is the same, without an interpreter start-up per call. In a subprocess where that is
 what is tested or where the process matters: ``subprocess=True``, a command prefix (``setpriv``
 to drop privileges), or ``-j``/``--jobs`` (worker processes forked from a test process that has
@@ -56,7 +56,7 @@ def _stream(data: bytes = b"") -> io.TextIOWrapper:
 
 
 def _in_process(cwd, args, stdin) -> subprocess.CompletedProcess:
-    from nnx_lint import cli
+    from nnx_lint import launch  # the command's entry point: a run may be replayed
 
     binary = isinstance(stdin, bytes)
     data = stdin if binary else (stdin or "").encode()
@@ -67,7 +67,7 @@ def _in_process(cwd, args, stdin) -> subprocess.CompletedProcess:
         stack.callback(os.chdir, old_cwd)
         for name, stream in zip(("stdin", "stdout", "stderr"), streams, strict=True):
             stack.enter_context(_swapped(name, stream))
-        code = cli.main(list(args))
+        code = launch.main(list(args))
     out, err = (s.buffer.getvalue() for s in streams[1:])  # type: ignore[attr-defined]
     if binary:
         return subprocess.CompletedProcess(["nnx-lint", *args], code, out, err)

@@ -11,6 +11,7 @@ from test_cli import FIXED_LINE, JIT_MODEL, run, write
 
 from nnx_lint import config
 from nnx_lint.config import Options
+from nnx_lint.files import search_start
 
 # Reads an NNX module inside jax.jit: fine on flax >= 0.11, NNX003 when targeting older flax.
 READ_ONLY_STEP = """\
@@ -82,9 +83,9 @@ def test_config_option_names_the_file(tmp_path):
 def test_search_start_unit(tmp_path):
     write(tmp_path / "a/m.py", "")
     (tmp_path / "b").mkdir()
-    assert config.search_start([str(tmp_path / "a/m.py")]) == tmp_path / "a"
-    assert config.search_start([str(tmp_path / "a/m.py"), str(tmp_path / "b")]) == tmp_path
-    assert config.search_start([str(tmp_path / "a/missing.py")]) == tmp_path / "a"
+    assert search_start([str(tmp_path / "a/m.py")]) == tmp_path / "a"
+    assert search_start([str(tmp_path / "a/m.py"), str(tmp_path / "b")]) == tmp_path
+    assert search_start([str(tmp_path / "a/missing.py")]) == tmp_path / "a"
 
 
 # Each key --------------------------------------------------------------------------------------

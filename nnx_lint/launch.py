@@ -1,0 +1,59 @@
+"""The ``nnx-lint`` command's entry point: a run that nothing has changed since is replayed
+from its record (``runs``), importing nothing heavier; any other runs in full (``cli``) and,
+when it is a recordable check, is recorded with what it printed."""
+
+from __future__ import annotations
+
+import io
+import sys
+from typing import TextIO
+
+from nnx_lint import runs
+
+
+class _Tee(io.TextIOBase):
+    """Writes through to a stream and keeps a copy of what was written."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.copy = io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.stream.encoding
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    found = runs.plan(argv)
+    if found is not None:
+        status = runs.replay(found)
+        if status is not None:
+            return status
+    from nnx_lint import cli
+
+    if found is None:
+        return cli.main(argv)
+    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    read: set[str] = set()
+    sys.stdout, sys.stderr = out, err
+    try:
+        status = cli.main(argv, read)
+    finally:
+        sys.stdout, sys.stderr = out.stream, err.stream
+    if status in (cli.EXIT_OK, cli.EXIT_FOUND) and read:
+        runs.record(found, read, out.copy.getvalue(), err.copy.getvalue(), status)
+    return status

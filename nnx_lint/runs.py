@@ -1,0 +1,190 @@
+"""Replaying a run that nothing has changed since: the warm path of the command.
+
+A check run (no ``--fix``, ``--diff``, standard input or ``--no-cache``) is recorded in its
+cache directory under a key of everything outside the file system it depends on: nnx-lint's
+version, the Python running it, the arguments, the working directory, the environment
+variables that change what is printed, and whether the outputs are terminals. The record holds
+what the run printed, its exit status, and the stamp ``(mtime, size)`` of every path it read or
+listed: the files linted and indexed, the directories walked (a file added or removed changes
+its directory's stamp), the pyproject.toml and .gitignore files at and above them (present or
+not), the directories on ``sys.path`` (flax upgraded) and nnx-lint's own source; and whether
+each project marker (setup.cfg, setup.py, .git, ``__init__.py``) above the walk exists. The
+next run with the same key stats those paths (nothing is read or parsed) and, if every stamp
+is the same, prints the recorded output and exits with the recorded status; otherwise it runs
+in full and records anew. A run that read a path changed in the last two seconds is not
+recorded (``record``).
+
+Only light modules are imported here (``os``, ``sys``, ``marshal``, ``zlib``, ``roots``):
+a replayed run imports nothing else of nnx-lint's.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+
+from nnx_lint import __version__
+from nnx_lint.cache import DEFAULT_DIR, stamp
+from nnx_lint.roots import is_marked, project_root, search_start
+
+FORMAT = 1
+RUNS = "runs"  # the records' directory inside the cache directory
+RACY = 2  # seconds: see record
+KEEP = 64  # records kept per cache directory (the oldest go first)
+# Options that take a value, and flags, that a recorded run may have: any other argument (a
+# fix, standard input, --no-cache, --help, an abbreviation argparse would accept) is run in full.
+VALUED = frozenset(
+    "--output-format --select --extend-select --ignore --target-flax-version --exclude "
+    "--extend-exclude --per-file-ignores -j --jobs --config --cache-dir".split()
+)
+FLAGS = frozenset("--exit-zero --statistics --unsafe-fixes --no-unsafe-fixes --show-fixes".split())
+ENVIRONMENT = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "TERM", "COLUMNS")
+CONTENT = ("pyproject.toml", ".gitignore")  # files whose contents a run reads
+PRESENCE = ("setup.cfg", "setup.py", ".git", "__init__.py")  # markers: only whether they exist
+
+
+class Plan:
+    """Where a run's record lives and the key it is stored under; None from ``plan`` when the
+    arguments are not those of a recordable run."""
+
+    def __init__(self, directory: str, key: bytes) -> None:
+        self.directory = directory
+        self.key = key
+        self.path = os.path.join(directory, RUNS, f"{zlib.crc32(key):08x}{len(key):x}.marshal")
+
+
+def plan(argv: Sequence[str]) -> Plan | None:
+    named: list[str] = []
+    cache_dir: str | None = None
+    args = iter(argv)
+    for arg in args:
+        option, equals, value = arg.partition("=")
+        if arg.startswith("-") and arg != "-":
+            if option in VALUED:
+                if not equals:
+                    value = next(args, "")
+                if option == "--cache-dir":
+                    cache_dir = value
+            elif arg not in FLAGS:
+                return None
+        elif arg in ("-", "rule", "server") and not named:
+            return None
+        else:
+            named.append(arg)
+    directory = cache_directory(named, cache_dir)
+    if directory is None:
+        return None
+    key = marshal.dumps(
+        (
+            FORMAT,
+            __version__,
+            sys.version,
+            sys.prefix,
+            tuple(argv),
+            os.getcwd(),
+            tuple(os.environ.get(name) for name in ENVIRONMENT),
+            sys.stdout.isatty(),
+            sys.stderr.isatty(),
+        )
+    )
+    return Plan(directory, key)
+
+
+def cache_directory(named: Sequence[str], cache_dir: str | None) -> str | None:
+    """The cache directory shared by a run's projects: ``--cache-dir``; else, where the linted
+    paths meet, the project root's ``.nnx_lint_cache`` if that root has a marker (the one
+    every project with a marker also uses for itself), or theirs."""
+    if cache_dir:
+        return os.path.abspath(cache_dir)
+    start = search_start(named)
+    root = project_root(start)
+    return os.path.join(root if is_marked(root) else start, DEFAULT_DIR)
+
+
+def replay(found: Plan) -> int | None:
+    """Print a recorded run's output and return its exit status, if nothing it read changed."""
+    try:
+        with open(found.path, "rb") as f:
+            key, stamps, present, out, err, status = marshal.load(f)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if key != found.key or any(stamp(path) != was for path, was in stamps.items()):
+        return None
+    if any(os.path.exists(path) != was for path, was in present.items()):
+        return None
+    sys.stderr.write(err)
+    sys.stdout.write(out)
+    return int(status)
+
+
+def record(found: Plan, read: Iterable[str], out: str, err: str, status: int) -> None:
+    """Store a run: ``read`` names the files and directories it read or listed; the rest
+    (configuration files and markers above them, ``sys.path``, nnx-lint's source) is added."""
+    runs = os.path.join(found.directory, RUNS)
+    try:  # made first, so that no directory stamped below changes afterwards
+        os.makedirs(runs, exist_ok=True)
+        ignore = os.path.join(found.directory, ".gitignore")
+        if not os.path.exists(ignore):
+            with open(ignore, "w") as text:
+                text.write("# Created by nnx-lint.\n*\n")
+    except OSError:
+        return  # a read-only tree: nothing recorded
+    seen = {os.path.abspath(p) for p in read}
+    ancestors: set[str] = set()
+    for path in (*seen, os.path.join(os.getcwd(), "")):
+        directory = os.path.dirname(path)
+        while directory not in ancestors:
+            ancestors.add(directory)
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+    # The contents of configuration and ignore files at and above what was read; above the
+    # walked directories (whose stamps change when an entry comes or goes), which markers
+    # exist. Not those directories' own stamps: a sibling project created would change them.
+    paths = seen | {os.path.join(d, name) for d in ancestors for name in CONTENT}
+    cache = os.path.realpath(found.directory)
+    stamps = {
+        path: stamp(path)
+        for path in sorted(paths)
+        if not _inside(path, cache) and DEFAULT_DIR not in path.split(os.sep)
+    }
+    # As git's "racily clean" entries: a path changed in the last RACY seconds could change
+    # again within its file system's timestamp granularity (up to 2 s) without its stamp
+    # changing, so a run that read one is not recorded (the next run will be).
+    recent = time.time_ns() - RACY * 10**9
+    if any(s is not None and s[0] > recent for s in stamps.values()):
+        return
+    # What the installation is: a flax upgraded, nnx-lint's own source edited.
+    installed = {os.path.abspath(p) for p in sys.path if p and os.path.isdir(p)}
+    here = os.path.dirname(os.path.abspath(__file__))
+    for directory, _, files in os.walk(here):
+        installed |= {os.path.join(directory, f) for f in files if f.endswith(".py")}
+    stamps.update((path, stamp(path)) for path in sorted(installed - stamps.keys()))
+    above = sorted(os.path.join(d, n) for d in ancestors - seen for n in PRESENCE)
+    present = {path: os.path.exists(path) for path in above}
+    try:
+        tmp = f"{found.path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            marshal.dump((found.key, stamps, present, out, err, status), f)
+        os.replace(tmp, found.path)
+        _prune(runs)
+    except OSError:
+        pass  # a read-only tree: nothing recorded
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def _prune(runs: str) -> None:
+    entries = sorted(os.scandir(runs), key=lambda e: e.stat().st_mtime_ns)
+    for entry in entries[:-KEEP]:
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            pass

@@ -1,0 +1,186 @@
+"""A run that nothing changed since is replayed from its record (``nnx_lint.runs``), and only
+then: every input the run depends on, when changed, makes the next run a full one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import helpers
+import pytest
+from test_cache_and_jobs import FINDING, MODULE, TRAIN
+
+from nnx_lint import cli
+
+CHANGING = MODULE.replace(
+    "        self.dropout = nnx.Dropout(0.1, rngs=rngs)\n",
+    "        self.dropout = nnx.Dropout(0.1, rngs=rngs)\n\n"
+    "    def __call__(self, x):\n        self.count = x\n        return x\n",
+)
+
+
+def nnx_lint(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return helpers.nnx_lint(cwd, "--output-format", "concise", *args)
+
+
+def age(root: Path, seconds: float = 10) -> None:
+    """Every path below ``root`` (and ``root``) last changed ``seconds`` ago: older than the
+    window in which a run is not recorded (``runs.RACY``)."""
+    then = time.time_ns() - int(seconds * 1e9)
+    for directory, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            os.utime(os.path.join(directory, name), ns=(then, then))
+    os.utime(root, ns=(then, then))
+
+
+def project(tmp_path: Path) -> Path:
+    helpers.write(tmp_path / "pyproject.toml", "")
+    helpers.write(tmp_path / "models.py", MODULE)
+    helpers.write(tmp_path / "train.py", TRAIN)
+    return tmp_path
+
+
+@pytest.fixture
+def no_full_run(monkeypatch: pytest.MonkeyPatch):
+    """Within the test, a run that is not replayed fails loudly."""
+
+    def full_run(*args: object, **kwargs: object) -> int:
+        raise AssertionError("a full run, where a replay was expected")
+
+    return lambda: monkeypatch.setattr(cli, "main", full_run)
+
+
+def recorded(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """A full run of ``args`` on a tree that has not changed for a while: it is recorded."""
+    nnx_lint(root, *args)  # makes the cache directory, changing the root's stamp
+    age(root)
+    first = nnx_lint(root, *args)
+    assert list((root / ".nnx_lint_cache" / "runs").iterdir()), "the run was not recorded"
+    return first
+
+
+def test_a_second_run_is_replayed_with_the_same_output_and_status(tmp_path, no_full_run):
+    root = project(tmp_path)
+    first = recorded(root, ".")
+    assert FINDING in first.stdout and first.returncode == 1
+    no_full_run()
+    second = nnx_lint(root, ".")
+    assert (second.stdout, second.stderr, second.returncode) == (
+        first.stdout,
+        first.stderr,
+        first.returncode,
+    )
+
+
+def test_a_replay_imports_nothing_but_the_light_modules(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    recorded(root, ".")
+    probe = (
+        "import sys; from nnx_lint import launch; code = launch.main(['--jobs', '1', "
+        "'--output-format', 'concise', '.']); heavy = [m for m in ('nnx_lint.cli', "
+        "'nnx_lint.config', 'nnx_lint.analysis', 'pathspec', 'libcst') if m in sys.modules]; "
+        "print('imported', heavy); sys.exit(code)"
+    )
+    got = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, env=helpers.env(), capture_output=True, text=True
+    )
+    assert FINDING in got.stdout and got.returncode == 1
+    assert "imported []" in got.stdout
+
+
+def edit(path: Path, text: str) -> None:
+    path.write_text(text)
+    then = time.time_ns() - 5 * 10**9  # changed, yet older than the window: recordable
+    os.utime(path, ns=(then, then))
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        # the linted file itself
+        (lambda r: edit(r / "train.py", TRAIN.replace("jax.jit(model)", "model")), ""),
+        # a file only indexed: the class now changes its state as it runs
+        (lambda r: edit(r / "models.py", CHANGING), "TraceContextError"),
+        # the configuration
+        (lambda r: edit(r / "pyproject.toml", "[tool.nnx-lint]\nignore = ['NNX001']\n"), ""),
+        # a .gitignore in the walked tree
+        (lambda r: edit(r / ".gitignore", "train.py\n"), ""),
+        # a new file in a walked directory that held no Python file
+        (lambda r: helpers.write(r / "docs" / "more.py", TRAIN), "more.py:8:12: NNX001"),
+        # a file removed
+        (lambda r: (r / "train.py").unlink(), "No Python files|^$"),
+    ],
+    ids=["linted file", "indexed file", "config", "gitignore", "new file", "removed file"],
+)
+def test_any_change_to_what_the_run_read_makes_a_full_run(tmp_path: Path, change, expected):
+    root = project(tmp_path)
+    (root / "docs").mkdir()
+    (root / "docs" / "notes.txt").write_text("no Python here")
+    recorded(root, ".")
+    change(root)
+    after = nnx_lint(root, ".")
+    cold = nnx_lint(root, ".", "--no-cache")
+    assert (after.stdout, after.returncode) == (cold.stdout, cold.returncode)
+    if expected:
+        import re
+
+        assert re.search(expected, after.stdout + after.stderr, re.M)
+    else:
+        assert "NNX001" not in after.stdout
+
+
+def test_a_configuration_file_created_above_makes_a_full_run(tmp_path: Path) -> None:
+    root = project(tmp_path / "repo")
+    recorded(root, "src" if (root / "src").exists() else ".")
+    (root / "pyproject.toml").unlink()  # the project now reaches up to tmp_path
+    helpers.write(tmp_path / "pyproject.toml", "[tool.nnx-lint]\nignore = ['NNX']\n")
+    after = nnx_lint(root, ".")
+    assert (after.stdout, after.returncode) == ("All checks passed!\n", 0)
+
+
+def test_other_arguments_are_another_record(tmp_path, no_full_run) -> None:
+    root = project(tmp_path)
+    recorded(root, ".")
+    statistics = nnx_lint(root, ".", "--statistics")
+    assert statistics.stdout.startswith("1\tNNX001")
+    no_full_run()
+    assert nnx_lint(root, ".").stdout.startswith(FINDING)
+    assert nnx_lint(root, ".", "--statistics").stdout == statistics.stdout
+
+
+@pytest.mark.parametrize("args", [("--fix",), ("--diff",), ("--no-cache",), ("--show-files",)])
+def test_runs_that_write_or_skip_the_cache_are_never_replayed(tmp_path, args) -> None:
+    root = project(tmp_path)
+    age(root)
+    nnx_lint(root, ".", *args)
+    assert not (root / ".nnx_lint_cache" / "runs").exists() or not list(
+        (root / ".nnx_lint_cache" / "runs").iterdir()
+    )
+
+
+def test_a_tree_changed_in_the_last_seconds_is_not_recorded(tmp_path: Path) -> None:
+    """A path changed within the file system's timestamp granularity could change again
+    without its stamp changing: such a run is not recorded (git's "racily clean")."""
+    root = project(tmp_path)
+    nnx_lint(root, ".")  # the files were written just now
+    runs = root / ".nnx_lint_cache" / "runs"
+    assert not runs.exists() or not list(runs.iterdir())
+
+
+def test_a_project_marker_created_above_the_walk_makes_a_full_run(tmp_path: Path) -> None:
+    """Without a marker, the files' own directory is the project; a .git made above it makes
+    the directory above the project, and its models.py part of the index."""
+    top = tmp_path / "top"
+    helpers.write(top / "models.py", MODULE)
+    helpers.write(top / "app" / "train.py", TRAIN)
+    cache = str(tmp_path / "cache")
+    helpers.nnx_lint(top, "--cache-dir", cache, "app")
+    age(tmp_path)
+    before = helpers.nnx_lint(top, "--cache-dir", cache, "app")
+    assert "NNX001" not in before.stdout  # `Ranker` cannot be told from here
+    (top / ".git").mkdir()
+    after = helpers.nnx_lint(top, "--cache-dir", cache, "app")
+    assert "train.py:8:12: NNX001" in after.stdout
