@@ -5,7 +5,8 @@ directory, standard streams and ``sys.argv`` swapped in): the command's contract
 output, exit status, files written) is the same, without an interpreter start-up per call.
 In a subprocess where that is what is tested or where the process matters:
 ``subprocess=True``, a command prefix (``setpriv`` to drop privileges), or ``-j``/``--jobs``
-(worker processes forked from a test process that has imported jax could deadlock). In process, ``--jobs 1`` is added unless given.
+(worker processes forked from a test process that has imported jax could deadlock).
+In process, ``--jobs 1`` is added unless given.
 """
 
 from __future__ import annotations
