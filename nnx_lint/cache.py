@@ -12,12 +12,17 @@ Two tables, pickled together in ``<cache dir>/cache-v<FORMAT>.pickle``:
 
 The directory holds a ``.gitignore`` of ``*`` (like ruff's), so it never shows in ``git status``.
 Writes are atomic; a cache that cannot be read or written is ignored, never an error.
+
+A process that cannot count on saving at its end (a flake8 worker, ended by its pool without
+running exit handlers) journals instead (``journal=True``): each entry put is appended at once
+to ``journal-<pid>.pickle``, and the next cache opened in that directory takes the journals in
+and, when it saves, removes the ones it took. A journal cut short ends where it was cut.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, Generic, TypeVar
 
 from nnx_lint import __version__
 
@@ -27,6 +32,7 @@ if TYPE_CHECKING:  # the rest is imported where used: a replayed run imports DEF
 FORMAT = 6
 FILENAME = f"cache-v{FORMAT}.pickle"
 DEFAULT_DIR = ".nnx_lint_cache"
+JOURNAL = "journal-"
 
 # What the cache holds for its caller, who names the types (this module is below both in the
 # layers): a file's index facts, and one of a file's diagnostics.
@@ -46,11 +52,14 @@ def stamp(path: str | os.PathLike[str]) -> tuple[int, int] | None:
 class Cache(Generic[FactsT, ResultT]):
     """A no-op when ``directory`` is None (``--no-cache``)."""
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, *, journal: bool = False) -> None:
         self.directory = directory
         self.facts: dict[str, tuple[tuple[int, int], FactsT]] = {}
         self.results: dict[str, tuple[bytes, list[ResultT]]] = {}
         self.dirty = False
+        self.journal = journal
+        self._journal: BinaryIO | None = None
+        self._taken: list[str] = []  # the journals taken in, removed once saved
         if directory is not None:
             import pickle
 
@@ -61,6 +70,41 @@ class Cache(Generic[FactsT, ResultT]):
                     self.facts, self.results = {}, {}
             except Exception:  # missing, truncated, from another version: start afresh
                 self.facts, self.results = {}, {}
+            self._take_journals(directory)
+
+    def _take_journals(self, directory: Path) -> None:
+        import pickle
+
+        try:
+            names = [n for n in os.listdir(directory) if n.startswith(JOURNAL)]
+        except OSError:
+            return
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            try:
+                with open(path, "rb") as f:
+                    while True:
+                        version, table, key, entry = pickle.load(f)
+                        if version == __version__:
+                            (self.facts if table == "facts" else self.results)[key] = entry
+            except Exception:  # its end (EOFError), or where it was cut short
+                pass
+            self._taken.append(path)
+            self.dirty = True
+
+    def _append(self, table: str, key: str, entry: object) -> None:
+        import pickle
+
+        try:
+            if self._journal is None:
+                assert self.directory is not None
+                self.directory.mkdir(parents=True, exist_ok=True)
+                path = os.path.join(self.directory, f"{JOURNAL}{os.getpid()}.pickle")
+                self._journal = open(path, "ab")  # open for the rest of the process's life
+            pickle.dump((__version__, table, key, entry), self._journal, protocol=5)
+            self._journal.flush()
+        except OSError:
+            pass  # a read-only tree: nothing kept
 
     @property
     def enabled(self) -> bool:
@@ -76,6 +120,8 @@ class Cache(Generic[FactsT, ResultT]):
         if self.enabled and file_stamp is not None:
             self.facts[key] = (file_stamp, facts)
             self.dirty = True
+            if self.journal:
+                self._append("facts", key, self.facts[key])
 
     @staticmethod
     def result_key(
@@ -96,6 +142,8 @@ class Cache(Generic[FactsT, ResultT]):
         if self.enabled:
             self.results[path] = (key, diagnostics)
             self.dirty = True
+            if self.journal:
+                self._append("results", path, self.results[path])
 
     def save(self) -> None:
         directory = self.directory
@@ -113,5 +161,12 @@ class Cache(Generic[FactsT, ResultT]):
             with os.fdopen(fd, "wb") as f:
                 pickle.dump((__version__, self.facts, self.results), f, protocol=5)
             os.replace(tmp, directory / FILENAME)
+            for path in self._taken:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+            self._taken = []
+            self.dirty = False
         except OSError:
             pass  # a read-only tree: run without a cache

@@ -19,26 +19,38 @@ the text flake8 passes; other files are seen as they were when the process first
 project. From the configuration the plugin takes what changes the findings themselves
 (``target-flax-version``, ``exclude`` for the index); rule selection (``select``, ``ignore``,
 ``per-file-ignores``) is flake8's.
+
+Results are cached as the command caches them (``nnx_lint.cache``, in the project's cache
+directory, under the same key: nnx-lint's version, the settings, the file's stamp, the project
+index's fingerprint; plus the plugin's own settings and noqa off), so a repeated flake8 run
+does not analyse a file again. flake8's workers end without exit handlers, so the plugin's
+cache journals each result as it is put; the next process to open the project takes the
+journals into the cache file.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 from nnx_lint import __version__
-from nnx_lint.project import Project, root_of
+from nnx_lint.cache import stamp
+from nnx_lint.project import Project, default_cache, root_of
 
 _PROJECTS: dict[Path, Project] = {}
+_STDIN = ("stdin", "-")  # flake8's names for standard input
 
 
 def project(root: Path) -> Project:
-    """The project rooted at ``root``, opened once per process."""
+    """The project rooted at ``root``, opened once per process. Its cache journals what is
+    put in it (a flake8 worker ends without exit handlers): see ``nnx_lint.cache``."""
     if root not in _PROJECTS:
-        _PROJECTS[root] = opened = Project.open(root)
+        cache = default_cache(root, journal=True)
+        _PROJECTS[root] = opened = Project.open(root, cache=cache)
         opened.cache.save()
     return _PROJECTS[root]
 
@@ -62,13 +74,22 @@ class Plugin:
             return
         # Every NNX rule on: flake8 selects. noqa is flake8's too.
         settings = replace(opened.settings(self.filename), select=("NNX",), ignore=())
-        from nnx_lint.engine import InternalError
+        # The command's result cache, under this plugin's own entry and key (its settings,
+        # noqa off): a file flake8 read from disk whose stamp is unchanged is not analysed.
+        name = f"{os.path.abspath(self.filename)}\0flake8"
+        file_stamp = stamp(self.filename) if self.filename not in _STDIN else None
+        key = file_stamp and opened.result_key(self.filename, file_stamp, settings, noqa=False)
+        found = opened.cache.get_results(name, key) if key else None
+        if found is None:
+            from nnx_lint.engine import InternalError
 
-        try:
-            found = opened.check(self.filename, source, settings, noqa=False)
-        except InternalError as exc:  # nnx-lint's bug: said, and flake8's run goes on
-            print(f"nnx-lint: {exc}; please report this bug", file=sys.stderr)
-            return
+            try:
+                found = opened.check(self.filename, source, settings, noqa=False)
+            except InternalError as exc:  # nnx-lint's bug: said, and flake8's run goes on
+                print(f"nnx-lint: {exc}; please report this bug", file=sys.stderr)
+                return
+            if key:
+                opened.cache.put_results(name, key, found)
         for d in found:
             if d.code.startswith("NNX"):
                 yield d.line, d.column - 1, f"{d.code} {d.message}", type(self)

@@ -128,10 +128,19 @@ class Project:
     def settings(self, path: str) -> Settings:
         return self.config.settings(path)
 
-    def result_key(self, path: str, file_stamp: tuple[int, int]) -> bytes:
-        """The cache key of a file's results: everything they depend on."""
+    def result_key(
+        self,
+        path: str,
+        file_stamp: tuple[int, int],
+        settings: Settings | None = None,
+        *,
+        noqa: bool = True,
+    ) -> bytes:
+        """The cache key of a file's results: everything they depend on (``settings``: the
+        file's own unless given; ``noqa=False``: results with suppression left to the caller)."""
         # The settings hold the target flax version (the installed one unless configured).
-        return self.cache.result_key(path, file_stamp, self.settings(path), self.index.fingerprint)
+        settings = settings or self.settings(path)
+        return self.cache.result_key(path, file_stamp, (settings, noqa), self.index.fingerprint)
 
     def check(
         self, path: str, text: str, settings: Settings | None = None, *, noqa: bool = True
@@ -146,11 +155,11 @@ class Project:
         return could_have_findings(text, self.index, path)
 
 
-def default_cache(root: Path) -> ProjectCache:
+def default_cache(root: Path, *, journal: bool = False) -> ProjectCache:
     """``<root>/.nnx_lint_cache`` for a project with a marker; none for a root found without
     one (a directory of scripts, the one above a package): no cache directory is left in a
-    home directory or beside a stray script."""
-    return Cache(root / DEFAULT_DIR if is_marked(root) else None)
+    home directory or beside a stray script. ``journal``: see ``cache``."""
+    return Cache(root / DEFAULT_DIR if is_marked(root) else None, journal=journal)
 
 
 def project_files(root: Path, conf: Config, walked: set[str] | None = None) -> list[Path]:

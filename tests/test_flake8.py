@@ -444,3 +444,43 @@ def test_an_internal_error_is_said_and_flake8_goes_on(tmp_path, monkeypatch, cap
     assert "m.py: RecursionError while analysing the file; please report this bug" in (
         capsys.readouterr().err
     )
+
+
+# The result cache ----------------------------------------------------------------------------
+
+
+def test_a_repeated_run_takes_results_from_the_commands_cache(tmp_path, monkeypatch):
+    """A second process (a fresh project table) finds the first one's results in the cache
+    journal, and does not analyse the file again; a changed file is analysed."""
+    write(tmp_path / "pyproject.toml", "")
+    path = write(tmp_path / "m.py", MIXED)
+    first = run_plugin(MIXED, str(path))
+    assert [t.split()[0] for _, _, t, _ in first] == ["NNX001", "NNX002"]
+    assert list((tmp_path / ".nnx_lint_cache").glob("journal-*.pickle"))
+    monkeypatch.setattr(flake8_plugin, "_PROJECTS", {})  # as a new process
+
+    def analysed(*args, **kwargs):
+        raise AssertionError("analysed a file whose results are cached")
+
+    monkeypatch.setattr(engine, "check_source", analysed)
+    assert run_plugin(MIXED, str(path)) == first
+    # The journal was taken into the cache file when the second process opened the project.
+    assert not list((tmp_path / ".nnx_lint_cache").glob("journal-*.pickle"))
+    changed = MIXED + "\n# edited\n"
+    path.write_text(changed)
+    monkeypatch.setattr(flake8_plugin, "_PROJECTS", {})
+    with pytest.raises(AssertionError, match="analysed a file"):
+        run_plugin(changed, str(path))
+
+
+def test_repeated_flake8_runs_with_workers_report_the_same(tmp_path):
+    cross_file_project(tmp_path)
+    write(tmp_path / "pyproject.toml", "")
+    for i in range(6):  # enough files for flake8's workers
+        write(tmp_path / f"extra{i}.py", MIXED)
+    first = flake8(tmp_path, "--select", "NNX", "-j", "2", ".")
+    second = flake8(tmp_path, "--select", "NNX", "-j", "2", ".")
+    assert first.returncode == second.returncode == 1
+    assert codes(first.stdout) and sorted(first.stdout.splitlines()) == sorted(
+        second.stdout.splitlines()
+    )
