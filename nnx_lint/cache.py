@@ -13,15 +13,18 @@ Two tables, pickled together in ``<cache dir>/cache-v<FORMAT>.pickle``:
 The directory holds a ``.gitignore`` of ``*`` (like ruff's), so it never shows in ``git status``.
 Writes are atomic; a cache that cannot be read or written is ignored, never an error.
 
-A process that cannot count on saving at its end (a flake8 worker, ended by its pool without
-running exit handlers) journals instead (``journal=True``): each entry put is appended at once
-to ``journal-<pid>.pickle``, and the next cache opened in that directory takes the journals in
-and, when it saves, removes the ones it took. A journal cut short ends where it was cut.
+Journals: a save with few new entries (one file changed) writes them as a journal of their own,
+``journal-<time>-<pid>.pickle``, rather than rewriting the whole file; a process that cannot
+count on saving at its end (a flake8 worker, ended by its pool without running exit handlers)
+journals each entry as it is put (``journal=True``). A cache read takes every journal in, in
+the order they were written; once COMPACT have piled up, its save rewrites the file and
+removes them. A journal cut short ends where it was cut.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, BinaryIO, Generic, TypeVar
 
 from nnx_lint import __version__
@@ -29,10 +32,12 @@ from nnx_lint import __version__
 if TYPE_CHECKING:  # the rest is imported where used: a replayed run imports DEFAULT_DIR only
     from pathlib import Path
 
-FORMAT = 6
+FORMAT = 7
 FILENAME = f"cache-v{FORMAT}.pickle"
 DEFAULT_DIR = ".nnx_lint_cache"
 JOURNAL = "journal-"
+FEW = 64  # at most this many new entries are saved as a journal, not by rewriting the file
+COMPACT = 8  # journals read at once, beyond which the cache file is rewritten
 
 # What the cache holds for its caller, who names the types (this module is below both in the
 # layers): a file's index facts, and one of a file's diagnostics.
@@ -56,17 +61,19 @@ class Cache(Generic[FactsT, ResultT]):
         self.directory = directory
         self.facts: dict[str, tuple[tuple[int, int], FactsT]] = {}
         self.results: dict[str, tuple[bytes, list[ResultT]]] = {}
-        self.dirty = False
         self.journal = journal
+        self._new: list[tuple[str, str, object]] = []  # entries put since it was read
+        self._loaded = False  # the cache file was read (else it is written whole)
         self._journal: BinaryIO | None = None
-        self._taken: list[str] = []  # the journals taken in, removed once saved
+        self._taken: list[str] = []  # the journals read, removed once the file is rewritten
         if directory is not None:
             import pickle
 
             try:
                 with open(directory / FILENAME, "rb") as f:
                     version, self.facts, self.results = pickle.load(f)
-                if version != __version__:
+                self._loaded = version == __version__
+                if not self._loaded:
                     self.facts, self.results = {}, {}
             except Exception:  # missing, truncated, from another version: start afresh
                 self.facts, self.results = {}, {}
@@ -79,7 +86,7 @@ class Cache(Generic[FactsT, ResultT]):
             names = [n for n in os.listdir(directory) if n.startswith(JOURNAL)]
         except OSError:
             return
-        for name in sorted(names):
+        for name in sorted(names, key=_journal_order):
             path = os.path.join(directory, name)
             try:
                 with open(path, "rb") as f:
@@ -90,16 +97,18 @@ class Cache(Generic[FactsT, ResultT]):
             except Exception:  # its end (EOFError), or where it was cut short
                 pass
             self._taken.append(path)
-            self.dirty = True
 
-    def _append(self, table: str, key: str, entry: object) -> None:
+    def _put(self, table: str, key: str, entry: object) -> None:
+        self._new.append((table, key, entry))
+        if not self.journal:
+            return
         import pickle
 
         try:
             if self._journal is None:
                 assert self.directory is not None
                 self.directory.mkdir(parents=True, exist_ok=True)
-                path = os.path.join(self.directory, f"{JOURNAL}{os.getpid()}.pickle")
+                path = os.path.join(self.directory, _journal_name())
                 self._journal = open(path, "ab")  # open for the rest of the process's life
             pickle.dump((__version__, table, key, entry), self._journal, protocol=5)
             self._journal.flush()
@@ -119,9 +128,7 @@ class Cache(Generic[FactsT, ResultT]):
     def put_facts(self, key: str, file_stamp: tuple[int, int] | None, facts: FactsT) -> None:
         if self.enabled and file_stamp is not None:
             self.facts[key] = (file_stamp, facts)
-            self.dirty = True
-            if self.journal:
-                self._append("facts", key, self.facts[key])
+            self._put("facts", key, self.facts[key])
 
     @staticmethod
     def result_key(
@@ -141,14 +148,18 @@ class Cache(Generic[FactsT, ResultT]):
     def put_results(self, path: str, key: bytes, diagnostics: list[ResultT]) -> None:
         if self.enabled:
             self.results[path] = (key, diagnostics)
-            self.dirty = True
-            if self.journal:
-                self._append("results", path, self.results[path])
+            self._put("results", path, self.results[path])
 
     def save(self) -> None:
+        """Keep what was put: a few entries as a journal of their own (the cache file is not
+        rewritten for one changed file), else, or once COMPACT journals have piled up, the
+        whole cache file, the journals it now holds removed."""
         directory = self.directory
-        if directory is None or not self.dirty:  # disabled, or nothing new
-            return
+        whole = not self._loaded or len(self._taken) >= COMPACT or len(self._new) > FEW
+        if directory is None or not (self._new or len(self._taken) >= COMPACT):
+            return  # disabled, or nothing new
+        if self.journal and not whole:
+            return  # journaled as it was put
         import pickle
         import tempfile
 
@@ -159,14 +170,31 @@ class Cache(Generic[FactsT, ResultT]):
                 ignore.write_text("# Created by nnx-lint.\n*\n")
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cache-", suffix=".tmp")
             with os.fdopen(fd, "wb") as f:
-                pickle.dump((__version__, self.facts, self.results), f, protocol=5)
-            os.replace(tmp, directory / FILENAME)
-            for path in self._taken:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
-            self._taken = []
-            self.dirty = False
+                if whole:
+                    pickle.dump((__version__, self.facts, self.results), f, protocol=5)
+                else:
+                    for table, key, entry in self._new:
+                        pickle.dump((__version__, table, key, entry), f, protocol=5)
+            os.replace(tmp, directory / (FILENAME if whole else _journal_name()))
+            self._new = []
+            if whole:
+                for path in self._taken:
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+                self._taken, self._loaded = [], True
         except OSError:
             pass  # a read-only tree: run without a cache
+
+
+def _journal_name() -> str:
+    """A new journal's name: in the order written (taken in that order), unique per process."""
+    return f"{JOURNAL}{time.time_ns()}-{os.getpid()}.pickle"
+
+
+def _journal_order(name: str) -> int:
+    try:
+        return int(name[len(JOURNAL) :].split("-")[0])
+    except ValueError:
+        return 0

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 from nnx_lint import __version__, config, output
 from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
-from nnx_lint.diagnostics import Diagnostic, LineIndex
+from nnx_lint.diagnostics import Diagnostic, InternalError, LineIndex
 from nnx_lint.files import (
     SourceError,
     decode_source,
@@ -328,8 +328,6 @@ class _Run:
     def _lint(
         self, project: Project, name: str, text: str, write: Callable[[str], None] | None
     ) -> _FileResult:
-        from nnx_lint.engine import InternalError  # the engine (libcst) only when needed
-
         try:
             if self.fixing:
                 return self._fix(project, name, text, write)
@@ -345,7 +343,7 @@ class _Run:
     def _fix(
         self, project: Project, name: str, text: str, write: Callable[[str], None] | None
     ) -> _FileResult:
-        from nnx_lint.engine import InternalError, fix_text
+        from nnx_lint.engine import fix_text
 
         try:
             result = fix_text(text, name, project.settings(name), project.index)
@@ -374,8 +372,6 @@ class _Run:
 
     def _unfixed(self, project: Project, name: str, text: str) -> _FileResult:
         """The file as it stands, after a fix could not be made: the run exits 2."""
-        from nnx_lint.engine import InternalError
-
         try:
             diagnostics = project.check(name, text)
         except InternalError:  # already reported by the fix that failed on it

@@ -24,6 +24,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -230,9 +231,20 @@ class Config:
     unsafe_fixes: bool
     output_format: str
 
+    @cached_property
+    def _settings(self) -> Settings:
+        """Every file's settings when there are no per-file-ignores (asked once per file)."""
+        return Settings(
+            select=self.enabled,
+            unsafe_fixes=self.unsafe_fixes,
+            target_flax_version=self.target_flax_version or installed_flax(),
+        )
+
     def settings(self, path: str) -> Settings:
         """The engine's settings for one file: its per-file-ignores turn codes off; the target
         flax version is the configured one, else the installed one."""
+        if not self.per_file_ignores:
+            return self._settings
         matching = [codes for patterns, codes in self.per_file_ignores if patterns.match(path)]
         prefixes = tuple(prefix for codes in matching for prefix in codes)
         return Settings(

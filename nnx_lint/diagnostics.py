@@ -130,3 +130,8 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
         pos = edit.end
     out.append(text[pos:])
     return "".join(out)
+
+
+class InternalError(Exception):
+    """A bug in nnx-lint: the analysis failed on a file that parses, or a fix produced broken
+    code or did not converge. The message names the file."""

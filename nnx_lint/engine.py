@@ -16,8 +16,8 @@ import libcst as cst
 
 from nnx_lint import documents, notebooks
 from nnx_lint.analysis.context import FileContext
-from nnx_lint.analysis.project_index import ProjectIndex
-from nnx_lint.diagnostics import Diagnostic, Edit, LineIndex, apply_edits
+from nnx_lint.analysis.project_index import ProjectIndex, could_have_findings
+from nnx_lint.diagnostics import Diagnostic, Edit, InternalError, LineIndex, apply_edits
 from nnx_lint.files import module_name_for
 from nnx_lint.rules import RULES
 from nnx_lint.settings import Settings, installed_flax
@@ -39,28 +39,6 @@ class FixResult:
     fixed: int  # number of fixes applied
     diagnostics: list[Diagnostic] = field(default_factory=list)  # what remains
     fixed_codes: Counter[str] = field(default_factory=Counter)  # fixes applied, per code
-
-
-class InternalError(Exception):
-    """A bug in nnx-lint: the analysis failed on a file that parses, or a fix produced broken
-    code or did not converge. The message names the file."""
-
-
-def could_have_findings(
-    source: str, index: ProjectIndex | None = None, path: str | None = None
-) -> bool:
-    """Cheap prefilter: every rule needs a `jit` and an NNX object, which needs a mention of
-    flax/nnx or of an NNX class defined elsewhere in the project, or another file of the
-    project that calls a function of this one (file ``path``) with NNX objects."""
-    if "jit" not in source:
-        return False
-    if "nnx" in source or "flax" in source:
-        return True
-    if index is None:
-        return False
-    if path is not None and index.called_from_elsewhere(os.path.abspath(path)):
-        return True
-    return index.mentions_module_class(source)
 
 
 def _syntax_error(source: str, path: str, *, newer_grammar: bool = True) -> Diagnostic | None:

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from nnx_lint import __version__
 from nnx_lint.cache import stamp
+from nnx_lint.diagnostics import InternalError
 from nnx_lint.project import Project, default_cache, root_of
 
 _PROJECTS: dict[Path, Project] = {}
@@ -81,8 +82,6 @@ class Plugin:
         key = file_stamp and opened.result_key(self.filename, file_stamp, settings, noqa=False)
         found = opened.cache.get_results(name, key) if key else None
         if found is None:
-            from nnx_lint.engine import InternalError
-
             try:
                 found = opened.check(self.filename, source, settings, noqa=False)
             except InternalError as exc:  # nnx-lint's bug: said, and flake8's run goes on

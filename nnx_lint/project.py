@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from nnx_lint import config
-from nnx_lint.analysis.project_index import FileFacts, ProjectIndex, scan_source
+from nnx_lint.analysis.project_index import (
+    FileFacts,
+    ProjectIndex,
+    could_have_findings,
+    scan_source,
+)
 from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
 from nnx_lint.config import Config, Options  # in Project's body, `config` is the field
 from nnx_lint.diagnostics import Diagnostic
@@ -145,13 +150,20 @@ class Project:
     def check(
         self, path: str, text: str, settings: Settings | None = None, *, noqa: bool = True
     ) -> list[Diagnostic]:
+        """The file's diagnostics (``engine.check_text``). A Python file that cannot have a
+        finding, whose very text the index parsed (so it has no syntax error), has none: told
+        without importing the engine (libcst), as the engine itself would tell it."""
+        if (
+            path.endswith(SOURCE_SUFFIXES)
+            and not could_have_findings(text, self.index, path)
+            and self.index.parsed(os.path.abspath(path), text)
+        ):
+            return []
         from nnx_lint.engine import check_text
 
         return check_text(text, path, settings or self.settings(path), self.index, noqa=noqa)
 
     def could_have_findings(self, text: str, path: str | None = None) -> bool:
-        from nnx_lint.engine import could_have_findings
-
         return could_have_findings(text, self.index, path)
 
 

@@ -3,7 +3,9 @@ front ends read it before they know whether any file needs the (heavier) engine.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -22,7 +24,22 @@ HUMAN_FORMATS = ("full", "concise")  # the ones the summary follows, as in ruff
 
 @lru_cache(maxsize=1)
 def installed_flax() -> tuple[int, ...] | None:
-    """The flax installed where nnx-lint runs, from package metadata (flax is not imported)."""
+    """The flax installed where nnx-lint runs, from its ``flax-X.Y.Z.dist-info`` directory (the
+    first on ``sys.path``, as Python would import it; flax is not imported), else from package
+    metadata (``importlib.metadata``: ten times slower, for other layouts such as eggs)."""
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith("flax-") and name.endswith(".dist-info"):
+                try:
+                    return parse_version(name[len("flax-") : -len(".dist-info")])
+                except ValueError:
+                    break
+        if "flax" in names:
+            break  # flax itself without a dist-info beside it: ask the metadata
     from importlib import metadata
 
     try:

@@ -183,3 +183,30 @@ def test_standard_input_knows_the_projects_classes(tmp_path: Path) -> None:
         timeout=300,
     )
     assert FINDING in result.stdout
+
+
+def test_few_new_entries_are_a_journal_and_journals_are_compacted(tmp_path: Path) -> None:
+    """One changed file does not rewrite the cache file; its entry is a journal of its own,
+    read back in order; COMPACT journals make the next save rewrite the file and drop them."""
+    from nnx_lint import cache as cache_module
+
+    directory = tmp_path / "c"
+    first: cache_module.Cache[str, str] = cache_module.Cache(directory)
+    for i in range(cache_module.FEW + 1):  # many: the file itself
+        first.put_facts(f"f{i}", (1, i), f"facts {i}")
+    first.save()
+    whole = (directory / cache_module.FILENAME).stat().st_mtime_ns
+    assert not list(directory.glob("journal-*"))
+    for turn in range(cache_module.COMPACT):
+        again: cache_module.Cache[str, str] = cache_module.Cache(directory)
+        assert again.get_facts("f0", (1, 0)) == (True, "facts 0" if turn == 0 else "new")
+        again.put_facts("f0", (1, 0), "new")
+        again.put_results("r", b"k", [f"result {turn}"])
+        again.save()
+        assert (directory / cache_module.FILENAME).stat().st_mtime_ns == whole
+    assert len(list(directory.glob("journal-*"))) == cache_module.COMPACT
+    last: cache_module.Cache[str, str] = cache_module.Cache(directory)
+    assert last.get_results("r", b"k") == [f"result {cache_module.COMPACT - 1}"]  # in order
+    last.save()  # nothing new, but enough journals: compacted
+    assert not list(directory.glob("journal-*"))
+    assert cache_module.Cache(directory).get_facts("f0", (1, 0)) == (True, "new")

@@ -307,3 +307,13 @@ def test_scalars_from_the_command_line_win():
         False,
         "full",
     )
+
+
+def test_the_installed_flax_is_read_as_package_metadata_reads_it() -> None:
+    """The fast path (a dist-info directory on sys.path) agrees with importlib.metadata."""
+    from importlib import metadata
+
+    from nnx_lint.settings import installed_flax, parse_version
+
+    installed_flax.cache_clear()
+    assert installed_flax() == parse_version(metadata.version("flax"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import re
 import warnings
 from collections import Counter
@@ -103,6 +104,7 @@ class FileFacts:
     digest: bytes = b""  # digest of the text the facts were read from
     calls: tuple[CallFact, ...] = ()  # calls of imported functions with NNX-looking arguments
     returns: dict[str, str] = field(default_factory=dict)  # function -> the class it returns
+    identity: bytes = b""  # digest of the facts above (``facts_digest``), made by the scan
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,24 @@ def _short(qualname: str) -> str:
 
 def _literal(node: ast.expr) -> object:
     return node.value if isinstance(node, ast.Constant) else None
+
+
+def facts_digest(f: FileFacts) -> bytes:
+    """Identifies a file's facts (not its text): the index's fingerprint is made of these."""
+    classes = [
+        (
+            c.qualname,
+            c.bases,
+            sorted(c.attrs.items()),
+            c.pytree_false,
+            sorted(c.summaries.items()),
+            sorted((k, sorted(v)) for k, v in c.contents.items()),
+        )
+        for c in sorted(f.classes.values(), key=lambda c: c.qualname)
+    ]
+    returns = sorted(f.returns.items())
+    facts = (f.module, sorted(f.imports.items()), f.hijax, classes, f.calls, returns)
+    return hashlib.blake2b(repr(facts).encode(), digest_size=16).digest()
 
 
 def text_digest(text: str) -> bytes:
@@ -225,7 +245,8 @@ class _FileScanner:
             and (cls := self._returned(node))
         }
         facts = FileFacts(self.module, self.imports, self.classes, self.hijax, digest)
-        return replace(facts, calls=tuple(self.calls), returns=returns)
+        facts = replace(facts, calls=tuple(self.calls), returns=returns)
+        return replace(facts, identity=facts_digest(facts))
 
     def _returned(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
         """The class a module-level function returns: its annotation's, or the one class that
@@ -820,21 +841,8 @@ class ProjectIndex:
         index stay valid as long as it does not change."""
         h = hashlib.blake2b(digest_size=16)
         for key in sorted(self.files):
-            f = self.files[key]
-            classes = [
-                (
-                    c.qualname,
-                    c.bases,
-                    sorted(c.attrs.items()),
-                    c.pytree_false,
-                    sorted(c.summaries.items()),
-                    sorted((k, sorted(v)) for k, v in c.contents.items()),
-                )
-                for c in sorted(f.classes.values(), key=lambda c: c.qualname)
-            ]
-            returns = sorted(f.returns.items())
-            facts = (key, f.module, sorted(f.imports.items()), f.hijax, classes, f.calls, returns)
-            h.update(repr(facts).encode())
+            h.update(key.encode("utf-8", "surrogatepass") + b"\0")
+            h.update(self.files[key].identity or facts_digest(self.files[key]))
         return h.digest()
 
     def parsed(self, key: str, source: str) -> bool:
@@ -1223,3 +1231,20 @@ class ProjectIndex:
         """The modules that import ``name`` from ``module``."""
         qualname = f"{module}.{name}"
         return [f.module for f in self.files.values() if qualname in f.imports.values()]
+
+
+def could_have_findings(
+    source: str, index: ProjectIndex | None = None, path: str | None = None
+) -> bool:
+    """Cheap prefilter: every rule needs a `jit` and an NNX object, which needs a mention of
+    flax/nnx or of an NNX class defined elsewhere in the project, or another file of the
+    project that calls a function of this one (file ``path``) with NNX objects."""
+    if "jit" not in source:
+        return False
+    if "nnx" in source or "flax" in source:
+        return True
+    if index is None:
+        return False
+    if path is not None and index.called_from_elsewhere(os.path.abspath(path)):
+        return True
+    return index.mentions_module_class(source)
