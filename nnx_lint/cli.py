@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # multiprocessing is imported when there are files for worker
     from multiprocessing.pool import Pool
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+PROGRESS_AFTER = 2.0  # seconds of checking before progress is shown on a terminal
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -96,6 +97,11 @@ def _check_parser() -> argparse.ArgumentParser:
         "--diff", action="store_true", help="print the changes --fix would make; write nothing"
     )
     fixing.add_argument(
+        "--add-noqa",
+        action="store_true",
+        help="add a `# noqa: CODE` comment to each line with a finding, and write the files",
+    )
+    fixing.add_argument(
         "--show-fixes",
         action="store_true",
         help="list the fixes applied (with --fix) and show each available fix (full format)",
@@ -125,6 +131,11 @@ def _check_parser() -> argparse.ArgumentParser:
         default=(),
         metavar="PATTERNS",
         help="comma-separated patterns to skip as well",
+    )
+    files.add_argument(
+        "--force-exclude",
+        action=argparse.BooleanOptionalAction,
+        help="apply the exclude patterns to files named on the command line too (pre-commit)",
     )
     files.add_argument(
         "--per-file-ignores",
@@ -175,7 +186,12 @@ def _check_parser() -> argparse.ArgumentParser:
 
 def _rule_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nnx-lint rule", description="Explain a rule.")
-    parser.add_argument("code", help="a rule code, e.g. NNX001")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("code", nargs="?", help="a rule code, e.g. NNX001")
+    which.add_argument("--all", action="store_true", help="explain every rule")
+    parser.add_argument(
+        "--output-format", choices=("text", "json"), default="text", help="default: text"
+    )
     return parser
 
 
@@ -202,6 +218,7 @@ def _options(args: argparse.Namespace) -> config.Options:
         target_flax_version=args.target_flax_version,
         unsafe_fixes=args.unsafe_fixes,
         output_format=args.output_format,
+        force_exclude=getattr(args, "force_exclude", None),
     )
 
 
@@ -213,11 +230,31 @@ def _error(message: str) -> None:
 
 
 def run_rule(args: argparse.Namespace, read: set[str] | None = None) -> int:
-    rule = RULES_BY_CODE.get(args.code.upper())
-    if rule is None:
+    """``nnx-lint rule CODE`` or ``--all``: the documentation, as text or (as ``ruff rule``)
+    JSON: an object, or a list of them with ``--all``."""
+    if args.all:
+        rules = list(RULES_BY_CODE.values())
+    elif (rule := RULES_BY_CODE.get(args.code.upper())) is not None:
+        rules = [rule]
+    else:
         _error(f"unknown rule code {args.code}; known: {', '.join(RULES_BY_CODE)}")
         return EXIT_ERROR
-    print(rule.doc.strip())
+    if args.output_format == "json":
+        import json
+
+        records = [
+            {
+                "code": r.code,
+                "name": r.name,
+                "summary": r.summary,
+                "explanation": r.doc.strip() + "\n",
+                "url": r.url,
+            }
+            for r in rules
+        ]
+        print(json.dumps(records if args.all else records[0], indent=2))
+    else:
+        print("\n\n".join(f"# {r.name} ({r.code})\n\n{r.doc.strip()}" for r in rules))
     return EXIT_OK
 
 
@@ -239,6 +276,7 @@ class _Run:
 
     args: argparse.Namespace
     projects: dict[Path, Project]
+    progress: bool = False  # files done of total on standard error (``_Progress``)
 
     @property
     def fixing(self) -> bool:
@@ -295,12 +333,17 @@ class _Run:
     def _map(
         self, todo: list[tuple[Path, Path, str, str, bytes | None]], jobs: int
     ) -> list[_FileResult]:
-        if jobs <= 1 or len(todo) < 4:
-            return [self.lint(*item[:4]) for item in todo]
-        import nnx_lint.engine  # noqa: F401  (imported once here, inherited by forked workers)
+        progress = _Progress(len(todo), self.progress)
+        try:
+            if jobs <= 1 or len(todo) < 4:
+                return [progress.step(self.lint(*item[:4])) for item in todo]
+            import nnx_lint.engine  # noqa: F401  (imported once here, inherited by the workers)
 
-        with _pool(min(jobs, len(todo)), _init_worker, (self,)) as pool:
-            return pool.starmap(_work, [item[:4] for item in todo], chunksize=1)
+            with _pool(min(jobs, len(todo)), _init_worker, (self,)) as pool:
+                found = pool.imap(_work, [item[:4] for item in todo], chunksize=1)
+                return [progress.step(result) for result in found]
+        finally:
+            progress.close()
 
     def lint(self, root: Path, path: Path, text: str, encoding: str) -> _FileResult:
         def write(fixed: str) -> None:
@@ -411,9 +454,72 @@ def _init_worker(run: _Run) -> None:
     _WORKER = run
 
 
-def _work(root: Path, path: Path, text: str, encoding: str) -> _FileResult:
+def _work(item: tuple[Path, Path, str, str]) -> _FileResult:
     assert _WORKER is not None  # set by _init_worker when the worker process started
-    return _WORKER.lint(root, path, text, encoding)
+    return _WORKER.lint(*item)
+
+
+class _Progress:
+    """``files done/total`` on standard error, for people: only on a terminal, only for the
+    human formats, and only once the files have taken PROGRESS_AFTER seconds (the
+    ``NNX_LINT_PROGRESS_AFTER`` environment variable changes that); wiped at the end."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        import time
+
+        self.clock = time.monotonic
+        self.start = self.clock()
+        self.last = self.start - 1.0
+        # The terminal itself, not a copy kept for a run's record (``launch``).
+        self.stream = sys.__stderr__ or sys.stderr
+        self.total, self.done, self.shown = total, 0, False
+        after = os.environ.get("NNX_LINT_PROGRESS_AFTER", "")
+        self.after = float(after) if after.replace(".", "", 1).isdigit() else PROGRESS_AFTER
+        self.enabled = enabled
+
+    def step(self, result: R) -> R:
+        self.done += 1
+        now = self.clock()
+        if self.enabled and now - self.start >= self.after and now - self.last >= 0.1:
+            self.stream.write(f"\r{self.done}/{self.total} files checked")
+            self.stream.flush()
+            self.last, self.shown = now, True
+        return result
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")  # the line wiped, for the report that follows
+            self.stream.flush()
+
+
+def _add_noqa(results: list[_FileResult]) -> int:
+    """``--add-noqa``: each file's findings suppressed where they stand, as ruff does it (the
+    count on standard error; exit 0, or 2 if a file could not be written)."""
+    from nnx_lint.engine import add_noqa
+
+    added, failed = 0, False
+    for result in results:
+        if not result.diagnostics or result.failed:
+            continue
+        if not result.name.endswith((".py", ".pyi")):
+            _error(f"{result.name}: --add-noqa changes Python files only; left as it is")
+            continue
+        new, count = add_noqa(result.text, result.diagnostics)
+        if not count:
+            continue
+        path = Path(result.name)
+        try:
+            text, encoding = read_source(path)
+            if text != result.text:
+                raise SourceError("the file changed while it was being linted; left alone")
+            write_source(path, new, encoding)
+        except SourceError as exc:
+            _error(f"{result.name}: cannot add noqa directives: {exc}")
+            failed = True
+            continue
+        added += count
+    sys.stderr.write(f"Added {added} noqa directive{'' if added == 1 else 's'}.\n")
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def _unreadable(name: str, exc: SourceError) -> _FileResult:
@@ -470,6 +576,7 @@ def _show(args: argparse.Namespace, conf: config.Config, files: list[Path]) -> s
         ),
         ("target flax version", ".".join(map(str, target)) if target else "(newest)"),
         ("unsafe fixes", str(conf.unsafe_fixes).lower()),
+        ("force exclude", str(conf.force_exclude).lower()),
         ("output format", conf.output_format),
         ("files", str(len(files))),
     ]
@@ -504,6 +611,9 @@ def run_check(args: argparse.Namespace, read: set[str] | None = None) -> int:
     """``read``: filled with the files and directories the run read or listed (the inputs of
     its record, ``runs``)."""
     stdin = _reads_stdin(args)
+    if args.add_noqa and (args.fix or args.diff or stdin):
+        _error("--add-noqa cannot be combined with --fix, --diff or standard input")
+        return EXIT_ERROR
     named = args.paths
     if stdin:  # the configuration is looked for from --stdin-filename, else from here
         named = [args.stdin_filename] if args.stdin_filename else []
@@ -539,7 +649,9 @@ def run_check(args: argparse.Namespace, read: set[str] | None = None) -> int:
             results = [run.lint_stdin(root, args.stdin_filename)]
         else:
             walked: set[str] = set()
-            files, missing = discover(args.paths, conf.exclude, conf.include, walked)
+            files, missing = discover(
+                args.paths, conf.exclude, conf.include, walked, force_exclude=conf.force_exclude
+            )
             for message in missing:
                 _error(message)
             if args.show_files or args.show_settings:
@@ -551,9 +663,13 @@ def run_check(args: argparse.Namespace, read: set[str] | None = None) -> int:
             groups = group_by_root(files)
             projects = {root: open_project(root, group) for root, group in groups.items()}
             by_root = [(root, path) for root, group in groups.items() for path in group]
-            linted = _Run(args, projects).lint_all(by_root, args.jobs)
+            human = conf.output_format in output.HUMAN_FORMATS and not args.diff
+            run = _Run(args, projects, progress=human and sys.stderr.isatty())
+            linted = run.lint_all(by_root, args.jobs)
             by_file = dict(zip([path for _, path in by_root], linted, strict=True))
             results = [by_file[path] for path in files]
+            if args.add_noqa:
+                return _add_noqa(results)
             for cache in {id(p.cache): p.cache for p in projects.values()}.values():
                 cache.save()
             if read is not None:

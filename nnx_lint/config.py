@@ -119,6 +119,7 @@ _KEYS: dict[str, Callable[[object], object]] = {
     "per-file-ignores": _per_file_ignores,
     "target-flax-version": _version,
     "unsafe-fixes": _bool,
+    "force-exclude": _bool,
     "output-format": _output_format,
 }
 
@@ -140,6 +141,7 @@ class Options:
     target_flax_version: tuple[int, ...] | None = None
     unsafe_fixes: bool | None = None
     output_format: str | None = None
+    force_exclude: bool | None = None
 
 
 def _read_toml(path: Path) -> dict[str, object]:
@@ -230,6 +232,8 @@ class Config:
     target_flax_version: tuple[int, ...] | None
     unsafe_fixes: bool
     output_format: str
+    # `exclude` also applies to files named on the command line (as pre-commit names them).
+    force_exclude: bool = False
 
     @cached_property
     def _settings(self) -> Settings:
@@ -291,6 +295,7 @@ def resolve(file: Options, cli: Options, path: Path | None = None) -> Config:
         target_flax_version=cli.target_flax_version or file.target_flax_version,
         unsafe_fixes=_first(cli.unsafe_fixes, file.unsafe_fixes, False),
         output_format=cli.output_format or file.output_format or "full",
+        force_exclude=_first(cli.force_exclude, file.force_exclude, False),
     )
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import io
 import os
 import re
 import sys
+import tokenize
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,7 +19,14 @@ import libcst as cst
 from nnx_lint import documents, notebooks
 from nnx_lint.analysis.context import FileContext
 from nnx_lint.analysis.project_index import ProjectIndex, could_have_findings
-from nnx_lint.diagnostics import Diagnostic, Edit, InternalError, LineIndex, apply_edits
+from nnx_lint.diagnostics import (
+    FRONT_END,
+    Diagnostic,
+    Edit,
+    InternalError,
+    LineIndex,
+    apply_edits,
+)
 from nnx_lint.files import module_name_for
 from nnx_lint.rules import RULES
 from nnx_lint.settings import Settings, installed_flax
@@ -86,6 +95,57 @@ def _noqa_codes(line: str) -> set[str] | None:
         return None
     codes = m.group("codes")
     return set() if not codes else {c.upper() for c in re.split(r"[,\s]+", codes) if c}
+
+
+def add_noqa(source: str, diagnostics: list[Diagnostic]) -> tuple[str, int]:
+    """``source`` with ``# noqa: CODES`` on each line a diagnostic starts on (merged into a
+    ``# noqa: ...`` already there), and the number of lines changed. A line a comment cannot
+    end (inside a multi-line string, before a backslash continuation) is left as it is, and so
+    is the whole text if the result would not parse."""
+    wanted: dict[int, set[str]] = {}
+    for d in diagnostics:
+        if d.code not in FRONT_END and d.cell is None:
+            wanted.setdefault(d.line, set()).add(d.code)
+    lines = source.splitlines(keepends=True)
+    blocked = _lines_inside_strings(source)
+    changed = 0
+    for number, codes in sorted(wanted.items()):
+        if number > len(lines) or number in blocked:
+            continue
+        body = lines[number - 1].rstrip("\r\n")
+        ending = lines[number - 1][len(body) :]
+        found = _NOQA.search(body)
+        if body.rstrip().endswith("\\") or (found and not found.group("codes")):
+            continue
+        if found:
+            have = [c.upper() for c in re.split(r"[,\s]+", found.group("codes")) if c]
+            new = ", ".join([*have, *sorted(codes - set(have))])
+            body = f"{body[: found.start()]}# noqa: {new}{body[found.end() :]}"
+        else:
+            body = f"{body.rstrip()}  # noqa: {', '.join(sorted(codes))}"
+        lines[number - 1] = body + ending
+        changed += 1
+    result = "".join(lines)
+    if changed and _syntax_error(result, "<add-noqa>") is not None:
+        return source, 0
+    return result, changed
+
+
+def _lines_inside_strings(source: str) -> set[int]:
+    """The lines whose end lies inside a string (a multi-line string's first lines)."""
+    inside: set[int] = set()
+    opened: list[int] = []  # f-strings (Python 3.12+ tokenizes them in parts), nested
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.STRING:
+                inside.update(range(token.start[0], token.end[0]))
+            elif token.type == getattr(tokenize, "FSTRING_START", None):
+                opened.append(token.start[0])
+            elif token.type == getattr(tokenize, "FSTRING_END", None) and opened:
+                inside.update(range(opened.pop(), token.end[0]))
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return inside
 
 
 def _file_noqa(source: str) -> set[str] | None:

@@ -89,12 +89,15 @@ def discover(
     exclude: PathPatterns | None = None,
     include: PathPatterns | None = None,
     walked: set[str] | None = None,
+    *,
+    force_exclude: bool = False,
 ) -> tuple[list[Path], list[str]]:
     """The files to lint under ``paths`` (default ``.``), sorted, and one error per missing path.
 
     Walked files and directories are skipped when .gitignore'd, inside a virtual environment,
     or matched by ``exclude`` (default: ``DEFAULT_EXCLUDE``); the walk yields Python files,
-    notebooks, and the files ``include`` matches (``*.md``); named paths are always linted.
+    notebooks, and the files ``include`` matches (``*.md``); named paths are always linted,
+    unless ``force_exclude`` and ``exclude`` matches them (pre-commit names every file).
     ``walked`` collects the directories listed (their real paths): what the result depends on
     besides the files, for a run that is replayed only while none of them changed."""
     exclude = exclude or PathPatterns(DEFAULT_EXCLUDE)
@@ -105,6 +108,8 @@ def discover(
     for raw in paths or ["."]:
         path = Path(raw)
         files: Iterator[tuple[str | Path, str]]
+        if force_exclude and path.exists() and exclude.match(path, path.is_dir()):
+            continue
         if path.is_dir():
             base = os.path.abspath(raw)
             files = _walk(raw, _parent_ignores(path), exclude, include, seen, base)

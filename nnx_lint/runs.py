@@ -41,7 +41,10 @@ VALUED = frozenset(
     "--output-format --select --extend-select --ignore --target-flax-version --exclude "
     "--extend-exclude --per-file-ignores -j --jobs --config --cache-dir".split()
 )
-FLAGS = frozenset("--exit-zero --statistics --unsafe-fixes --no-unsafe-fixes --show-fixes".split())
+FLAGS = frozenset(
+    "--exit-zero --statistics --unsafe-fixes --no-unsafe-fixes --show-fixes --force-exclude "
+    "--no-force-exclude".split()
+)
 ENVIRONMENT = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "TERM", "COLUMNS")
 CONTENT = ("pyproject.toml", ".gitignore")  # files whose contents a run reads
 PRESENCE = ("setup.cfg", "setup.py", ".git", "__init__.py")  # markers: only whether they exist

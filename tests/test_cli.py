@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -163,6 +164,24 @@ def test_rule_command(tmp_path):
     unknown = run(tmp_path, "rule", "NNX999")
     assert unknown.returncode == 2
     assert "NNX999" in unknown.stderr
+
+
+def test_rule_all_as_text_and_json(tmp_path):
+    import json
+
+    from nnx_lint.rules import RULES
+
+    text = run(tmp_path, "rule", "--all")
+    assert text.returncode == 0
+    for rule in RULES:
+        assert f"# {rule.name} ({rule.code})" in text.stdout
+        assert rule.doc.strip() in text.stdout
+    records = json.loads(run(tmp_path, "rule", "--all", "--output-format", "json").stdout)
+    assert [r["code"] for r in records] == [rule.code for rule in RULES]
+    assert set(records[0]) == {"code", "name", "summary", "explanation", "url"}
+    one = json.loads(run(tmp_path, "rule", "NNX003", "--output-format", "json").stdout)
+    assert one["code"] == "NNX003" and "What it does" in one["explanation"]
+    assert run(tmp_path, "rule").returncode == 2  # a code or --all
 
 
 def test_exit_zero(tmp_path):
@@ -737,3 +756,101 @@ def test_show_files_and_show_settings(tmp_path):
     assert shown["configuration file"].endswith("pyproject.toml")
     assert shown["rules enabled"] == "NNX001, NNX003"
     assert "gen/" in shown["exclude"] and shown["files"] == "1"
+
+
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_force_exclude_applies_exclude_to_named_files(tmp_path, how):
+    """pre-commit names every staged file: with force-exclude, `exclude` still holds."""
+    table = "[tool.nnx-lint]\nextend-exclude = ['generated/']\n"
+    table += "force-exclude = true\n" if how == "config" else ""
+    write(tmp_path / "pyproject.toml", table)
+    write(tmp_path / "generated" / "m.py", JIT_MODEL)
+    write(tmp_path / "kept.py", JIT_MODEL)
+    named = ("generated/m.py", "kept.py")
+    assert "generated/m.py" in run(tmp_path, "--no-force-exclude", *named).stdout
+    flag = ("--force-exclude",) if how == "flag" else ()
+    forced = run(tmp_path, *flag, "--output-format", "concise", *named)
+    assert forced.returncode == 1
+    assert "generated" not in forced.stdout and "kept.py:5:8: NNX001" in forced.stdout
+    alone = run(tmp_path, *flag, "generated/m.py")
+    assert (alone.returncode, alone.stdout) == (0, "")
+    assert "No Python files found" in alone.stderr
+
+
+ADD_NOQA = '''\
+import jax
+from flax import nnx
+
+model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+fast = jax.jit(model)
+other = jax.jit(model)  # noqa: E501
+doc = """a string
+that spans lines"""; again = jax.jit(model)
+'''
+
+
+def test_add_noqa_suppresses_each_finding_where_it_stands(tmp_path):
+    path = write(tmp_path / "m.py", ADD_NOQA)
+    before = run(tmp_path, "--output-format", "concise")
+    assert before.stdout.count("NNX001") == 3
+    added = run(tmp_path, "--add-noqa")
+    assert added.returncode == 0, added.stderr
+    assert "Added 3 noqa directives." in added.stderr
+    lines = path.read_text().splitlines()
+    assert lines[4] == "fast = jax.jit(model)  # noqa: NNX001"
+    assert lines[5] == "other = jax.jit(model)  # noqa: E501, NNX001"  # merged
+    assert lines[7] == 'that spans lines"""; again = jax.jit(model)  # noqa: NNX001'
+    assert run(tmp_path).returncode == 0  # nothing left
+    again = run(tmp_path, "--add-noqa")
+    assert "Added 0 noqa directives." in again.stderr and path.read_text().splitlines() == lines
+
+
+def test_add_noqa_leaves_a_line_a_comment_cannot_end(tmp_path):
+    source = JIT_MODEL.replace("fast = jax.jit(model)", "fast = jax.jit(model) + \\\n    1")
+    path = write(tmp_path / "m.py", source)
+    assert "Added 0 noqa directives." in run(tmp_path, "--add-noqa").stderr
+    assert path.read_text() == source
+    assert run(tmp_path, "--add-noqa", "--fix").returncode == 2
+
+
+def _stderr_on_a_terminal(cwd, *args: str) -> str:
+    """What the command writes to standard error when that is a terminal (a pseudo-terminal)."""
+    import pty
+    import subprocess
+    import sys
+
+    from helpers import env
+
+    master, slave = pty.openpty()
+    proc = subprocess.run(
+        [sys.executable, "-m", "nnx_lint", *args],
+        cwd=cwd,
+        env={**env(), "NNX_LINT_PROGRESS_AFTER": "0"},
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        timeout=120,
+    )
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 1
+    return seen.decode()
+
+
+def test_progress_is_shown_on_a_terminal_only(tmp_path):
+    for i in range(5):
+        write(tmp_path / f"m{i}.py", JIT_MODEL)
+    shown = _stderr_on_a_terminal(tmp_path, "--no-cache", "-j", "1", ".")
+    assert re.search(r"\r\d/5 files checked", shown) and "\x1b[K" in shown
+    machine = _stderr_on_a_terminal(tmp_path, "--no-cache", "--output-format", "json", ".")
+    assert "files checked" not in machine
+    piped = run(tmp_path, "--no-cache", ".")  # standard error is not a terminal
+    assert "files checked" not in piped.stderr

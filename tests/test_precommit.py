@@ -122,8 +122,11 @@ def stage(project: Path, env: dict[str, str], name: str, text: str) -> Path:
 
 def test_hook_definitions():
     hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
-    assert hooks["nnx-lint"]["entry"] == "nnx-lint"
-    assert hooks["nnx-lint-fix"]["entry"] == "nnx-lint --fix --exit-non-zero-on-fix"
+    # --force-exclude: pre-commit names every staged file, which `exclude` must still skip.
+    assert hooks["nnx-lint"]["entry"] == "nnx-lint --force-exclude"
+    assert hooks["nnx-lint-fix"]["entry"] == (
+        "nnx-lint --force-exclude --fix --exit-non-zero-on-fix"
+    )
     for hook in hooks.values():
         assert hook["language"] == "python"
         assert hook["types_or"] == ["python", "pyi", "jupyter", "markdown", "rst"]
@@ -151,6 +154,16 @@ def test_fix_hook_rewrites_fails_once_then_passes(project, env):
     assert second.returncode == 0, second.stdout
     assert path.read_text() == fixed
     assert run_hook(project, env, "nnx-lint").returncode == 0
+
+
+def test_fix_hook_leaves_a_staged_file_the_configuration_excludes(project, env):
+    (project / "pyproject.toml").write_text("[tool.nnx-lint]\nextend-exclude = ['vendored/']\n")
+    git(project, env, "add", "pyproject.toml")
+    (project / "vendored").mkdir()
+    path = stage(project, env, "vendored/model.py", RNN_BUG)
+    result = run_hook(project, env, "nnx-lint-fix")
+    assert result.returncode == 0, result.stdout
+    assert path.read_text() == RNN_BUG
 
 
 def test_check_hook_reports_a_staged_notebook(project, env):
