@@ -84,34 +84,20 @@ def check_call(cmd: list[str], what: str) -> str:
 # Setup -------------------------------------------------------------------------------------
 
 
-def tools_venv() -> Path:
-    """The venv of flake8, pyflakes and ruff, (re)made when the pins change."""
-    bin_dir, stamp = TOOLS_VENV / "bin", TOOLS_VENV / "bench-pins.txt"
-    if stamp.is_file() and stamp.read_text() == "\n".join(TOOL_PINS):
-        return bin_dir
-    log(f"creating {TOOLS_VENV} with {' '.join(TOOL_PINS)}")
-    shutil.rmtree(TOOLS_VENV, ignore_errors=True)
-    check_call([sys.executable, "-m", "venv", str(TOOLS_VENV)], "creating the tools venv")
-    ignored_dir(TOOLS_VENV)
-    pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", *TOOL_PINS]
-    check_call(pip, "installing the tools")
-    stamp.write_text("\n".join(TOOL_PINS))
-    return bin_dir
-
-
-def plugin_venv() -> Path:
-    """flake8 with nnx-lint's plugin: the tools' pins and this checkout (editable), so that it
-    differs from the tools venv's flake8 by the plugin alone."""
-    bin_dir, stamp = PLUGIN_VENV / "bin", PLUGIN_VENV / "bench-pins.txt"
-    wanted = "\n".join([*TOOL_PINS, str(HERE.parent)])
+def venv(path: Path, extra: tuple[str, ...] = ()) -> Path:
+    """A venv of the pinned tools (and ``extra`` pip arguments), (re)made when they change:
+    TOOLS_VENV holds flake8, pyflakes and ruff; PLUGIN_VENV the same and this checkout
+    (editable), so that its flake8 differs from the other's by nnx-lint's plugin alone."""
+    bin_dir, stamp = path / "bin", path / "bench-pins.txt"
+    wanted = "\n".join([*TOOL_PINS, *extra])
     if stamp.is_file() and stamp.read_text() == wanted:
         return bin_dir
-    log(f"creating {PLUGIN_VENV} with {' '.join(TOOL_PINS)} and nnx-lint")
-    shutil.rmtree(PLUGIN_VENV, ignore_errors=True)
-    check_call([sys.executable, "-m", "venv", str(PLUGIN_VENV)], "creating the plugin venv")
-    ignored_dir(PLUGIN_VENV)
-    pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", *TOOL_PINS]
-    check_call([*pip, "-e", str(HERE.parent)], "installing flake8 and nnx-lint")
+    log(f"creating {path} with {' '.join([*TOOL_PINS, *extra])}")
+    shutil.rmtree(path, ignore_errors=True)
+    check_call([sys.executable, "-m", "venv", str(path)], f"creating {path.name}")
+    ignored_dir(path)
+    pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", *TOOL_PINS, *extra]
+    check_call(pip, f"installing {path.name}")
     stamp.write_text(wanted)
     return bin_dir
 
@@ -503,7 +489,7 @@ def main() -> int:
     runs = 1 if args.quick else max(args.runs, 1)
     try:
         nnx = nnx_lint()
-        bin_dir = tools_venv()
+        bin_dir = venv(TOOLS_VENV)
         tools = {name: str(bin_dir / name) for name in (RUFF, PYFLAKES, FLAKE8)}
         versions = {}
         for name, cmd in (("nnx-lint", nnx[0]), (RUFF, [tools[RUFF]]), (FLAKE8, [tools[FLAKE8]])):
@@ -522,7 +508,7 @@ def main() -> int:
         if "flax-repo" in wanted and not args.quick:
             root = unpacked("flax-repo", f"flax=={args.flax}", sources=True)
             corpora.append(("flax-repo", root, None, True))
-            tools["flake8+nnx"] = str(plugin_venv() / FLAKE8)
+            tools["flake8+nnx"] = str(venv(PLUGIN_VENV, ("-e", str(HERE.parent))) / FLAKE8)
             plugged = check_call([tools["flake8+nnx"], "--version"], "flake8 --version")
             if "nnx-lint" not in plugged:
                 raise SetupError(f"the plugin venv's flake8 lacks nnx-lint's plugin: {plugged}")
