@@ -38,6 +38,10 @@ class _Tee(io.TextIOBase):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["server"]:  # the Language Server: a front end of its own
+        from nnx_lint import server
+
+        return server.main()
     found = runs.plan(argv)
     if found is not None:
         status = runs.replay(found)

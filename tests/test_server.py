@@ -1,0 +1,167 @@
+"""``nnx-lint server`` end to end: a real client (pytest-lsp) talks to the server over stdio."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import helpers
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+from test_cache_and_jobs import MODULE, TRAIN
+
+from nnx_lint.rules import RULES_BY_CODE
+
+JIT_MODEL = "import jax\nfrom flax import nnx\n\nmodel = nnx.Linear(2, 3, rngs=nnx.Rngs(0))\n"
+JIT_MODEL += "fast = jax.jit(model)\n"
+FIXED_LINE = "fast = functools.partial(nnx.jit(type(model).__call__), model)"
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(
+        server_command=[sys.executable, "-m", "nnx_lint", "server"], server_env=helpers.env()
+    )
+)
+async def client(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(
+        types.InitializeParams(capabilities=pytest_lsp.client_capabilities("visual-studio-code"))
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def open_file(client: LanguageClient, path: Path, text: str | None = None) -> str:
+    uri = path.as_uri()
+    text = path.read_text() if text is None else text
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "python", 1, text))
+    )
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    return uri
+
+
+def apply(text: str, edits: list[types.TextEdit]) -> str:
+    """The text after ``edits`` (positions in UTF-16 units; the texts here are ASCII)."""
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(p: types.Position) -> int:
+        return starts[p.line] + p.character if p.line < len(lines) else len(text)
+
+    for e in sorted(edits, key=lambda e: offset(e.range.start), reverse=True):
+        text = text[: offset(e.range.start)] + e.new_text + text[offset(e.range.end) :]
+    return text
+
+
+@pytest.mark.asyncio
+async def test_diagnostics_on_open_match_the_command(client: LanguageClient, tmp_path: Path):
+    helpers.write(tmp_path / "pyproject.toml", "")
+    path = helpers.write(tmp_path / "m.py", JIT_MODEL)
+    uri = await open_file(client, path)
+    [found] = client.diagnostics[uri]
+    command = helpers.nnx_lint(tmp_path, "--output-format", "json", "m.py").stdout
+    import json
+
+    [expected] = json.loads(command)
+    assert found.code == expected["code"] == "NNX001"
+    assert found.message.startswith(expected["message"])
+    assert (found.range.start.line + 1, found.range.start.character + 1) == (
+        expected["location"]["row"],
+        expected["location"]["column"],
+    )
+    assert found.source == "nnx-lint"
+
+
+@pytest.mark.asyncio
+async def test_a_change_is_linted_after_a_pause(client: LanguageClient, tmp_path: Path):
+    helpers.write(tmp_path / "pyproject.toml", "")
+    path = helpers.write(tmp_path / "m.py", JIT_MODEL)
+    uri = await open_file(client, path)
+    assert len(client.diagnostics[uri]) == 1
+    clean = JIT_MODEL.replace("fast = jax.jit(model)", "fast = model")
+    for version, text in enumerate([JIT_MODEL + "# typing\n", clean], start=2):
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(version=version, uri=uri),
+                [types.TextDocumentContentChangeWholeDocument(text)],
+            )
+        )
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert list(client.diagnostics[uri]) == []
+    await asyncio.sleep(0.5)  # time for a second run, if the first change had one
+    runs = [m.message for m in client.log_messages if m.message.startswith("linted ")]
+    assert [r.split("(")[1].split(")")[0] for r in runs] == ["version 1", "version 3"]
+
+
+@pytest.mark.asyncio
+async def test_code_actions_fix_and_add_noqa(client: LanguageClient, tmp_path: Path):
+    helpers.write(tmp_path / "pyproject.toml", "")
+    path = helpers.write(tmp_path / "m.py", JIT_MODEL)
+    uri = await open_file(client, path)
+    [found] = client.diagnostics[uri]
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            types.TextDocumentIdentifier(uri),
+            found.range,
+            types.CodeActionContext([found]),
+        )
+    )
+    by_kind = {}
+    for action in actions:
+        by_kind.setdefault(action.kind, []).append(action)
+    fix, noqa = by_kind[types.CodeActionKind.QuickFix]
+    assert "NNX001" in fix.title and fix.is_preferred
+    assert FIXED_LINE in apply(JIT_MODEL, fix.edit.changes[uri])
+    assert "fast = jax.jit(model)  # noqa: NNX001" in apply(JIT_MODEL, noqa.edit.changes[uri])
+    [fix_all] = by_kind["source.fixAll.nnx-lint"]
+    fixed = apply(JIT_MODEL, fix_all.edit.changes[uri])
+    assert (
+        fixed
+        == helpers.nnx_lint(
+            tmp_path, "--fix", "-", "--stdin-filename", "m.py", stdin=JIT_MODEL
+        ).stdout
+    )
+
+
+@pytest.mark.asyncio
+async def test_hover_shows_the_rule(client: LanguageClient, tmp_path: Path):
+    helpers.write(tmp_path / "pyproject.toml", "")
+    path = helpers.write(tmp_path / "m.py", JIT_MODEL)
+    uri = await open_file(client, path)
+    [found] = client.diagnostics[uri]
+    shown = await client.text_document_hover_async(
+        types.HoverParams(types.TextDocumentIdentifier(uri), found.range.start)
+    )
+    assert RULES_BY_CODE["NNX001"].doc.strip() in shown.contents.value
+    elsewhere = await client.text_document_hover_async(
+        types.HoverParams(types.TextDocumentIdentifier(uri), types.Position(0, 0))
+    )
+    assert elsewhere is None
+
+
+@pytest.mark.asyncio
+async def test_a_saved_file_of_the_project_updates_the_index(
+    client: LanguageClient, tmp_path: Path
+):
+    """train.py jits a Ranker defined in models.py: when models.py is saved with a Ranker that
+    changes its state, train.py's message says so (the index is current)."""
+    helpers.write(tmp_path / "pyproject.toml", "")
+    models = helpers.write(tmp_path / "models.py", MODULE)
+    train = helpers.write(tmp_path / "train.py", TRAIN)
+    uri = await open_file(client, train)
+    [before] = client.diagnostics[uri]
+    assert helpers.claim(before.message) == "NONE"  # Ranker's call cannot be told
+    changing = MODULE + "\n    def __call__(self, x):\n        self.count = x\n        return x\n"
+    models.write_text(changing)
+    models_uri = await open_file(client, models, changing)
+    client.text_document_did_save(
+        types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(models_uri))
+    )
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    [after] = client.diagnostics[uri]
+    assert helpers.claim(after.message) == "RAISES"
