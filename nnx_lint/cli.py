@@ -104,7 +104,7 @@ def _check_parser() -> argparse.ArgumentParser:
     fixing.add_argument(
         "--show-fixes",
         action="store_true",
-        help="list the fixes applied (with --fix) and show each available fix (full format)",
+        help="with --fix, list the fixes applied per file and code",
     )
     rules = parser.add_argument_group("rules")
     rules.add_argument("--select", type=_codes, metavar="CODES", help="codes or prefixes to enable")
@@ -526,11 +526,24 @@ def _unreadable(name: str, exc: SourceError) -> _FileResult:
     return _FileResult(name, [Diagnostic("E902", str(exc), name, 1, 1, 1, 1)])
 
 
+def _color(stream: object) -> bool:
+    """Colours in the full format: on a terminal, unless NO_COLOR is set; anywhere with
+    FORCE_COLOR (both as https://no-color.org and https://force-color.org have them)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def _report(
     args: argparse.Namespace,
     conf: config.Config,
     results: list[_FileResult],
     failed: bool = False,
+    *,
+    color: bool = False,
 ) -> str:
     """The report in the configured format, then, for people, the fix table and the summary."""
     fmt, unsafe = conf.output_format, conf.unsafe_fixes
@@ -547,7 +560,7 @@ def _report(
             unsafe_fixes=unsafe,
             lines=lines,
             rules=RULES_BY_CODE,
-            show_fixes=args.show_fixes,
+            color=color,
         )
     if fmt not in output.HUMAN_FORMATS:
         return report
@@ -692,8 +705,8 @@ def run_check(args: argparse.Namespace, read: set[str] | None = None) -> int:
         sys.stdout.write(output.diff_summary(diagnostics, fixed=fixed, unsafe_fixes=unsafe))
         return EXIT_ERROR if failed else EXIT_FOUND if changed else EXIT_OK
     # With --fix, standard output holds the fixed source: the report goes to standard error.
-    report = _report(args, conf, results, failed)
-    (sys.stderr if stdin and args.fix else sys.stdout).write(report)
+    stream = sys.stderr if stdin and args.fix else sys.stdout
+    stream.write(_report(args, conf, results, failed, color=_color(stream)))
     if failed:
         return EXIT_ERROR
     found = diagnostics or (args.fix and args.exit_non_zero_on_fix and changed)

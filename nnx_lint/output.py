@@ -37,12 +37,21 @@ SRCROOT = "%SRCROOT%"  # SARIF: relative URIs are relative to the working direct
 _Json = dict[str, object]  # a JSON object
 
 
+CONTEXT = 2  # lines of source shown before and after a finding's (full format)
+# ANSI styles of the full format, for a terminal: the code, the gutter and arrow, the carets,
+# the help, an added line, a removed line.
+_STYLES = {"code": "1;31", "gutter": "1;34", "carets": "1;31", "help": "1;36", "+": "32", "-": "31"}
+
+
 @dataclass(frozen=True)
 class _Context:
     unsafe_fixes: bool = False
     lines: Mapping[str, LineIndex] = field(default_factory=dict)
     rules: Mapping[str, Rule] = field(default_factory=dict)
-    show_fixes: bool = False
+    color: bool = False
+
+    def style(self, kind: str, text: str) -> str:
+        return f"\x1b[{_STYLES[kind]}m{text}\x1b[0m" if self.color and text else text
 
     def name(self, code: str) -> str | None:
         rule = self.rules.get(code)
@@ -61,12 +70,13 @@ def render(
     unsafe_fixes: bool = False,
     lines: Mapping[str, LineIndex] | None = None,
     rules: Mapping[str, Rule] | None = None,
-    show_fixes: bool = False,
+    color: bool = False,
 ) -> str:
     """The diagnostics in format ``fmt``. ``lines`` (each file's text) is needed for the edits of
-    fixes (``json``, ``json-lines``, ``sarif``) and for ``full``'s fix diffs (``show_fixes``);
-    ``rules`` for rule names, urls and SARIF's rule metadata."""
-    ctx = _Context(unsafe_fixes, lines or {}, rules or {}, show_fixes)
+    fixes (``json``, ``json-lines``, ``sarif``) and for ``full``'s context lines and fix diffs;
+    ``rules`` for rule names, urls and SARIF's rule metadata; ``color``: ANSI colours in
+    ``full`` (for a terminal)."""
+    ctx = _Context(unsafe_fixes, lines or {}, rules or {}, color)
     return _RENDERERS[fmt](diagnostics, ctx)
 
 
@@ -79,31 +89,41 @@ def _concise(d: Diagnostic, unsafe_fixes: bool) -> str:
 
 
 def _full(d: Diagnostic, ctx: _Context) -> str:
-    """ruff's (pre-0.12) full format: header, the source line with carets, then the fix's help
-    and, with ``show_fixes``, the fix as a diff."""
-    header = _concise(d, ctx.unsafe_fixes)
-    if not d.source_line:  # parse and I/O errors: one line
-        return header
-    gutter = " " * len(str(d.line))
-    indent = "".join(c if c == "\t" else " " for c in d.source_line[: d.column - 1])
-    end = d.end_column if d.end_line == d.line else len(d.source_line) + 1
-    out = [
-        header,
-        f"{gutter} |",
-        f"{d.line} | {d.source_line}",
-        f"{gutter} | {indent}{'^' * max(1, end - d.column)} {d.code}",
-        f"{gutter} |",
-    ]
+    """ruff's full format (0.12 on): the code and message, the ``-->`` location, the source with
+    CONTEXT lines around the finding's first line and carets under it, the help and notes, and
+    the fix as a diff when there is one. A notebook's finding shows its own line only (the
+    file's text is JSON); a parse or I/O error, its location only."""
+    mark = "[*] " if d.fixable(ctx.unsafe_fixes) else ""
+    header = f"{ctx.style('code', d.code)} {mark}{d.message}"
+    index = ctx.lines.get(d.path) if d.cell is None else None
+    first = max(1, d.line - CONTEXT) if index is not None else d.line
+    last = min(len(index.starts), d.line + CONTEXT) if index is not None else d.line
+    if index is not None:  # no blank lines at the edges of the excerpt
+        while first < d.line and not index.line(first).strip():
+            first += 1
+        while last > d.line and not index.line(last).strip():
+            last -= 1
+    width = len(str(last))
+    gutter = ctx.style("gutter", " " * width + " |")
+    out = [header, f"{' ' * width}{ctx.style('gutter', '-->')} {d.location}"]
+    if not d.source_line:  # parse and I/O errors: where, and nothing more
+        return "\n".join(out) + "\n"
+    out.append(gutter)
+    for row in range(first, last + 1):
+        text = d.source_line if row == d.line or index is None else index.line(row)
+        out.append(f"{ctx.style('gutter', f'{row:>{width}} |')} {text}")
+        if row == d.line:
+            indent = "".join(c if c == "\t" else " " for c in d.source_line[: d.column - 1])
+            end = d.end_column if d.end_line == d.line else len(d.source_line) + 1
+            out.append(f"{gutter} {indent}{ctx.style('carets', '^' * max(1, end - d.column))}")
+    out.append(gutter)
     if d.help is not None:
-        out.append(f"{gutter} = help: {d.help}")
+        out.append(f"{ctx.style('help', 'help:')} {d.help}")
     for related in d.related:
         cell = f"cell {related.cell}:" if related.cell is not None else ""
-        out.append(
-            f"{gutter} = note: {_shown(related.path)}:{cell}{related.line}: {related.message}"
-        )
-    if d.fix is not None:
-        if ctx.show_fixes and d.path in ctx.lines:
-            out += ["", *_fix_diff(d.fix, ctx.lines[d.path].text)]
+        out.append(f"note: {_shown(related.path)}:{cell}{related.line}: {related.message}")
+    if d.fix is not None and d.fix.edits and index is not None:  # (none in notebooks, documents)
+        out += ["", *_fix_diff(d.fix, index.text, ctx)]
     return "\n".join(out) + "\n"
 
 
@@ -113,7 +133,7 @@ def _shown(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
-def _fix_diff(fix: Fix, text: str) -> list[str]:
+def _fix_diff(fix: Fix, text: str, ctx: _Context) -> list[str]:
     """ruff's (pre-0.12) fix diff: old and new line numbers, three lines of context."""
     old = text.splitlines()
     new = apply_edits(text, list(fix.edits)).splitlines()
@@ -130,8 +150,12 @@ def _fix_diff(fix: Fix, text: str) -> list[str]:
                     for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
                 ]
                 continue
-            out += [f"{i + 1:>{width}} {'':>{width}} |-{old[i]}" for i in range(i1, i2)]
-            out += [f"{'':>{width}} {j + 1:>{width}} |+{new[j]}" for j in range(j1, j2)]
+            out += [
+                ctx.style("-", f"{i + 1:>{width}} {'':>{width}} |-{old[i]}") for i in range(i1, i2)
+            ]
+            out += [
+                ctx.style("+", f"{'':>{width}} {j + 1:>{width}} |+{new[j]}") for j in range(j1, j2)
+            ]
     return out
 
 

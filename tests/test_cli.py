@@ -70,15 +70,29 @@ def test_full_format(tmp_path):
     result = run(tmp_path, "m.py")
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("m.py:5:8: NNX001 [*] ")
-    assert lines[1:5] == [
+    assert lines[0].startswith("NNX001 [*] `jax.jit` applied to an NNX object")
+    assert lines[1:7] == [
+        " --> m.py:5:8",  # indented as wide as the last line number shown
         "  |",
+        "4 | model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))",  # context, blank lines trimmed
         "5 | fast = jax.jit(model)",
-        "  |        ^^^^^^^^^^^^^^ NNX001",
+        "  |        ^^^^^^^^^^^^^^",
         "  |",
     ]
-    assert lines[5].startswith("  = help: ")
+    assert lines[7].startswith("help: ")
+    assert lines[9] == "ℹ Safe fix"  # the fix, as a diff
     assert lines[-2:] == ["Found 1 error.", "[*] 1 fixable with `--fix`."]
+    assert "\x1b[" not in result.stdout  # no colours outside a terminal
+
+
+def test_full_format_colours(tmp_path, monkeypatch):
+    write(tmp_path / "m.py", JIT_MODEL)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    coloured = run(tmp_path, "m.py").stdout
+    assert coloured.startswith("\x1b[1;31mNNX001\x1b[0m [*] ")
+    assert "\x1b[1;31m^^^^^^^^^^^^^^\x1b[0m" in coloured
+    monkeypatch.setenv("NO_COLOR", "1")  # wins over FORCE_COLOR
+    assert "\x1b[" not in run(tmp_path, "m.py").stdout
 
 
 def test_concise_format(tmp_path):
@@ -127,7 +141,7 @@ def test_nonexistent_path(tmp_path):
     result = run(tmp_path, "missing.py", "m.py")
     assert result.returncode == 2
     assert "missing.py" in result.stderr
-    assert "m.py:5:8: NNX001" in result.stdout  # the other paths are still checked
+    assert " --> m.py:5:8" in result.stdout  # the other paths are still checked
 
 
 @pytest.mark.parametrize(
@@ -301,8 +315,8 @@ def test_internal_error_leaves_file_untouched(tmp_path, monkeypatch, capsys):
     assert cli.main(["--fix", "m.py", "n.py"]) == 2
     captured = capsys.readouterr()
     assert "please report this bug" in captured.err
-    assert "m.py:5:8: NNX001" in captured.out  # still reported, and so is the other file
-    assert "n.py:5:8: NNX001" in captured.out
+    assert "NNX001 " in captured.out and " --> m.py:5:8" in captured.out  # still reported,
+    assert " --> n.py:5:8" in captured.out  # and so is the other file
     assert path.read_text() == other.read_text() == JIT_MODEL
 
 
@@ -341,7 +355,7 @@ def test_stdin_fix_echoes_what_it_cannot_fix(tmp_path):
     unreadable = run(tmp_path, "--fix", "-", stdin=broken)
     assert unreadable.returncode == 1
     assert unreadable.stdout == broken
-    assert b"-:1:1: E902 " in unreadable.stderr
+    assert b"E902 invalid or missing encoding declaration\n --> -:1:1\n" in unreadable.stderr
 
 
 def test_stdin_fix_keeps_line_endings(tmp_path):
@@ -362,15 +376,15 @@ def test_stdin_diff_and_exit_non_zero_on_fix(tmp_path):
 # Files that cannot be linted -------------------------------------------------------------------
 
 
-def test_syntax_error_is_one_line_and_others_are_checked(tmp_path):
+def test_syntax_error_is_brief_and_others_are_checked(tmp_path):
     write(tmp_path / "bad.py", "def f(:\n    pass\n")
     write(tmp_path / "m.py", JIT_MODEL)
     result = run(tmp_path, "--output-format", "full")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("bad.py:") and " E999 " in lines[0]
-    assert lines[1].startswith("m.py:5:8: NNX001")
+    assert lines[0].startswith("E999 SyntaxError: ") and lines[1].startswith(" --> bad.py:1:")
+    assert lines[2] == "" and lines[3].startswith("NNX001 ") and lines[4] == " --> m.py:5:8"
     assert "Found 2 errors." in lines
 
 
@@ -532,16 +546,19 @@ def test_concise_marks_applicable_fixes_only():
 
 def test_full_format_shape():
     assert output.render("full", [diag()]) == (
-        "m.py:2:5: NNX001 [*] bad jit\n"
+        "NNX001 [*] bad jit\n"
+        " --> m.py:2:5\n"
         "  |\n"
         "2 | f = jax.jit(m)\n"
-        "  |     ^^^^^^^^^^ NNX001\n"
+        "  |     ^^^^^^^^^^\n"
         "  |\n"
-        "  = help: Use nnx.jit\n"
+        "help: Use nnx.jit\n"
         "\n"
     )
     error = Diagnostic("E999", "SyntaxError: invalid syntax", "bad.py", 3, 1, 3, 1)
-    assert output.render("full", [error]) == "bad.py:3:1: E999 SyntaxError: invalid syntax\n"
+    assert output.render("full", [error]) == (
+        "E999 SyntaxError: invalid syntax\n --> bad.py:3:1\n\n"
+    )
 
 
 def test_json_positions_come_from_the_line_index():

@@ -78,7 +78,6 @@ def snapshot(path: Path, source: str, index: ProjectIndex) -> str:
         unsafe_fixes=True,
         lines={str(path): LineIndex(source)},
         rules=RULES_BY_CODE,
-        show_fixes=True,
     )
     text = text.replace(f"{FIXTURES}{os.sep}", "")
     return text.replace(f"{os.path.relpath(FIXTURES)}{os.sep}", "")

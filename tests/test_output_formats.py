@@ -284,11 +284,11 @@ def test_statistics_without_fixes_has_no_fix_column():
 # --show-fixes ----------------------------------------------------------------------------------
 
 
-def test_show_fixes_shows_the_available_fix_as_a_diff(tmp_path):
+def test_full_output_shows_the_available_fix_as_a_diff(tmp_path):
     write(tmp_path / "m.py", JIT_MODEL)
-    result = run(tmp_path, "--show-fixes")
+    result = run(tmp_path)
     assert result.returncode == 1
-    block = result.stdout.split("  = help: ")[1].splitlines()[1:]
+    block = result.stdout.split("help: ")[1].splitlines()[1:]
     assert block[:10] == [
         "",
         "ℹ Safe fix",
@@ -301,7 +301,7 @@ def test_show_fixes_shows_the_available_fix_as_a_diff(tmp_path):
         "5   |-fast = jax.jit(model)",
         f"  7 |+{FIXED_LINE}",
     ]
-    assert "ℹ" not in run(tmp_path).stdout  # only when asked
+    assert "ℹ" not in lint(tmp_path, "concise").stdout  # one line per finding
 
 
 def test_show_fixes_lists_the_fixes_applied(tmp_path):
@@ -331,7 +331,7 @@ def test_fix_diff_groups_distant_hunks():
     edits = (Edit(0, 0, "import nnx\n"), Edit(start, start + 7, "nnx.jit"))
     fix = Fix(Applicability.UNSAFE, "Use nnx.jit", edits)
     d = Diagnostic("NNX002", "bad", "m.py", 12, 5, 12, 15, fix, source_line="f = jax.jit(m)")
-    text = output.render("full", [d], lines={"m.py": LineIndex(source)}, show_fixes=True)
+    text = output.render("full", [d], lines={"m.py": LineIndex(source)})
     diff = text.split("ℹ Unsafe fix\n")[1].splitlines()
     assert diff[0] == "    1 |+import nnx"
     assert "-" * 80 in diff  # two hunks, ruff's separator between them
@@ -359,7 +359,7 @@ def test_the_reason_for_no_fix_is_its_own_field_never_the_message(tmp_path):
         "(no automatic fix: nnx.jit does not take `compiler_options`)"
     )
     full = run(tmp_path, "m.py").stdout
-    assert f"= help: {record['fix_unavailable']}" in full
+    assert f"help: {record['fix_unavailable']}" in full
     concise = run(tmp_path, "--output-format", "concise", "m.py").stdout
     assert concise.splitlines()[0] == f"m.py:5:8: NNX001 {record['message']}"
     github = run(tmp_path, "--output-format", "github", "m.py").stdout
@@ -400,7 +400,7 @@ def test_the_first_state_change_is_a_related_location(tmp_path):
     assert related["location"]["row"] == 9  # return self.drop(x)
     assert "draws a key from Rngs" in related["message"]
     full = run(tmp_path, "train.py").stdout
-    assert "= note: models.py:9: the state changes here" in full
+    assert "note: models.py:9: the state changes here" in full
     sarif = validate_sarif(run(tmp_path, "--output-format", "sarif", "train.py").stdout)
     [result] = sarif["runs"][0]["results"]
     [location] = result["relatedLocations"]

@@ -183,4 +183,4 @@ def test_a_project_marker_created_above_the_walk_makes_a_full_run(tmp_path: Path
     assert "NNX001" not in before.stdout  # `Ranker` cannot be told from here
     (top / ".git").mkdir()
     after = helpers.nnx_lint(top, "--cache-dir", cache, "app")
-    assert "train.py:8:12: NNX001" in after.stdout
+    assert "NNX001 " in after.stdout and " --> app/train.py:8:12" in after.stdout
