@@ -75,12 +75,19 @@ class Diagnostic:
     # In a notebook: the cell (1-based, among all its cells) that ``line`` and ``end_line``
     # count in, as ruff reports them.
     cell: int | None = None
+    # The message without its evidence, for one-line output (``concise``); "": the message.
+    summary: str = ""
 
     def fixable(self, unsafe_fixes: bool) -> bool:
         """Would ``--fix`` (with ``--unsafe-fixes`` if set) apply this diagnostic's fix?"""
         return self.fix is not None and (
             self.fix.applicability is Applicability.SAFE or unsafe_fixes
         )
+
+    @property
+    def short(self) -> str:
+        """The message for one line: what is wrong and what happens, without the evidence."""
+        return self.summary or self.message
 
     @property
     def help(self) -> str | None:

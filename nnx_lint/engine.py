@@ -432,6 +432,7 @@ def _positions(view: View, path: str, diagnostics: list[Diagnostic]) -> list[Dia
             replace(
                 d,
                 message=_program_lines(d.message, own, where),
+                summary=_program_lines(d.summary, own, where),
                 line=start.line,
                 column=d.column + start.shift,
                 end_line=end_line,

@@ -91,4 +91,4 @@ class Plugin:
                 opened.cache.put_results(name, key, found)
         for d in found:
             if d.code.startswith("NNX"):
-                yield d.line, d.column - 1, f"{d.code} {d.message}", type(self)
+                yield d.line, d.column - 1, f"{d.code} {d.short}", type(self)

@@ -84,8 +84,10 @@ def render(
 
 
 def _concise(d: Diagnostic, unsafe_fixes: bool) -> str:
+    """One short line: the message without its evidence (the full format and ``nnx-lint rule``
+    say the rest)."""
     mark = "[*] " if d.fixable(unsafe_fixes) else ""
-    return f"{d.location}: {d.code} {mark}{d.message}"
+    return f"{d.location}: {d.code} {mark}{d.short}"
 
 
 def _full(d: Diagnostic, ctx: _Context) -> str:

@@ -361,7 +361,9 @@ def test_the_reason_for_no_fix_is_its_own_field_never_the_message(tmp_path):
     full = run(tmp_path, "m.py").stdout
     assert f"help: {record['fix_unavailable']}" in full
     concise = run(tmp_path, "--output-format", "concise", "m.py").stdout
-    assert concise.splitlines()[0] == f"m.py:5:8: NNX001 {record['message']}"
+    short = "`jax.jit` applied to an NNX object (`model`): its parameters are compiled in as "
+    assert concise.splitlines()[0] == f"m.py:5:8: NNX001 {short}stale constants"
+    assert record["message"].startswith(short.split(": ")[0])  # the same finding, in full
     github = run(tmp_path, "--output-format", "github", "m.py").stdout
     assert "%0A  help: compile `type(model).__call__`" in github
     sarif = validate_sarif(run(tmp_path, "--output-format", "sarif", "m.py").stdout)
@@ -406,3 +408,25 @@ def test_the_first_state_change_is_a_related_location(tmp_path):
     [location] = result["relatedLocations"]
     assert location["physicalLocation"]["region"] == {"startLine": 9}
     assert location["physicalLocation"]["artifactLocation"]["uri"].endswith("models.py")
+
+
+def test_concise_lines_are_short_and_say_the_same_finding():
+    """Concise (and flake8) show the message without its evidence: one short line that starts
+    as the full message does (what is compiled and what is wrong)."""
+    from nnx_lint.analysis.project_index import ProjectIndex
+    from nnx_lint.engine import check_source
+
+    fixtures = Path(__file__).parent / "fixtures"
+    lengths = []
+    for path in sorted(fixtures.glob("nnx00*/*.py")):
+        if path.name.endswith((".fixed.py", ".unsafe.py")):
+            continue
+        for d in check_source(path.read_text(), str(path), None, ProjectIndex()):
+            if not d.code.startswith("NNX"):
+                continue
+            line = output.render("concise", [d]).rstrip("\n")
+            lengths.append(len(line) - len(d.location))
+            same = os.path.commonprefix([d.short, d.message])
+            assert len(same) >= min(len(d.short), 30), (d.short, d.message)  # same subject
+            assert len(d.short) <= len(d.message)
+    assert lengths and max(lengths) <= 200, max(lengths)

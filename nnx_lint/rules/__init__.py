@@ -38,13 +38,25 @@ def report(
     fix: Fix | None,
     fix_unavailable: str | None = None,
     related: tuple[Related, ...] = (),
+    summary: str = "",
 ) -> Diagnostic:
-    """A finding at ``node``: the message, and the fix or what to do without one."""
+    """A finding at ``node``: the message (and its ``summary`` for one line, without the
+    evidence), and the fix or what to do without one."""
     from nnx_lint.diagnostics import Diagnostic
 
     line, column, end_line, end_column = ctx.position(node)
     return Diagnostic(
-        code, message, ctx.path, line, column, end_line, end_column, fix, fix_unavailable, related
+        code,
+        message,
+        ctx.path,
+        line,
+        column,
+        end_line,
+        end_column,
+        fix,
+        fix_unavailable,
+        related,
+        summary=summary,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from nnx_lint.analysis.nnx_api import Effect  # light: the enums and names of the API
 from nnx_lint.rules import Rule, evidence, report
 
 if TYPE_CHECKING:
@@ -137,13 +138,41 @@ CACHED = (
 )
 
 
+# What happens, in a few words, for one-line output (``Diagnostic.summary``), by the effect
+# of the call, or for nnx.cached_partial under jax.jit (None).
+SHORT: dict[Effect | None, str] = {
+    Effect.CHANGES: "tracing it fails (TraceContextError)",
+    Effect.PURE: "its parameters are compiled in as stale constants",
+    Effect.UNKNOWN: "tracing fails if its state changes, else its parameters are stale constants",
+    None: "calling it raises ValueError",
+}
+
+
 def describe(ctx: FileContext, site: JitSite) -> str:
     """What is wrong with a jit applied to NNX state, and what happens at run time (on the
     target flax version)."""
+    head, effect, why = _parts(ctx, site)
+    if effect is None:
+        return f"{head}: {CACHED}"
+    if effect is Effect.CHANGES:
+        return f"{head}: {RAISES.format(why=why)}"
+    if effect is Effect.PURE:
+        return f"{head}: {STALE}"
+    return f"{head}: {UNKNOWN.format(why=why)}"
+
+
+def summarize(ctx: FileContext, site: JitSite) -> str:
+    """``describe`` without the evidence: what is wrong and what happens, for one line."""
+    head, effect, _ = _parts(ctx, site)
+    return f"{head}: {SHORT[effect]}"
+
+
+def _parts(ctx: FileContext, site: JitSite) -> tuple[str, Effect | None, str]:
+    """What is compiled, the effect of running it (None: an nnx.cached_partial, which fails
+    whatever it does), and why (the evidence)."""
     import libcst as cst
 
     from nnx_lint.analysis.jit_sites import Shape
-    from nnx_lint.analysis.nnx_api import Effect
     from nnx_lint.analysis.versions import target_flax
     from nnx_lint.fixes.rewrites import code
 
@@ -168,7 +197,7 @@ def describe(ctx: FileContext, site: JitSite) -> str:
         head = f"`{jit_name}` compiles `{code(site.target)}`, which binds NNX {plural} {names}"
         version = target_flax(ctx.settings.target_flax_version)
         if site.binder == CACHED_PARTIAL and version >= CACHED_SEEN:
-            return f"{head}: {CACHED}"
+            return head, None, ""
     elif site.shape is Shape.METHOD and site.instance is not None and not site.instance.nnx:
         held = ", ".join(f"`self.{a}`" for a in _held(ctx, site))
         head = (
@@ -181,11 +210,7 @@ def describe(ctx: FileContext, site: JitSite) -> str:
         head = f"`{jit_name}` applied to an NNX object (`{code(site.target)}`)"
     verdict = site.verdict
     why = "; ".join(verdict.reasons) or "nothing is known of it"
-    if verdict.effect is Effect.CHANGES:
-        return f"{head}: {RAISES.format(why=why)}"
-    if verdict.effect is Effect.PURE:
-        return f"{head}: {STALE}"
-    return f"{head}: {UNKNOWN.format(why=why)}"
+    return head, verdict.effect, why
 
 
 def _held(ctx: FileContext, site: JitSite) -> list[str]:
@@ -234,9 +259,11 @@ def jit_on_nnx_state(
     kind: JitKind,
     code: str,
     message: Callable[[FileContext, JitSite], str] = describe,
+    summary: Callable[[FileContext, JitSite], str] = summarize,
 ) -> Iterator[Diagnostic]:
     """Findings for a jit of ``kind`` applied to an NNX object, a bound method of one, or a
-    closure over one (NNX001 for jax.jit; NNX002, with its own ``message``, for nnx.jit)."""
+    closure over one (NNX001 for jax.jit; NNX002, with its own ``message`` and ``summary``,
+    for nnx.jit)."""
     from nnx_lint.analysis.jit_sites import Shape, find_jit_sites, made_in_hijax_mode
     from nnx_lint.fixes.rewrites import NoFix, site_fix
 
@@ -247,13 +274,14 @@ def jit_on_nnx_state(
             continue
         if made_in_hijax_mode(ctx, site):
             continue
-        text = message(ctx, site)
+        text, short = message(ctx, site), summary(ctx, site)
         related = evidence(site.verdict)
         try:
-            yield report(ctx, code, site.report_node, text, site_fix(ctx, site), None, related)
+            fix = site_fix(ctx, site)
+            yield report(ctx, code, site.report_node, text, fix, None, related, short)
         except NoFix as why:
             unavailable = f"{by_hand(ctx, site)} (no automatic fix: {why})"
-            yield report(ctx, code, site.report_node, text, None, unavailable, related)
+            yield report(ctx, code, site.report_node, text, None, unavailable, related, short)
 
 
 def check(ctx: FileContext) -> Iterator[Diagnostic]:

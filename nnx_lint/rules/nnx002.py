@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from nnx_lint.rules import Rule
-from nnx_lint.rules.nnx001 import describe, jit_on_nnx_state
+from nnx_lint.rules.nnx001 import describe, jit_on_nnx_state, summarize
 
 if TYPE_CHECKING:
     from nnx_lint.analysis.context import FileContext
@@ -74,24 +74,33 @@ BOUND_METHODS_REFUSED = (0, 12, 1)
 
 
 def message(ctx: FileContext, site: JitSite) -> str:
+    return _refused(ctx, site) or describe(ctx, site) + NOTE
+
+
+def summary(ctx: FileContext, site: JitSite) -> str:
+    return _refused(ctx, site) or summarize(ctx, site)
+
+
+def _refused(ctx: FileContext, site: JitSite) -> str:
+    """The message for a bound method where nnx.jit refuses them (flax 0.12.1 on), else ""."""
     from nnx_lint.analysis.jit_sites import Shape
     from nnx_lint.analysis.versions import target_flax
     from nnx_lint.fixes.rewrites import code
 
     refused = target_flax(ctx.settings.target_flax_version) >= BOUND_METHODS_REFUSED
-    if site.shape is Shape.METHOD and refused:
-        return (
-            f"`nnx.jit` applied to a bound method of an NNX object (`{code(site.target)}`): "
-            "nnx.jit does not support bound methods, so this raises ValueError (flax 0.12.1 "
-            "and later)"
-        )
-    return describe(ctx, site) + NOTE
+    if site.shape is not Shape.METHOD or not refused:
+        return ""
+    return (
+        f"`nnx.jit` applied to a bound method of an NNX object (`{code(site.target)}`): "
+        "nnx.jit does not support bound methods, so this raises ValueError (flax 0.12.1 "
+        "and later)"
+    )
 
 
 def check(ctx: FileContext) -> Iterator[Diagnostic]:
     from nnx_lint.analysis.nnx_api import JitKind
 
-    return jit_on_nnx_state(ctx, JitKind.NNX, CODE, message)
+    return jit_on_nnx_state(ctx, JitKind.NNX, CODE, message, summary)
 
 
 RULE = Rule(CODE, NAME, SUMMARY, DOC, check)

@@ -117,15 +117,15 @@ def _type_error_message(params: list[NnxParam]) -> str:
     return f"{names} {'is an NNX object' if len(params) == 1 else 'are NNX objects'} {TYPE_ERROR}"
 
 
-def _lost_message(lost: list[NnxParam], changes: dict[str, tuple[str, ...]]) -> str:
+def _lost_message(lost: list[NnxParam], changes: dict[str, tuple[str, ...]] | None) -> str:
+    """The message; without ``changes``, its summary (no evidence)."""
     names = " and ".join(f"`{p.name}`" for p in lost)
-    hows = "; ".join(f"`{p.name}` {changes[p.name][0]}" for p in lost)
     what = "the update is" if len(lost) == 1 else "the updates are"
     verb = "is" if len(lost) == 1 else "are"
-    return (
-        f"{names} {verb} changed inside the compiled function but not returned: {what} lost "
-        f"({hows})"
-    )
+    head = f"{names} {verb} changed inside the compiled function but not returned: {what} lost"
+    if changes is None:
+        return head
+    return head + " (" + "; ".join(f"`{p.name}` {changes[p.name][0]}" for p in lost) + ")"
 
 
 DONATED = (
@@ -135,8 +135,9 @@ DONATED = (
 )
 
 
-def _donated_note(site: JitSite, lost: list[NnxParam]) -> str:
-    """What donation adds to a lost update: the caller's object is left with deleted arrays."""
+def _donated_note(site: JitSite, lost: list[NnxParam], short: bool = False) -> str:
+    """What donation adds to a lost update: the caller's object is left with deleted arrays
+    (``short``: in a few words)."""
     from nnx_lint.fixes.rewrites import NoFix
 
     listed: list[NnxParam] = []
@@ -149,6 +150,8 @@ def _donated_note(site: JitSite, lost: list[NnxParam]) -> str:
     if not donated:
         return ""
     one = len(donated) == 1
+    if short:
+        return "; using a donated one again raises ValueError"
     return DONATED.format(
         names=" and ".join(f"`{p.name}`" for p in donated),
         verb="is" if one else "are",
@@ -158,17 +161,20 @@ def _donated_note(site: JitSite, lost: list[NnxParam]) -> str:
 
 
 def _dropped_message(
-    ctx: FileContext, dropped: list[tuple[NnxParam, cst.Call]], changes: dict[str, tuple[str, ...]]
+    ctx: FileContext,
+    dropped: list[tuple[NnxParam, cst.Call]],
+    changes: dict[str, tuple[str, ...]] | None,
 ) -> str:
+    """The message; without ``changes``, its summary (no evidence)."""
     param, call = dropped[0]
     names = " and ".join(f"`{p.name}`" for p, _ in dropped)
     verb = "is" if len(dropped) == 1 else "are"
     line = ctx.position(call)[0]
-    return (
+    head = (
         f"{names} {verb} changed inside the compiled function and returned, but the call on "
-        f"line {line} throws the result away: the update is lost (`{param.name}` "
-        f"{changes[param.name][0]})"
+        f"line {line} throws the result away: the update is lost"
     )
+    return head if changes is None else f"{head} (`{param.name}` {changes[param.name][0]})"
 
 
 def _listed(arg: cst.Arg, params: Iterable[NnxParam], kind: str) -> list[NnxParam]:
@@ -231,16 +237,24 @@ STATIC_UNKNOWN = (
 )
 
 
-def _static_message(static: list[NnxParam], found: StateChanges) -> str:
+def _static_message(static: list[NnxParam], found: StateChanges, short: bool = False) -> str:
+    """The message (``short``: its summary, without the evidence)."""
     names = " and ".join(f"`{p.name}`" for p in static)
     verb = "is" if len(static) == 1 else "are"
     changed = [p for p in static if p.name in found.hows]
+    head = STATIC.format(names=names, verb=verb)
     if changed:
+        if short:
+            return f"{head}, and changed in it: tracing fails (TraceContextError)"
         how = f"`{changed[0].name}` {found.hows[changed[0].name][0]}"
         it = "it" if len(static) == 1 else f"`{changed[0].name}`"
         return STATIC_RAISES.format(names=names, verb=verb, it=it, how=how)
     if any(p.name in found.unknown for p in static):
+        if short:
+            return f"{head}: tracing fails if it is changed, else later calls see the old state"
         return STATIC_UNKNOWN.format(names=names, verb=verb)
+    if short:
+        return f"{head}: later calls return results of the state at the first call"
     return STATIC_STALE.format(names=names, verb=verb)
 
 
@@ -296,20 +310,22 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
             static = []
         if static:
             found = state_changes(ctx, site.function, params)
-            message = _static_message(static, found)
+            message, short = _static_message(static, found), _static_message(static, found, True)
             traced = [p.name for p in static if p.name in found.evidence]
             related = evidence(found.evidence[traced[0]]) if traced else ()
             related += _passed_notes(static)
             try:
                 fix = _traced_fix(ctx, site, static)
-                yield report(ctx, CODE, site.report_node, message, fix, None, related)
+                yield report(ctx, CODE, site.report_node, message, fix, None, related, short)
             except NoFix as why:
                 names = " and ".join(f"`{p.name}`" for p in static)
                 unavailable = (
                     f"remove {names} from the static arguments and compile with nnx.jit (no "
                     f"automatic fix: {why})"
                 )
-                yield report(ctx, CODE, site.report_node, message, None, unavailable, related)
+                yield report(
+                    ctx, CODE, site.report_node, message, None, unavailable, related, short
+                )
             continue
         not_pytrees = [
             p
@@ -318,7 +334,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
             and (old or (p.instance.cls and ctx.index.pytree_false(p.instance.cls)))
         ]
         if not_pytrees:
-            message = _type_error_message(not_pytrees)
+            message = short = _type_error_message(not_pytrees)
             related = _passed_notes(not_pytrees)
         else:
             found = state_changes(ctx, site.function, params)
@@ -337,8 +353,10 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
                 continue
             if lost:
                 message = _lost_message(lost, changes) + _donated_note(site, lost)
+                short = _lost_message(lost, None) + _donated_note(site, lost, short=True)
             else:
                 message = _dropped_message(ctx, dropped, changes)
+                short = _dropped_message(ctx, dropped, None)
             named = lost or [p for p, _ in dropped]
             if named[0].name in found.evidence:
                 related = evidence(found.evidence[named[0].name])
@@ -349,15 +367,16 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
                     f"return `{states[0].name}` and rebind it where the function is called "
                     "(nnx.jit does not propagate changes to NNX state values either)"
                 )
-                yield report(ctx, CODE, site.report_node, message, None, unavailable, related)
+                yield report(
+                    ctx, CODE, site.report_node, message, None, unavailable, related, short
+                )
                 continue
         try:
-            yield report(
-                ctx, CODE, site.report_node, message, _fix(ctx, site, params), None, related
-            )
+            fix = _fix(ctx, site, params)
+            yield report(ctx, CODE, site.report_node, message, fix, None, related, short)
         except NoFix as why:
             unavailable = f"compile it with nnx.jit (no automatic fix: {why})"
-            yield report(ctx, CODE, site.report_node, message, None, unavailable, related)
+            yield report(ctx, CODE, site.report_node, message, None, unavailable, related, short)
 
 
 RULE = Rule(CODE, NAME, SUMMARY, DOC, check)
