@@ -23,6 +23,7 @@ from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
 from nnx_lint.diagnostics import Diagnostic, InternalError, LineIndex
 from nnx_lint.files import (
+    SOURCE_SUFFIXES,
     SourceError,
     decode_source,
     discover,
@@ -501,8 +502,8 @@ def _add_noqa(results: list[_FileResult]) -> int:
     for result in results:
         if not result.diagnostics or result.failed:
             continue
-        if not result.name.endswith((".py", ".pyi")):
-            _error(f"{result.name}: --add-noqa changes Python files only; left as it is")
+        if not result.name.endswith(SOURCE_SUFFIXES):  # not a notebook's JSON, nor Markdown
+            sys.stderr.write(f"warning: {result.name}: --add-noqa changes Python files only\n")
             continue
         new, count = add_noqa(result.text, result.diagnostics)
         if not count:
