@@ -32,7 +32,7 @@ from nnx_lint import __version__
 if TYPE_CHECKING:  # the rest is imported where used: a replayed run imports DEFAULT_DIR only
     from pathlib import Path
 
-FORMAT = 7
+FORMAT = 8
 FILENAME = f"cache-v{FORMAT}.pickle"
 DEFAULT_DIR = ".nnx_lint_cache"
 JOURNAL = "journal-"
@@ -45,13 +45,18 @@ FactsT = TypeVar("FactsT")
 ResultT = TypeVar("ResultT")
 
 
-def stamp(path: str | os.PathLike[str]) -> tuple[int, int] | None:
-    """A file's (or directory's) (mtime, size); None when it does not exist."""
+# A file's (or directory's) state as a stat tells it: (mtime, size, ctime). The ctime changes
+# with the mode too (a file made readable), which the mtime does not.
+Stamp = tuple[int, int, int]
+
+
+def stamp(path: str | os.PathLike[str]) -> Stamp | None:
+    """A file's (or directory's) stamp; None when it does not exist."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_size
+    return st.st_mtime_ns, st.st_size, st.st_ctime_ns
 
 
 class Cache(Generic[FactsT, ResultT]):
@@ -59,7 +64,7 @@ class Cache(Generic[FactsT, ResultT]):
 
     def __init__(self, directory: Path | None, *, journal: bool = False) -> None:
         self.directory = directory
-        self.facts: dict[str, tuple[tuple[int, int], FactsT]] = {}
+        self.facts: dict[str, tuple[Stamp, FactsT]] = {}
         self.results: dict[str, tuple[bytes, list[ResultT]]] = {}
         self.journal = journal
         self._new: list[tuple[str, str, object]] = []  # entries put since it was read
@@ -119,21 +124,19 @@ class Cache(Generic[FactsT, ResultT]):
     def enabled(self) -> bool:
         return self.directory is not None
 
-    def get_facts(self, key: str, file_stamp: tuple[int, int]) -> tuple[bool, FactsT | None]:
+    def get_facts(self, key: str, file_stamp: Stamp) -> tuple[bool, FactsT | None]:
         entry = self.facts.get(key)
         if entry is not None and entry[0] == file_stamp:
             return True, entry[1]
         return False, None
 
-    def put_facts(self, key: str, file_stamp: tuple[int, int] | None, facts: FactsT) -> None:
+    def put_facts(self, key: str, file_stamp: Stamp | None, facts: FactsT) -> None:
         if self.enabled and file_stamp is not None:
             self.facts[key] = (file_stamp, facts)
             self._put("facts", key, self.facts[key])
 
     @staticmethod
-    def result_key(
-        path: str, file_stamp: tuple[int, int], settings: object, fingerprint: bytes
-    ) -> bytes:
+    def result_key(path: str, file_stamp: object, settings: object, fingerprint: bytes) -> bytes:
         import hashlib
 
         h = hashlib.blake2b(digest_size=16)

@@ -303,7 +303,8 @@ class _Run:
         for (root, path, text, _, key), result in zip(todo, self._map(todo, jobs), strict=True):
             results[path] = result
             if key is not None and not result.failed and result.text == text:
-                self.projects[root].cache.put_results(result.name, key, result.diagnostics)
+                entry = os.path.abspath(result.name)
+                self.projects[root].cache.put_results(entry, key, result.diagnostics)
         return [results[path] for _, path in files]
 
     def _cached(
@@ -317,7 +318,7 @@ class _Run:
         name = str(path)
         settings = project.settings(name)
         key = project.result_key(name, file_stamp)
-        cached = project.cache.get_results(name, key)
+        cached = project.cache.get_results(os.path.abspath(name), key)
         if cached is None or (
             self.fixing and any(d.fixable(settings.unsafe_fixes) for d in cached)
         ):

@@ -106,7 +106,9 @@ def add_noqa(source: str, diagnostics: list[Diagnostic]) -> tuple[str, int]:
     for d in diagnostics:
         if d.code not in FRONT_END and d.cell is None:
             wanted.setdefault(d.line, set()).add(d.code)
-    lines = source.splitlines(keepends=True)
+    index = LineIndex(source)  # lines as Python counts them (not str.splitlines': no \f)
+    ends = [*index.starts[1:], len(source)]
+    lines = [source[a:b] for a, b in zip(index.starts, ends, strict=True)]
     blocked = _lines_inside_strings(source)
     changed = 0
     for number, codes in sorted(wanted.items()):

@@ -157,6 +157,8 @@ def _walk(
             yield path, (os.path.realpath(path) if entry.is_symlink() else f"{real}/{name}")
         elif not os.path.exists(os.path.join(path, "pyvenv.cfg")):  # any virtual environment
             yield from _walk(path, ignores, exclude, include, seen, base)
+        else:  # listed among the directories looked at: its pyvenv.cfg may go
+            seen.add(os.path.realpath(path))
 
 
 def _parent_ignores(directory: Path) -> _Ignores:

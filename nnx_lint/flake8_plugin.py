@@ -21,11 +21,12 @@ project. From the configuration the plugin takes what changes the findings thems
 ``per-file-ignores``) is flake8's.
 
 Results are cached as the command caches them (``nnx_lint.cache``, in the project's cache
-directory, under the same key: nnx-lint's version, the settings, the file's stamp, the project
-index's fingerprint; plus the plugin's own settings and noqa off), so a repeated flake8 run
-does not analyse a file again. flake8's workers end without exit handlers, so the plugin's
-cache journals each result as it is put; the next process to open the project takes the
-journals into the cache file.
+directory, under the same kind of key: nnx-lint's version, the settings, the file, the project
+index's fingerprint; with a digest of the text flake8 passes in place of the file's stamp, and
+the plugin's own settings with noqa off), so a repeated flake8 run does not analyse a file
+again, and a text piped in (``--stdin-display-name``) is never taken for the file on disk.
+flake8's workers end without exit handlers, so the plugin's cache journals each result as it is
+put; the next process to open the project takes the journals into the cache file.
 """
 
 from __future__ import annotations
@@ -38,12 +39,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from nnx_lint import __version__
-from nnx_lint.cache import stamp
+from nnx_lint.analysis.project_index import text_digest
 from nnx_lint.diagnostics import InternalError
 from nnx_lint.project import Project, default_cache, root_of
 
 _PROJECTS: dict[Path, Project] = {}
-_STDIN = ("stdin", "-")  # flake8's names for standard input
 
 
 def project(root: Path) -> Project:
@@ -76,19 +76,18 @@ class Plugin:
         # Every NNX rule on: flake8 selects. noqa is flake8's too.
         settings = replace(opened.settings(self.filename), select=("NNX",), ignore=())
         # The command's result cache, under this plugin's own entry and key (its settings,
-        # noqa off): a file flake8 read from disk whose stamp is unchanged is not analysed.
+        # noqa off), keyed by the very text flake8 passes (from the file or from standard
+        # input): a text whose results are known is not analysed again.
         name = f"{os.path.abspath(self.filename)}\0flake8"
-        file_stamp = stamp(self.filename) if self.filename not in _STDIN else None
-        key = file_stamp and opened.result_key(self.filename, file_stamp, settings, noqa=False)
-        found = opened.cache.get_results(name, key) if key else None
+        key = opened.result_key(self.filename, text_digest(source), settings, noqa=False)
+        found = opened.cache.get_results(name, key)
         if found is None:
             try:
                 found = opened.check(self.filename, source, settings, noqa=False)
             except InternalError as exc:  # nnx-lint's bug: said, and flake8's run goes on
                 print(f"nnx-lint: {exc}; please report this bug", file=sys.stderr)
                 return
-            if key:
-                opened.cache.put_results(name, key, found)
+            opened.cache.put_results(name, key, found)
         for d in found:
             if d.code.startswith("NNX"):
                 yield d.line, d.column - 1, f"{d.code} {d.short}", type(self)

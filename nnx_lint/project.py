@@ -30,7 +30,7 @@ from nnx_lint.analysis.project_index import (
     could_have_findings,
     scan_source,
 )
-from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
+from nnx_lint.cache import DEFAULT_DIR, Cache, Stamp, stamp
 from nnx_lint.config import Config, Options  # in Project's body, `config` is the field
 from nnx_lint.diagnostics import Diagnostic
 from nnx_lint.files import (
@@ -77,7 +77,7 @@ def build_index(
     """The index of ``paths``; a file whose (mtime, size) the cache knows is not read. The
     others are scanned by ``mapper(scan_file, paths)`` (the command passes a parallel map)."""
     files: dict[str, FileFacts] = {}
-    todo: list[tuple[str, tuple[int, int] | None]] = []
+    todo: list[tuple[str, Stamp | None]] = []
     for path in paths:
         key = os.path.abspath(path)
         file_stamp = stamp(Path(key)) if cache is not None and cache.enabled else None
@@ -136,16 +136,18 @@ class Project:
     def result_key(
         self,
         path: str,
-        file_stamp: tuple[int, int],
+        file_stamp: object,
         settings: Settings | None = None,
         *,
         noqa: bool = True,
     ) -> bytes:
-        """The cache key of a file's results: everything they depend on (``settings``: the
+        """The cache key of a file's results: everything they depend on (``path`` as shown and
+        where it is; ``file_stamp``: its stamp, or a digest of the text linted; ``settings``: the
         file's own unless given; ``noqa=False``: results with suppression left to the caller)."""
         # The settings hold the target flax version (the installed one unless configured).
         settings = settings or self.settings(path)
-        return self.cache.result_key(path, file_stamp, (settings, noqa), self.index.fingerprint)
+        where = f"{path}\0{os.path.abspath(path)}"
+        return self.cache.result_key(where, file_stamp, (settings, noqa), self.index.fingerprint)
 
     def check(
         self, path: str, text: str, settings: Settings | None = None, *, noqa: bool = True
@@ -192,6 +194,8 @@ def project_files(root: Path, conf: Config, walked: set[str] | None = None) -> l
     for entry in entries:
         if entry.is_dir() and os.path.exists(os.path.join(entry.path, "__init__.py")):
             found += discover([entry.path], conf.exclude, walked=walked)[0]
+        elif entry.is_dir():  # looked at, not walked: an __init__.py made there counts
+            walked.add(os.path.realpath(entry.path))
         elif entry.is_file() and entry.name.endswith(SOURCE_SUFFIXES):
             if not conf.exclude.match(entry.path):
                 found.append(Path(entry.path))

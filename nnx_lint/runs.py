@@ -89,6 +89,7 @@ def plan(argv: Sequence[str]) -> Plan | None:
             sys.prefix,
             tuple(argv),
             os.getcwd(),
+            tuple(sys.path),  # PYTHONPATH: which flax is found
             tuple(os.environ.get(name) for name in ENVIRONMENT),
             sys.stdout.isatty(),
             sys.stderr.isatty(),
@@ -149,12 +150,15 @@ def record(found: Plan, read: Iterable[str], out: str, err: str, status: int) ->
     # The contents of configuration and ignore files at and above what was read; above the
     # walked directories (whose stamps change when an entry comes or goes), which markers
     # exist. Not those directories' own stamps: a sibling project created would change them.
-    paths = seen | {os.path.join(d, name) for d in ancestors for name in CONTENT}
-    cache = os.path.realpath(found.directory)
+    # (A walked directory's own .gitignore too: it is in ``seen``.)
+    paths = seen | {os.path.join(d, name) for d in ancestors | seen for name in CONTENT}
+    # Not the records themselves (written after the stamps are taken), nor a project cache's
+    # contents; everything else, a cache directory given at or above the project included.
+    records = (os.path.abspath(runs), os.path.realpath(runs))
     stamps = {
         path: stamp(path)
         for path in sorted(paths)
-        if not _inside(path, cache) and DEFAULT_DIR not in path.split(os.sep)
+        if not any(_inside(path, r) for r in records) and DEFAULT_DIR not in path.split(os.sep)
     }
     # As git's "racily clean" entries: a path changed in the last RACY seconds could change
     # again within its file system's timestamp granularity (up to 2 s) without its stamp

@@ -22,10 +22,11 @@ from pathlib import Path
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.workspace import ServerTextPosition, TextDocument
+from pygls.workspace import TextDocument
 
 from nnx_lint import __version__
-from nnx_lint.diagnostics import Applicability, Diagnostic, Edit, InternalError
+from nnx_lint.config import ConfigError
+from nnx_lint.diagnostics import Applicability, Diagnostic, Edit, InternalError, LineIndex
 from nnx_lint.files import SOURCE_SUFFIXES
 from nnx_lint.project import Project, root_of
 from nnx_lint.rules import RULES_BY_CODE
@@ -46,7 +47,11 @@ class _Linted:
 
 class NnxLintServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__(SOURCE, __version__)
+        # Whole texts from the client: pygls applies incremental changes by str.splitlines,
+        # which also breaks lines at form feeds and the like, where LSP and Python do not.
+        super().__init__(
+            SOURCE, __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full
+        )
         self.projects: dict[Path, Project] = {}
         self.linted: dict[str, _Linted] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
@@ -68,6 +73,9 @@ class NnxLintServer(LanguageServer):
         text = document.source
         try:
             found = self.project(path).check(path, text)
+        except ConfigError as exc:  # the user's to mend: said, and nothing stale left shown
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Error, str(exc)))
+            found = []
         except InternalError as exc:
             self.window_log_message(
                 types.LogMessageParams(types.MessageType.Error, f"{exc}; please report this bug")
@@ -171,10 +179,11 @@ def code_action(server: NnxLintServer, params: types.CodeActionParams) -> list[t
     if wanted is None or any(types.CodeActionKind.QuickFix.startswith(k) for k in wanted):
         for d in linted.diagnostics:
             if _overlaps(_range(d, document, linted.text), params.range):
-                actions += _quick_fixes(d, document, linted.text)
+                actions += _quick_fixes(d, document, linted)
     fixable = [d for d in linted.diagnostics if d.fixable(unsafe_fixes=False)]
     if fixable and (wanted is None or any(FIX_ALL.startswith(k) for k in wanted)):
-        actions.append(_fix_all(server, document, linted.text))
+        if (fix_all := _fix_all(server, document, linted)) is not None:
+            actions.append(fix_all)
     return actions
 
 
@@ -198,23 +207,27 @@ def hover(server: NnxLintServer, params: types.HoverParams) -> types.Hover | Non
 # Positions and edits ---------------------------------------------------------------------------
 
 
-def _as_of(document: TextDocument, text: str) -> TextDocument:
-    """A document holding ``text`` with ``document``'s position encoding (the client's)."""
-    return TextDocument(document.uri, text, position_codec=document.position_codec)
+def _position(document: TextDocument, lines: LineIndex, row: int, column: int) -> types.Position:
+    """1-based (row, column) in characters, as nnx-lint counts them (lines end at \\n, \\r\\n
+    or \\r only, as in LSP), in the client's units (UTF-16 code units unless agreed)."""
+    row = min(row, len(lines.starts))
+    before = lines.line(row)[: column - 1]
+    return types.Position(row - 1, document.position_codec.client_num_units(before))
 
 
 def _range(d: Diagnostic, document: TextDocument, text: str) -> types.Range:
-    """A finding's range in the client's units (nnx-lint counts characters from 1)."""
-    at = _as_of(document, text)
-    start = ServerTextPosition(d.line - 1, d.column - 1)
-    end = ServerTextPosition(d.end_line - 1, d.end_column - 1)
-    return types.Range(at.position_to_client_units(start), at.position_to_client_units(end))
+    """A finding's range in the client's units."""
+    lines = LineIndex(text)
+    start = _position(document, lines, d.line, d.column)
+    return types.Range(start, _position(document, lines, d.end_line, d.end_column))
 
 
 def _edit(edit: Edit, document: TextDocument, text: str) -> types.TextEdit:
-    at = _as_of(document, text)
-    start, end = at.client_position_at_offset(edit.start), at.client_position_at_offset(edit.end)
-    return types.TextEdit(types.Range(start, end), edit.content)
+    lines = LineIndex(text)
+    start = _position(document, lines, *lines.position(edit.start))
+    return types.TextEdit(
+        types.Range(start, _position(document, lines, *lines.position(edit.end))), edit.content
+    )
 
 
 def _whole(document: TextDocument, text: str, new: str) -> types.TextEdit:
@@ -243,9 +256,21 @@ def _lsp_diagnostic(d: Diagnostic, document: TextDocument, text: str) -> types.D
     )
 
 
-def _quick_fixes(d: Diagnostic, document: TextDocument, text: str) -> list[types.CodeAction]:
+def _changes(
+    document: TextDocument, linted: _Linted, edits: list[types.TextEdit]
+) -> types.WorkspaceEdit:
+    """Edits of the text that was linted, for that version of the document only (a client
+    refuses them once the document has changed)."""
+    version = types.OptionalVersionedTextDocumentIdentifier(
+        uri=document.uri, version=linted.version
+    )
+    return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(version, edits)])
+
+
+def _quick_fixes(d: Diagnostic, document: TextDocument, linted: _Linted) -> list[types.CodeAction]:
     from nnx_lint.engine import add_noqa
 
+    text = linted.text
     actions = []
     diagnostic = [_lsp_diagnostic(d, document, text)]
     if d.fix is not None:
@@ -257,7 +282,7 @@ def _quick_fixes(d: Diagnostic, document: TextDocument, text: str) -> list[types
                 kind=types.CodeActionKind.QuickFix,
                 diagnostics=diagnostic,
                 is_preferred=not unsafe,
-                edit=types.WorkspaceEdit(changes={document.uri: edits}),
+                edit=_changes(document, linted, edits),
             )
         )
     quiet, added = add_noqa(text, [d])
@@ -267,23 +292,31 @@ def _quick_fixes(d: Diagnostic, document: TextDocument, text: str) -> list[types
                 title=f"Add `# noqa: {d.code}`",
                 kind=types.CodeActionKind.QuickFix,
                 diagnostics=diagnostic,
-                edit=types.WorkspaceEdit(changes={document.uri: [_whole(document, text, quiet)]}),
+                edit=_changes(document, linted, [_whole(document, text, quiet)]),
             )
         )
     return actions
 
 
-def _fix_all(server: NnxLintServer, document: TextDocument, text: str) -> types.CodeAction:
+def _fix_all(
+    server: NnxLintServer, document: TextDocument, linted: _Linted
+) -> types.CodeAction | None:
     from nnx_lint.engine import fix_text
 
     path = document.path
     project = server.project(path)
     settings = replace(project.settings(path), unsafe_fixes=False)
-    fixed = fix_text(text, path, settings, project.index).source
+    try:
+        fixed = fix_text(linted.text, path, settings, project.index).source
+    except InternalError as exc:  # a fix that would break the file: none offered
+        server.window_log_message(
+            types.LogMessageParams(types.MessageType.Error, f"{exc}; please report this bug")
+        )
+        return None
     return types.CodeAction(
         title="Fix all safe nnx-lint findings",
         kind=FIX_ALL,
-        edit=types.WorkspaceEdit(changes={document.uri: [_whole(document, text, fixed)]}),
+        edit=_changes(document, linted, [_whole(document, linted.text, fixed)]),
     )
 
 

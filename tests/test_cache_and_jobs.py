@@ -210,3 +210,17 @@ def test_few_new_entries_are_a_journal_and_journals_are_compacted(tmp_path: Path
     last.save()  # nothing new, but enough journals: compacted
     assert not list(directory.glob("journal-*"))
     assert cache_module.Cache(directory).get_facts("f0", (1, 0)) == (True, "new")
+
+
+def test_a_file_of_the_same_name_elsewhere_is_not_taken_for_another(tmp_path: Path) -> None:
+    """Results are keyed by where a file is, not only by the name it is shown under: two
+    `train.py` with the same stamp, linted from two directories."""
+    root = project(tmp_path)
+    other = root / "sub" / "train.py"
+    other.parent.mkdir()
+    other.write_text(TRAIN.replace("jax.jit(model)", "print  (model)"))  # the same size
+    then = 1_700_000_000 * 10**9
+    for path in (root / "train.py", other):
+        os.utime(path, ns=(then, then))
+    assert FINDING in nnx_lint(root, "train.py").stdout
+    assert nnx_lint(root / "sub", "train.py").stdout == "All checks passed!\n"

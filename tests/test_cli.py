@@ -871,3 +871,12 @@ def test_progress_is_shown_on_a_terminal_only(tmp_path):
     assert "files checked" not in machine
     piped = run(tmp_path, "--no-cache", ".")  # standard error is not a terminal
     assert "files checked" not in piped.stderr
+
+
+def test_add_noqa_counts_lines_as_python_does(tmp_path):
+    """A form feed is not a line end for Python (nor for LSP), though str.splitlines says so."""
+    source = JIT_MODEL.replace("from flax import nnx\n", "from flax import nnx\n\x0c\n")
+    path = write(tmp_path / "m.py", source)
+    assert "Added 1 noqa directive." in run(tmp_path, "--add-noqa").stderr
+    assert path.read_text().splitlines()[-1] == "fast = jax.jit(model)  # noqa: NNX001"
+    assert run(tmp_path).returncode == 0

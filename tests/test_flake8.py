@@ -482,3 +482,31 @@ def test_repeated_flake8_runs_with_workers_report_the_same(tmp_path):
     assert codes(first.stdout) and sorted(first.stdout.splitlines()) == sorted(
         second.stdout.splitlines()
     )
+
+
+def test_a_text_piped_in_is_not_taken_for_the_file_on_disk(tmp_path):
+    """flake8 --stdin-display-name: the cache is keyed by the text, not by the file's stamp."""
+    cross_file_project(tmp_path)
+    write(tmp_path / "pyproject.toml", "")
+    disk = flake8(tmp_path, "--select", "NNX", "train.py")
+    assert "NNX001" in disk.stdout
+    fixed = TRAIN.replace("jax.jit(Ranker(rngs))", "jax.jit(len)")
+    piped = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flake8",
+            "--select",
+            "NNX",
+            "--stdin-display-name",
+            "train.py",
+            "-",
+        ],
+        cwd=tmp_path,
+        input=fixed,
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
+    assert piped.returncode == 0 and "NNX001" not in piped.stdout
+    assert "NNX001" in flake8(tmp_path, "--select", "NNX", "train.py").stdout  # and back

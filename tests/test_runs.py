@@ -84,9 +84,14 @@ def test_a_replay_imports_nothing_but_the_light_modules(tmp_path: Path) -> None:
         "'nnx_lint.config', 'nnx_lint.analysis', 'pathspec', 'libcst') if m in sys.modules]; "
         "print('imported', heavy); sys.exit(code)"
     )
-    got = subprocess.run(
-        [sys.executable, "-c", probe], cwd=root, env=helpers.env(), capture_output=True, text=True
-    )
+    for _ in range(2):  # recorded under this process's import path, then replayed
+        got = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=root,
+            env=helpers.env(),
+            capture_output=True,
+            text=True,
+        )
     assert FINDING in got.stdout and got.returncode == 1
     assert "imported []" in got.stdout
 
@@ -184,3 +189,78 @@ def test_a_project_marker_created_above_the_walk_makes_a_full_run(tmp_path: Path
     (top / ".git").mkdir()
     after = helpers.nnx_lint(top, "--cache-dir", cache, "app")
     assert "NNX001 " in after.stdout and " --> app/train.py:8:12" in after.stdout
+
+
+# What a review found replayed stale, each now a full run ------------------------------------
+
+
+def _same_as_a_full_run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    after = nnx_lint(root, *args)
+    cold = nnx_lint(root, *args, "--no-cache")
+    assert (after.stdout, after.returncode) == (cold.stdout, cold.returncode)
+    return after
+
+
+def test_a_virtual_environment_marker_removed(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    helpers.write(root / "sub" / "pyvenv.cfg", "home = /usr\n")
+    helpers.write(root / "sub" / "train.py", TRAIN)
+    recorded(root, ".")
+    (root / "sub" / "pyvenv.cfg").unlink()  # sub is linted now; its parent did not change
+    assert "sub/train.py:8:12: NNX001" in _same_as_a_full_run(root, ".").stdout
+
+
+def test_a_gitignore_edited_in_place_in_a_directory_with_nothing_linted(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "train.py").unlink()
+    helpers.write(root / "pkg" / ".gitignore", "train.py\n")
+    helpers.write(root / "pkg" / "train.py", TRAIN)
+    recorded(root, ".")
+    edit(root / "pkg" / ".gitignore", "other.py\n")  # same size, the directory unchanged
+    assert "pkg/train.py:8:12: NNX001" in _same_as_a_full_run(root, ".").stdout
+
+
+def test_a_package_made_in_a_project_without_a_marker(tmp_path: Path) -> None:
+    top = tmp_path / "top"
+    helpers.write(top / "lib" / "models.py", MODULE)
+    helpers.write(top / "app.py", TRAIN.replace("from models import", "from lib.models import"))
+    cache = str(tmp_path / "cache")
+    helpers.nnx_lint(top, "--cache-dir", cache, "app.py")
+    age(tmp_path)
+    assert "NNX001" not in helpers.nnx_lint(top, "--cache-dir", cache, "app.py").stdout
+    helpers.write(top / "lib" / "__init__.py", "")  # lib is a package: Ranker is known
+    after = helpers.nnx_lint(top, "--cache-dir", cache, "app.py")
+    assert " --> app.py:8:12" in after.stdout
+
+
+def test_a_cache_directory_above_the_project(tmp_path: Path) -> None:
+    root = project(tmp_path / "proj")
+    args = ("--cache-dir", "..", ".")
+    helpers.nnx_lint(root, *args)
+    age(tmp_path)
+    assert FINDING in nnx_lint(root, *args).stdout
+    edit(root / "train.py", TRAIN.replace("jax.jit(model)", "jax.jit(model)  # noqa"))
+    after = nnx_lint(root, *args)
+    assert (after.stdout, after.returncode) == ("All checks passed!\n", 0)
+
+
+def test_another_import_path_is_another_record(tmp_path, monkeypatch) -> None:
+    """PYTHONPATH decides which flax is found (the target version): it is part of the key."""
+    root = project(tmp_path / "proj")
+    recorded(root, ".")
+    monkeypatch.syspath_prepend(str(tmp_path / "elsewhere"))
+    full = []
+    real = cli.main
+    monkeypatch.setattr(cli, "main", lambda *a, **k: full.append(1) or real(*a, **k))
+    nnx_lint(root, ".")
+    assert full == [1]
+
+
+def test_a_mode_change_makes_a_full_run(tmp_path: Path) -> None:
+    """chmod changes a file's ctime, not its mtime: an unreadable file made readable."""
+    from nnx_lint import cache
+
+    root = project(tmp_path)
+    before = cache.stamp(root / "train.py")
+    os.chmod(root / "train.py", 0o600)
+    assert cache.stamp(root / "train.py") != before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from pathlib import Path
 
@@ -43,9 +44,16 @@ async def open_file(client: LanguageClient, path: Path, text: str | None = None)
     return uri
 
 
+def edits_of(action: types.CodeAction) -> list[types.TextEdit]:
+    """The edits of an action, which are for the version of the document that was linted."""
+    [change] = action.edit.document_changes
+    assert change.text_document.version is not None
+    return change.edits
+
+
 def apply(text: str, edits: list[types.TextEdit]) -> str:
     """The text after ``edits`` (positions in UTF-16 units; the texts here are ASCII)."""
-    lines = text.splitlines(keepends=True)
+    lines = re.findall(r"[^\r\n]*(?:\r\n|\r|\n|$)", text)[:-1] or [text]  # LSP's line ends
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
@@ -116,10 +124,10 @@ async def test_code_actions_fix_and_add_noqa(client: LanguageClient, tmp_path: P
         by_kind.setdefault(action.kind, []).append(action)
     fix, noqa = by_kind[types.CodeActionKind.QuickFix]
     assert "NNX001" in fix.title and fix.is_preferred
-    assert FIXED_LINE in apply(JIT_MODEL, fix.edit.changes[uri])
-    assert "fast = jax.jit(model)  # noqa: NNX001" in apply(JIT_MODEL, noqa.edit.changes[uri])
+    assert FIXED_LINE in apply(JIT_MODEL, edits_of(fix))
+    assert "fast = jax.jit(model)  # noqa: NNX001" in apply(JIT_MODEL, edits_of(noqa))
     [fix_all] = by_kind["source.fixAll.nnx-lint"]
-    fixed = apply(JIT_MODEL, fix_all.edit.changes[uri])
+    fixed = apply(JIT_MODEL, edits_of(fix_all))
     assert (
         fixed
         == helpers.nnx_lint(
@@ -165,3 +173,42 @@ async def test_a_saved_file_of_the_project_updates_the_index(
     await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     [after] = client.diagnostics[uri]
     assert helpers.claim(after.message) == "RAISES"
+
+
+@pytest.mark.asyncio
+async def test_lines_are_counted_as_python_and_lsp_count_them(
+    client: LanguageClient, tmp_path: Path
+):
+    """A form feed ends no line (str.splitlines says it does): ranges and edits stay right."""
+    helpers.write(tmp_path / "pyproject.toml", "")
+    text = JIT_MODEL.replace("from flax import nnx\n", "from flax import nnx\n\x0c\n")
+    path = helpers.write(tmp_path / "m.py", text)
+    uri = await open_file(client, path, text)
+    [found] = client.diagnostics[uri]
+    assert (found.range.start.line, found.range.start.character) == (5, 7)
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            types.TextDocumentIdentifier(uri), found.range, types.CodeActionContext([found])
+        )
+    )
+    fix = next(a for a in actions if a.kind == types.CodeActionKind.QuickFix)
+    assert FIXED_LINE in apply(text, edits_of(fix)).split("\n")
+
+
+@pytest.mark.asyncio
+async def test_a_configuration_error_is_shown_and_no_stale_finding_stays(
+    client: LanguageClient, tmp_path: Path
+):
+    helpers.write(tmp_path / "pyproject.toml", "")
+    path = helpers.write(tmp_path / "m.py", JIT_MODEL)
+    uri = await open_file(client, path)
+    assert len(client.diagnostics[uri]) == 1
+    config = helpers.write(tmp_path / "pyproject.toml", "[tool.nnx-lint]\nbogus = 1\n")
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            [types.FileEvent(config.as_uri(), types.FileChangeType.Changed)]
+        )
+    )
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert list(client.diagnostics[uri]) == []
+    assert any("bogus" in m.message for m in client.messages)
