@@ -150,14 +150,16 @@ def record(found: Plan, read: Iterable[str], out: str, err: str, status: int) ->
     # The contents of configuration and ignore files at and above what was read; above the
     # walked directories (whose stamps change when an entry comes or goes), which markers
     # exist. Not those directories' own stamps: a sibling project created would change them.
-    # (A walked directory's own .gitignore too: it is in ``seen``.)
-    paths = seen | {os.path.join(d, name) for d in ancestors | seen for name in CONTENT}
+    paths = seen | {os.path.join(d, name) for d in ancestors for name in CONTENT}
+    # A walked directory's own .gitignore, if it has one (one made there changes the
+    # directory's stamp; one edited in place does not).
+    own = {os.path.join(d, name) for d in seen for name in CONTENT} - paths
     # Not the records themselves (written after the stamps are taken), nor a project cache's
     # contents; everything else, a cache directory given at or above the project included.
     records = (os.path.abspath(runs), os.path.realpath(runs))
     stamps = {
         path: stamp(path)
-        for path in sorted(paths)
+        for path in sorted(paths | {p for p in own if os.path.exists(p)})
         if not any(_inside(path, r) for r in records) and DEFAULT_DIR not in path.split(os.sep)
     }
     # As git's "racily clean" entries: a path changed in the last RACY seconds could change

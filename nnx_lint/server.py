@@ -10,8 +10,12 @@ the index stays current, and the project's open files are linted again.
 
 Code actions: each finding's fix (an unsafe one says so in its title and is never preferred),
 ``Add noqa`` for each finding, and ``source.fixAll`` (every safe fix of the file, as ``--fix``).
-Hover over a finding shows its rule's documentation. Notebooks and documents are not served
-(the command lints them).
+Hover over a finding shows its rule's documentation.
+
+Jupyter notebooks (LSP notebook documents) are linted as the command lints an ``.ipynb`` file:
+the code cells as one program, each finding published on its own cell, when the notebook is
+opened, changed (debounced) and saved; their fixes are the command's (``nnx-lint --fix``).
+Markdown and reST documents are the command's only.
 """
 
 from __future__ import annotations
@@ -50,7 +54,16 @@ class NnxLintServer(LanguageServer):
         # Whole texts from the client: pygls applies incremental changes by str.splitlines,
         # which also breaks lines at form feeds and the like, where LSP and Python do not.
         super().__init__(
-            SOURCE, __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full
+            SOURCE,
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Full,
+            notebook_document_sync=types.NotebookDocumentSyncOptions(
+                notebook_selector=[
+                    types.NotebookDocumentFilterWithCells(
+                        cells=[types.NotebookCellLanguage("python")], notebook="jupyter-notebook"
+                    )
+                ]
+            ),
         )
         self.projects: dict[Path, Project] = {}
         self.linted: dict[str, _Linted] = {}
@@ -102,17 +115,59 @@ class NnxLintServer(LanguageServer):
             return self.lint(uri)
         return linted
 
-    def later(self, uri: str) -> None:
-        """Lint ``uri`` once DEBOUNCE seconds pass without another change."""
+    def later(self, uri: str, *, notebook: bool = False) -> None:
+        """Lint ``uri`` (a notebook's) once DEBOUNCE seconds pass without another change."""
         if (task := self.pending.pop(uri, None)) is not None:
             task.cancel()
 
         async def run() -> None:
             await asyncio.sleep(DEBOUNCE)
             self.pending.pop(uri, None)
-            self.lint(uri)
+            if notebook:
+                self.lint_notebook(uri)
+            else:
+                self.lint(uri)
 
         self.pending[uri] = asyncio.get_running_loop().create_task(run())
+
+    def lint_notebook(self, uri: str) -> None:
+        """Lint the open notebook ``uri`` as its ``.ipynb`` file would be linted, and publish
+        each cell's findings on that cell."""
+        import json
+
+        from pygls.uris import to_fs_path
+
+        notebook = self.workspace.get_notebook_document(notebook_uri=uri)
+        path = to_fs_path(uri)
+        if notebook is None or path is None:
+            return
+        cells = notebook.cells
+        texts = [self.workspace.get_text_document(c.document).source for c in cells]
+        program = {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [
+                {
+                    "cell_type": "code" if c.kind == types.NotebookCellKind.Code else "markdown",
+                    "metadata": {},
+                    "source": text,
+                }
+                for c, text in zip(cells, texts, strict=True)
+            ],
+        }
+        try:
+            found = self.project(path).check(path, json.dumps(program))
+        except (ConfigError, InternalError) as exc:
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Error, str(exc)))
+            found = []
+        for number, (cell, text) in enumerate(zip(cells, texts, strict=True), start=1):
+            document = self.workspace.get_text_document(cell.document)
+            own = [d for d in found if d.cell == number]
+            published = [_lsp_diagnostic(d, document, text) for d in own]
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(cell.document, published)
+            )
 
     def refresh(self, paths: list[str]) -> None:
         """Files changed on disk: their projects are reopened, their open documents linted."""
@@ -151,6 +206,23 @@ def did_change_watched_files(
 
     paths = [p for change in params.changes if (p := to_fs_path(change.uri))]
     server.refresh(paths)
+
+
+@SERVER.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+def notebook_did_open(server: NnxLintServer, params: types.DidOpenNotebookDocumentParams) -> None:
+    server.lint_notebook(params.notebook_document.uri)
+
+
+@SERVER.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+async def notebook_did_change(
+    server: NnxLintServer, params: types.DidChangeNotebookDocumentParams
+) -> None:
+    server.later(params.notebook_document.uri, notebook=True)
+
+
+@SERVER.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
+def notebook_did_save(server: NnxLintServer, params: types.DidSaveNotebookDocumentParams) -> None:
+    server.lint_notebook(params.notebook_document.uri)
 
 
 @SERVER.feature(types.TEXT_DOCUMENT_DID_CLOSE)

@@ -212,3 +212,43 @@ async def test_a_configuration_error_is_shown_and_no_stale_finding_stays(
     await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     assert list(client.diagnostics[uri]) == []
     assert any("bogus" in m.message for m in client.messages)
+
+
+@pytest.mark.asyncio
+async def test_a_notebook_gets_each_finding_on_its_cell(client: LanguageClient, tmp_path: Path):
+    """A notebook document is linted as its .ipynb file: the code cells as one program (the
+    last cell uses the first's imports), each finding on the cell it stands in."""
+    helpers.write(tmp_path / "pyproject.toml", "")
+    uri = (tmp_path / "n.ipynb").as_uri()
+    cells = [
+        (types.NotebookCellKind.Code, "import jax\nfrom flax import nnx\n"),
+        (types.NotebookCellKind.Markup, "# Notes\n"),
+        (types.NotebookCellKind.Code, "model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))\n"),
+        (types.NotebookCellKind.Code, "fast = jax.jit(model)\n"),
+    ]
+    cell_uris = [f"vscode-notebook-cell:{tmp_path / 'n.ipynb'}#cell{i}" for i in range(4)]
+    client.notebook_document_did_open(
+        types.DidOpenNotebookDocumentParams(
+            notebook_document=types.NotebookDocument(
+                uri=uri,
+                notebook_type="jupyter-notebook",
+                version=1,
+                cells=[
+                    types.NotebookCell(kind, cell)
+                    for (kind, _), cell in zip(cells, cell_uris, strict=True)
+                ],
+            ),
+            cell_text_documents=[
+                types.TextDocumentItem(cell, "python", 1, text)
+                for (_, text), cell in zip(cells, cell_uris, strict=True)
+            ],
+        )
+    )
+    for _ in range(100):  # one publication per cell, in a burst
+        if all(cell in client.diagnostics for cell in cell_uris):
+            break
+        await asyncio.sleep(0.05)
+    assert [len(client.diagnostics[cell]) for cell in cell_uris] == [0, 0, 0, 1]
+    [found] = client.diagnostics[cell_uris[3]]
+    assert found.code == "NNX001"
+    assert (found.range.start.line, found.range.start.character) == (0, 7)
