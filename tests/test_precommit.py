@@ -32,7 +32,8 @@ from flax import nnx
 model = nnx.RNN(nnx.LSTMCell(3, 4, rngs=nnx.Rngs(0)), rngs=nnx.Rngs(1))
 forward = jax.jit(model)
 """
-FINDING = "model.py:5:11: NNX001"
+FINDING = "NNX001 [*] `jax.jit` applied to an NNX object (`model`)"  # then, on its own line:
+WHERE = " --> model.py:5:11"
 FIXED_LINE = "forward = functools.partial(nnx.jit(type(model).__call__), model)\n"
 
 
@@ -137,7 +138,7 @@ def test_check_hook_reports_the_finding(project, env):
     path = stage(project, env, "model.py", RNN_BUG)
     result = run_hook(project, env, "nnx-lint")
     assert result.returncode == 1
-    assert FINDING in result.stdout
+    assert FINDING in result.stdout and WHERE in result.stdout
     assert path.read_text() == RNN_BUG
 
 
@@ -171,7 +172,7 @@ def test_check_hook_reports_a_staged_notebook(project, env):
     stage(project, env, "rnn.ipynb", notebook.read_text(encoding="utf-8"))
     result = run_hook(project, env, "nnx-lint")
     assert result.returncode == 1
-    assert "rnn.ipynb:cell 5:4:11: NNX001" in result.stdout, result.stdout
+    assert "NNX001 " in result.stdout and " --> rnn.ipynb:cell 5:4:11" in result.stdout
 
 
 def test_clean_python_file_passes(project, env):

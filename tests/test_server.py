@@ -44,6 +44,26 @@ async def open_file(client: LanguageClient, path: Path, text: str | None = None)
     return uri
 
 
+async def one_finding(
+    client: LanguageClient, tmp_path: Path, text: str = JIT_MODEL
+) -> tuple[str, types.Diagnostic]:
+    """A project with ``m.py`` holding ``text``, opened: its uri and its one finding."""
+    helpers.write(tmp_path / "pyproject.toml", "")
+    uri = await open_file(client, helpers.write(tmp_path / "m.py", text), text)
+    [found] = client.diagnostics[uri]
+    return uri, found
+
+
+async def actions_for(
+    client: LanguageClient, uri: str, found: types.Diagnostic
+) -> list[types.CodeAction]:
+    return await client.text_document_code_action_async(
+        types.CodeActionParams(
+            types.TextDocumentIdentifier(uri), found.range, types.CodeActionContext([found])
+        )
+    )
+
+
 def edits_of(action: types.CodeAction) -> list[types.TextEdit]:
     """The edits of an action, which are for the version of the document that was linted."""
     [change] = action.edit.document_changes
@@ -68,10 +88,7 @@ def apply(text: str, edits: list[types.TextEdit]) -> str:
 
 @pytest.mark.asyncio
 async def test_diagnostics_on_open_match_the_command(client: LanguageClient, tmp_path: Path):
-    helpers.write(tmp_path / "pyproject.toml", "")
-    path = helpers.write(tmp_path / "m.py", JIT_MODEL)
-    uri = await open_file(client, path)
-    [found] = client.diagnostics[uri]
+    uri, found = await one_finding(client, tmp_path)
     command = helpers.nnx_lint(tmp_path, "--output-format", "json", "m.py").stdout
     import json
 
@@ -87,10 +104,7 @@ async def test_diagnostics_on_open_match_the_command(client: LanguageClient, tmp
 
 @pytest.mark.asyncio
 async def test_a_change_is_linted_after_a_pause(client: LanguageClient, tmp_path: Path):
-    helpers.write(tmp_path / "pyproject.toml", "")
-    path = helpers.write(tmp_path / "m.py", JIT_MODEL)
-    uri = await open_file(client, path)
-    assert len(client.diagnostics[uri]) == 1
+    uri, _ = await one_finding(client, tmp_path)
     clean = JIT_MODEL.replace("fast = jax.jit(model)", "fast = model")
     for version, text in enumerate([JIT_MODEL + "# typing\n", clean], start=2):
         client.text_document_did_change(
@@ -108,17 +122,8 @@ async def test_a_change_is_linted_after_a_pause(client: LanguageClient, tmp_path
 
 @pytest.mark.asyncio
 async def test_code_actions_fix_and_add_noqa(client: LanguageClient, tmp_path: Path):
-    helpers.write(tmp_path / "pyproject.toml", "")
-    path = helpers.write(tmp_path / "m.py", JIT_MODEL)
-    uri = await open_file(client, path)
-    [found] = client.diagnostics[uri]
-    actions = await client.text_document_code_action_async(
-        types.CodeActionParams(
-            types.TextDocumentIdentifier(uri),
-            found.range,
-            types.CodeActionContext([found]),
-        )
-    )
+    uri, found = await one_finding(client, tmp_path)
+    actions = await actions_for(client, uri, found)
     by_kind = {}
     for action in actions:
         by_kind.setdefault(action.kind, []).append(action)
@@ -138,10 +143,7 @@ async def test_code_actions_fix_and_add_noqa(client: LanguageClient, tmp_path: P
 
 @pytest.mark.asyncio
 async def test_hover_shows_the_rule(client: LanguageClient, tmp_path: Path):
-    helpers.write(tmp_path / "pyproject.toml", "")
-    path = helpers.write(tmp_path / "m.py", JIT_MODEL)
-    uri = await open_file(client, path)
-    [found] = client.diagnostics[uri]
+    uri, found = await one_finding(client, tmp_path)
     shown = await client.text_document_hover_async(
         types.HoverParams(types.TextDocumentIdentifier(uri), found.range.start)
     )
@@ -180,17 +182,10 @@ async def test_lines_are_counted_as_python_and_lsp_count_them(
     client: LanguageClient, tmp_path: Path
 ):
     """A form feed ends no line (str.splitlines says it does): ranges and edits stay right."""
-    helpers.write(tmp_path / "pyproject.toml", "")
     text = JIT_MODEL.replace("from flax import nnx\n", "from flax import nnx\n\x0c\n")
-    path = helpers.write(tmp_path / "m.py", text)
-    uri = await open_file(client, path, text)
-    [found] = client.diagnostics[uri]
+    uri, found = await one_finding(client, tmp_path, text)
     assert (found.range.start.line, found.range.start.character) == (5, 7)
-    actions = await client.text_document_code_action_async(
-        types.CodeActionParams(
-            types.TextDocumentIdentifier(uri), found.range, types.CodeActionContext([found])
-        )
-    )
+    actions = await actions_for(client, uri, found)
     fix = next(a for a in actions if a.kind == types.CodeActionKind.QuickFix)
     assert FIXED_LINE in apply(text, edits_of(fix)).split("\n")
 
@@ -199,10 +194,7 @@ async def test_lines_are_counted_as_python_and_lsp_count_them(
 async def test_a_configuration_error_is_shown_and_no_stale_finding_stays(
     client: LanguageClient, tmp_path: Path
 ):
-    helpers.write(tmp_path / "pyproject.toml", "")
-    path = helpers.write(tmp_path / "m.py", JIT_MODEL)
-    uri = await open_file(client, path)
-    assert len(client.diagnostics[uri]) == 1
+    uri, _ = await one_finding(client, tmp_path)
     config = helpers.write(tmp_path / "pyproject.toml", "[tool.nnx-lint]\nbogus = 1\n")
     client.workspace_did_change_watched_files(
         types.DidChangeWatchedFilesParams(
