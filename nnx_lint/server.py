@@ -42,11 +42,15 @@ FIX_ALL = types.CodeActionKind.SourceFixAll + ".nnx-lint"
 
 @dataclass(frozen=True)
 class _Linted:
-    """A document's findings, and the version and text they were found in."""
+    """A document's findings, and the version and text (with its lines) they were found in."""
 
     version: int | None
-    text: str
+    lines: LineIndex
     diagnostics: list[Diagnostic]
+
+    @property
+    def text(self) -> str:
+        return self.lines.text
 
 
 class NnxLintServer(LanguageServer):
@@ -84,28 +88,32 @@ class NnxLintServer(LanguageServer):
         if not path.endswith(SOURCE_SUFFIXES):
             return None
         text = document.source
-        try:
-            found = self.project(path).check(path, text)
-        except ConfigError as exc:  # the user's to mend: said, and nothing stale left shown
-            self.window_show_message(types.ShowMessageParams(types.MessageType.Error, str(exc)))
-            found = []
-        except InternalError as exc:
-            self.window_log_message(
-                types.LogMessageParams(types.MessageType.Error, f"{exc}; please report this bug")
-            )
-            found = []
-        linted = self.linted[uri] = _Linted(document.version, text, found)
+        found = self.check(path, text)
+        linted = self.linted[uri] = _Linted(document.version, LineIndex(text), found)
         self.window_log_message(
             types.LogMessageParams(
                 types.MessageType.Log,
                 f"linted {path} (version {document.version}): {len(found)} finding(s)",
             )
         )
-        published = [_lsp_diagnostic(d, document, text) for d in found]
+        published = [_lsp_diagnostic(d, document, linted.lines) for d in found]
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri, published, document.version)
         )
         return linted
+
+    def check(self, path: str, text: str) -> list[Diagnostic]:
+        """The findings of ``text`` at ``path``, through its project; none where the
+        configuration is wrong (shown to the user) or nnx-lint fails (logged)."""
+        try:
+            return self.project(path).check(path, text)
+        except ConfigError as exc:  # the user's to mend: said, and nothing stale left shown
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Error, str(exc)))
+        except InternalError as exc:
+            self.window_log_message(
+                types.LogMessageParams(types.MessageType.Error, f"{exc}; please report this bug")
+            )
+        return []
 
     def current(self, uri: str) -> _Linted | None:
         """The document's findings for its present text (linted again if it changed)."""
@@ -156,15 +164,11 @@ class NnxLintServer(LanguageServer):
                 for c, text in zip(cells, texts, strict=True)
             ],
         }
-        try:
-            found = self.project(path).check(path, json.dumps(program))
-        except (ConfigError, InternalError) as exc:
-            self.window_show_message(types.ShowMessageParams(types.MessageType.Error, str(exc)))
-            found = []
+        found = self.check(path, json.dumps(program))
         for number, (cell, text) in enumerate(zip(cells, texts, strict=True), start=1):
             document = self.workspace.get_text_document(cell.document)
-            own = [d for d in found if d.cell == number]
-            published = [_lsp_diagnostic(d, document, text) for d in own]
+            lines = LineIndex(text)
+            published = [_lsp_diagnostic(d, document, lines) for d in found if d.cell == number]
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(cell.document, published)
             )
@@ -250,7 +254,7 @@ def code_action(server: NnxLintServer, params: types.CodeActionParams) -> list[t
     actions: list[types.CodeAction] = []
     if wanted is None or any(types.CodeActionKind.QuickFix.startswith(k) for k in wanted):
         for d in linted.diagnostics:
-            if _overlaps(_range(d, document, linted.text), params.range):
+            if _overlaps(_range(d, document, linted.lines), params.range):
                 actions += _quick_fixes(d, document, linted)
     fixable = [d for d in linted.diagnostics if d.fixable(unsafe_fixes=False)]
     if fixable and (wanted is None or any(FIX_ALL.startswith(k) for k in wanted)):
@@ -268,7 +272,7 @@ def hover(server: NnxLintServer, params: types.HoverParams) -> types.Hover | Non
     here = types.Range(params.position, params.position)
     for d in linted.diagnostics:
         rule = RULES_BY_CODE.get(d.code)
-        where = _range(d, document, linted.text)
+        where = _range(d, document, linted.lines)
         if rule is not None and _overlaps(where, here):
             text = f"**{rule.code}** ({rule.name}): {d.message}\n\n{rule.doc.strip()}"
             contents = types.MarkupContent(types.MarkupKind.Markdown, text)
@@ -287,24 +291,22 @@ def _position(document: TextDocument, lines: LineIndex, row: int, column: int) -
     return types.Position(row - 1, document.position_codec.client_num_units(before))
 
 
-def _range(d: Diagnostic, document: TextDocument, text: str) -> types.Range:
+def _range(d: Diagnostic, document: TextDocument, lines: LineIndex) -> types.Range:
     """A finding's range in the client's units."""
-    lines = LineIndex(text)
     start = _position(document, lines, d.line, d.column)
     return types.Range(start, _position(document, lines, d.end_line, d.end_column))
 
 
-def _edit(edit: Edit, document: TextDocument, text: str) -> types.TextEdit:
-    lines = LineIndex(text)
+def _edit(edit: Edit, document: TextDocument, lines: LineIndex) -> types.TextEdit:
     start = _position(document, lines, *lines.position(edit.start))
     return types.TextEdit(
         types.Range(start, _position(document, lines, *lines.position(edit.end))), edit.content
     )
 
 
-def _whole(document: TextDocument, text: str, new: str) -> types.TextEdit:
-    """Replace the whole of ``text`` with ``new``."""
-    return _edit(Edit(0, len(text), new), document, text)
+def _whole(document: TextDocument, lines: LineIndex, new: str) -> types.TextEdit:
+    """Replace the whole of the text with ``new``."""
+    return _edit(Edit(0, len(lines.text), new), document, lines)
 
 
 def _overlaps(a: types.Range, b: types.Range) -> bool:
@@ -314,12 +316,12 @@ def _overlaps(a: types.Range, b: types.Range) -> bool:
     return key(a.start) <= key(b.end) and key(b.start) <= key(a.end)
 
 
-def _lsp_diagnostic(d: Diagnostic, document: TextDocument, text: str) -> types.Diagnostic:
+def _lsp_diagnostic(d: Diagnostic, document: TextDocument, lines: LineIndex) -> types.Diagnostic:
     rule = RULES_BY_CODE.get(d.code)
     severity = types.DiagnosticSeverity.Error if rule is None else types.DiagnosticSeverity.Warning
     message = d.message if d.fix_unavailable is None else f"{d.message}; {d.fix_unavailable}"
     return types.Diagnostic(
-        range=_range(d, document, text),
+        range=_range(d, document, lines),
         message=message,
         severity=severity,
         code=d.code,
@@ -342,12 +344,12 @@ def _changes(
 def _quick_fixes(d: Diagnostic, document: TextDocument, linted: _Linted) -> list[types.CodeAction]:
     from nnx_lint.engine import add_noqa
 
-    text = linted.text
+    text, lines = linted.text, linted.lines
     actions = []
-    diagnostic = [_lsp_diagnostic(d, document, text)]
+    diagnostic = [_lsp_diagnostic(d, document, lines)]
     if d.fix is not None:
         unsafe = d.fix.applicability is Applicability.UNSAFE
-        edits = [_edit(e, document, text) for e in d.fix.edits]
+        edits = [_edit(e, document, lines) for e in d.fix.edits]
         actions.append(
             types.CodeAction(
                 title=f"{d.fix.message} ({d.code}{', unsafe' if unsafe else ''})",
@@ -364,7 +366,7 @@ def _quick_fixes(d: Diagnostic, document: TextDocument, linted: _Linted) -> list
                 title=f"Add `# noqa: {d.code}`",
                 kind=types.CodeActionKind.QuickFix,
                 diagnostics=diagnostic,
-                edit=_changes(document, linted, [_whole(document, text, quiet)]),
+                edit=_changes(document, linted, [_whole(document, lines, quiet)]),
             )
         )
     return actions
@@ -388,7 +390,7 @@ def _fix_all(
     return types.CodeAction(
         title="Fix all safe nnx-lint findings",
         kind=FIX_ALL,
-        edit=_changes(document, linted, [_whole(document, linted.text, fixed)]),
+        edit=_changes(document, linted, [_whole(document, linted.lines, fixed)]),
     )
 
 
