@@ -2,17 +2,17 @@
 
 A check run (no ``--fix``, ``--diff``, standard input or ``--no-cache``) is recorded in its
 cache directory under a key of everything outside the file system it depends on: nnx-lint's
-version, the Python running it, the arguments, the working directory, the environment
-variables that change what is printed, and whether the outputs are terminals. The record holds
-what the run printed, its exit status, and the stamp ``(mtime, size)`` of every path it read or
-listed: the files linted and indexed, the directories walked (a file added or removed changes
-its directory's stamp), the pyproject.toml and .gitignore files at and above them (present or
-not), the directories on ``sys.path`` (flax upgraded) and nnx-lint's own source; and whether
-each project marker (setup.cfg, setup.py, .git, ``__init__.py``) above the walk exists. The
-next run with the same key stats those paths (nothing is read or parsed) and, if every stamp
-is the same, prints the recorded output and exits with the recorded status; otherwise it runs
-in full and records anew. A run that read a path changed in the last two seconds is not
-recorded (``record``).
+version, the Python running it and its import path, the arguments, the working directory, the
+environment variables that change what is printed, and whether the outputs are terminals. The
+record holds what the run printed, its exit status, and the stamp (mtime, size, ctime) of every
+path it read or listed: the files linted and indexed, the directories walked (a file added or
+removed changes its directory's stamp), the pyproject.toml and .gitignore files at and above
+them (present or not), the directories on ``sys.path`` (flax upgraded) and nnx-lint's own
+source; and whether each project marker (setup.cfg, setup.py, .git, ``__init__.py``) above the
+walk exists. The next run with the same key stats those paths (nothing is read or parsed) and,
+if every stamp is the same, prints the recorded output and exits with the recorded status;
+otherwise it runs in full and records anew. A run that read a path changed in the last two
+seconds is not recorded (``record``).
 
 Only light modules are imported here (``os``, ``sys``, ``marshal``, ``zlib``, ``roots``):
 a replayed run imports nothing else of nnx-lint's.
@@ -61,6 +61,8 @@ class Plan:
 
 
 def plan(argv: Sequence[str]) -> Plan | None:
+    if argv[:1] in (["rule"], ["server"]):  # the other commands (``cli.COMMANDS``, ``launch``)
+        return None
     named: list[str] = []
     cache_dir: str | None = None
     args = iter(argv)
@@ -74,13 +76,11 @@ def plan(argv: Sequence[str]) -> Plan | None:
                     cache_dir = value
             elif arg not in FLAGS:
                 return None
-        elif arg in ("-", "rule", "server") and not named:
+        elif arg == "-":
             return None
         else:
             named.append(arg)
     directory = cache_directory(named, cache_dir)
-    if directory is None:
-        return None
     key = marshal.dumps(
         (
             FORMAT,
@@ -98,7 +98,7 @@ def plan(argv: Sequence[str]) -> Plan | None:
     return Plan(directory, key)
 
 
-def cache_directory(named: Sequence[str], cache_dir: str | None) -> str | None:
+def cache_directory(named: Sequence[str], cache_dir: str | None) -> str:
     """The cache directory shared by a run's projects: ``--cache-dir``; else, where the linted
     paths meet, the project root's ``.nnx_lint_cache`` if that root has a marker (the one
     every project with a marker also uses for itself), or theirs."""
