@@ -20,7 +20,7 @@ model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
 fast = jax.jit(model)
 """
 GOOD_LINE = "good.py:5:8: NNX001"
-FIXED = "fast = functools.partial(nnx.jit(type(model).__call__), model)"
+FIXED = "fast = functools.partial(jax.jit(type(model).__call__), model)"
 
 
 def nnx_lint(cwd: Path, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:

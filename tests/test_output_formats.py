@@ -83,7 +83,7 @@ def test_github_workflow_commands(tmp_path):
     )
     assert message.startswith(f"m.py:5:8: NNX001 {MESSAGE_START}")
     assert message.endswith(
-        "%0A  help: Compile `type(model).__call__` with nnx.jit and bind `model`"
+        "%0A  help: Compile `type(model).__call__` with jax.jit and bind `model`"
     )
     assert "\n" not in message and "[*]" not in message
     assert lint(tmp_path, "github", "--select", "NNX002").stdout == ""  # and no summary

@@ -18,7 +18,7 @@ from nnx_lint.rules import RULES_BY_CODE
 
 JIT_MODEL = "import jax\nfrom flax import nnx\n\nmodel = nnx.Linear(2, 3, rngs=nnx.Rngs(0))\n"
 JIT_MODEL += "fast = jax.jit(model)\n"
-FIXED_LINE = "fast = functools.partial(nnx.jit(type(model).__call__), model)"
+FIXED_LINE = "fast = functools.partial(jax.jit(type(model).__call__), model)"
 
 
 @pytest_lsp.fixture(

@@ -118,15 +118,37 @@ class Verdict:
     location: tuple[str, int] | None = None
     # Decided by a module's mode (Dropout, BatchNorm), which .eval()/.train() may switch.
     mode_dependent: bool = False
+    # Whether a change adds or replaces an attribute (`self.cache = x`, `sow`, `.eval()`)
+    # rather than a Variable's value (`self.count[...] += 1`, an Rngs draw, BatchNorm's
+    # statistics, `optimizer.update`): NNX's tree mode drops those silently. None: cannot tell.
+    restructures: bool | None = None
 
 
 def join(verdicts: list[Verdict]) -> Verdict:
-    """Any change wins; else anything unknown makes the whole unknown; else pure."""
+    """Any change wins; else anything unknown makes the whole unknown; else pure (resting on
+    a mode when any part does). Whether the whole restructures is told from every part."""
+    if any(v.restructures for v in verdicts if v.effect is not Effect.PURE):
+        restructures: bool | None = True
+    elif any(
+        v.effect is Effect.UNKNOWN or v.restructures is None
+        for v in verdicts
+        if v.effect is not Effect.PURE
+    ):
+        restructures = None
+    else:
+        restructures = False
     for effect in (Effect.CHANGES, Effect.UNKNOWN):
         for verdict in verdicts:
             if verdict.effect is effect:
-                return verdict
-    return Verdict(Effect.PURE, ())
+                return replace(verdict, restructures=restructures)
+    return Verdict(
+        Effect.PURE, (), mode_dependent=any(v.mode_dependent for v in verdicts), restructures=False
+    )
+
+
+# A write into a Variable's value (`self.count.value = ...`, `self.count[...] += 1`), not of an
+# attribute itself.
+VALUE_WRITE = re.compile(r"(\.value|\[\.\.\.\])$")
 
 
 def _short(qualname: str) -> str:
@@ -978,7 +1000,8 @@ class ProjectIndex:
         builtin = nnx_api.builtin_effect(qualname, method)
         if builtin is not None:
             modal = qualname in nnx_api.MODE_DEPENDENT and method == "__call__"
-            return Verdict(builtin[0], (builtin[1],), mode_dependent=modal)
+            moves = method in nnx_api.MODULE_METHODS_CHANGING  # sow, eval, train, ...
+            return Verdict(builtin[0], (builtin[1],), mode_dependent=modal, restructures=moves)
         lineage = list(self.ancestors(qualname))
         if not lineage:
             return Verdict(Effect.UNKNOWN, (f"`{_short(qualname)}` is not known to nnx-lint",))
@@ -1005,9 +1028,12 @@ class ProjectIndex:
             if plain and not self._writes_nnx_state(qualname, site.text):
                 continue  # `self.calls += 1` on a plain object: Python state, no trace error
             step = f"`{name}` assigns `{site.text}` (line {site.line})"
+            moves = VALUE_WRITE.search(site.text) is None
             if not site.conditional:
-                return Verdict(Effect.CHANGES, (step,), at(site.line))
-            verdicts.append(Verdict(Effect.UNKNOWN, (f"{step} under a condition",), at(site.line)))
+                verdicts.append(Verdict(Effect.CHANGES, (step,), at(site.line), restructures=moves))
+                continue
+            why = (f"{step} under a condition",)
+            verdicts.append(Verdict(Effect.UNKNOWN, why, at(site.line), restructures=moves))
         for call in summary.calls:
             verdict = self._call_effect(qualname, facts, call)
             step = f"`{name}` calls `{call.text}` (line {call.line})"
@@ -1016,7 +1042,7 @@ class ProjectIndex:
                 effect, step = Effect.UNKNOWN, f"{step} under a condition"
             where = verdict.location or at(call.line)
             verdicts.append(
-                Verdict(effect, (step, *verdict.reasons), where, verdict.mode_dependent)
+                replace(verdict, effect=effect, reasons=(step, *verdict.reasons), location=where)
             )
         for site in summary.passed:
             attr = site.path[0]
@@ -1070,7 +1096,8 @@ class ProjectIndex:
             if flagged is not None:
                 quiet = nnx_api.QUIET_WHEN.get(runs, ("", None))[0]
                 modal = given.get(quiet, NOT_LITERAL) == NOT_LITERAL  # not decided at the call
-                return Verdict(flagged[0], (flagged[1],), mode_dependent=modal)
+                # Dropout's draws and BatchNorm's statistics change Variables' values.
+                return Verdict(flagged[0], (flagged[1],), mode_dependent=modal, restructures=False)
         if method == "__call__" and cls in nnx_api.CALLING_CONTAINERS:
             # nnx.Sequential(...) calls what it holds.
             held = self._held_modules(qualname, attr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 NEWEST = (999,)
 PYTREE_MODULES = (0, 11)  # Modules are JAX pytrees from flax 0.11.0 on
+TREE_MODE_JIT = (0, 12, 5)  # nnx.jit(..., graph=False) from flax 0.12.5 on
 
 
 def target_flax(setting: tuple[int, ...] | None) -> tuple[int, ...]:

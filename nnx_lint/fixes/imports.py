@@ -22,7 +22,8 @@ def import_name(ctx: FileContext, qualname: str) -> str | None:
 
 
 class Imports:
-    """Local spellings of flax.nnx and functools.partial, adding imports where missing."""
+    """Local spellings of flax.nnx, jax.jit and functools.partial, adding imports where
+    missing."""
 
     def __init__(self, ctx: FileContext) -> None:
         self.ctx = ctx
@@ -56,6 +57,9 @@ class Imports:
 
     def nnx(self) -> str:
         return self._spelling(nnx_api.NNX, "nnx", "from flax import nnx")
+
+    def jax_jit(self) -> str:
+        return self._spelling("jax.jit", "jax.jit", "import jax")
 
     def partial(self) -> str:
         return self._spelling("functools.partial", "functools.partial", "import functools")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from nnx_lint.analysis.nnx_api import Effect  # light: the enums and names of the API
+# light: the enums and names of the API
+from nnx_lint.analysis.nnx_api import CACHED_PARTIAL, Effect
 from nnx_lint.rules import Rule, evidence, report
 
 if TYPE_CHECKING:
@@ -130,7 +131,6 @@ UNKNOWN = (
 )
 
 
-CACHED_PARTIAL = "flax.nnx.cached_partial"
 CACHED_SEEN = (0, 12)  # run on 0.12.8; older releases not checked: the verdict speaks there
 CACHED = (
     "nnx.cached_partial works only inside NNX transforms, so calling it raises ValueError "

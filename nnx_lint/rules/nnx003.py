@@ -214,15 +214,30 @@ def _passed_notes(named: list[NnxParam]) -> tuple[Related, ...]:
     )
 
 
-def _traced_fix(ctx: FileContext, site: JitSite, static: list[NnxParam]) -> Fix:
-    from nnx_lint.fixes.rewrites import NoFix, concrete_use, traced_fix
+def _traced_fix(
+    ctx: FileContext,
+    site: JitSite,
+    static: list[NnxParam],
+    params: dict[str, NnxParam],
+    found: StateChanges,
+) -> Fix:
+    from nnx_lint.analysis.nnx_api import Effect
+    from nnx_lint.analysis.project_index import Verdict, join
+    from nnx_lint.fixes.rewrites import NoFix, concrete_use, jax_traces, traced_fix
 
     if site.captures:
         raise NoFix("the function also captures NNX objects (NNX001); pass those in first")
     indexes = {p.binding.param_index for p in static}
     names = {p.name for p in static}
     assert site.function is not None  # the static shape compiles a def or a lambda
-    return traced_fix(ctx, site, indexes, names, concrete_use(ctx, site.function, names))
+    # Whether the function only reads its NNX arguments, in any mode of their classes.
+    classes = [ctx.index.effect(p.instance.cls) for p in params.values() if p.instance.cls]
+    verdict = join(classes) if len(classes) == len(params) else Verdict(Effect.UNKNOWN, ())
+    if found.hows or found.unknown:
+        verdict = Verdict(Effect.CHANGES, ())
+    keep = jax_traces(ctx, [p.instance for p in params.values()], verdict)
+    why = concrete_use(ctx, site.function, names)
+    return traced_fix(ctx, site, indexes, names, why, keep_jax=keep)
 
 
 STATIC = "{names} {verb} a static argument of the compiled function, not traced by jax.jit"
@@ -315,7 +330,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
             related = evidence(found.evidence[traced[0]]) if traced else ()
             related += _passed_notes(static)
             try:
-                fix = _traced_fix(ctx, site, static)
+                fix = _traced_fix(ctx, site, static, params, found)
                 yield report(ctx, CODE, site.report_node, message, fix, None, related, short)
             except NoFix as why:
                 names = " and ".join(f"`{p.name}`" for p in static)

@@ -1,0 +1,204 @@
+"""What nnx-lint's fixes cost when the fixed program runs: per call, next to the original and
+to the fastest correct hand-written form, in one run.
+
+    python benchmarks/runtime.py [--quick] [--layers 2,200] [--python PATH] [--json PATH]
+
+Each program of `benchmarks/runtime/` is one shape a rule fixes (`nnx001_assign.py`, ...): a
+module-level model and a `step()` that makes one call. It is run as written ("original"),
+as `nnx-lint --fix` leaves it ("fixed"), as `nnx-lint --fix --unsafe-fixes` leaves it
+("unsafe fix", where that differs) and in the hand-written forms of
+`benchmarks/runtime/handwritten/` that compute the same thing (`forward.*.py` for the shapes
+that call the model, `train.*.py` for the train step). Every program runs twice: on a pure
+model (`PureChain`: Linear layers) and on one whose state changes on every call
+(`DropoutChain`: the same layers and a Dropout that draws from its Rngs); and on a chain of 2
+and of 200 layers. Each run is first compared with an eager run of the original
+(`benchmarks/runtime_worker.py`: outputs and final state, the parameters changed between calls):
+only correct forms count, and "fastest" is the fastest correct hand-written form. Ratios are
+per-call medians against it.
+
+`--python` runs the programs in another interpreter (a virtual environment with another flax:
+nnx-lint fixes for that version, `--target-flax-version`); nnx-lint itself runs from this one.
+Reports, never asserts: exit 0, or 2 when a fix fails or nnx-lint cannot run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROGRAMS = HERE / "runtime"
+WORKER = HERE / "runtime_worker.py"
+FAMILY = {"nnx003_train_step": "train"}  # the hand-written forms a shape is measured against
+KINDS = {"pure": "PureChain", "changing": "DropoutChain"}
+ORIGINAL, FIXED, UNSAFE = "original", "fixed", "unsafe fix"
+
+
+@dataclass(frozen=True)
+class Row:
+    layers: int
+    kind: str
+    shape: str
+    form: str
+    status: str
+    seconds: float | None
+    error: str = ""
+
+
+def flax_version(python: str) -> str:
+    out = subprocess.run(
+        [python, "-c", "import flax; print(flax.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def prepare(work: Path, kind: str, target: str) -> dict[str, dict[str, Path]]:
+    """Each shape's programs for one kind of model: {shape: {form: path}}."""
+    base = work / kind
+    forms: dict[str, dict[str, Path]] = {}
+    variants = {ORIGINAL: [], FIXED: ["--fix"], UNSAFE: ["--fix", "--unsafe-fixes"]}
+    for variant, flags in variants.items():
+        directory = base / variant.replace(" ", "-")
+        directory.mkdir(parents=True)
+        (directory / "pyproject.toml").write_text("[tool.nnx-lint]\n")
+        shutil.copy(PROGRAMS / "models.py", directory)
+        for program in sorted(PROGRAMS.glob("nnx*.py")):
+            text = program.read_text().replace("PureChain", KINDS[kind])
+            (directory / program.name).write_text(text)
+        if flags:
+            cmd = [sys.executable, "-m", "nnx_lint", *flags, "--no-cache", "--exit-zero"]
+            cmd += ["--target-flax-version", target, "."]
+            proc = subprocess.run(cmd, cwd=directory, capture_output=True, text=True)
+            if proc.returncode not in (0, 1):
+                sys.exit(f"nnx-lint {' '.join(flags)} failed:\n{proc.stdout}{proc.stderr}")
+        for program in sorted(directory.glob("nnx*.py")):
+            forms.setdefault(program.stem, {})[variant] = program
+    hand = base / "handwritten"
+    hand.mkdir()
+    shutil.copy(PROGRAMS / "models.py", hand)
+    for program in sorted((PROGRAMS / "handwritten").glob("*.py")):
+        (hand / program.name).write_text(program.read_text().replace("PureChain", KINDS[kind]))
+    for shape, variants_of in forms.items():
+        # A fix that changed nothing (none offered) or nothing more is not another form.
+        if variants_of[UNSAFE].read_text() == variants_of[FIXED].read_text():
+            del variants_of[UNSAFE]
+        if variants_of[FIXED].read_text() == variants_of[ORIGINAL].read_text():
+            del variants_of[FIXED]
+        family = FAMILY.get(shape, "forward")
+        for program in sorted(hand.glob(f"{family}.*.py")):
+            variants_of[f"by hand: {program.stem.split('.', 1)[1]}"] = program
+    return forms
+
+
+def measure(
+    python: str, layers: int, kind: str, forms: dict[str, dict[str, Path]], quick: bool, work: Path
+) -> list[Row]:
+    job = {
+        "reference": {shape: str(f[ORIGINAL]) for shape, f in forms.items()},
+        "forms": [
+            [shape, label, str(path)] for shape, f in forms.items() for label, path in f.items()
+        ],
+        "calls": 3,
+        "seconds": 0.05 if quick else 0.5,
+    }
+    job_file = work / f"job-{kind}-{layers}.json"
+    job_file.write_text(json.dumps(job))
+    env = dict(os.environ, NNX_FIXCOST_LAYERS=str(layers), JAX_PLATFORMS="cpu")
+    proc = subprocess.run(
+        [python, str(WORKER), str(job_file)], capture_output=True, text=True, env=env
+    )
+    if proc.returncode != 0:
+        sys.exit(f"the worker failed ({kind}, {layers} layers):\n{proc.stderr[-3000:]}")
+    rows = []
+    for line in proc.stdout.splitlines():
+        r = json.loads(line)
+        rows.append(
+            Row(layers, kind, r["shape"], r["form"], r["status"], r["seconds"], r.get("error", ""))
+        )
+    return rows
+
+
+def fastest(rows: list[Row]) -> Row | None:
+    correct = [r for r in rows if r.form.startswith("by hand") and r.status == "ok"]
+    return min(correct, key=lambda r: r.seconds or 0.0, default=None)
+
+
+def ms(row: Row | None) -> str:
+    if row is None:
+        return "no fix"
+    if row.seconds is None:
+        return row.status
+    mark = "" if row.status == "ok" else f" {row.status}"
+    return f"{row.seconds * 1e3:.2f} ms{mark}"
+
+
+def report(rows: list[Row], python: str, version: str) -> None:
+    print(f"# Run-time cost of nnx-lint's fixes (flax {version}, {python})")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, per-call medians"
+    )
+    header = f"{'layers':>6} {'model':9} {'shape':18} {'original':>22} {'fixed':>22} "
+    header += f"{'unsafe fix':>22} {'fastest by hand':>32} {'fixed/fastest':>13}"
+    print(header)
+    keys = sorted({(r.layers, r.kind, r.shape) for r in rows})
+    for layers, kind, shape in keys:
+        mine = [r for r in rows if (r.layers, r.kind, r.shape) == (layers, kind, shape)]
+        by = {r.form: r for r in mine}
+        if "eager" in by:
+            continue  # this flax cannot run the program: listed below
+        best = fastest(mine)
+        ratios = []
+        for form in (FIXED, UNSAFE):
+            row = by.get(form)
+            if row and best and row.status == "ok" and row.seconds and best.seconds:
+                ratios.append(f"{row.seconds / best.seconds:.2f}x")
+        fast = f"{ms(best)} ({best.form[9:]})" if best else "none correct"
+        print(
+            f"{layers:>6} {kind:9} {shape:18} {ms(by.get(ORIGINAL)):>22} {ms(by.get(FIXED)):>22} "
+            f"{ms(by.get(UNSAFE)):>22} {fast:>32} {' / '.join(ratios) or '-':>13}"
+        )
+    failed = [r for r in rows if r.form in (FIXED, UNSAFE) and r.status != "ok"]
+    for r in failed:
+        print(f"!! {r.layers} layers, {r.kind}, {r.shape}: the {r.form} {r.status} {r.error}")
+    for r in rows:
+        if r.form == "eager":
+            print(f"-- {r.layers} layers, {r.kind}, {r.shape}: not run, its eager run {r.status}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 layers, short timings")
+    parser.add_argument("--layers", default="2,200", help="chain lengths, comma-separated")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter to run in")
+    parser.add_argument("--json", type=Path, help="also write every row here")
+    args = parser.parse_args(argv)
+    layers = [2] if args.quick else [int(n) for n in args.layers.split(",")]
+    version = flax_version(args.python)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="nnx-fixcost-") as tmp:
+        work = Path(tmp)
+        for kind in KINDS:
+            forms = prepare(work, kind, version)
+            for n in layers:
+                print(f"[runtime] {kind} model, {n} layers", file=sys.stderr, flush=True)
+                rows += measure(args.python, n, kind, forms, args.quick, work)
+    report(rows, args.python, version)
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=1))
+    broken = any(r.form in (FIXED, UNSAFE) and r.status != "ok" for r in rows)
+    return 2 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
