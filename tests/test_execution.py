@@ -110,6 +110,7 @@ CASES = [
         unsafe=True,
         counters={"state/model/dropout/rngs/count": 3},
         batch_norms=("state/model/bn",),
+        tree=True,
     ),
     Case(
         "closure_lambda",
@@ -119,6 +120,7 @@ CASES = [
         unsafe=True,
         # sum(linspace(0, 1, 40)) * (1 + 2 + 3)
         counters={"state/model/seen": 120.0, "state/model/dropout/rngs/count": 3},
+        tree=True,
     ),
     Case(
         "stale_params",
@@ -138,6 +140,7 @@ CASES = [
             "state/first/drop/rngs/count": 3,
             "state/second/drop/rngs/count": 3,
         },
+        tree=True,
     ),
     Case(
         "partial_bound",
@@ -180,7 +183,8 @@ CASES = [
     ),
 ]
 PARAMS = [pytest.param(case, id=case.program) for case in CASES]
-TREE = [pytest.param(case, id=case.program) for case in CASES if case.tree]
+# Safe fixes that `--unsafe-fixes` turns into tree mode (the unsafe ones are run so above).
+TREE = [pytest.param(case, id=case.program) for case in CASES if case.tree and not case.unsafe]
 
 
 # -- running programs -------------------------------------------------------------------------
@@ -287,6 +291,7 @@ def test_fix_matches_eager(case: Case, tmp_path: Path, reference) -> None:
     # 0.11+: the fastest correct form); one whose state changes, an argument of nnx.jit.
     assert ("jax.jit" if case.before == "stale" else "nnx.jit") in _code_only(fixed), fixed
     assert case.bad_code not in _code_only(fixed), fixed
+    assert ("graph=False" in _code_only(fixed)) == (case.unsafe and case.tree), fixed
     compile(fixed, str(program), "exec")
     run_nnx_lint(program, *fix)
     assert program.read_text() == fixed, "a second `--fix` run changed the file again"

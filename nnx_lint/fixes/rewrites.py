@@ -306,7 +306,10 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     imports = Imports(ctx)
     instances = [c.instance for c in site.captures]
     kind = JitKind.JAX if jax_traces(ctx, instances, site.verdict) else JitKind.NNX
-    if site.jit.kind is JitKind.JAX and kind is JitKind.NNX:
+    tree = kind is JitKind.NNX and tree_mode(ctx, site)
+    if tree:
+        edits += _tree_mode_edits(ctx, site, imports)
+    elif site.jit.kind is JitKind.JAX and kind is JitKind.NNX:
         edits.append(swap_to_nnx_jit(ctx, site, imports))
     for arg in _argnum_options(site):
         assert arg.keyword is not None  # _argnum_options: options passed by keyword
@@ -318,12 +321,33 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     edits.append(_parameters(ctx, site.function.node, names))
     for call in _call_sites(ctx, site):
         edits.append(_leading_args(ctx, call, names))
-    how = "jax.jit, which traces them" if site.jit.kind is kind else "nnx.jit"
+    if tree:
+        how = "nnx.jit in tree mode (it raises ValueError if they hold a Variable at two places)"
+    else:
+        how = "jax.jit, which traces them" if site.jit.kind is kind else "nnx.jit"
     return Fix(
         Applicability.UNSAFE,
         f"Pass {', '.join(f'`{n}`' for n in names)} as arguments and compile with {how}",
         tuple(imports.edits + edits),
     )
+
+
+def _tree_mode_edits(ctx: FileContext, site: JitSite, imports: Imports) -> list[Edit]:
+    """``nnx.jit`` in tree mode where the site spells jit: ``@jax.jit`` ->
+    ``@functools.partial(nnx.jit, graph=False)``; ``jax.jit(f, ...)``, ``@jax.jit(...)`` and
+    ``@partial(jax.jit, ...)`` get ``graph=False`` as their last argument."""
+    if not within(site.jit.spelled, site.report_node):
+        raise NoFix("jit is reached through an alias defined elsewhere")
+    call = site.call if site.call is not None else site.report_node
+    if not isinstance(call, cst.Call):  # a bare decorator: `@jax.jit`
+        start, end = ctx.span(site.report_node)
+        return [Edit(start, end, f"{imports.partial()}({imports.nnx()}.jit, graph=False)")]
+    edits = [] if site.jit.kind is JitKind.NNX else [swap_to_nnx_jit(ctx, site, imports)]
+    if call.args:  # after the last one's value (before a trailing comma: `f(a, b,)`)
+        at = ctx.span(call.args[-1])[1]
+        return [*edits, Edit(at, at, ", graph=False")]
+    end = ctx.span(call)[1] - 1  # the closing parenthesis
+    return [*edits, Edit(end, end, "graph=False")]
 
 
 def swap_to_nnx_jit(ctx: FileContext, site: JitSite, imports: Imports) -> Edit:
