@@ -324,3 +324,25 @@ def test_unreported_runs_correctly(program: Program, tmp_path: Path, eager) -> N
     expected = check_eager(program, distinct=True, run=reference.result())
     assert run.returncode == 0 and run.arrays is not None, str(run)
     assert_same(run.arrays, expected, f"{program.name}.py as it is")
+
+
+@pytest.mark.parametrize("program", _params(REPORTED))
+def test_reported_tree_mode_fix_matches_eager(program: Program, tmp_path: Path, eager) -> None:
+    """With `--unsafe-fixes` (flax 0.12.5+) the step is compiled in tree mode, the faster form:
+    every change it makes is to a Variable's value (RNG counts, the optimizer's update, a
+    counter), which tree mode propagates."""
+    reference = eager(program)
+    path = _copy(program, tmp_path)
+    original = path.read_text()
+    run_nnx_lint(path, "--fix", "--unsafe-fixes")
+    fixed = path.read_text()
+    assert "nnx.jit, graph=False)" in fixed and fixed != original, fixed
+    run_nnx_lint(path, "--fix", "--unsafe-fixes")
+    assert path.read_text() == fixed, "a second `--fix` run changed the file again"
+    clean = run_nnx_lint(path, "--output-format", "concise")
+    assert clean.returncode == 0 and not _findings(clean), clean.stdout
+
+    after = Pending([sys.executable, str(path)], tmp_path).result()
+    expected = check_eager(program, distinct=True, run=reference.result())
+    assert after.returncode == 0 and after.arrays is not None, f"{fixed}\n{after}"
+    assert_same(after.arrays, expected, f"the tree-mode fix of {program.name}.py")

@@ -16,7 +16,7 @@ from nnx_lint.analysis.jit_sites import (
     passed_along,
 )
 from nnx_lint.analysis.nnx_api import Effect
-from nnx_lint.analysis.project_index import Verdict
+from nnx_lint.analysis.project_index import VALUE_WRITE, Verdict
 from nnx_lint.analysis.scopes import (
     Binding,
     BindingKind,
@@ -234,22 +234,34 @@ class _Changes(_Resolver, FastVisitor):
         self.changes: dict[str, list[str]] = {}
         self.evidence: dict[str, Verdict] = {}  # the call path behind a change, if any
         self.unknown: set[str] = set()  # parameters with a call whose effect cannot be told
+        # Parameters with a change not known to be to a Variable's value (`Verdict.restructures`)
+        self.moved: set[str] = set()
 
-    def _note(self, name: cst.Name | None, how: str) -> None:
+    def _note(self, name: cst.Name | None, how: str, value_only: bool = False) -> None:
         param = self._param(name)
         if param is not None:
             hows = self.changes.setdefault(param.name, [])
             if how not in hows:
                 hows.append(how)
+            if not value_only:
+                self.moved.add(param.name)
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         root, attrs = _chain(func)
         if attrs and attrs[-1] == "update":
-            self._note(root, "is updated")
+            # flax's Optimizer and metrics update their Variables' values (and the model's).
+            owner = self._value(func.value) if isinstance(func, cst.Attribute) else None
+            builtin = (
+                isinstance(owner, Instance)
+                and owner.cls is not None
+                and nnx_api.nnx_class_kind(owner.cls) is nnx_api.ObjectKind.STATEFUL
+            )
+            self._note(root, "is updated", value_only=builtin)
             for arg in node.args:  # optimizer.update(model, grads) changes model too
                 if isinstance(arg.value, cst.Name):
-                    self._note(arg.value, f"is updated by `{self.ctx.code(func)}`")
+                    how = f"is updated by `{self.ctx.code(func)}`"
+                    self._note(arg.value, how, value_only=builtin)
         if attrs and attrs[-1] in MODE_METHODS:
             self._note(root, MODE_METHODS[attrs[-1]])
         callee = self._value(func)
@@ -258,13 +270,13 @@ class _Changes(_Resolver, FastVisitor):
             self._note(_chain(first)[0], "is updated by `nnx.update`")
         if isinstance(callee, Instance) and callee.nnx:
             if callee.cls == f"{nnx_api.NNX}.Rngs":
-                self._note(root, "draws from its Rngs")
+                self._note(root, "draws from its Rngs", value_only=True)
             else:
                 self._note_call(root, callee, "__call__")
         if isinstance(func, cst.Attribute) and not callee:
             owner = self._value(func.value)
             if isinstance(owner, Instance) and owner.cls == f"{nnx_api.NNX}.Rngs":
-                self._note(root, "draws from its Rngs")
+                self._note(root, "draws from its Rngs", value_only=True)
             elif isinstance(owner, Instance) and owner.nnx:
                 self._note_call(root, owner, func.attr.value)
         if isinstance(func, cst.Call) and isinstance(transform := self._value(func.func), Ref):
@@ -284,11 +296,13 @@ class _Changes(_Resolver, FastVisitor):
             if param is not None:
                 self.evidence.setdefault(param.name, verdict)
             how = "changes state when called"
-            self._note(root, f"{how}: {'; '.join(verdict.reasons)}" if verdict.reasons else how)
+            how = f"{how}: {'; '.join(verdict.reasons)}" if verdict.reasons else how
+            self._note(root, how, value_only=verdict.restructures is False)
 
     def _target(self, target: cst.BaseExpression) -> None:
         if isinstance(target, cst.Attribute | cst.Subscript):
-            self._note(_chain(target)[0], "has its state assigned")
+            value_only = VALUE_WRITE.search(self.ctx.code(target)) is not None
+            self._note(_chain(target)[0], "has its state assigned", value_only)
         elif isinstance(target, cst.Tuple | cst.List):
             for el in target.elements:
                 self._target(el.value)
@@ -372,6 +386,9 @@ class StateChanges:
     hows: dict[str, tuple[str, ...]]  # parameter -> how its state changes, in order
     evidence: dict[str, Verdict]  # parameter -> the call path of a change made by a call
     unknown: frozenset[str]  # parameters with a call whose effect cannot be told
+    # Parameters with a change not known to be to a Variable's value: a new or replaced
+    # attribute, `.eval()`, ... (NNX's tree mode drops those), or what cannot be told.
+    moved: frozenset[str] = frozenset()
 
 
 def state_changes(
@@ -382,4 +399,5 @@ def state_changes(
     visitor = _Changes(ctx, function, params)
     visitor.walk(function.node.body)
     hows = {name: tuple(found) for name, found in visitor.changes.items()}
-    return StateChanges(hows, visitor.evidence, frozenset(visitor.unknown))
+    moved = frozenset(visitor.moved)
+    return StateChanges(hows, visitor.evidence, frozenset(visitor.unknown), moved)

@@ -27,6 +27,8 @@ __all__ = [
     "static_names",
     "swap_to_nnx_jit",
     "traced_fix",
+    "tree_mode",
+    "tree_mode_edits",
 ]
 
 
@@ -106,12 +108,16 @@ def jax_traces(ctx: FileContext, instances: list[Instance], verdict: Verdict) ->
     return True
 
 
-def tree_mode(ctx: FileContext, site: JitSite) -> bool:
+def tree_mode(
+    ctx: FileContext, site: JitSite, instances: list[Instance], value_only: bool | None = None
+) -> bool:
     """Whether to compile with ``nnx.jit(..., graph=False)``, the faster unsafe form (on 200
     layers ~4x faster per call than graph mode: benchmarks/runtime.py): asked for
     (``--unsafe-fixes``), the target flax has it (0.12.5+), the site sets no graph option, and
     every change the call makes is to a Variable's value (tree mode drops a new or replaced
-    attribute silently). Unsafe: it raises ValueError where the object holds one Variable or
+    attribute silently): ``value_only``, by default told by the site's verdict; and every one
+    of the ``instances`` is of a known class that is a pytree (tree mode cannot take a
+    `pytree=False` Module). Unsafe: it raises ValueError where an object holds one Variable or
     submodule at two places."""
     if not ctx.settings.unsafe_fixes:
         return False
@@ -119,8 +125,16 @@ def tree_mode(ctx: FileContext, site: JitSite) -> bool:
         return False
     if any(a.keyword and a.keyword.value in nnx_api.GRAPH_OPTIONS for a in site.options):
         return False
-    verdict = site.verdict
-    return verdict.effect is Effect.CHANGES and verdict.restructures is False
+    for instance in instances:
+        classes = [instance.cls] if instance.cls else []
+        if instance.annotated and instance.cls:
+            classes += ctx.index.subclasses(instance.cls)
+        if not classes or any(ctx.index.pytree_false(c) for c in classes):
+            return False
+    if value_only is None:
+        verdict = site.verdict
+        value_only = verdict.effect is not Effect.UNKNOWN and verdict.restructures is False
+    return value_only
 
 
 def code(node: cst.CSTNode) -> str:
@@ -235,7 +249,7 @@ def module_fix(ctx: FileContext, site: JitSite) -> Fix:
         opts.append(f"{key}={value}")
     assert site.call is not None  # the module and method shapes are found in calls of jit
     outer = ctx.scopes.call_of.get(id(site.call))
-    tree = outer is None and kind is JitKind.NNX and tree_mode(ctx, site)
+    tree = outer is None and kind is JitKind.NNX and tree_mode(ctx, site, [site.instance])
     if tree:
         opts.append("graph=False")
     compiled = f"{jit}(type({obj}).{method}{''.join(', ' + o for o in opts)})"
@@ -306,9 +320,9 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     imports = Imports(ctx)
     instances = [c.instance for c in site.captures]
     kind = JitKind.JAX if jax_traces(ctx, instances, site.verdict) else JitKind.NNX
-    tree = kind is JitKind.NNX and tree_mode(ctx, site)
+    tree = kind is JitKind.NNX and tree_mode(ctx, site, instances)
     if tree:
-        edits += _tree_mode_edits(ctx, site, imports)
+        edits += tree_mode_edits(ctx, site, imports)
     elif site.jit.kind is JitKind.JAX and kind is JitKind.NNX:
         edits.append(swap_to_nnx_jit(ctx, site, imports))
     for arg in _argnum_options(site):
@@ -332,7 +346,7 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     )
 
 
-def _tree_mode_edits(ctx: FileContext, site: JitSite, imports: Imports) -> list[Edit]:
+def tree_mode_edits(ctx: FileContext, site: JitSite, imports: Imports) -> list[Edit]:
     """``nnx.jit`` in tree mode where the site spells jit: ``@jax.jit`` ->
     ``@functools.partial(nnx.jit, graph=False)``; ``jax.jit(f, ...)``, ``@jax.jit(...)`` and
     ``@partial(jax.jit, ...)`` get ``graph=False`` as their last argument."""
@@ -426,7 +440,9 @@ def partial_fix(ctx: FileContext, site: JitSite) -> Fix:
         by = len(bound)
         value = _shifted(ctx, arg, by) if key in nnx_api.ARGNUM_OPTIONS else ctx.code(arg.value)
         opts.append(f"{key}={value}")
-    tree = not fast and tree_mode(ctx, site)
+    # nnx.cached_partial fails under tree mode (ValueError) as under graph_updates=False.
+    cached = site.binder == nnx_api.CACHED_PARTIAL
+    tree = not fast and not cached and tree_mode(ctx, site, instances)
     if tree:
         opts.append("graph=False")
     function = ctx.code(target.args[0].value)

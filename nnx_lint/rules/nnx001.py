@@ -94,27 +94,50 @@ of NNX objects passed to the compiled function as arguments.
 
 ### Fix safety
 `name = jax.jit(obj)` and `jax.jit(obj.method)` become
-`functools.partial(nnx.jit(type(obj).__call__), obj)` (`type(obj).method`): every call site
-stays the same, the function is traced once, and state changes propagate. This fix is safe.
-Keyword options are carried over (`static_argnums`/`donate_argnums` renumbered); options
-`nnx.jit` does not take (`compiler_options`, positional options) mean no fix.
+`functools.partial(<jit>(type(obj).__call__), obj)` (`type(obj).method`): every call site
+stays the same, the function is traced once, and later changes to the object (parameter
+updates, `.eval()`, a replaced submodule) are seen. This fix is safe. `<jit>` is the fastest
+form that is correct for what the call does (`benchmarks/runtime.py` measures each):
 
-For inline use (`jax.jit(model)(x)`) and closures, the captured objects become leading
-parameters of the compiled function, it is compiled with `nnx.jit`, and every call site in
-the file passes them. That changes the function's signature, so the fix is unsafe (applied
-with `--unsafe-fixes`), and offered only when every use of the function is a call in this
-file that can see the captured names (not for functions in a class body, imported by another
-file of the project, listed in `__all__` or rebound). Options with one entry per argument
+- `jax.jit` itself where the call only reads the object's state in whatever mode it is in,
+  the target flax makes Modules pytrees (0.11+) and the class does not opt out
+  (`pytree=False`): the object is a traced argument, with no graph traversal per call (on a
+  200-layer model about as fast as the fastest form written by hand, several times faster
+  than `nnx.jit`);
+- `nnx.jit` otherwise: its state changes propagate. On a 200-layer model a call costs about
+  4x the fastest hand-written form (the traversal of the object's graph on every call);
+- with `--unsafe-fixes`, on flax 0.12.5+, where every change the call makes is to a
+  Variable's value (RNG draws, BatchNorm statistics, `v[...] = ...`, an optimizer's update),
+  `nnx.jit(..., graph=False)` (tree mode) instead: within 1.5x of the fastest hand-written
+  form. Unsafe because tree mode raises `ValueError` when the object holds one Variable or
+  submodule at two places. Not where the call adds or replaces an attribute or calls `sow`
+  (tree mode drops those silently), nor where that cannot be told.
+
+`nnx.cached_partial` is never emitted, though it is fast: it caches the object's graph when
+it is made, so a later `.eval()` or a replaced submodule is not seen. Keyword options are
+carried over (`static_argnums`/`donate_argnums` renumbered); options `nnx.jit` does not take
+(`compiler_options`, positional options) mean no fix.
+
+For inline use (`jax.jit(model)(x)`) the object is passed to the compiled function
+(`jax.jit(type(model).__call__)(model, x)`, unsafe): only where `jax.jit` can take it, since
+`jax.jit` compiles one function once while an inline `nnx.jit` would compile it again on
+every call (no fix then). For closures, the captured objects become leading parameters of the
+compiled function, it is compiled with the form above (`jax.jit` kept where it can trace
+them; `nnx.jit`, or tree mode under the conditions above), and every call site in the file
+passes them. That changes the function's signature, so the fix is unsafe (applied with
+`--unsafe-fixes`), and offered only when every use of the function is a call in this file
+that can see the captured names (not for functions in a class body, imported by another file
+of the project, listed in `__all__` or rebound). Options with one entry per argument
 (`in_shardings`) mean no fix. Where there is no fix, the finding's help says what to do by
 hand and why no fix is offered.
 
-`jax.jit(functools.partial(f, model))` becomes `functools.partial(nnx.jit(f), model)` (and
+`jax.jit(functools.partial(f, model))` becomes `functools.partial(<jit>(f), model)` (and
 `nnx.cached_partial(nnx.jit(f), model)` for `nnx.cached_partial`): the partial object is
-called as before, the bound objects are traced arguments of `nnx.jit`. Safe when every bound
-value is an NNX object and the function does not need their values concrete; unsafe when
-other values are bound too (they become traced arguments, which Python control flow on them
-cannot read) or when the function reads the objects in a condition, `int()`, `range()` or
-`.item()`; no fix when the partial binds keywords or the function also captures NNX objects.
+called as before, the bound objects are traced arguments. Safe when every bound value is an
+NNX object and the function does not need their values concrete; unsafe when other values are
+bound too (they become traced arguments, which Python control flow on them cannot read), when
+the function reads the objects in a condition, `int()`, `range()` or `.item()`, or in tree
+mode; no fix when the partial binds keywords or the function also captures NNX objects.
 """
 
 

@@ -61,9 +61,13 @@ def step(model, x):
 ```
 
 ### Fix safety
-The same rewrites as NNX001, without the `jax` -> `nnx` swap: `name = nnx.jit(obj)` becomes
-`functools.partial(nnx.jit(type(obj).__call__), obj)` (safe); closures and inline calls get
-the captured objects as leading parameters and arguments (unsafe: the signature changes).
+The same rewrites as NNX001, in the same fastest correct form: `name = nnx.jit(obj)` becomes
+`functools.partial(nnx.jit(type(obj).__call__), obj)` (safe), or
+`functools.partial(jax.jit(type(obj).__call__), obj)` where the call only reads the object
+and the target flax makes it a pytree (0.11+: no graph traversal per call), or tree mode
+(`graph=False`) with `--unsafe-fixes` where every change is to a Variable's value (0.12.5+;
+see NNX001); closures and inline calls get the captured objects as leading parameters and
+arguments (unsafe: the signature changes), closures keeping `nnx.jit`.
 """
 
 

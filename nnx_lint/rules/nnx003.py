@@ -100,7 +100,21 @@ argument it also takes the object out of `static_argnums`/`static_argnames` (oth
 arguments stay; `partial(jax.jit, static_argnums=0)` with nothing left becomes `nnx.jit`):
 safe, except when the function reads the object where Python needs a concrete value (a
 condition of `if`, `while`, a conditional expression or `assert`; `int()`, `range()`,
-`.item()`), which a traced value is not: then the fix is unsafe.
+`.item()`), which a traced value is not: then the fix is unsafe. Where the function only reads
+the objects that were static, in whatever mode they are, and the target flax makes Modules
+pytrees (0.11+), `jax.jit` stays and traces them itself: no graph traversal per call, the
+fastest correct form (`benchmarks/runtime.py`).
+
+What it costs at run time: `nnx.jit` traverses its NNX arguments' graphs on every call. On a
+200-layer model a train step under `nnx.jit` takes about 3x the fastest correct form written
+by hand (`nnx.cached_partial(nnx.jit(step), model, optimizer)` made once and called in the
+loop, or a `jax.jit` step that returns the model and optimizer for the caller to rebind):
+both change every call site, so neither is offered as a fix. With `--unsafe-fixes`, on flax
+0.12.5+, where every change the function makes is to a Variable's value (an optimizer's
+update, RNG draws, `v[...] = ...`), the fix compiles in tree mode instead
+(`functools.partial(nnx.jit, graph=False)`; about half the cost of graph mode): unsafe because
+tree mode raises `ValueError` when an argument holds one Variable or submodule at two places.
+Not where the function adds or replaces an attribute (tree mode drops that silently).
 There is no fix when the function also captures NNX objects (see NNX001), when the static
 options are set through an alias defined elsewhere or are not literals, or with
 `compiler_options` or positional options; the finding's help then says why.
@@ -273,16 +287,35 @@ def _static_message(static: list[NnxParam], found: StateChanges, short: bool = F
     return STATIC_STALE.format(names=names, verb=verb)
 
 
-def _fix(ctx: FileContext, site: JitSite, params: dict[str, NnxParam]) -> Fix:
+def _fix(
+    ctx: FileContext, site: JitSite, params: dict[str, NnxParam], found: StateChanges | None
+) -> Fix:
+    """``jax.jit`` -> ``nnx.jit`` (safe); in tree mode with ``--unsafe-fixes`` where every
+    change is to a Variable's value (flax 0.12.5+; ``tree_mode``)."""
     from nnx_lint.diagnostics import Applicability, Fix
     from nnx_lint.fixes.imports import Imports
-    from nnx_lint.fixes.rewrites import NoFix, check_options, swap_to_nnx_jit
+    from nnx_lint.fixes.rewrites import (
+        NoFix,
+        check_options,
+        swap_to_nnx_jit,
+        tree_mode,
+        tree_mode_edits,
+    )
 
     if site.captures:
         raise NoFix("the function also captures NNX objects (NNX001); pass those in first")
     check_options(site)
     _static_params(site, params)  # NoFix when the static options are not literals
     imports = Imports(ctx)
+    value_only = found is not None and not found.moved and not found.unknown
+    if tree_mode(ctx, site, [p.instance for p in params.values()], value_only):
+        edits = tree_mode_edits(ctx, site, imports)
+        return Fix(
+            Applicability.UNSAFE,
+            "Compile with nnx.jit in tree mode, which propagates the state of NNX arguments "
+            "(unsafe: it raises ValueError if they hold a Variable at two places)",
+            (*imports.edits, *edits),
+        )
     edit = swap_to_nnx_jit(ctx, site, imports)
     return Fix(
         Applicability.SAFE,
@@ -323,6 +356,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
             static = _static_params(site, params)
         except NoFix:
             static = []
+        found: StateChanges | None = None
         if static:
             found = state_changes(ctx, site.function, params)
             message, short = _static_message(static, found), _static_message(static, found, True)
@@ -387,7 +421,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
                 )
                 continue
         try:
-            fix = _fix(ctx, site, params)
+            fix = _fix(ctx, site, params, found)
             yield report(ctx, CODE, site.report_node, message, fix, None, related, short)
         except NoFix as why:
             unavailable = f"compile it with nnx.jit (no automatic fix: {why})"
