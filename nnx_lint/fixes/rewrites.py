@@ -490,11 +490,13 @@ def traced_fix(
     names: set[str],
     why_unsafe: str | None,
     keep_jax: bool = False,
+    tree: bool = False,
 ) -> Fix:
     """``jax.jit`` -> ``nnx.jit`` with the parameters at ``indexes`` (positions) and named
     ``names`` no longer static: nnx.jit traces their state and propagates its changes. Call
     sites stay as they are; ``why_unsafe``: what may still behave differently. ``keep_jax``:
-    the objects only need tracing (``jax_traces``), so jax.jit stays."""
+    the objects only need tracing (``jax_traces``), so jax.jit stays; ``tree``: nnx.jit in tree
+    mode (``tree_mode``; unsafe)."""
     check_options(site)
     imports = Imports(ctx)
     removed: set[int] = set()
@@ -525,25 +527,36 @@ def traced_fix(
         else:
             edits.append(Edit(start, end, kept[0]))
     swapped = False
+    holder: cst.Call | None = None  # the call whose arguments hold the static options
     for call in _calls_within(site.report_node):
         args = list(call.args)
+        if any(a in site.options for a in args):
+            holder = call
         if not any(id(a) in removed for a in args):
             continue
         if all(id(a) in removed or a.value is site.jit.spelled for a in args):
             # `partial(jax.jit, static_argnums=0)` or `jax.jit(static_argnums=0)` -> `nnx.jit`
             start, end = ctx.span(call)
             jit = ctx.code(site.jit.spelled) if keep_jax else f"{imports.nnx()}.jit"
+            if tree:
+                jit = f"{imports.partial()}({jit}, graph=False)"
             edits.append(Edit(start, end, jit))
             swapped = True
         else:
             edits += _removals(ctx, args, removed)
     if not swapped and not keep_jax:
         edits.append(swap_to_nnx_jit(ctx, site, imports))
-    how = (
-        "Trace the NNX arguments with jax.jit"
-        if keep_jax
-        else "Compile with nnx.jit, which traces NNX arguments,"
-    )
+        if tree:
+            assert holder is not None and holder.args  # it holds the static options
+            at = _end(ctx, holder.args[-1].value)  # after the last value (and its removal)
+            edits.append(Edit(at, at, ", graph=False"))
+    if tree:
+        why_unsafe = why_unsafe or "tree mode raises ValueError if it holds a Variable twice"
+    how = "Compile with nnx.jit, which traces NNX arguments,"
+    if keep_jax:
+        how = "Trace the NNX arguments with jax.jit"
+    elif tree:
+        how = "Compile with nnx.jit in tree mode, which traces NNX arguments,"
     return Fix(
         Applicability.SAFE if why_unsafe is None else Applicability.UNSAFE,
         f"{how} instead of a static argument" + (f" (unsafe: {why_unsafe})" if why_unsafe else ""),
@@ -562,6 +575,15 @@ def _calls_within(root: cst.CSTNode) -> list[cst.Call]:
     return calls
 
 
+def _end(ctx: FileContext, value: cst.BaseExpression) -> int:
+    """Where ``value`` ends, with its closing parentheses (a node's span leaves them out:
+    `("model",)`)."""
+    end = ctx.span(value)[1]
+    for _ in value.rpar:
+        end = ctx.source.index(")", end) + 1
+    return end
+
+
 def _removals(ctx: FileContext, args: list[cst.Arg], removed: set[int]) -> list[Edit]:
     """Edits deleting the ``removed`` arguments of a call, with their separating commas."""
     edits: list[Edit] = []
@@ -574,7 +596,7 @@ def _removals(ctx: FileContext, args: list[cst.Arg], removed: set[int]) -> list[
         while j + 1 < len(args) and id(args[j + 1]) in removed:
             j += 1
         if i > 0:  # `f(a, static_argnums=0)`: from after `a` to after the removed value
-            edits.append(Edit(ctx.span(args[i - 1].value)[1], ctx.span(args[j].value)[1], ""))
+            edits.append(Edit(_end(ctx, args[i - 1].value), _end(ctx, args[j].value), ""))
         else:  # the first ones: up to the next kept argument
             assert j + 1 < len(args)  # the caller keeps at least one argument
             edits.append(Edit(ctx.span(args[i])[0], ctx.span(args[j + 1])[0], ""))

@@ -237,7 +237,7 @@ def _traced_fix(
 ) -> Fix:
     from nnx_lint.analysis.nnx_api import Effect
     from nnx_lint.analysis.project_index import Verdict, join
-    from nnx_lint.fixes.rewrites import NoFix, concrete_use, jax_traces, traced_fix
+    from nnx_lint.fixes.rewrites import NoFix, concrete_use, jax_traces, traced_fix, tree_mode
 
     if site.captures:
         raise NoFix("the function also captures NNX objects (NNX001); pass those in first")
@@ -249,9 +249,12 @@ def _traced_fix(
     verdict = join(classes) if len(classes) == len(params) else Verdict(Effect.UNKNOWN, ())
     if found.hows or found.unknown:
         verdict = Verdict(Effect.CHANGES, ())
-    keep = jax_traces(ctx, [p.instance for p in params.values()], verdict)
+    instances = [p.instance for p in params.values()]
+    keep = jax_traces(ctx, instances, verdict)
+    value_only = not found.moved and not found.unknown
+    tree = not keep and tree_mode(ctx, site, instances, value_only)
     why = concrete_use(ctx, site.function, names)
-    return traced_fix(ctx, site, indexes, names, why, keep_jax=keep)
+    return traced_fix(ctx, site, indexes, names, why, keep_jax=keep, tree=tree)
 
 
 STATIC = "{names} {verb} a static argument of the compiled function, not traced by jax.jit"
