@@ -1,7 +1,8 @@
 """What nnx-lint's fixes cost when the fixed program runs: per call, next to the original and
 to the fastest correct hand-written form, in one run.
 
-    python benchmarks/runtime.py [--quick] [--layers 2,200] [--python PATH] [--json PATH]
+    python benchmarks/runtime.py [--quick | --check] [--layers 2,200] [--python PATH]
+                                 [--json PATH]
 
 Each program of `benchmarks/runtime/` is one shape a rule fixes (`nnx001_assign.py`, ...): a
 module-level model and a `step()` that makes one call. It is run as written ("original"),
@@ -18,7 +19,9 @@ per-call medians against it.
 
 `--python` runs the programs in another interpreter (a virtual environment with another flax:
 nnx-lint fixes for that version, `--target-flax-version`); nnx-lint itself runs from this one.
-Reports, never asserts: exit 0, or 2 when a fix fails or nnx-lint cannot run.
+`--check` runs only the originals and the fixed forms against eager, without timings (the
+test suite's use). Reports, never asserts: exit 0, or 2 when a fixed form is not correct or
+nnx-lint cannot run.
 """
 
 from __future__ import annotations
@@ -63,8 +66,9 @@ def flax_version(python: str) -> str:
     return out.stdout.strip()
 
 
-def prepare(work: Path, kind: str, target: str) -> dict[str, dict[str, Path]]:
-    """Each shape's programs for one kind of model: {shape: {form: path}}."""
+def prepare(work: Path, kind: str, target: str, by_hand: bool) -> dict[str, dict[str, Path]]:
+    """Each shape's programs for one kind of model: {shape: {form: path}} (``by_hand``: with
+    the hand-written forms)."""
     base = work / kind
     forms: dict[str, dict[str, Path]] = {}
     variants = {ORIGINAL: [], FIXED: ["--fix"], UNSAFE: ["--fix", "--unsafe-fixes"]}
@@ -96,35 +100,42 @@ def prepare(work: Path, kind: str, target: str) -> dict[str, dict[str, Path]]:
         if variants_of[FIXED].read_text() == variants_of[ORIGINAL].read_text():
             del variants_of[FIXED]
         family = FAMILY.get(shape, "forward")
-        for program in sorted(hand.glob(f"{family}.*.py")):
+        for program in sorted(hand.glob(f"{family}.*.py")) if by_hand else []:
             variants_of[f"by hand: {program.stem.split('.', 1)[1]}"] = program
     return forms
 
 
 def measure(
-    python: str, layers: int, kind: str, forms: dict[str, dict[str, Path]], quick: bool, work: Path
+    python: str,
+    layers: int,
+    forms: dict[str, dict[str, dict[str, Path]]],
+    seconds: float,
+    work: Path,
 ) -> list[Row]:
+    """Run every kind's forms (``forms[kind][shape][form]``) in one worker process."""
+    shapes = {f"{kind}/{shape}": f for kind, of in forms.items() for shape, f in of.items()}
     job = {
-        "reference": {shape: str(f[ORIGINAL]) for shape, f in forms.items()},
+        "reference": {key: str(f[ORIGINAL]) for key, f in shapes.items()},
         "forms": [
-            [shape, label, str(path)] for shape, f in forms.items() for label, path in f.items()
+            [key, label, str(path)] for key, f in shapes.items() for label, path in f.items()
         ],
         "calls": 3,
-        "seconds": 0.05 if quick else 0.5,
+        "seconds": seconds,
     }
-    job_file = work / f"job-{kind}-{layers}.json"
+    job_file = work / f"job-{layers}.json"
     job_file.write_text(json.dumps(job))
     env = dict(os.environ, NNX_FIXCOST_LAYERS=str(layers), JAX_PLATFORMS="cpu")
     proc = subprocess.run(
         [python, str(WORKER), str(job_file)], capture_output=True, text=True, env=env
     )
     if proc.returncode != 0:
-        sys.exit(f"the worker failed ({kind}, {layers} layers):\n{proc.stderr[-3000:]}")
+        sys.exit(f"the worker failed ({layers} layers):\n{proc.stderr[-3000:]}")
     rows = []
     for line in proc.stdout.splitlines():
         r = json.loads(line)
+        kind, shape = r["shape"].split("/")
         rows.append(
-            Row(layers, kind, r["shape"], r["form"], r["status"], r["seconds"], r.get("error", ""))
+            Row(layers, kind, shape, r["form"], r["status"], r["seconds"], r.get("error", ""))
         )
     return rows
 
@@ -163,7 +174,8 @@ def report(rows: list[Row], python: str, version: str) -> None:
             row = by.get(form)
             if row and best and row.status == "ok" and row.seconds and best.seconds:
                 ratios.append(f"{row.seconds / best.seconds:.2f}x")
-        fast = f"{ms(best)} ({best.form[9:]})" if best else "none correct"
+        timed = any(r.form.startswith("by hand") for r in mine)
+        fast = f"{ms(best)} ({best.form[9:]})" if best else "none correct" if timed else "-"
         print(
             f"{layers:>6} {kind:9} {shape:18} {ms(by.get(ORIGINAL)):>22} {ms(by.get(FIXED)):>22} "
             f"{ms(by.get(UNSAFE)):>22} {fast:>32} {' / '.join(ratios) or '-':>13}"
@@ -179,20 +191,25 @@ def report(rows: list[Row], python: str, version: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 layers, short timings")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only run the originals and the fixed forms against eager (no timings)",
+    )
     parser.add_argument("--layers", default="2,200", help="chain lengths, comma-separated")
     parser.add_argument("--python", default=sys.executable, help="the interpreter to run in")
     parser.add_argument("--json", type=Path, help="also write every row here")
     args = parser.parse_args(argv)
-    layers = [2] if args.quick else [int(n) for n in args.layers.split(",")]
+    layers = [2] if args.quick or args.check else [int(n) for n in args.layers.split(",")]
     version = flax_version(args.python)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="nnx-fixcost-") as tmp:
         work = Path(tmp)
-        for kind in KINDS:
-            forms = prepare(work, kind, version)
-            for n in layers:
-                print(f"[runtime] {kind} model, {n} layers", file=sys.stderr, flush=True)
-                rows += measure(args.python, n, kind, forms, args.quick, work)
+        forms = {kind: prepare(work, kind, version, by_hand=not args.check) for kind in KINDS}
+        seconds = 0.0 if args.check else 0.05 if args.quick else 0.5
+        for n in layers:
+            print(f"[runtime] {n} layers", file=sys.stderr, flush=True)
+            rows += measure(args.python, n, forms, seconds, work)
     report(rows, args.python, version)
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=1))

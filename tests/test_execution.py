@@ -100,7 +100,6 @@ CASES = [
         "jax.jit(model.encode)",
         TCE + "Cannot mutate Variable from a different trace level",
         counters={"state/model/encoded": 3 * 8, "state/model/noise/rngs/count": 3},
-        tree=True,
     ),
     Case(
         "closure_decorated",
@@ -163,7 +162,6 @@ CASES = [
         TCE + "Cannot mutate Variable from a different trace level",
         counters={"state/model/steps": 3, "state/model/dropout/rngs/count": 3},
         batch_norms=("state/model/bn",),
-        tree=True,
     ),
     Case(
         "train_step_closure",
@@ -183,7 +181,8 @@ CASES = [
     ),
 ]
 PARAMS = [pytest.param(case, id=case.program) for case in CASES]
-# Safe fixes that `--unsafe-fixes` turns into tree mode (the unsafe ones are run so above).
+# Safe fixes that `--unsafe-fixes` turns into tree mode (the unsafe ones are run so above; the
+# method and nnx.jit shapes in tree mode are run by tests/test_fix_runtime.py).
 TREE = [pytest.param(case, id=case.program) for case in CASES if case.tree and not case.unsafe]
 
 

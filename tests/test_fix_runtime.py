@@ -1,5 +1,5 @@
-"""The run-time benchmark's programs as a test (`benchmarks/runtime.py`): for every shape a rule
-fixes, on a pure model and on one whose state changes, `nnx-lint --fix` and
+"""The run-time benchmark's programs as a test (`benchmarks/runtime.py --check`): for every
+shape a rule fixes, on a pure model and on one whose state changes, `nnx-lint --fix` and
 `nnx-lint --fix --unsafe-fixes` rewrite the program, and each rewritten program runs and equals
 an eager run of the original (outputs of every call, with a parameter update made between calls,
 and the final state of the model and optimizer).
@@ -26,7 +26,7 @@ PYTHONS = [p for p in os.environ.get("NNX_LINT_FLAX_PYTHONS", "").split(os.paths
 
 def _rows(tmp_path: Path, python: str) -> list[dict[str, object]]:
     out = tmp_path / "rows.json"
-    cmd = [sys.executable, str(REPO / "benchmarks" / "runtime.py"), "--quick"]
+    cmd = [sys.executable, str(REPO / "benchmarks" / "runtime.py"), "--check"]
     proc = subprocess.run(
         [*cmd, "--python", python, "--json", str(out)], capture_output=True, text=True
     )
