@@ -63,9 +63,9 @@ FACTORIES = frozenset(
 )
 
 JIT = {"jax.jit": JitKind.JAX, f"{NNX}.jit": JitKind.NNX}
-# jax.jit options that nnx.jit does not take.
 CACHED_PARTIAL = "flax.nnx.cached_partial"
 GRAPH_OPTIONS = frozenset({"graph", "graph_updates"})  # nnx.jit's mode (flax 0.12.5+)
+# jax.jit options that nnx.jit does not take.
 NNX_JIT_UNSUPPORTED = frozenset({"compiler_options", "abstracted_axes"})
 ARGNUM_OPTIONS = ("static_argnums", "donate_argnums")
 # Options with one entry per positional argument: adding an argument would misalign them.

@@ -257,18 +257,14 @@ def module_fix(ctx: FileContext, site: JitSite) -> Fix:
     if outer is None:  # keeps every call site
         partial = imports.partial()
         edits = [Edit(start, end, f"{partial}({compiled}, {obj})")]
+        title = f"Compile `type({obj}).{method}` with {kind.spelled} and bind `{obj}`"
         if tree:
-            return Fix(
-                Applicability.UNSAFE,
+            title = (
                 f"Compile `type({obj}).{method}` with nnx.jit in tree mode and bind `{obj}` "
-                "(unsafe: tree mode raises ValueError if it holds a Variable at two places)",
-                tuple(imports.edits + edits),
+                "(unsafe: tree mode raises ValueError if it holds a Variable at two places)"
             )
-        return Fix(
-            Applicability.SAFE,
-            f"Compile `type({obj}).{method}` with {kind.spelled} and bind `{obj}`",
-            tuple(imports.edits + edits),
-        )
+        safety = Applicability.UNSAFE if tree else Applicability.SAFE
+        return Fix(safety, title, tuple(imports.edits + edits))
     if kind is JitKind.NNX:
         raise NoFix(
             "it is compiled where it is called, and nnx.jit would trace it again on every "
@@ -427,8 +423,10 @@ def partial_fix(ctx: FileContext, site: JitSite) -> Fix:
     check_options(site, new_arguments=len(bound))
     imports = Imports(ctx)
     instances = [c.instance for c in site.captures]
-    # nnx.cached_partial takes functions compiled by nnx.jit only.
-    fast = site.binder != nnx_api.CACHED_PARTIAL and jax_traces(ctx, instances, site.verdict)
+    # nnx.cached_partial takes functions compiled by nnx.jit only, and fails in tree mode
+    # (ValueError, as under graph_updates=False).
+    cached = site.binder == nnx_api.CACHED_PARTIAL
+    fast = not cached and jax_traces(ctx, instances, site.verdict)
     if fast and site.jit.kind is JitKind.JAX and within(site.jit.spelled, site.report_node):
         jit = ctx.code(site.jit.spelled)
     else:
@@ -440,8 +438,6 @@ def partial_fix(ctx: FileContext, site: JitSite) -> Fix:
         by = len(bound)
         value = _shifted(ctx, arg, by) if key in nnx_api.ARGNUM_OPTIONS else ctx.code(arg.value)
         opts.append(f"{key}={value}")
-    # nnx.cached_partial fails under tree mode (ValueError) as under graph_updates=False.
-    cached = site.binder == nnx_api.CACHED_PARTIAL
     tree = not fast and not cached and tree_mode(ctx, site, instances)
     if tree:
         opts.append("graph=False")
@@ -528,9 +524,10 @@ def traced_fix(
             edits.append(Edit(start, end, kept[0]))
     swapped = False
     holder: cst.Call | None = None  # the call whose arguments hold the static options
+    options = {id(a) for a in site.options}
     for call in _calls_within(site.report_node):
         args = list(call.args)
-        if any(a in site.options for a in args):
+        if any(id(a) in options for a in args):
             holder = call
         if not any(id(a) in removed for a in args):
             continue

@@ -105,7 +105,7 @@ form that is correct for what the call does (`benchmarks/runtime.py` measures ea
   200-layer model about as fast as the fastest form written by hand, several times faster
   than `nnx.jit`);
 - `nnx.jit` otherwise: its state changes propagate. On a 200-layer model a call costs about
-  4x the fastest hand-written form (the traversal of the object's graph on every call);
+  3.5x the fastest hand-written form (the traversal of the object's graph on every call);
 - with `--unsafe-fixes`, on flax 0.12.5+, where every change the call makes is to a
   Variable's value (RNG draws, BatchNorm statistics, `v[...] = ...`, an optimizer's update),
   `nnx.jit(..., graph=False)` (tree mode) instead: within 1.5x of the fastest hand-written
