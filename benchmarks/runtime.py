@@ -66,6 +66,14 @@ def flax_version(python: str) -> str:
     return out.stdout.strip()
 
 
+def _copy(programs: list[Path], directory: Path, kind: str) -> None:
+    """``programs`` and the models they import into ``directory``, for ``kind`` of model."""
+    directory.mkdir(parents=True)
+    shutil.copy(PROGRAMS / "models.py", directory)
+    for program in programs:
+        (directory / program.name).write_text(program.read_text().replace("PureChain", KINDS[kind]))
+
+
 def prepare(work: Path, kind: str, target: str, by_hand: bool) -> dict[str, dict[str, Path]]:
     """Each shape's programs for one kind of model: {shape: {form: path}} (``by_hand``: with
     the hand-written forms)."""
@@ -74,12 +82,8 @@ def prepare(work: Path, kind: str, target: str, by_hand: bool) -> dict[str, dict
     variants = {ORIGINAL: [], FIXED: ["--fix"], UNSAFE: ["--fix", "--unsafe-fixes"]}
     for variant, flags in variants.items():
         directory = base / variant.replace(" ", "-")
-        directory.mkdir(parents=True)
+        _copy(sorted(PROGRAMS.glob("nnx*.py")), directory, kind)
         (directory / "pyproject.toml").write_text("[tool.nnx-lint]\n")
-        shutil.copy(PROGRAMS / "models.py", directory)
-        for program in sorted(PROGRAMS.glob("nnx*.py")):
-            text = program.read_text().replace("PureChain", KINDS[kind])
-            (directory / program.name).write_text(text)
         if flags:
             cmd = [sys.executable, "-m", "nnx_lint", *flags, "--no-cache", "--exit-zero"]
             cmd += ["--target-flax-version", target, "."]
@@ -89,10 +93,8 @@ def prepare(work: Path, kind: str, target: str, by_hand: bool) -> dict[str, dict
         for program in sorted(directory.glob("nnx*.py")):
             forms.setdefault(program.stem, {})[variant] = program
     hand = base / "handwritten"
-    hand.mkdir()
-    shutil.copy(PROGRAMS / "models.py", hand)
-    for program in sorted((PROGRAMS / "handwritten").glob("*.py")):
-        (hand / program.name).write_text(program.read_text().replace("PureChain", KINDS[kind]))
+    if by_hand:
+        _copy(sorted((PROGRAMS / "handwritten").glob("*.py")), hand, kind)
     for shape, variants_of in forms.items():
         # A fix that changed nothing (none offered) or nothing more is not another form.
         if variants_of[UNSAFE].read_text() == variants_of[FIXED].read_text():
@@ -100,7 +102,7 @@ def prepare(work: Path, kind: str, target: str, by_hand: bool) -> dict[str, dict
         if variants_of[FIXED].read_text() == variants_of[ORIGINAL].read_text():
             del variants_of[FIXED]
         family = FAMILY.get(shape, "forward")
-        for program in sorted(hand.glob(f"{family}.*.py")) if by_hand else []:
+        for program in sorted(hand.glob(f"{family}.*.py")):  # none unless by_hand
             variants_of[f"by hand: {program.stem.split('.', 1)[1]}"] = program
     return forms
 
