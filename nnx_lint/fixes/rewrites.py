@@ -24,6 +24,7 @@ __all__ = [
     "concrete_use",
     "jax_traces",
     "module_fix",
+    "remove_arguments",
     "static_names",
     "swap_to_nnx_jit",
     "traced_fix",
@@ -579,6 +580,15 @@ def _end(ctx: FileContext, value: cst.BaseExpression) -> int:
     for _ in value.rpar:
         end = ctx.source.index(")", end) + 1
     return end
+
+
+def remove_arguments(ctx: FileContext, call: cst.Call, count: int) -> list[Edit]:
+    """Edits deleting the first ``count`` arguments of ``call``."""
+    args = list(call.args)
+    if count < len(args):
+        return _removals(ctx, args, {id(a) for a in args[:count]})
+    # All of them: from the first to the closing parenthesis (a trailing comma included).
+    return [Edit(ctx.span(args[0])[0], ctx.span(call)[1] - 1, "")]
 
 
 def _removals(ctx: FileContext, args: list[cst.Arg], removed: set[int]) -> list[Edit]:

@@ -296,6 +296,7 @@ def _fix(
     """``jax.jit`` -> ``nnx.jit`` (safe); in tree mode with ``--unsafe-fixes`` where every
     change is to a Variable's value (flax 0.12.5+; ``tree_mode``)."""
     from nnx_lint.diagnostics import Applicability, Fix
+    from nnx_lint.fixes.binding import bind_once_fix
     from nnx_lint.fixes.imports import Imports
     from nnx_lint.fixes.rewrites import (
         NoFix,
@@ -309,8 +310,13 @@ def _fix(
         raise NoFix("the function also captures NNX objects (NNX001); pass those in first")
     check_options(site)
     _static_params(site, params)  # NoFix when the static options are not literals
-    imports = Imports(ctx)
     value_only = found is not None and not found.moved and not found.unknown
+    instances = {name: p.instance for name, p in params.items()}
+    try:
+        return bind_once_fix(ctx, site, instances, value_only)
+    except NoFix:
+        pass  # the per-call forms below
+    imports = Imports(ctx)
     if tree_mode(ctx, site, [p.instance for p in params.values()], value_only):
         edits = tree_mode_edits(ctx, site, imports)
         return Fix(

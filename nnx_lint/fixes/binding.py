@@ -1,0 +1,367 @@
+"""The fastest train-step fix: bind the objects to the compiled step once, where they are
+made, and call the bound step (``nnx.jit_partial`` in tree mode on flax 0.12.5+, else
+``nnx.cached_partial(nnx.jit(step), ...)``): no graph traversal of the bound objects per call
+(benchmarks/runtime.py). Both fix the objects' structure when the step is bound, so a later
+``.eval()``, a replaced submodule or an added attribute is not seen: the rewrite is offered only
+where every later use of the objects in the file is proven not to change their structure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+
+from nnx_lint.analysis import nnx_api
+from nnx_lint.analysis.context import FileContext, Instance, Ref
+from nnx_lint.analysis.jit_sites import Form, JitSite, Shape, callers
+from nnx_lint.analysis.nnx_api import Effect
+from nnx_lint.analysis.project_index import Verdict
+from nnx_lint.analysis.scopes import BindingKind, Scope, ScopeKind, lookup
+from nnx_lint.analysis.versions import CACHED_PARTIAL_JIT, TREE_MODE_JIT, target_flax
+from nnx_lint.diagnostics import Applicability, Edit, Fix
+from nnx_lint.fixes.imports import Imports, NoFix
+from nnx_lint.fixes.rewrites import remove_arguments
+
+__all__ = ["bind_object_fix", "bind_once_fix"]
+
+# Calls that only read an object's state or structure (they keep no reference that could
+# change it later).
+READERS = frozenset({f"{nnx_api.NNX}.state", f"{nnx_api.NNX}.graphdef"})
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One object bound to the step: the name every call passes, its binding's scope, and
+    where (the index of the top-level statement of that scope) it is made."""
+
+    name: str
+    instance: Instance
+    statement: int
+
+
+def _container(scope: Scope) -> cst.Module | cst.BaseSuite:
+    """What holds the statements of a module's or a function's own body."""
+    node = scope.node
+    if isinstance(node, cst.Module):
+        return node
+    assert isinstance(node, cst.FunctionDef)  # the scopes asked about: module and functions
+    return node.body
+
+
+def _body(scope: Scope) -> Sequence[cst.CSTNode]:
+    container = _container(scope)
+    if isinstance(container, cst.Module | cst.IndentedBlock):
+        return container.body
+    return ()  # `def f(): return x` on one line
+
+
+def _top(ctx: FileContext, node: cst.CSTNode, scope: Scope) -> int | None:
+    """The index of the statement of ``scope``'s own body that holds ``node``."""
+    container = _container(scope)
+    child, current = node, ctx.parent(node)
+    while current is not None and current is not container:
+        child, current = current, ctx.parent(current)
+    if current is None:
+        return None
+    body = _body(scope)
+    return next((i for i, s in enumerate(body) if s is child), None)
+
+
+def _keeps_structure(verdict: Verdict) -> bool:
+    return verdict.effect is Effect.PURE or (
+        verdict.effect is Effect.CHANGES and verdict.restructures is False
+    )
+
+
+def _called(ctx: FileContext, name: cst.Name) -> tuple[cst.Call, str] | None:
+    """The call a read of an object makes of it (``model(x)``: ``__call__``) or of one of its
+    methods (``model.train()``), with the method's name."""
+    parent = ctx.parent(name)
+    if isinstance(parent, cst.Call) and parent.func is name:
+        return parent, "__call__"
+    if isinstance(parent, cst.Attribute) and parent.value is name:
+        call = ctx.parent(parent)
+        if isinstance(call, cst.Call) and call.func is parent:
+            return call, parent.attr.value
+    return None
+
+
+def _use_keeps_structure(ctx: FileContext, name: cst.Name, instance: Instance) -> bool:
+    """Whether a read of an object calls it, or a method of it, that never changes its
+    structure, or hands it to a function that only reads it (``nnx.state``)."""
+    parent = ctx.parent(name)
+    if isinstance(parent, cst.Arg) and parent.value is name and parent.keyword is None:
+        outer = ctx.parent(parent)
+        func = ctx.value_at(outer.func) if isinstance(outer, cst.Call) else None
+        return isinstance(func, Ref) and func.qualname in READERS
+    called = _called(ctx, name)
+    if called is None:
+        return False
+    method = called[1]
+    cls = instance.cls
+    if cls is None:
+        return False
+    classes = [cls, *ctx.index.subclasses(cls)] if instance.annotated else [cls]
+    return all(_keeps_structure(ctx.index.effect(c, method)) for c in classes)
+
+
+def _new_name(ctx: FileContext, base: str) -> str:
+    taken = {n for s in ctx.module_scope.walk() for n in s.bindings}
+    for name in (f"{base}_fn", f"{base}_bound"):
+        if name not in taken and name not in ctx.source:
+            return name
+    raise NoFix(f"`{base}_fn` is taken in this file")
+
+
+def _decorator_line(ctx: FileContext, decorator: cst.Decorator) -> Edit:
+    """Delete the decorator's line (a comment on it stays, on a line of its own)."""
+    start, end = ctx.span(decorator)
+    source = ctx.source
+    line_start = source.rfind("\n", 0, start) + 1
+    at = source.find("\n", end)
+    line_end = len(source) if at < 0 else at + 1
+    indent = source[line_start:start]
+    rest = source[end:line_end].rstrip("\r\n")
+    if indent.strip() or (rest.strip() and not rest.strip().startswith("#")):
+        raise NoFix("the decorator shares its line with other code")
+    comment = rest.strip()
+    newline = source[end + len(rest) : line_end]
+    return Edit(line_start, line_end, f"{indent}{comment}{newline}" if comment else "")
+
+
+def _bound_objects(
+    ctx: FileContext, site: JitSite, names: list[str], calls: list[tuple[cst.Call, Scope]]
+) -> tuple[Scope, list[str]]:
+    """The scope that binds the object every call passes at each bound position, checking that
+    each is made once, by a top-level statement of that scope."""
+    home: Scope | None = None
+    passed: list[str] = []
+    for i in range(len(names)):
+        spelled: set[tuple[str, int]] = set()
+        for call, scope in calls:
+            args = call.args
+            if len(args) <= i or any(a.keyword or a.star for a in args[: i + 1]):
+                raise NoFix("a call passes the objects by keyword or with *")
+            value = args[i].value
+            if not isinstance(value, cst.Name):
+                raise NoFix("a call passes an object that is not a plain name")
+            owner = lookup(value.value, scope)[0]
+            if owner is None:
+                raise NoFix(f"`{value.value}` is not bound in this file")
+            spelled.add((value.value, id(owner)))
+            if home is None:
+                home = owner
+            elif owner is not home:
+                raise NoFix("the calls pass objects made in different scopes")
+        if len(spelled) != 1:
+            raise NoFix(f"the calls pass different objects as `{names[i]}`")
+        passed.append(next(iter(spelled))[0])
+    assert home is not None  # at least one call, one position
+    if len(set(passed)) != len(passed):
+        raise NoFix("a call passes one object at two places")
+    if home.kind not in (ScopeKind.MODULE, ScopeKind.FUNCTION):
+        raise NoFix("the objects are made in a class body, a lambda or a comprehension")
+    return home, passed
+
+
+def _made_once(ctx: FileContext, home: Scope, name: str) -> int:
+    """The index of the statement of ``home``'s own body that makes the object ``name``: its
+    only binding, by an assignment standing directly in that body (not in a block)."""
+    bindings = home.bindings.get(name, [])
+    if len(bindings) != 1 or bindings[0].kind is not BindingKind.ASSIGN:
+        raise NoFix(f"`{name}` is bound more than once or not by an assignment")
+    if any(name in s.globals or name in s.nonlocals for s in ctx.module_scope.walk()):
+        raise NoFix(f"`{name}` is rebound through `global` or `nonlocal`")
+    if home.kind is ScopeKind.MODULE and ctx.index.importers(ctx.facts.module, name):
+        raise NoFix(f"`{name}` is imported elsewhere, where its uses are not seen")
+    line = ctx.parent(bindings[0].node)
+    statement = _top(ctx, bindings[0].node, home)
+    if statement is None or _body(home)[statement] is not line:
+        raise NoFix(f"`{name}` is made inside a block, not once where it is used")
+    return statement
+
+
+def _structure_kept(
+    ctx: FileContext,
+    home: Scope,
+    objects: list[tuple[str, Instance]],
+    after: int,
+    passed: set[int],
+) -> None:
+    """NoFix unless nothing changes the structure of the ``objects`` (made in ``home``) once
+    they are bound, after statement ``after`` of its body: every read of them there, and in
+    every nested scope, calls them or a method of theirs that keeps it, or hands them to
+    ``nnx.state``; reads before run before binding, and may only make the objects or call them
+    in a statement of their own (``model.train()``; a call that keeps the object could change
+    it later). ``passed``: the reads that are the bound uses themselves."""
+    binders = {id(ctx.parent(home.bindings[name][0].node)) for name, _ in objects}
+    for name, instance in objects:
+        for ref in ctx.reads_of(name, home):
+            if id(ref.node) in passed:
+                continue
+            at = _top(ctx, ref.node, home) if ref.scope is home else None
+            if at is not None and at <= after:
+                if id(_body(home)[at]) in binders:
+                    continue
+                called = _called(ctx, ref.node)
+                if called is not None and isinstance(ctx.parent(called[0]), cst.Expr):
+                    continue
+            elif _use_keeps_structure(ctx, ref.node, instance):
+                continue
+            line = ctx.position(ref.node)[0]
+            raise NoFix(
+                f"`{name}` is used on line {line} where its structure may change or it may "
+                "be kept, which a bound function would not see"
+            )
+
+
+UNSAFE = "unsafe: a change to their structure made elsewhere after binding is not seen"
+TREE_UNSAFE = ", and tree mode raises ValueError if they hold a Variable twice"
+
+
+def _how(tree: bool) -> str:
+    return "nnx.jit_partial in tree mode" if tree else "nnx.cached_partial over nnx.jit"
+
+
+def _bound(nnx: str, function: str, objects: str, tree: bool) -> str:
+    if tree:
+        return f"{nnx}.jit_partial({function}, {objects}, graph=False)"
+    return f"{nnx}.cached_partial({nnx}.jit({function}), {objects})"
+
+
+def _tree_ok(ctx: FileContext, instances: list[Instance]) -> bool:
+    """Whether tree mode can take the objects: every class known and a pytree."""
+    for instance in instances:
+        cls = instance.cls
+        if cls is None or any(ctx.index.pytree_false(c) for c in [cls, *ctx.index.subclasses(cls)]):
+            return False
+    return True
+
+
+def bind_once_fix(
+    ctx: FileContext, site: JitSite, params: dict[str, Instance], value_only: bool
+) -> Fix:
+    """``@jax.jit def step(model, optimizer, x)`` called as ``step(model, optimizer, x)`` ->
+    ``step_fn = nnx.jit_partial(step, model, optimizer, graph=False)`` after the objects are
+    made, called as ``step_fn(x)`` (``params``: the step's NNX parameters by name, which must be
+    its leading positional ones). Unsafe; NoFix where it is not proven to behave as before."""
+    if not ctx.settings.unsafe_fixes:
+        raise NoFix("it is unsafe")
+    version = target_flax(ctx.settings.target_flax_version)
+    if version < CACHED_PARTIAL_JIT:
+        raise NoFix("the target flax has no nnx.cached_partial")
+    if not value_only:
+        raise NoFix("the step may change the objects' structure, which a bound step fixes")
+    fn = site.function.node if site.function is not None else None
+    if site.form is not Form.DECORATOR or not isinstance(fn, cst.FunctionDef):
+        raise NoFix("the step is not a decorated def")
+    if site.options or len(fn.decorators) != 1:
+        raise NoFix("the step has options or other decorators")
+    if site.scope.kind not in (ScopeKind.MODULE, ScopeKind.FUNCTION):
+        raise NoFix("the step is defined in a class body")
+    positional = [*fn.params.posonly_params, *fn.params.params]
+    leading = [p.name.value for p in positional[: len(params)]]
+    if set(leading) != set(params) or any(p.default for p in positional[: len(params)]):
+        raise NoFix("its NNX parameters are not its leading positional ones")
+    found = callers(ctx, site)
+    if found.problem:
+        raise NoFix(found.problem)
+    if not found.calls:
+        raise NoFix("it is not called in this file")
+    home, passed = _bound_objects(ctx, site, leading, list(found.calls))
+    # Where the bound step is made: after the objects are made (once each, by a statement of
+    # their scope's own body) and after the step is defined.
+    made = [_made_once(ctx, home, name) for name in passed]
+    after = max(made)
+    if site.scope is home:
+        step_at = _top(ctx, fn, home)
+        assert step_at is not None  # a def of the scope's own body
+        after = max(after, step_at)
+    elif not (home.kind is ScopeKind.FUNCTION and site.scope.kind is ScopeKind.MODULE):
+        raise NoFix("the step is not defined where the objects are made or at module level")
+    # Every call runs after the bound step is made: it stands in a later statement of that
+    # scope (a function defined there runs after its def).
+    for call, _ in found.calls:
+        at = _top(ctx, call, home)
+        if at is None or at <= after:
+            raise NoFix("a call of the step may run before the objects are made")
+    # Every other use of the objects keeps their structure.
+    passed_nodes = {id(call.args[i].value) for call, _ in found.calls for i in range(len(passed))}
+    objects = [(name, params[param]) for name, param in zip(passed, leading, strict=True)]
+    _structure_kept(ctx, home, objects, after, passed_nodes)
+    # The form: tree mode where the target has it and every class is a pytree.
+    imports = Imports(ctx)
+    nnx = imports.nnx()
+    new = _new_name(ctx, fn.name.value)
+    tree = version >= TREE_MODE_JIT and _tree_ok(ctx, list(params.values()))
+    bound = _bound(nnx, fn.name.value, ", ".join(passed), tree)
+    edits = [_decorator_line(ctx, fn.decorators[0])]
+    statement = _body(home)[after]
+    source = ctx.source
+    start = ctx.span(statement)[0]
+    indent = source[source.rfind("\n", 0, start) + 1 : start]
+    at = source.find("\n", ctx.span(statement)[1])
+    newline = "\r\n" if at > 0 and source[at - 1] == "\r" else "\n"
+    # After a def or a class, the blank lines a formatter puts there (two at module level).
+    blank = newline * (2 if home.kind is ScopeKind.MODULE else 1)
+    gap = blank if isinstance(statement, cst.FunctionDef | cst.ClassDef) else ""
+    line = f"{gap}{indent}{new} = {bound}{newline}"
+    if at < 0:
+        edits.append(Edit(len(source), len(source), newline + line))
+    else:
+        edits.append(Edit(at + 1, at + 1, line))
+    for call, _ in found.calls:
+        start, end = ctx.span(call.func)
+        edits.append(Edit(start, end, new))
+        edits += remove_arguments(ctx, call, len(passed))
+    named = ", ".join(f"`{n}`" for n in passed)
+    return Fix(
+        Applicability.UNSAFE,
+        f"Bind {named} to the step once with {_how(tree)} and call `{new}` ({UNSAFE}"
+        + (TREE_UNSAFE if tree else "")
+        + ")",
+        (*imports.edits, *edits),
+    )
+
+
+def bind_object_fix(ctx: FileContext, site: JitSite) -> Fix:
+    """``f = jax.jit(model)`` (or ``jax.jit(model.method)``) ->
+    ``f = nnx.jit_partial(type(model).__call__, model, graph=False)`` (flax 0.12.5+; before,
+    for an object whose state changes, ``nnx.cached_partial(nnx.jit(...), model)``). Unsafe;
+    NoFix where it is not proven to behave as before."""
+    if not ctx.settings.unsafe_fixes:
+        raise NoFix("it is unsafe")
+    version = target_flax(ctx.settings.target_flax_version)
+    instance = site.instance
+    obj: cst.CSTNode
+    if site.shape is Shape.METHOD:
+        assert isinstance(site.target, cst.Attribute)
+        obj, method = site.target.value, site.target.attr.value
+    else:
+        obj, method = site.target, "__call__"
+    if site.call is None or ctx.scopes.call_of.get(id(site.call)) is not None:
+        raise NoFix("it is compiled where it is called")
+    if site.options or not isinstance(obj, cst.Name) or instance is None or not instance.nnx:
+        raise NoFix("it has options, or the object is not a plain name of a known NNX object")
+    if instance.container or instance.hijax or not _keeps_structure(site.verdict):
+        raise NoFix("the call may change the object's structure, which a bound function fixes")
+    tree = version >= TREE_MODE_JIT and _tree_ok(ctx, [instance])
+    if not tree and (site.verdict.effect is Effect.PURE or version < CACHED_PARTIAL_JIT):
+        raise NoFix("jax.jit tracing the object is as fast on the target flax")
+    home = lookup(obj.value, site.scope)[0]
+    if home is not site.scope or home.kind not in (ScopeKind.MODULE, ScopeKind.FUNCTION):
+        raise NoFix("the object is not made in the scope that compiles it")
+    made = _made_once(ctx, home, obj.value)
+    after = _top(ctx, site.call, home)
+    if after is None or after <= made:
+        raise NoFix("it is not compiled by a statement of its own after the object is made")
+    _structure_kept(ctx, home, [(obj.value, instance)], after, {id(obj)})
+    imports = Imports(ctx)
+    bound = _bound(imports.nnx(), f"type({obj.value}).{method}", obj.value, tree)
+    start, end = ctx.span(site.call)
+    return Fix(
+        Applicability.UNSAFE,
+        f"Bind `{obj.value}` once with {_how(tree)} ({UNSAFE}{TREE_UNSAFE if tree else ''})",
+        (*imports.edits, Edit(start, end, bound)),
+    )
