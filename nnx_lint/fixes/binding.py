@@ -14,14 +14,14 @@ import libcst as cst
 
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.context import FileContext, Instance, Ref
-from nnx_lint.analysis.jit_sites import Form, JitSite, Shape, callers
+from nnx_lint.analysis.jit_sites import Form, JitSite, callers
 from nnx_lint.analysis.nnx_api import Effect
 from nnx_lint.analysis.project_index import Verdict
 from nnx_lint.analysis.scopes import BindingKind, Scope, ScopeKind, lookup
 from nnx_lint.analysis.versions import CACHED_PARTIAL_JIT, TREE_MODE_JIT, target_flax
 from nnx_lint.diagnostics import Applicability, Edit, Fix
 from nnx_lint.fixes.imports import Imports, NoFix
-from nnx_lint.fixes.rewrites import remove_arguments
+from nnx_lint.fixes.rewrites import compiled_object, remove_arguments
 
 __all__ = ["bind_object_fix", "bind_once_fix"]
 
@@ -334,12 +334,7 @@ def bind_object_fix(ctx: FileContext, site: JitSite) -> Fix:
         raise NoFix("it is unsafe")
     version = target_flax(ctx.settings.target_flax_version)
     instance = site.instance
-    obj: cst.CSTNode
-    if site.shape is Shape.METHOD:
-        assert isinstance(site.target, cst.Attribute)
-        obj, method = site.target.value, site.target.attr.value
-    else:
-        obj, method = site.target, "__call__"
+    obj, method = compiled_object(site)
     if site.call is None or ctx.scopes.call_of.get(id(site.call)) is not None:
         raise NoFix("it is compiled where it is called")
     if site.options or not isinstance(obj, cst.Name) or instance is None or not instance.nnx:

@@ -21,6 +21,7 @@ __all__ = [
     "argnums",
     "check_options",
     "closure_fix",
+    "compiled_object",
     "concrete_use",
     "jax_traces",
     "module_fix",
@@ -219,15 +220,18 @@ def _argnum_options(site: JitSite) -> list[cst.Arg]:
 # -- module and bound-method shapes
 
 
+def compiled_object(site: JitSite) -> tuple[cst.CSTNode, str]:
+    """The object a module or method shape compiles, and the method (``__call__``)."""
+    if site.shape is Shape.METHOD:
+        assert isinstance(site.target, cst.Attribute)
+        return site.target.value, site.target.attr.value
+    return site.target, "__call__"
+
+
 def module_fix(ctx: FileContext, site: JitSite) -> Fix:
     """``jax.jit(obj)`` -> ``functools.partial(nnx.jit(type(obj).__call__), obj)``."""
     check_options(site, new_arguments=1)
-    obj_node: cst.CSTNode
-    if site.shape is Shape.METHOD:
-        assert isinstance(site.target, cst.Attribute)
-        obj_node, method = site.target.value, site.target.attr.value
-    else:
-        obj_node, method = site.target, "__call__"
+    obj_node, method = compiled_object(site)
     if not _simple(obj_node):
         raise NoFix("the object is not a plain name or attribute, so it cannot be repeated")
     if site.instance is not None and not site.instance.nnx:

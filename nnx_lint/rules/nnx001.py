@@ -101,22 +101,34 @@ form that is correct for what the call does (`benchmarks/runtime.py` measures ea
 
 - `jax.jit` itself where the call only reads the object's state in whatever mode it is in,
   the target flax makes Modules pytrees (0.11+) and the class does not opt out
-  (`pytree=False`): the object is a traced argument, with no graph traversal per call (on a
-  200-layer model about as fast as the fastest form written by hand, several times faster
-  than `nnx.jit`);
+  (`pytree=False`): the object is a traced argument, with no graph traversal per call
+  (several times faster than `nnx.jit`; on a 200-layer model still about 3-4x the fastest
+  hand-written form, `nnx.jit_partial`, which flattens the object once);
 - `nnx.jit` otherwise: its state changes propagate. On a 200-layer model a call costs about
-  3.5x the fastest hand-written form (the traversal of the object's graph on every call);
+  5-7x the fastest hand-written form (the traversal of the object's graph on every call);
 - with `--unsafe-fixes`, on flax 0.12.5+, where every change the call makes is to a
   Variable's value (RNG draws, BatchNorm statistics, `v[...] = ...`, an optimizer's update),
-  `nnx.jit(..., graph=False)` (tree mode) instead: within 1.5x of the fastest hand-written
-  form. Unsafe because tree mode raises `ValueError` when the object holds one Variable or
-  submodule at two places. Not where the call adds or replaces an attribute or calls `sow`
-  (tree mode drops those silently), nor where that cannot be told.
+  `nnx.jit(..., graph=False)` (tree mode) instead, about twice as fast as graph mode. Unsafe
+  because tree mode raises `ValueError` when the object holds one Variable or submodule at two
+  places. Not where the call adds or replaces an attribute or calls `sow` (tree mode drops
+  those silently), nor where that cannot be told.
 
-`nnx.cached_partial` is never emitted, though it is fast: it caches the object's graph when
-it is made, so a later `.eval()` or a replaced submodule is not seen. Keyword options are
-carried over (`static_argnums`/`donate_argnums` renumbered); options `nnx.jit` does not take
-(`compiler_options`, positional options) mean no fix.
+The fastest form binds the object once: `name = nnx.jit_partial(type(obj).__call__, obj,
+graph=False)` (flax 0.12.5+; before, for an object whose state changes,
+`nnx.cached_partial(nnx.jit(type(obj).__call__), obj)`), within 1.5x of the fastest
+hand-written form on a 200-layer model. Both fix the object's structure when they are made, so
+a later `.eval()`, a replaced submodule or an added attribute is not seen and stale results
+come back silently. With `--unsafe-fixes` it is emitted where the file proves that nothing
+restructures the object once it is bound: the call changes Variable values only (or nothing),
+the object is a plain name made once, by a statement of the scope that compiles it, and every
+later use (in that scope or any nested one) calls it or a method whose whole call path keeps
+its structure, or passes it to `nnx.state`/`nnx.graphdef`; before binding, only bare calls
+(`model.train()`) and the statements that make the objects may use it. Any other use (handed
+to a function, put in a list, `.eval()`, rebound, imported by another file) keeps the forms
+above. Unsafe, because another module can still change the object. Keyword options are
+carried over to the per-call forms (`static_argnums`/`donate_argnums` renumbered); the bound
+form is offered without options; options `nnx.jit` does not take (`compiler_options`,
+positional options) mean no fix.
 
 For inline use (`jax.jit(model)(x)`) the object is passed to the compiled function
 (`jax.jit(type(model).__call__)(model, x)`, unsafe): only where `jax.jit` can take it, since

@@ -66,8 +66,11 @@ The same rewrites as NNX001, in the same fastest correct form: `name = nnx.jit(o
 `functools.partial(jax.jit(type(obj).__call__), obj)` where the call only reads the object
 and the target flax makes it a pytree (0.11+: no graph traversal per call), or tree mode
 (`graph=False`) with `--unsafe-fixes` where every change is to a Variable's value (0.12.5+;
-see NNX001); closures and inline calls get the captured objects as leading parameters and
-arguments (unsafe: the signature changes), closures keeping `nnx.jit`.
+see NNX001), or, with `--unsafe-fixes` where the file proves the object is never restructured
+once bound, `nnx.jit_partial(type(obj).__call__, obj, graph=False)` (0.12.5+; before,
+`nnx.cached_partial` over `nnx.jit`: see NNX001); closures and inline calls get the captured
+objects as leading parameters and arguments (unsafe: the signature changes), closures keeping
+`nnx.jit`.
 """
 
 

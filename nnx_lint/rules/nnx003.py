@@ -106,15 +106,25 @@ pytrees (0.11+), `jax.jit` stays and traces them itself: no graph traversal per 
 fastest correct form (`benchmarks/runtime.py`).
 
 What it costs at run time: `nnx.jit` traverses its NNX arguments' graphs on every call. On a
-200-layer model a train step under `nnx.jit` takes about 3x the fastest correct form written
-by hand (`nnx.cached_partial(nnx.jit(step), model, optimizer)` made once and called in the
-loop, or a `jax.jit` step that returns the model and optimizer for the caller to rebind):
-both change every call site, so neither is offered as a fix. With `--unsafe-fixes`, on flax
-0.12.5+, where every change the function makes is to a Variable's value (an optimizer's
-update, RNG draws, `v[...] = ...`), the fix compiles in tree mode instead
-(`functools.partial(nnx.jit, graph=False)`; about half the cost of graph mode): unsafe because
-tree mode raises `ValueError` when an argument holds one Variable or submodule at two places.
-Not where the function adds or replaces an attribute (tree mode drops that silently).
+200-layer model a train step under `nnx.jit` takes about 4x the fastest correct form written
+by hand (`nnx.jit_partial(step, model, optimizer, graph=False)` made once and called in the
+loop). With `--unsafe-fixes`, where every change the function makes is to a Variable's value
+(an optimizer's update, RNG draws, `v[...] = ...`), the fix is that form: the decorator goes,
+`step_fn = nnx.jit_partial(step, model, optimizer, graph=False)` (flax 0.12.5+; before,
+`nnx.cached_partial(nnx.jit(step), model, optimizer)`) is made right after the objects and
+the step exist, and every call `step(model, optimizer, x)` becomes `step_fn(x)`: within
+1.5x of the fastest form. The bound step fixes the objects' structure when it is made (a later
+`.eval()` or replaced submodule is not seen), so it is offered only where the file proves that
+cannot happen: `@jax.jit` without options on a def whose NNX parameters lead its positional
+ones, every use of the step a call in this file passing the same plain names in those
+places, each object made once by a statement of one module or function body (not in a loop
+or block), every call after that, and every other use of the objects after binding a call
+of them, or of a method, whose whole call path keeps their structure, or `nnx.state`. Where
+that does not hold, with `--unsafe-fixes` on flax 0.12.5+ the fix compiles in tree mode
+instead (`functools.partial(nnx.jit, graph=False)`; about half the cost of graph mode):
+unsafe because tree mode raises `ValueError` when an argument holds one Variable or submodule
+at two places. Not where the function adds or replaces an attribute (tree mode drops that
+silently).
 There is no fix when the function also captures NNX objects (see NNX001), when the static
 options are set through an alias defined elsewhere or are not literals, or with
 `compiler_options` or positional options; the finding's help then says why.
