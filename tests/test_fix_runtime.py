@@ -132,7 +132,10 @@ def test_bound_forms_miss_an_eval_and_a_replaced_submodule() -> None:
 BOUND_ONCE = {
     "nnx001_assign.py": "forward = nnx.jit_partial(type(model).__call__, model, graph=False)",
     "nnx001_method.py": "forward = nnx.jit_partial(type(model).__call__, model, graph=False)",
+    "nnx001_partial.py": "forward = nnx.jit_partial(apply, model, graph=False)",
+    "nnx001_closure.py": "forward = nnx.jit_partial(forward, model, graph=False)",
     "nnx002_assign.py": "forward = nnx.jit_partial(type(model).__call__, model, graph=False)",
+    "nnx003_static.py": "predict_fn = nnx.jit_partial(predict, model, graph=False)",
     "nnx003_train_step.py": (
         "train_step_fn = nnx.jit_partial(train_step, model, optimizer, graph=False)"
     ),

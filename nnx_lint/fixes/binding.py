@@ -14,16 +14,23 @@ import libcst as cst
 
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.context import FileContext, Instance, Ref
-from nnx_lint.analysis.jit_sites import Form, JitSite, callers
+from nnx_lint.analysis.jit_sites import Form, JitSite, Shape, callers
 from nnx_lint.analysis.nnx_api import Effect
 from nnx_lint.analysis.project_index import Verdict
 from nnx_lint.analysis.scopes import BindingKind, Scope, ScopeKind, lookup
+from nnx_lint.analysis.state_changes import nnx_params
 from nnx_lint.analysis.versions import CACHED_PARTIAL_JIT, TREE_MODE_JIT, target_flax
 from nnx_lint.diagnostics import Applicability, Edit, Fix
 from nnx_lint.fixes.imports import Imports, NoFix
-from nnx_lint.fixes.rewrites import compiled_object, remove_arguments
+from nnx_lint.fixes.rewrites import (
+    add_parameters,
+    argnums,
+    compiled_object,
+    remove_arguments,
+    static_names,
+)
 
-__all__ = ["bind_object_fix", "bind_once_fix"]
+__all__ = ["bind_closure_fix", "bind_object_fix", "bind_once_fix"]
 
 # Calls that only read an object's state or structure (they keep no reference that could
 # change it later).
@@ -239,124 +246,271 @@ def _tree_ok(ctx: FileContext, instances: list[Instance]) -> bool:
     return True
 
 
+def _start(ctx: FileContext, version: tuple[int, ...], value_only: bool) -> None:
+    """NoFix unless a bound form may be offered at all."""
+    if not ctx.settings.unsafe_fixes:
+        raise NoFix("it is unsafe")
+    if version < CACHED_PARTIAL_JIT:
+        raise NoFix("the target flax has no nnx.cached_partial")
+    if not value_only:
+        raise NoFix("the call may change the objects' structure, which a bound function fixes")
+
+
+def _decorated_def(site: JitSite) -> cst.FunctionDef:
+    """The def a site's only decorator compiles, defined in a module or function body."""
+    fn = site.function.node if site.function is not None else None
+    if site.form is not Form.DECORATOR or not isinstance(fn, cst.FunctionDef):
+        raise NoFix("it is not a decorated def")
+    if len(fn.decorators) != 1:
+        raise NoFix("it has other decorators")
+    if site.scope.kind not in (ScopeKind.MODULE, ScopeKind.FUNCTION):
+        raise NoFix("it is defined in a class body")
+    return fn
+
+
+def _binding_place(
+    ctx: FileContext,
+    site: JitSite,
+    fn: cst.FunctionDef,
+    home: Scope,
+    names: list[str],
+    calls: list[tuple[cst.Call, Scope]],
+) -> int:
+    """The statement of ``home``'s body after which the bound function is made: after the
+    objects ``names`` are made (once each, by a statement of that body) and the def; NoFix
+    unless every call runs later (it stands in a later statement of that body; a function
+    defined there runs after its def)."""
+    after = max(_made_once(ctx, home, name) for name in names)
+    if site.scope is home:
+        at = _top(ctx, fn, home)
+        assert at is not None  # a def of the scope's own body
+        after = max(after, at)
+    elif not (home.kind is ScopeKind.FUNCTION and site.scope.kind is ScopeKind.MODULE):
+        raise NoFix("it is not defined where the objects are made or at module level")
+    for call, _ in calls:
+        at = _top(ctx, call, home)
+        if at is None or at <= after:
+            raise NoFix("a call of it may run before the objects are made")
+    return after
+
+
+def _line_after(ctx: FileContext, home: Scope, after: int, text: str) -> Edit:
+    """Insert the statement ``text`` after statement ``after`` of ``home``'s body."""
+    statement = _body(home)[after]
+    source = ctx.source
+    start, end = ctx.span(statement)
+    indent = source[source.rfind("\n", 0, start) + 1 : start]
+    at = source.find("\n", end)
+    newline = "\r\n" if at > 0 and source[at - 1] == "\r" else "\n"
+    # After a def or a class, the blank lines a formatter puts there (two at module level).
+    blank = newline * (2 if home.kind is ScopeKind.MODULE else 1)
+    gap = blank if isinstance(statement, cst.FunctionDef | cst.ClassDef) else ""
+    line = f"{gap}{indent}{text}{newline}"
+    if at < 0:
+        return Edit(len(source), len(source), newline + line)
+    return Edit(at + 1, at + 1, line)
+
+
+def _static_only(site: JitSite, leading: list[str]) -> None:
+    """NoFix unless every option marks some of the ``leading`` parameters static (binding
+    them makes that moot)."""
+    for arg in site.options:
+        key = arg.keyword.value if arg.keyword and not arg.star else ""
+        if key == "static_argnums":
+            if any(int(n.value, 0) >= len(leading) for n in argnums(arg)):
+                raise NoFix("other arguments are static too")
+        elif key == "static_argnames":
+            if any(s.evaluated_value not in leading for s in static_names(arg)):
+                raise NoFix("other arguments are static too")
+        else:
+            raise NoFix("it has options other than the objects' static marks")
+
+
+def _no_objects_passed(ctx: FileContext, calls: list[tuple[cst.Call, Scope]], skip: int) -> None:
+    """NoFix if a call passes an NNX object past its first ``skip`` arguments: tree mode's
+    ``jit_partial`` takes Variables only in the bound arguments (ValueError)."""
+    for call, _ in calls:
+        for arg in call.args[skip:]:
+            value = ctx.value_at(arg.value)
+            if arg.star or (isinstance(value, Instance) and (value.nnx or value.cls is None)):
+                raise NoFix("a call passes other objects, which a bound function cannot take")
+
+
+def _calls_of_assigned(
+    ctx: FileContext, site: JitSite, home: Scope
+) -> list[tuple[cst.Call, Scope]]:
+    """The calls of the name the compiled function is assigned to; NoFix unless every use of
+    it is one."""
+    assert site.call is not None  # the shapes asked about are calls of jit
+    assign = ctx.scopes.assigned_by.get(id(site.call))
+    target = assign.targets[0].target if assign is not None and len(assign.targets) == 1 else None
+    if not isinstance(target, cst.Name):
+        raise NoFix("the compiled function is not assigned to a name")
+    calls = []
+    for ref in ctx.reads_of(target.value, home):
+        call = ctx.scopes.call_of.get(id(ref.node))
+        if call is None:
+            raise NoFix(f"`{target.value}` is used other than by calling it")
+        calls.append((call, ref.scope))
+    return calls
+
+
+def _title(names: list[str], tree: bool, then: str = "") -> str:
+    named = ", ".join(f"`{n}`" for n in names)
+    caveat = UNSAFE + (TREE_UNSAFE if tree else "")
+    return f"Bind {named} once with {_how(tree)}{then} ({caveat})"
+
+
 def bind_once_fix(
-    ctx: FileContext, site: JitSite, params: dict[str, Instance], value_only: bool
+    ctx: FileContext,
+    site: JitSite,
+    params: dict[str, Instance],
+    value_only: bool,
+    why_not: str | None = None,
+    pure: bool = False,
 ) -> Fix:
     """``@jax.jit def step(model, optimizer, x)`` called as ``step(model, optimizer, x)`` ->
     ``step_fn = nnx.jit_partial(step, model, optimizer, graph=False)`` after the objects are
     made, called as ``step_fn(x)`` (``params``: the step's NNX parameters by name, which must be
-    its leading positional ones). Unsafe; NoFix where it is not proven to behave as before."""
-    if not ctx.settings.unsafe_fixes:
-        raise NoFix("it is unsafe")
+    its leading positional ones; options may only mark them static). ``why_not``: a reason the
+    objects cannot be traced; ``pure``: the step changes none of them. Unsafe; NoFix where it
+    is not proven to behave as before."""
     version = target_flax(ctx.settings.target_flax_version)
-    if version < CACHED_PARTIAL_JIT:
-        raise NoFix("the target flax has no nnx.cached_partial")
-    if not value_only:
-        raise NoFix("the step may change the objects' structure, which a bound step fixes")
-    fn = site.function.node if site.function is not None else None
-    if site.form is not Form.DECORATOR or not isinstance(fn, cst.FunctionDef):
-        raise NoFix("the step is not a decorated def")
-    if site.options or len(fn.decorators) != 1:
-        raise NoFix("the step has options or other decorators")
-    if site.scope.kind not in (ScopeKind.MODULE, ScopeKind.FUNCTION):
-        raise NoFix("the step is defined in a class body")
+    _start(ctx, version, value_only)
+    if why_not:
+        raise NoFix(why_not)
+    fn = _decorated_def(site)
     positional = [*fn.params.posonly_params, *fn.params.params]
     leading = [p.name.value for p in positional[: len(params)]]
     if set(leading) != set(params) or any(p.default for p in positional[: len(params)]):
         raise NoFix("its NNX parameters are not its leading positional ones")
+    _static_only(site, leading)
     found = callers(ctx, site)
     if found.problem:
         raise NoFix(found.problem)
     if not found.calls:
         raise NoFix("it is not called in this file")
     home, passed = _bound_objects(ctx, site, leading, list(found.calls))
-    # Where the bound step is made: after the objects are made (once each, by a statement of
-    # their scope's own body) and after the step is defined.
-    made = [_made_once(ctx, home, name) for name in passed]
-    after = max(made)
-    if site.scope is home:
-        step_at = _top(ctx, fn, home)
-        assert step_at is not None  # a def of the scope's own body
-        after = max(after, step_at)
-    elif not (home.kind is ScopeKind.FUNCTION and site.scope.kind is ScopeKind.MODULE):
-        raise NoFix("the step is not defined where the objects are made or at module level")
-    # Every call runs after the bound step is made: it stands in a later statement of that
-    # scope (a function defined there runs after its def).
-    for call, _ in found.calls:
-        at = _top(ctx, call, home)
-        if at is None or at <= after:
-            raise NoFix("a call of the step may run before the objects are made")
-    # Every other use of the objects keeps their structure.
+    _no_objects_passed(ctx, list(found.calls), len(passed))
+    after = _binding_place(ctx, site, fn, home, passed, list(found.calls))
     passed_nodes = {id(call.args[i].value) for call, _ in found.calls for i in range(len(passed))}
     objects = [(name, params[param]) for name, param in zip(passed, leading, strict=True)]
     _structure_kept(ctx, home, objects, after, passed_nodes)
-    # The form: tree mode where the target has it and every class is a pytree.
-    imports = Imports(ctx)
-    nnx = imports.nnx()
-    new = _new_name(ctx, fn.name.value)
     tree = version >= TREE_MODE_JIT and _tree_ok(ctx, list(params.values()))
-    bound = _bound(nnx, fn.name.value, ", ".join(passed), tree)
-    edits = [_decorator_line(ctx, fn.decorators[0])]
-    statement = _body(home)[after]
-    source = ctx.source
-    start = ctx.span(statement)[0]
-    indent = source[source.rfind("\n", 0, start) + 1 : start]
-    at = source.find("\n", ctx.span(statement)[1])
-    newline = "\r\n" if at > 0 and source[at - 1] == "\r" else "\n"
-    # After a def or a class, the blank lines a formatter puts there (two at module level).
-    blank = newline * (2 if home.kind is ScopeKind.MODULE else 1)
-    gap = blank if isinstance(statement, cst.FunctionDef | cst.ClassDef) else ""
-    line = f"{gap}{indent}{new} = {bound}{newline}"
-    if at < 0:
-        edits.append(Edit(len(source), len(source), newline + line))
-    else:
-        edits.append(Edit(at + 1, at + 1, line))
+    if not tree and pure:
+        raise NoFix("jax.jit tracing the objects is as fast on the target flax")
+    imports = Imports(ctx)
+    new = _new_name(ctx, fn.name.value)
+    bound = _bound(imports.nnx(), fn.name.value, ", ".join(passed), tree)
+    edits = [
+        _decorator_line(ctx, fn.decorators[0]),
+        _line_after(ctx, home, after, f"{new} = {bound}"),
+    ]
     for call, _ in found.calls:
         start, end = ctx.span(call.func)
         edits.append(Edit(start, end, new))
         edits += remove_arguments(ctx, call, len(passed))
-    named = ", ".join(f"`{n}`" for n in passed)
+    return Fix(
+        Applicability.UNSAFE, _title(passed, tree, f" and call `{new}`"), (*imports.edits, *edits)
+    )
+
+
+def bind_closure_fix(ctx: FileContext, site: JitSite) -> Fix:
+    """``@jax.jit def forward(x): return model(x)`` -> ``def forward(model, x): ...`` and, once
+    the objects and the def exist, ``forward = nnx.jit_partial(forward, model, graph=False)``:
+    every call stays as it is. Unsafe; NoFix where it is not proven to behave as before."""
+    version = target_flax(ctx.settings.target_flax_version)
+    _start(ctx, version, _keeps_structure(site.verdict))
+    fn = _decorated_def(site)
+    if site.options:
+        raise NoFix("it has options")
+    scopes = {id(c.scope) for c in site.captures}
+    if any(c.indirect or c.text != c.name or c.name == "self" for c in site.captures):
+        raise NoFix("a captured object is not a plain name read by the function itself")
+    if len(scopes) != 1 or any(c.instance.container or c.instance.hijax for c in site.captures):
+        raise NoFix("the captured objects are not plain NNX objects made in one scope")
+    home = site.captures[0].scope
+    if home.kind not in (ScopeKind.MODULE, ScopeKind.FUNCTION):
+        raise NoFix("the objects are made in a class body, a lambda or a comprehension")
+    if not all(c.instance.nnx for c in site.captures):
+        raise NoFix("a captured value is not a known NNX object")
+    found = callers(ctx, site)
+    if found.problem:
+        raise NoFix(found.problem)
+    if nnx_params(ctx, site):
+        raise NoFix("it also takes NNX objects as arguments, which a bound function cannot")
+    _no_objects_passed(ctx, list(found.calls), 0)
+    names = list(dict.fromkeys(c.name for c in site.captures))
+    instances = {c.name: c.instance for c in site.captures}
+    if version < TREE_MODE_JIT and site.verdict.effect is Effect.PURE:
+        raise NoFix("jax.jit tracing the objects is as fast on the target flax")
+    after = _binding_place(ctx, site, fn, home, names, list(found.calls))
+    inside = {id(n) for c in site.captures for n in c.nodes}
+    _structure_kept(ctx, home, [(n, instances[n]) for n in names], after, inside)
+    imports = Imports(ctx)
+    tree = version >= TREE_MODE_JIT and _tree_ok(ctx, list(instances.values()))
+    name = fn.name.value
+    bound = _bound(imports.nnx(), name, ", ".join(names), tree)
+    edits = [
+        _decorator_line(ctx, fn.decorators[0]),
+        add_parameters(ctx, fn, names),
+        _line_after(ctx, home, after, f"{name} = {bound}"),
+    ]
     return Fix(
         Applicability.UNSAFE,
-        f"Bind {named} to the step once with {_how(tree)} and call `{new}` ({UNSAFE}"
-        + (TREE_UNSAFE if tree else "")
-        + ")",
+        _title(names, tree, " as leading parameters"),
         (*imports.edits, *edits),
     )
 
 
 def bind_object_fix(ctx: FileContext, site: JitSite) -> Fix:
-    """``f = jax.jit(model)`` (or ``jax.jit(model.method)``) ->
-    ``f = nnx.jit_partial(type(model).__call__, model, graph=False)`` (flax 0.12.5+; before,
-    for an object whose state changes, ``nnx.cached_partial(nnx.jit(...), model)``). Unsafe;
-    NoFix where it is not proven to behave as before."""
-    if not ctx.settings.unsafe_fixes:
-        raise NoFix("it is unsafe")
+    """``f = jax.jit(model)`` (or ``jax.jit(model.method)``, ``jax.jit(partial(g, model))``) ->
+    ``f = nnx.jit_partial(type(model).__call__, model, graph=False)`` (``g``; flax 0.12.5+;
+    before, for an object whose state changes, ``nnx.cached_partial(nnx.jit(...), model)``).
+    Unsafe; NoFix where it is not proven to behave as before."""
     version = target_flax(ctx.settings.target_flax_version)
-    instance = site.instance
-    obj, method = compiled_object(site)
+    _start(ctx, version, _keeps_structure(site.verdict))
     if site.call is None or ctx.scopes.call_of.get(id(site.call)) is not None:
         raise NoFix("it is compiled where it is called")
-    if site.options or not isinstance(obj, cst.Name) or instance is None or not instance.nnx:
-        raise NoFix("it has options, or the object is not a plain name of a known NNX object")
-    if instance.container or instance.hijax or not _keeps_structure(site.verdict):
-        raise NoFix("the call may change the object's structure, which a bound function fixes")
-    tree = version >= TREE_MODE_JIT and _tree_ok(ctx, [instance])
-    if not tree and (site.verdict.effect is Effect.PURE or version < CACHED_PARTIAL_JIT):
+    if site.options:
+        raise NoFix("it has options")
+    if site.shape is Shape.PARTIAL:
+        target = site.target
+        assert isinstance(target, cst.Call)  # the partial shape is a call of the binder
+        bound_args = target.args[1:]
+        if site.binder == nnx_api.CACHED_PARTIAL or any(a.keyword or a.star for a in bound_args):
+            raise NoFix("it binds by keyword, or through nnx.cached_partial")
+        nodes: list[cst.CSTNode] = [a.value for a in bound_args]
+        function = ctx.code(target.args[0].value)
+        instances = [c.instance for c in site.captures]
+        if len(site.captures) != len(nodes) or not all(c.bound for c in site.captures):
+            raise NoFix("it binds values that are not NNX objects, or captures others")
+    else:
+        obj, method = compiled_object(site)
+        if site.instance is None:
+            raise NoFix("the object is not known")
+        nodes, instances = [obj], [site.instance]
+        function = f"type({ctx.code(obj)}).{method}"
+    if not all(isinstance(n, cst.Name) for n in nodes):
+        raise NoFix("an object is not a plain name")
+    if any(not i.nnx or i.container or i.hijax for i in instances):
+        raise NoFix("an object is not a plain NNX object")
+    tree = version >= TREE_MODE_JIT and _tree_ok(ctx, instances)
+    if not tree and site.verdict.effect is Effect.PURE:
         raise NoFix("jax.jit tracing the object is as fast on the target flax")
-    home = lookup(obj.value, site.scope)[0]
+    names = [n.value for n in nodes if isinstance(n, cst.Name)]
+    home = lookup(names[0], site.scope)[0]
     if home is not site.scope or home.kind not in (ScopeKind.MODULE, ScopeKind.FUNCTION):
         raise NoFix("the object is not made in the scope that compiles it")
-    made = _made_once(ctx, home, obj.value)
+    if any(lookup(n, site.scope)[0] is not home for n in names) or len(set(names)) != len(names):
+        raise NoFix("the objects are not made in one scope")
     after = _top(ctx, site.call, home)
-    if after is None or after <= made:
+    if after is None or after <= max(_made_once(ctx, home, n) for n in names):
         raise NoFix("it is not compiled by a statement of its own after the object is made")
-    _structure_kept(ctx, home, [(obj.value, instance)], after, {id(obj)})
+    objects = list(zip(names, instances, strict=True))
+    _structure_kept(ctx, home, objects, after, {id(n) for n in nodes})
+    _no_objects_passed(ctx, _calls_of_assigned(ctx, site, home), 0)
     imports = Imports(ctx)
-    bound = _bound(imports.nnx(), f"type({obj.value}).{method}", obj.value, tree)
+    bound = _bound(imports.nnx(), function, ", ".join(names), tree)
     start, end = ctx.span(site.call)
-    return Fix(
-        Applicability.UNSAFE,
-        f"Bind `{obj.value}` once with {_how(tree)} ({UNSAFE}{TREE_UNSAFE if tree else ''})",
-        (*imports.edits, Edit(start, end, bound)),
-    )
+    return Fix(Applicability.UNSAFE, _title(names, tree), (*imports.edits, Edit(start, end, bound)))

@@ -18,6 +18,7 @@ from nnx_lint.fixes.imports import Imports, NoFix
 
 __all__ = [
     "NoFix",
+    "add_parameters",
     "argnums",
     "check_options",
     "closure_fix",
@@ -333,7 +334,7 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
         for num in argnums(arg):
             start, end = ctx.span(num)
             edits.append(Edit(start, end, str(int(num.value, 0) + len(names))))
-    edits.append(_parameters(ctx, site.function.node, names))
+    edits.append(add_parameters(ctx, site.function.node, names))
     for call in _call_sites(ctx, site):
         edits.append(_leading_args(ctx, call, names))
     if tree:
@@ -373,7 +374,8 @@ def swap_to_nnx_jit(ctx: FileContext, site: JitSite, imports: Imports) -> Edit:
     return Edit(start, end, f"{imports.nnx()}.jit")
 
 
-def _parameters(ctx: FileContext, fn: cst.FunctionDef | cst.Lambda, names: list[str]) -> Edit:
+def add_parameters(ctx: FileContext, fn: cst.FunctionDef | cst.Lambda, names: list[str]) -> Edit:
+    """Insert ``names`` as the first parameters of ``fn``."""
     params = fn.params
     first = [*params.posonly_params, *params.params]
     node: cst.Param | cst.ParamStar | None

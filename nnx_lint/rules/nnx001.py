@@ -300,7 +300,7 @@ def jit_on_nnx_state(
     closure over one (NNX001 for jax.jit; NNX002, with its own ``message`` and ``summary``,
     for nnx.jit)."""
     from nnx_lint.analysis.jit_sites import Shape, find_jit_sites, made_in_hijax_mode
-    from nnx_lint.fixes.binding import bind_object_fix
+    from nnx_lint.fixes.binding import bind_closure_fix, bind_object_fix
     from nnx_lint.fixes.rewrites import NoFix, site_fix
 
     if ctx.hijax:
@@ -314,7 +314,8 @@ def jit_on_nnx_state(
         related = evidence(site.verdict)
         try:
             try:  # the fastest form, where it is proven
-                fix = bind_object_fix(ctx, site)
+                bind = bind_closure_fix if site.shape is Shape.CLOSURE else bind_object_fix
+                fix = bind(ctx, site)
             except NoFix:
                 fix = site_fix(ctx, site)
             yield report(ctx, code, site.report_node, text, fix, None, related, short)

@@ -247,6 +247,7 @@ def _traced_fix(
 ) -> Fix:
     from nnx_lint.analysis.nnx_api import Effect
     from nnx_lint.analysis.project_index import Verdict, join
+    from nnx_lint.fixes.binding import bind_once_fix
     from nnx_lint.fixes.rewrites import NoFix, concrete_use, jax_traces, traced_fix, tree_mode
 
     if site.captures:
@@ -262,8 +263,14 @@ def _traced_fix(
     instances = [p.instance for p in params.values()]
     keep = jax_traces(ctx, instances, verdict)
     value_only = not found.moved and not found.unknown
-    tree = not keep and tree_mode(ctx, site, instances, value_only)
     why = concrete_use(ctx, site.function, names)
+    try:
+        pure = not found.hows and not found.unknown
+        by_name = {name: p.instance for name, p in params.items()}
+        return bind_once_fix(ctx, site, by_name, value_only, why, pure)
+    except NoFix:
+        pass  # the per-call forms below
+    tree = not keep and tree_mode(ctx, site, instances, value_only)
     return traced_fix(ctx, site, indexes, names, why, keep_jax=keep, tree=tree)
 
 
