@@ -102,13 +102,13 @@ form that is correct for what the call does (`benchmarks/runtime.py` measures ea
 - `jax.jit` itself where the call only reads the object's state in whatever mode it is in,
   the target flax makes Modules pytrees (0.11+) and the class does not opt out
   (`pytree=False`): the object is a traced argument, with no graph traversal per call
-  (several times faster than `nnx.jit`; on a 200-layer model still about 3-4x the fastest
+  (several times faster than `nnx.jit`; on a 200-layer model still about 2-3.5x the fastest
   hand-written form, `nnx.jit_partial`, which flattens the object once);
 - `nnx.jit` otherwise: its state changes propagate. On a 200-layer model a call costs about
-  5-7x the fastest hand-written form (the traversal of the object's graph on every call);
+  20x the fastest hand-written form (the traversal of the object's graph on every call);
 - with `--unsafe-fixes`, on flax 0.12.5+, where every change the call makes is to a
   Variable's value (RNG draws, BatchNorm statistics, `v[...] = ...`, an optimizer's update),
-  `nnx.jit(..., graph=False)` (tree mode) instead, about twice as fast as graph mode. Unsafe
+  `nnx.jit(..., graph=False)` (tree mode) instead, about 3.5x as fast as graph mode. Unsafe
   because tree mode raises `ValueError` when the object holds one Variable or submodule at two
   places. Not where the call adds or replaces an attribute or calls `sow` (tree mode drops
   those silently), nor where that cannot be told.
