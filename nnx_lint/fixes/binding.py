@@ -467,11 +467,14 @@ def bind_object_fix(ctx: FileContext, site: JitSite) -> Fix:
     """``f = jax.jit(model)`` (or ``jax.jit(model.method)``, ``jax.jit(partial(g, model))``) ->
     ``f = nnx.jit_partial(type(model).__call__, model, graph=False)`` (``g``; flax 0.12.5+;
     before, for an object whose state changes, ``nnx.cached_partial(nnx.jit(...), model)``).
-    Unsafe; NoFix where it is not proven to behave as before."""
+    Compiled where it is called (``jax.jit(model)(x)``), the bound function is made once, after
+    the object, and called there instead (``model_fn(x)``). Unsafe; NoFix where it is not proven
+    to behave as before."""
     version = target_flax(ctx.settings.target_flax_version)
     _start(ctx, version, _keeps_structure(site.verdict))
-    if site.call is None or ctx.scopes.call_of.get(id(site.call)) is not None:
-        raise NoFix("it is compiled where it is called")
+    if site.call is None:
+        raise NoFix("it is not a call of jit")
+    inline = ctx.scopes.call_of.get(id(site.call))
     if site.options:
         raise NoFix("it has options")
     if site.shape is Shape.PARTIAL:
@@ -500,17 +503,31 @@ def bind_object_fix(ctx: FileContext, site: JitSite) -> Fix:
         raise NoFix("jax.jit tracing the object is as fast on the target flax")
     names = [n.value for n in nodes if isinstance(n, cst.Name)]
     home = lookup(names[0], site.scope)[0]
-    if home is not site.scope or home.kind not in (ScopeKind.MODULE, ScopeKind.FUNCTION):
+    if home is None or home.kind not in (ScopeKind.MODULE, ScopeKind.FUNCTION):
+        raise NoFix("the object is not made in a module or function body")
+    if home is not site.scope and inline is None:
         raise NoFix("the object is not made in the scope that compiles it")
     if any(lookup(n, site.scope)[0] is not home for n in names) or len(set(names)) != len(names):
         raise NoFix("the objects are not made in one scope")
-    after = _top(ctx, site.call, home)
-    if after is None or after <= max(_made_once(ctx, home, n) for n in names):
+    made = max(_made_once(ctx, home, n) for n in names)
+    at = _top(ctx, site.call, home)
+    if at is None or at <= made:
         raise NoFix("it is not compiled by a statement of its own after the object is made")
-    objects = list(zip(names, instances, strict=True))
-    _structure_kept(ctx, home, objects, after, {id(n) for n in nodes})
-    _no_objects_passed(ctx, _calls_of_assigned(ctx, site, home), 0)
     imports = Imports(ctx)
     bound = _bound(imports.nnx(), function, ", ".join(names), tree)
     start, end = ctx.span(site.call)
-    return Fix(Applicability.UNSAFE, _title(names, tree), (*imports.edits, Edit(start, end, bound)))
+    if inline is None:
+        objects = list(zip(names, instances, strict=True))
+        _structure_kept(ctx, home, objects, at, {id(n) for n in nodes})
+        _no_objects_passed(ctx, _calls_of_assigned(ctx, site, home), 0)
+        edits = [Edit(start, end, bound)]
+        return Fix(Applicability.UNSAFE, _title(names, tree), (*imports.edits, *edits))
+    # Made once, right after the object, instead of on every call.
+    objects = list(zip(names, instances, strict=True))
+    _structure_kept(ctx, home, objects, made, {id(n) for n in nodes})
+    _no_objects_passed(ctx, [(inline, site.scope)], 0)
+    method = "" if function.endswith(".__call__") else f"_{function.rpartition('.')[2]}"
+    new = _new_name(ctx, f"{names[0]}{method}")
+    edits = [_line_after(ctx, home, made, f"{new} = {bound}"), Edit(start, end, new)]
+    title = _title(names, tree, f" after `{names[0]}` is made and call `{new}`")
+    return Fix(Applicability.UNSAFE, title, (*imports.edits, *edits))

@@ -130,11 +130,15 @@ carried over to the per-call forms (`static_argnums`/`donate_argnums` renumbered
 form is offered without options; options `nnx.jit` does not take (`compiler_options`,
 positional options) mean no fix.
 
-For inline use (`jax.jit(model)(x)`) the object is passed to the compiled function
-(`jax.jit(type(model).__call__)(model, x)`, unsafe): only where `jax.jit` can take it, since
-`jax.jit` compiles one function once while an inline `nnx.jit` would compile it again on
-every call (no fix then). For closures, the captured objects become leading parameters of the
-compiled function, it is compiled with the form above (`jax.jit` kept where it can trace
+For inline use (`jax.jit(model)(x)`), where the file proves the structure is kept as above,
+the bound function is made once right after the object (`model_fn = nnx.jit_partial(...)`)
+and called in its place (`model_fn(x)`, unsafe). Otherwise the object is passed to the
+compiled function (`jax.jit(type(model).__call__)(model, x)`, unsafe): only where `jax.jit`
+can take it, since `jax.jit` compiles one function once while an inline `nnx.jit` would
+compile it again on every call (no fix then). For closures, the same proof gives
+`def f(model, x)` with `f = nnx.jit_partial(f, model, graph=False)` once the objects and the
+def exist (calls stay as they are); otherwise the captured objects become leading parameters
+of the compiled function, it is compiled with the form above (`jax.jit` kept where it can trace
 them; `nnx.jit`, or tree mode under the conditions above), and every call site in the file
 passes them. That changes the function's signature, so the fix is unsafe (applied with
 `--unsafe-fixes`), and offered only when every use of the function is a call in this file
