@@ -1,14 +1,15 @@
-"""The fastest train-step fix: bind the objects to the compiled step once, where they are
-made, and call the bound step (``nnx.jit_partial`` in tree mode on flax 0.12.5+, else
-``nnx.cached_partial(nnx.jit(step), ...)``): no graph traversal of the bound objects per call
-(benchmarks/runtime.py). Both fix the objects' structure when the step is bound, so a later
-``.eval()``, a replaced submodule or an added attribute is not seen: the rewrite is offered only
-where every later use of the objects in the file is proven not to change their structure."""
+"""The fastest fixes (unsafe): bind the NNX objects to the compiled function once, where they
+are made (``nnx.jit_partial(f, model, graph=False)`` on flax 0.12.5+, else
+``nnx.cached_partial(nnx.jit(f), model)``): the objects are flattened when they are bound, not
+on every call (benchmarks/runtime.py). Both fix the objects' structure when they are bound, so
+a later ``.eval()``, a replaced submodule or an added attribute is not seen: each rewrite is
+offered only where every later use of the objects in the file is proven to keep their
+structure. Shapes: an object or bound method compiled by an assignment or inline, a partial, a
+closure, and a step taking the objects as arguments (its calls then drop them)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import libcst as cst
 
@@ -35,16 +36,6 @@ __all__ = ["bind_closure_fix", "bind_object_fix", "bind_once_fix"]
 # Calls that only read an object's state or structure (they keep no reference that could
 # change it later).
 READERS = frozenset({f"{nnx_api.NNX}.state", f"{nnx_api.NNX}.graphdef"})
-
-
-@dataclass(frozen=True)
-class Bound:
-    """One object bound to the step: the name every call passes, its binding's scope, and
-    where (the index of the top-level statement of that scope) it is made."""
-
-    name: str
-    instance: Instance
-    statement: int
 
 
 def _container(scope: Scope) -> cst.Module | cst.BaseSuite:

@@ -102,7 +102,7 @@ form that is correct for what the call does (`benchmarks/runtime.py` measures ea
 - `jax.jit` itself where the call only reads the object's state in whatever mode it is in,
   the target flax makes Modules pytrees (0.11+) and the class does not opt out
   (`pytree=False`): the object is a traced argument, with no graph traversal per call
-  (several times faster than `nnx.jit`; on a 200-layer model still about 2-3.5x the fastest
+  (several times faster than `nnx.jit`; on a 200-layer model still about 3-5x the fastest
   hand-written form, `nnx.jit_partial`, which flattens the object once);
 - `nnx.jit` otherwise: its state changes propagate. On a 200-layer model a call costs about
   20x the fastest hand-written form (the traversal of the object's graph on every call);
