@@ -42,6 +42,9 @@ PROGRAMS = HERE / "runtime"
 WORKER = HERE / "runtime_worker.py"
 FAMILY = {"nnx003_train_step": "train"}  # the hand-written forms a shape is measured against
 KINDS = {"pure": "PureChain", "changing": "DropoutChain"}
+# The hand-written forms --quick times: those that have been the fastest on some flax version
+# (graph-mode nnx.jit, tree mode and a returned train step never were; the full run times them).
+QUICK_FORMS = {"jit-partial", "jit-argument", "cached-partial"}
 ORIGINAL, FIXED, UNSAFE = "original", "fixed", "unsafe fix"
 
 
@@ -74,9 +77,11 @@ def _copy(programs: list[Path], directory: Path, kind: str) -> None:
         (directory / program.name).write_text(program.read_text().replace("PureChain", KINDS[kind]))
 
 
-def prepare(work: Path, kind: str, target: str, by_hand: bool) -> dict[str, dict[str, Path]]:
+def prepare(
+    work: Path, kind: str, target: str, by_hand: bool, quick: bool = False
+) -> dict[str, dict[str, Path]]:
     """Each shape's programs for one kind of model: {shape: {form: path}} (``by_hand``: with
-    the hand-written forms)."""
+    the hand-written forms; ``quick``: only those that can be the fastest, QUICK_FORMS)."""
     base = work / kind
     forms: dict[str, dict[str, Path]] = {}
     variants = {ORIGINAL: [], FIXED: ["--fix"], UNSAFE: ["--fix", "--unsafe-fixes"]}
@@ -103,6 +108,8 @@ def prepare(work: Path, kind: str, target: str, by_hand: bool) -> dict[str, dict
             del variants_of[FIXED]
         family = FAMILY.get(shape, "forward")
         for program in sorted(hand.glob(f"{family}.*.py")):  # none unless by_hand
+            if quick and program.stem.split(".", 1)[1] not in QUICK_FORMS:
+                continue
             variants_of[f"by hand: {program.stem.split('.', 1)[1]}"] = program
     return forms
 
@@ -192,7 +199,11 @@ def report(rows: list[Row], python: str, version: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 layers, short timings")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 layers, short timings, only the hand-written forms that can be the fastest",
+    )
     parser.add_argument(
         "--check",
         action="store_true",
@@ -207,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="nnx-fixcost-") as tmp:
         work = Path(tmp)
-        forms = {kind: prepare(work, kind, version, by_hand=not args.check) for kind in KINDS}
+        forms = {
+            kind: prepare(work, kind, version, by_hand=not args.check, quick=args.quick)
+            for kind in KINDS
+        }
         seconds = 0.0 if args.check else 0.05 if args.quick else 0.5
         for n in layers:
             print(f"[runtime] {n} layers", file=sys.stderr, flush=True)
