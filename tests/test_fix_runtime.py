@@ -143,21 +143,24 @@ BOUND_ONCE = {
 }
 
 
-@pytest.mark.parametrize("kind", ["PureChain", "DropoutChain"])
-def test_unsafe_fixes_of_the_benchmark_programs_bind_the_objects_once(
-    tmp_path: Path, kind: str
-) -> None:
+def test_unsafe_fixes_of_the_benchmark_programs_bind_the_objects_once(tmp_path: Path) -> None:
     """The programs `test_fixed_programs_equal_eager_on_the_installed_flax` runs take the bound
-    form with --unsafe-fixes (flax 0.12.5+), so that test proves it correct."""
+    form with --unsafe-fixes (flax 0.12.5+), on either kind of model, so that test proves it
+    correct."""
     programs = REPO / "benchmarks" / "runtime"
-    (tmp_path / "models.py").write_text((programs / "models.py").read_text())
-    (tmp_path / "pyproject.toml").write_text("[tool.nnx-lint]\n")
-    for name in BOUND_ONCE:
-        (tmp_path / name).write_text((programs / name).read_text().replace("PureChain", kind))
-    cmd = [sys.executable, "-m", "nnx_lint", "--fix", "--unsafe-fixes", "--no-cache", "."]
+    kinds = ("PureChain", "DropoutChain")
+    for kind in kinds:  # one project each (its `models` module)
+        (tmp_path / kind).mkdir()
+        (tmp_path / kind / "pyproject.toml").write_text("[tool.nnx-lint]\n")
+        (tmp_path / kind / "models.py").write_text((programs / "models.py").read_text())
+        for name in BOUND_ONCE:
+            text = (programs / name).read_text().replace("PureChain", kind)
+            (tmp_path / kind / name).write_text(text)
+    cmd = [sys.executable, "-m", "nnx_lint", "--fix", "--unsafe-fixes", "--no-cache", *kinds]
     proc = subprocess.run(
         [*cmd, "--target-flax-version", "0.12.8"], cwd=tmp_path, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for name, line in BOUND_ONCE.items():
-        assert line in (tmp_path / name).read_text(), name
+    for kind in kinds:
+        for name, line in BOUND_ONCE.items():
+            assert line in (tmp_path / kind / name).read_text(), (kind, name)
