@@ -115,11 +115,13 @@ loop). With `--unsafe-fixes`, where every change the function makes is to a Vari
 the step exist, and every call `step(model, optimizer, x)` becomes `step_fn(x)`: within
 1.5x of the fastest form. The bound step fixes the objects' structure when it is made (a later
 `.eval()` or replaced submodule is not seen), so it is offered only where the file proves that
-cannot happen: `@jax.jit` without options on a def whose NNX parameters lead its positional
-ones, every use of the step a call in this file passing the same plain names in those
-places, each object made once by a statement of one module or function body (not in a loop
-or block), every call after that, and every other use of the objects after binding a call
-of them, or of a method, whose whole call path keeps their structure, or `nnx.state`. Where
+cannot happen: `@jax.jit` on a def whose NNX parameters lead its positional ones (no options
+but static marks of those parameters, which binding makes moot; none of them read where Python
+needs a concrete value), every use of the step a call in this file passing the same plain
+names in those places and no other NNX objects, each object made once by a statement of one
+module or function body (not in a loop or block), every call after that, and every other use
+of the objects after binding a call of them, or of a method, whose whole call path keeps their
+structure, or `nnx.state`. Where
 that does not hold, with `--unsafe-fixes` on flax 0.12.5+ the fix compiles in tree mode
 instead (`functools.partial(nnx.jit, graph=False)`; about half the cost of graph mode):
 unsafe because tree mode raises `ValueError` when an argument holds one Variable or submodule
