@@ -22,11 +22,12 @@ from nnx_lint.analysis.scopes import BindingKind, Scope, ScopeKind, lookup
 from nnx_lint.analysis.state_changes import nnx_params
 from nnx_lint.analysis.versions import CACHED_PARTIAL_JIT, TREE_MODE_JIT, target_flax
 from nnx_lint.diagnostics import Applicability, Edit, Fix
-from nnx_lint.fixes.imports import Imports, NoFix
+from nnx_lint.fixes.imports import Imports, NoFix, is_free
 from nnx_lint.fixes.rewrites import (
     add_parameters,
     argnums,
     compiled_object,
+    possible_classes,
     remove_arguments,
     static_names,
 )
@@ -96,18 +97,13 @@ def _use_keeps_structure(ctx: FileContext, name: cst.Name, instance: Instance) -
     called = _called(ctx, name)
     if called is None:
         return False
-    method = called[1]
-    cls = instance.cls
-    if cls is None:
-        return False
-    classes = [cls, *ctx.index.subclasses(cls)] if instance.annotated else [cls]
-    return all(_keeps_structure(ctx.index.effect(c, method)) for c in classes)
+    classes = possible_classes(ctx, instance)
+    return bool(classes) and all(_keeps_structure(ctx.index.effect(c, called[1])) for c in classes)
 
 
 def _new_name(ctx: FileContext, base: str) -> str:
-    taken = {n for s in ctx.module_scope.walk() for n in s.bindings}
     for name in (f"{base}_fn", f"{base}_bound"):
-        if name not in taken and name not in ctx.source:
+        if is_free(ctx, name) and name not in ctx.source:
             return name
     raise NoFix(f"`{base}_fn` is taken in this file")
 

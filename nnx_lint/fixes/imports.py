@@ -21,6 +21,11 @@ def import_name(ctx: FileContext, qualname: str) -> str | None:
     return None
 
 
+def is_free(ctx: FileContext, name: str) -> bool:
+    """Is ``name`` bound nowhere in the file (no scope binds it)?"""
+    return not any(name in s.bindings for s in ctx.module_scope.walk())
+
+
 class Imports:
     """Local spellings of flax.nnx, jax.jit and functools.partial, adding imports where
     missing."""
@@ -34,11 +39,6 @@ class Imports:
         first_party = {m.partition(".")[0] for m in ctx.index.modules}
         self.edits.append(insertion(ctx.module, ctx.source, ctx.span, line, first_party))
 
-    def _free(self, name: str) -> bool:
-        return name not in self.ctx.module_scope.bindings and not any(
-            name in s.bindings for s in self.ctx.module_scope.walk()
-        )
-
     def _spelling(self, qualname: str, new: str, line: str) -> str:
         """How the file spells ``parent.child`` (``qualname``): an import of it, an import of
         its parent plus the attribute, or else ``new`` after adding the import ``line``."""
@@ -50,7 +50,7 @@ class Imports:
         if parent_name:
             return f"{parent_name}.{child}"
         head = new.partition(".")[0]
-        if not self._free(head):
+        if not is_free(self.ctx, head):
             raise NoFix(f"the name `{head}` is taken in this file; import it and apply by hand")
         self._add(line)
         return new
