@@ -127,8 +127,9 @@ def _decorator_line(ctx: FileContext, decorator: cst.Decorator) -> Edit:
 def _bound_objects(
     ctx: FileContext, site: JitSite, names: list[str], calls: list[tuple[cst.Call, Scope]]
 ) -> tuple[Scope, list[str]]:
-    """The scope that binds the object every call passes at each bound position, checking that
-    each is made once, by a top-level statement of that scope."""
+    """The scope that binds the objects the calls pass at the bound positions, and their names:
+    NoFix unless every call passes the same plain name at each position, all bound in one
+    module or function scope (``_made_once`` checks how they are made)."""
     home: Scope | None = None
     passed: list[str] = []
     for i in range(len(names)):
@@ -500,19 +501,17 @@ def bind_object_fix(ctx: FileContext, site: JitSite) -> Fix:
     at = _top(ctx, site.call, home)
     if at is None or at <= made:
         raise NoFix("it is not compiled by a statement of its own after the object is made")
+    objects = list(zip(names, instances, strict=True))
+    # Inline, the bound function is made right after the objects instead of on every call.
+    _structure_kept(ctx, home, objects, made if inline is not None else at, {id(n) for n in nodes})
+    calls = [(inline, site.scope)] if inline is not None else _calls_of_assigned(ctx, site, home)
+    _no_objects_passed(ctx, calls, 0)
     imports = Imports(ctx)
     bound = _bound(imports.nnx(), function, ", ".join(names), tree)
     start, end = ctx.span(site.call)
     if inline is None:
-        objects = list(zip(names, instances, strict=True))
-        _structure_kept(ctx, home, objects, at, {id(n) for n in nodes})
-        _no_objects_passed(ctx, _calls_of_assigned(ctx, site, home), 0)
         edits = [Edit(start, end, bound)]
         return Fix(Applicability.UNSAFE, _title(names, tree), (*imports.edits, *edits))
-    # Made once, right after the object, instead of on every call.
-    objects = list(zip(names, instances, strict=True))
-    _structure_kept(ctx, home, objects, made, {id(n) for n in nodes})
-    _no_objects_passed(ctx, [(inline, site.scope)], 0)
     method = "" if function.endswith(".__call__") else f"_{function.rpartition('.')[2]}"
     new = _new_name(ctx, f"{names[0]}{method}")
     edits = [_line_after(ctx, home, made, f"{new} = {bound}"), Edit(start, end, new)]
