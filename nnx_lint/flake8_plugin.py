@@ -6,8 +6,9 @@ the engine runs with every NNX rule on and without noqa, and flake8 filters what
 Syntax errors are flake8's to report (E999), so only NNX codes are passed on. Columns: the
 engine's are 1-based, flake8 adds one to what a plugin returns, so the plugin subtracts one.
 
-A file without a ``jit`` cannot have a finding: the plugin returns before parsing anything or
-looking at other files. A file with one is then put to the engine's prefilter
+A file that names no JAX transform (``jit``, ``vmap``, ``lax``, ...:
+``nnx_api.mentions_transform``) cannot have a finding: the plugin returns before parsing anything
+or looking at other files. A file that names one is then put to the engine's prefilter
 (``could_have_findings``, which needs the project index), so most files are never parsed.
 
 Cross-file knowledge. A rule may need classes defined in other files (``jax.jit(Ranker(rngs))``
@@ -39,6 +40,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nnx_lint import __version__
+from nnx_lint.analysis.nnx_api import mentions_transform
 from nnx_lint.analysis.project_index import text_digest
 from nnx_lint.diagnostics import InternalError
 from nnx_lint.project import Project, default_cache, root_of
@@ -66,9 +68,10 @@ class Plugin:
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         source = "".join(self.lines)
-        # The prefilter, in two steps: without a `jit` nothing can be found, whatever the
-        # project; with one, the file must also name flax/nnx or a Module class of the project.
-        if "jit" not in source:
+        # The prefilter, in two steps: without a JAX transform (`jit`, `vmap`, `lax`, ...)
+        # nothing can be found, whatever the project; with one, the file must also name
+        # flax/nnx or a Module class of the project.
+        if not mentions_transform(source):
             return
         opened = project(root_of(self.filename))
         if not opened.could_have_findings(source, self.filename):

@@ -271,10 +271,14 @@ def test_unusable_config_file(tmp_path, text, expected):
 @pytest.mark.parametrize(
     ("file", "cli", "enabled"),
     [
-        (Options(), Options(), ("NNX001", "NNX002", "NNX003")),
+        (Options(), Options(), ("NNX001", "NNX002", "NNX003", "NNX004")),
         (Options(select=("NNX002",)), Options(), ("NNX002",)),
         (Options(select=("NNX002",)), Options(extend_select=("NNX001",)), ("NNX001", "NNX002")),
-        (Options(ignore=("NNX001",)), Options(select=("NNX00",)), ("NNX001", "NNX002", "NNX003")),
+        (
+            Options(ignore=("NNX001",)),
+            Options(select=("NNX00",)),
+            ("NNX001", "NNX002", "NNX003", "NNX004"),
+        ),
         (Options(select=("",), ignore=("NNX",)), Options(), ()),
         (Options(ignore=("NNX",), extend_select=("NNX003",)), Options(), ("NNX003",)),
         (Options(), Options(select=("NNX",), ignore=("NNX00",)), ()),

@@ -18,6 +18,7 @@ from nnx_lint import engine, files, flake8_plugin, project
 from nnx_lint.diagnostics import Diagnostic
 from nnx_lint.flake8_plugin import Plugin
 from nnx_lint.project import root_of
+from nnx_lint.rules import RULES
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -151,7 +152,7 @@ def test_same_diagnostics_as_the_cli_on_every_fixture(tmp_path):
     assert got.stderr == ""
     assert parse(got.stdout) == parse(cli.stdout)
     assert [row[:4] for row in parse(cli.stdout)] == expected
-    assert {code for *_, code, _ in parse(got.stdout)} == {"NNX001", "NNX002", "NNX003"}
+    assert {code for *_, code, _ in parse(got.stdout)} == {rule.code for rule in RULES}
     assert got.returncode == cli.returncode == 1
 
 

@@ -65,12 +65,22 @@ class Jit:
 
 
 @dataclass(frozen=True)
+class Traced:
+    """A JAX transform other than jit (``nnx_api.TRANSFORMS``), possibly with options bound
+    (``functools.partial(jax.vmap, in_axes=...)``, ``jax.shard_map(mesh=...)``)."""
+
+    spec: nnx_api.TransformSpec
+    spelled: cst.BaseExpression  # the expression that names the transform
+    options: tuple[cst.Arg, ...] = ()
+
+
+@dataclass(frozen=True)
 class Function:
     node: cst.FunctionDef | cst.Lambda
     scope: Scope  # the function's own scope
 
 
-Value = Ref | Instance | Jit | Function | None
+Value = Ref | Instance | Jit | Traced | Function | None
 
 
 class FileContext:
@@ -287,13 +297,24 @@ class FileContext:
             if self.jit_target(call) is None:  # decorator factory: jax.jit(static_argnums=0)
                 return Jit(jit.kind, jit.spelled, jit.options + tuple(call.args))
             return None  # a jitted function
+        traced = self.as_traced(func, call.func)
+        if traced is not None:
+            if traced.spec.operands is None and not self.traced_functions(call, traced.spec):
+                # a decorator factory: jax.shard_map(mesh=mesh, in_specs=..., out_specs=...)
+                return Traced(traced.spec, traced.spelled, traced.options + tuple(call.args))
+            return None  # a transformed function, or what a transform applied at once returns
         if isinstance(func, Ref):
             qual = func.qualname
             if qual == "functools.partial" and call.args and call.args[0].keyword is None:
                 first = call.args[0].value
-                inner = self.as_jit(self.evaluate(first, scope, order, depth + 1), first)
+                bound = self.evaluate(first, scope, order, depth + 1)
+                inner = self.as_jit(bound, first)
                 if inner is not None:
                     return Jit(inner.kind, inner.spelled, inner.options + tuple(call.args[1:]))
+                options = tuple(call.args[1:])
+                transform = self.as_traced(bound, first)
+                if transform is not None and all(a.keyword is not None for a in options):
+                    return Traced(transform.spec, transform.spelled, transform.options + options)
                 return None
             given = {a.keyword.value: _literal(a.value) for a in call.args if a.keyword}
             if qual in nnx_api.FACTORIES:
@@ -347,6 +368,34 @@ class FileContext:
         if isinstance(value, Ref) and value.qualname in nnx_api.JIT:
             return Jit(nnx_api.JIT[value.qualname], spelled)
         return None
+
+    @staticmethod
+    def as_traced(value: Value, spelled: cst.BaseExpression) -> Traced | None:
+        """``value`` as a JAX transform other than jit, if it is one."""
+        if isinstance(value, Traced):
+            return value
+        if isinstance(value, Ref) and value.qualname in nnx_api.TRANSFORMS:
+            return Traced(nnx_api.TRANSFORMS[value.qualname], spelled)
+        return None
+
+    @staticmethod
+    def traced_functions(call: cst.Call, spec: nnx_api.TransformSpec) -> list[cst.Arg]:
+        """The arguments of a call of a transform that are the functions it traces (for
+        `lax.switch`, the sequence of them)."""
+        positional: list[cst.Arg] = []
+        for arg in call.args:
+            if arg.star:
+                break  # `*args`: the positions after it are not known
+            if arg.keyword is None:
+                positional.append(arg)
+        found: list[cst.Arg] = []
+        for position, keyword in zip(spec.functions, spec.keywords, strict=True):
+            if position < len(positional):
+                found.append(positional[position])
+            else:
+                given = [a for a in call.args if a.keyword and a.keyword.value == keyword]
+                found += given[:1]
+        return found
 
     @staticmethod
     def jit_target(call: cst.Call) -> cst.Arg | None:

@@ -76,6 +76,61 @@ class JitSite:
         return None if effect is Effect.UNKNOWN else effect is Effect.CHANGES
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a transform is applied to, and what running it does to state."""
+
+    shape: Shape
+    node: cst.CSTNode  # the expression transformed, or the decorated def
+    instance: Instance | None = None  # module and method shapes
+    function: Function | None = None  # closure, partial and function shapes
+    captures: tuple[Capture, ...] = ()  # closure and partial shapes
+    binder: str | None = None  # partial shape: functools.partial or flax.nnx.cached_partial
+    verdict: Verdict = Verdict(Effect.UNKNOWN, ())
+
+
+def function_target(ctx: FileContext, function: Function, order: int) -> Target:
+    """A def or lambda transformed: a closure when it reads NNX objects from outside."""
+    found = tuple(captures(ctx, function, order))
+    verdict = join([capture_verdict(ctx, c) for c in found])
+    shape = Shape.CLOSURE if found else Shape.FUNCTION
+    return Target(shape, function.node, function=function, captures=found, verdict=verdict)
+
+
+def classify(
+    ctx: FileContext, expr: cst.BaseExpression, scope: Scope, order: int, held: bool
+) -> Target | None:
+    """What ``expr``, handed to a transform, is: an NNX object, a bound method of one (or,
+    with ``held``, of a plain object whose method uses the NNX objects it holds), a
+    functools.partial binding NNX objects, or a function; None for anything else."""
+    value = ctx.evaluate(expr, scope, order)
+    if isinstance(value, Instance) and value.nnx:
+        return Target(Shape.MODULE, expr, value, verdict=instance_verdict(ctx, value, "__call__"))
+    if isinstance(expr, cst.Attribute) and not isinstance(value, Function):
+        base = ctx.evaluate(expr.value, scope, order)
+        method = expr.attr.value
+        # A method of the object's class; an attribute of unknown kind (a submodule built by
+        # a helper, flax's own `rnn.cell`) is not reported: `type(obj).attr` would break.
+        # Also `jax.jit(agent.act)`: a plain object whose method uses the NNX objects it holds.
+        if not isinstance(base, Instance):
+            return None
+        cls = base.cls or ""
+        own = base.nnx and (method == "__call__" or bool(cls) and ctx.index.has_method(cls, method))
+        uses = (
+            held and not base.nnx and bool(cls) and bool(ctx.index.nnx_attributes_used(cls, method))
+        )
+        if not (own or uses):
+            return None
+        return Target(Shape.METHOD, expr, base, verdict=instance_verdict(ctx, base, method))
+    if (bound := _partial(ctx, expr, scope, order)) is not None:
+        binder, function, found = bound
+        verdict = join([capture_verdict(ctx, c) for c in found])
+        return Target(Shape.PARTIAL, expr, None, function, tuple(found), binder, verdict)
+    if isinstance(value, Function):
+        return replace(function_target(ctx, value, order), node=expr)
+    return None
+
+
 def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
     b = ctx.scopes
     for dec, fn, scope, order in b.decorators:
@@ -84,89 +139,44 @@ def find_jit_sites(ctx: FileContext) -> Iterator[JitSite]:
         jit = ctx.as_jit(ctx.evaluate(dec.decorator, scope, order), dec.decorator)
         if jit is None:
             continue
-        function = Function(fn, b.scope_of[id(fn)])
-        found = captures(ctx, function, order)
+        t = function_target(ctx, Function(fn, b.scope_of[id(fn)]), order)
         yield JitSite(
             jit,
             Form.DECORATOR,
             dec.decorator,
             scope,
             order,
-            Shape.CLOSURE if found else Shape.FUNCTION,
+            t.shape,
             fn,
             jit.options,
-            function=function,
-            captures=tuple(found),
-            verdict=join([capture_verdict(ctx, c) for c in found]),
+            function=t.function,
+            captures=t.captures,
+            verdict=t.verdict,
         )
     for call, scope, order in b.calls:
         jit = ctx.as_jit(ctx.evaluate(call.func, scope, order), call.func)
         target = ctx.jit_target(call) if jit is not None else None
         if jit is None or target is None:
             continue
-        options = jit.options + tuple(a for a in call.args if a is not target)
-        value = ctx.evaluate(target.value, scope, order)
-        common = (jit, Form.CALL, call, scope, order)
-        if isinstance(value, Instance) and value.nnx:
-            verdict = instance_verdict(ctx, value, "__call__")
-            yield JitSite(
-                *common, Shape.MODULE, target.value, options, value, call=call, verdict=verdict
-            )
-        elif isinstance(target.value, cst.Attribute) and not isinstance(value, Function):
-            base = ctx.evaluate(target.value.value, scope, order)
-            method = target.value.attr.value
-            # A method of the object's class; an attribute of unknown kind (a submodule built by
-            # a helper, flax's own `rnn.cell`) is not reported: `type(obj).attr` would break.
-            # Also `jax.jit(agent.act)`: a plain object whose method uses the NNX objects it
-            # holds.
-            if isinstance(base, Instance):
-                cls = base.cls or ""
-                own = base.nnx and (
-                    method == "__call__" or bool(cls) and ctx.index.has_method(cls, method)
-                )
-                held = (
-                    jit.kind is JitKind.JAX
-                    and not base.nnx
-                    and bool(cls)
-                    and bool(ctx.index.nnx_attributes_used(cls, method))
-                )
-                if own or held:
-                    verdict = instance_verdict(ctx, base, method)
-                    yield JitSite(
-                        *common,
-                        Shape.METHOD,
-                        target.value,
-                        options,
-                        base,
-                        call=call,
-                        verdict=verdict,
-                    )
-        elif (bound := _partial(ctx, target.value, scope, order)) is not None:
-            binder, function, found = bound
-            yield JitSite(
-                *common,
-                Shape.PARTIAL,
-                target.value,
-                options,
-                function=function,
-                captures=tuple(found),
-                call=call,
-                verdict=join([capture_verdict(ctx, c) for c in found]),
-                binder=binder,
-            )
-        elif isinstance(value, Function):
-            found = captures(ctx, value, order)
-            shape = Shape.CLOSURE if found else Shape.FUNCTION
-            yield JitSite(
-                *common,
-                shape,
-                target.value,
-                options,
-                function=value,
-                captures=tuple(found),
-                call=call,
-                verdict=join([capture_verdict(ctx, c) for c in found]),
-            )
+        found = classify(ctx, target.value, scope, order, held=jit.kind is JitKind.JAX)
+        if found is None:
+            continue
+        yield JitSite(
+            jit,
+            Form.CALL,
+            call,
+            scope,
+            order,
+            found.shape,
+            found.node,
+            jit.options + tuple(a for a in call.args if a is not target),
+            found.instance,
+            found.function,
+            found.captures,
+            call,
+            found.binder,
+            found.verdict,
+        )
 
 
 BINDERS = frozenset({"functools.partial", f"{nnx_api.NNX}.cached_partial"})
@@ -281,20 +291,26 @@ def _changed(ctx: FileContext, name: str, scope: Scope) -> bool:
 READ_ONLY = frozenset("len sum list tuple iter enumerate zip sorted reversed print".split())
 
 
-def made_in_hijax_mode(ctx: FileContext, site: JitSite) -> bool:
-    """Were the NNX objects the site compiles all made in hijax mode (a whole file in it, or
-    their binding inside a function or `with` block that turns it on)? Hijax applies to the
-    Variables made under it: a model made outside still raises inside such a block."""
+def made_in_hijax_mode(
+    ctx: FileContext,
+    captures: tuple[Capture, ...],
+    shape: Shape,
+    target: cst.CSTNode,
+    report_node: cst.CSTNode,
+) -> bool:
+    """Were the NNX objects a site transforms (``captures``, or the object or method
+    ``target`` of the module and method shapes) all made in hijax mode (a whole file in it,
+    or their binding inside a function or `with` block that turns it on)? Hijax applies to
+    the Variables made under it: a model made outside still raises inside such a block."""
     if ctx.hijax:
         return True
     made: list[cst.CSTNode] = []
-    for capture in site.captures:
+    for capture in captures:
         made += [b.node for b in capture.scope.bindings.get(capture.name, [])[-1:]]
-    if site.shape in (Shape.MODULE, Shape.METHOD):
-        target = site.target
+    if shape in (Shape.MODULE, Shape.METHOD):
         ref = ctx.root_reference(target) if isinstance(target, cst.BaseExpression) else None
         binding = ctx.binding_of(ref.name, ref.scope, ref.order) if ref is not None else None
-        made.append(binding.node if binding is not None else site.report_node)
+        made.append(binding.node if binding is not None else report_node)
     return bool(made) and all(ctx.hijax_at(node) for node in made)
 
 
@@ -387,16 +403,15 @@ def _use_verdict(ctx: FileContext, capture: Capture, node: cst.CSTNode) -> Verdi
         if isinstance(above, cst.Attribute) and above.value is node:
             call = ctx.parent(above)
             if isinstance(call, cst.Call) and call.func is above:
-                return instance_verdict(ctx, capture.instance, above.attr.value)
+                return _attribute_call_verdict(ctx, capture.instance, above.attr.value)
         if isinstance(parent, cst.Call) and parent.func is top:
             return Verdict(Effect.UNKNOWN, (f"the function calls `{_code(top)}`",))
         return Verdict(Effect.PURE, ())  # an attribute or item read
     call = ctx.parent(parent) if isinstance(parent, cst.Arg) else None
     if isinstance(call, cst.Call):
         if isinstance(call.func, cst.Call):  # transform(f)(model)
-            transform = ctx.value_at(call.func.func)
-            if isinstance(transform, Ref) and transform.qualname in GRAD_TRANSFORMS:
-                name = transform.qualname.replace("flax.", "")
+            name = graph_transform(ctx, node)
+            if name is not None:
                 reason = f"`{name}` runs on `{capture.text}`, captured from outside the trace"
                 return Verdict(Effect.CHANGES, (reason,))
             return Verdict(
@@ -409,6 +424,30 @@ def _use_verdict(ctx: FileContext, capture: Capture, node: cst.CSTNode) -> Verdi
             return instance_verdict(ctx, capture.instance, "__call__")
         return Verdict(Effect.UNKNOWN, (f"`{capture.text}` is passed to `{_code(call.func)}`",))
     return Verdict(Effect.UNKNOWN, (f"what the function does with `{capture.text}` is not known",))
+
+
+def _attribute_call_verdict(ctx: FileContext, instance: Instance, name: str) -> Verdict:
+    """What `obj.name(...)` does: a method's call, or (`self.inner(x)`, an attribute holding a
+    submodule of the project's class) the submodule's call."""
+    cls = instance.cls
+    if cls and not ctx.index.has_method(cls, name) and (held := ctx.index.attr_type(cls, name)):
+        sub = ctx.instance_of(held)
+        if sub is not None and sub.nnx:
+            return instance_verdict(ctx, sub, "__call__")
+    return instance_verdict(ctx, instance, name)
+
+
+def graph_transform(ctx: FileContext, node: cst.CSTNode) -> str | None:
+    """The NNX graph transform (`nnx.grad`, `nnx.value_and_grad`) that ``node`` is handed to
+    as an argument (`nnx.grad(loss_fn)(model)`), as messages spell it."""
+    arg = ctx.parent(node)
+    call = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
+    if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Call)):
+        return None
+    transform = ctx.value_at(call.func.func)
+    if isinstance(transform, Ref) and transform.qualname in GRAD_TRANSFORMS:
+        return transform.qualname.replace("flax.", "")
+    return None
 
 
 def _code(node: cst.CSTNode) -> str:

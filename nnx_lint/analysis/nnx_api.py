@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import re
+from dataclasses import dataclass
 
 NNX = "flax.nnx"
 
@@ -64,6 +66,85 @@ FACTORIES = frozenset(
 
 JIT = {"jax.jit": JitKind.JAX, f"{NNX}.jit": JitKind.NNX}
 CACHED_PARTIAL = "flax.nnx.cached_partial"
+
+
+class TransformKind(enum.Enum):
+    """How a JAX transform other than jit hands its function the values it is given."""
+
+    MAP = "map"  # vmap, pmap, shard_map, lax.map: each call's arguments, mapped over
+    GRAD = "grad"  # grad, value_and_grad, jacfwd, jacrev: arguments at `argnums` differentiated
+    CHECKPOINT = "checkpoint"  # checkpoint/remat, custom_vjp/jvp: the arguments as they are
+    BRANCH = "branch"  # cond, switch: the operands, to the branch taken
+    LOOP = "loop"  # scan, fori_loop, while_loop: a carry, handed back by every step
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    """A JAX transform other than jit, as NNX004 knows it."""
+
+    name: str  # as messages spell it: `jax.vmap`, `jax.lax.scan`
+    kind: TransformKind
+    functions: tuple[int, ...]  # positions of the functions it traces
+    keywords: tuple[str, ...]  # their keyword names, in the same order
+    # Applied at once (`lax.cond(pred, f, g, *operands)`): where its operands start. None: it
+    # returns a transformed function, called later (`jax.vmap(f)(x)`).
+    operands: int | None = None
+    counterpart: str | None = None  # the NNX transform taking the same call, when there is one
+    sequence: bool = False  # the functions come as a list (`lax.switch`'s branches)
+    # Traces its function whenever it is called. custom_vjp/custom_jvp run it as plain Python
+    # when called outside a transform: a closure is traced (and fails) only under the
+    # transform that differentiates or maps it, which is reported there.
+    traces: bool = True
+
+
+def _spec(
+    name: str,
+    kind: TransformKind,
+    *functions: tuple[int, str],
+    operands: int | None = None,
+    counterpart: str | None = None,
+    sequence: bool = False,
+    traces: bool = True,
+) -> TransformSpec:
+    positions = tuple(p for p, _ in functions)
+    keywords = tuple(k for _, k in functions)
+    return TransformSpec(name, kind, positions, keywords, operands, counterpart, sequence, traces)
+
+
+_GRAD, _MAP, _LOOP = TransformKind.GRAD, TransformKind.MAP, TransformKind.LOOP
+_CHECKPOINT, _BRANCH = TransformKind.CHECKPOINT, TransformKind.BRANCH
+# JAX transforms other than jit, by qualified name (NNX004).
+TRANSFORMS: dict[str, TransformSpec] = {
+    "jax.vmap": _spec("jax.vmap", _MAP, (0, "fun"), counterpart="vmap"),
+    "jax.pmap": _spec("jax.pmap", _MAP, (0, "fun")),
+    "jax.shard_map": _spec("jax.shard_map", _MAP, (0, "f")),
+    "jax.experimental.shard_map.shard_map": _spec("shard_map", _MAP, (0, "f")),
+    "jax.grad": _spec("jax.grad", _GRAD, (0, "fun"), counterpart="grad"),
+    "jax.value_and_grad": _spec(
+        "jax.value_and_grad", _GRAD, (0, "fun"), counterpart="value_and_grad"
+    ),
+    "jax.jacfwd": _spec("jax.jacfwd", _GRAD, (0, "fun")),
+    "jax.jacrev": _spec("jax.jacrev", _GRAD, (0, "fun")),
+    "jax.checkpoint": _spec("jax.checkpoint", _CHECKPOINT, (0, "fun"), counterpart="remat"),
+    "jax.remat": _spec("jax.remat", _CHECKPOINT, (0, "fun"), counterpart="remat"),
+    "jax.ad_checkpoint.checkpoint": _spec(
+        "jax.checkpoint", _CHECKPOINT, (0, "fun"), counterpart="remat"
+    ),
+    "jax.custom_vjp": _spec("jax.custom_vjp", _CHECKPOINT, (0, "fun"), traces=False),
+    "jax.custom_jvp": _spec("jax.custom_jvp", _CHECKPOINT, (0, "fun"), traces=False),
+    "jax.lax.scan": _spec("jax.lax.scan", _LOOP, (0, "f"), operands=1),
+    "jax.lax.fori_loop": _spec("jax.lax.fori_loop", _LOOP, (2, "body_fun"), operands=3),
+    "jax.lax.while_loop": _spec(
+        "jax.lax.while_loop", _LOOP, (0, "cond_fun"), (1, "body_fun"), operands=2
+    ),
+    "jax.lax.map": _spec("jax.lax.map", _MAP, (0, "f"), operands=1),
+    "jax.lax.cond": _spec(
+        "jax.lax.cond", _BRANCH, (1, "true_fun"), (2, "false_fun"), operands=3, counterpart="cond"
+    ),
+    "jax.lax.switch": _spec(
+        "jax.lax.switch", _BRANCH, (1, "branches"), operands=2, counterpart="switch", sequence=True
+    ),
+}
 GRAPH_OPTIONS = frozenset({"graph", "graph_updates"})  # nnx.jit's mode (flax 0.12.5+)
 # jax.jit options that nnx.jit does not take.
 NNX_JIT_UNSUPPORTED = frozenset({"compiler_options", "abstracted_axes"})
@@ -84,6 +165,7 @@ _ALIASES = {
     "flax.nnx.transforms": NNX,
     "flax.nnx.graph": "flax.nnx.graph",
     "jax._src.api": "jax",
+    "jax._src.lax.control_flow": "jax.lax",
     "jax.api": "jax",
 }
 
@@ -119,6 +201,18 @@ def nnx_class_kind(qualname: str) -> ObjectKind | None:
 def is_module_base(qualname: str) -> bool:
     """Can a class deriving from ``qualname`` be an NNX Module?"""
     return nnx_class_kind(qualname) in (ObjectKind.MODULE, ObjectKind.MUTATING)
+
+
+# What a file names when it applies a JAX transform (`jax.lax.scan` and the other control-flow
+# transforms are named through `lax`, which `flax` holds too): a cheap text prefilter.
+_TRANSFORM_WORDS = re.compile(
+    r"jit|vmap|pmap|grad|jacfwd|jacrev|checkpoint|remat|\blax\b|shard_map|custom_[vj]jp"
+)
+
+
+def mentions_transform(source: str) -> bool:
+    """Can the text apply a JAX transform (jit, vmap, grad, lax.scan, ...)?"""
+    return _TRANSFORM_WORDS.search(source) is not None
 
 
 # Hijax mode and its older spelling, mutable arrays: the config flags, and the environment

@@ -72,9 +72,9 @@ def evidence(verdict: Verdict) -> tuple[Related, ...]:
 
 
 def _load() -> tuple[Rule, ...]:
-    from nnx_lint.rules import nnx001, nnx002, nnx003
+    from nnx_lint.rules import nnx001, nnx002, nnx003, nnx004
 
-    return (nnx001.RULE, nnx002.RULE, nnx003.RULE)
+    return (nnx001.RULE, nnx002.RULE, nnx003.RULE, nnx004.RULE)
 
 
 RULES: tuple[Rule, ...] = _load()

@@ -312,7 +312,7 @@ def jit_on_nnx_state(
     for site in find_jit_sites(ctx):
         if site.jit.kind is not kind or site.shape is Shape.FUNCTION:
             continue
-        if made_in_hijax_mode(ctx, site):
+        if made_in_hijax_mode(ctx, site.captures, site.shape, site.target, site.report_node):
             continue
         text, short = message(ctx, site), summary(ctx, site)
         related = evidence(site.verdict)

@@ -1,0 +1,473 @@
+"""NNX004 proven by execution: what the message says happens is what happens, each fix gives
+the eager results, and each silent shape runs correctly as written (flax installed here).
+
+Each case is a small complete program after a shared prelude. It defines ``run()`` (the code
+under test), ``eager()`` (the same computation written out eagerly, on a twin of every object,
+made with the same seeds) and ``pairs`` (each object with its twin). A runner executes every
+case in one subprocess: it calls ``run()`` and ``eager()`` and compares their outputs and the
+final ``nnx.state`` of each object with its twin's, and each object's state with its state
+before.
+
+The claim is read off the message:
+
+- TCE ("raises TraceContextError"): ``run()`` raises TraceContextError;
+- GRAPH ("Cannot extract graph node from different trace level"): ``run()`` raises that
+  ValueError;
+- TYPE ("raises TypeError"): ``run()`` raises TypeError "... requires real- or complex-valued
+  inputs";
+- LOST ("the change is lost"): ``run()`` runs, and every object ends as it started, while
+  its twin's state changed eagerly.
+
+Cases with a fix are fixed (``--fix``, and ``--unsafe-fixes`` for the unsafe ones) and run
+again: no error, the eager outputs and the eager final state, and nothing left to report.
+Silent cases: no NNX004 finding, and ``run()`` gives the eager outputs and state.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import helpers
+import pytest
+
+from nnx_lint.engine import Settings, check_source, fix_source
+
+pytestmark = pytest.mark.execution
+
+PRELUDE = """\
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh, PartitionSpec
+
+x = jnp.linspace(0.5, 1.5, 4)
+xs = jnp.stack([x, 2 * x, 3 * x])
+
+
+class Noisy(nnx.Module):  # draws from its Rngs when called: an integer count it holds
+    def __init__(self, seed):
+        self.linear = nnx.Linear(4, 4, rngs=nnx.Rngs(seed))
+        self.drop = nnx.Dropout(0.5, rngs=nnx.Rngs(seed + 1))
+
+    def __call__(self, x):
+        return self.drop(self.linear(x))
+
+
+class Counter(nnx.Module):  # counts its calls in a float Variable
+    def __init__(self, seed):
+        self.linear = nnx.Linear(4, 4, rngs=nnx.Rngs(seed))
+        self.calls = nnx.Variable(jnp.zeros(()))
+
+    def __call__(self, x):
+        self.calls[...] = self.calls[...] + 1.0
+        return self.linear(x)
+
+
+class Norm(nnx.Module):  # BatchNorm in training mode: its statistics move
+    def __init__(self, seed):
+        self.linear = nnx.Linear(4, 4, rngs=nnx.Rngs(seed))
+        self.norm = nnx.BatchNorm(4, rngs=nnx.Rngs(seed))
+
+    def __call__(self, x):
+        return self.norm(self.linear(x)[None])[0]
+
+
+class Pure(nnx.Module):
+    def __init__(self, seed):
+        self.linear = nnx.Linear(4, 4, rngs=nnx.Rngs(seed))
+
+    def __call__(self, x):
+        return self.linear(x)
+
+
+def loss(model, x):
+    return model(x).sum()
+
+
+def skip(model, x):
+    return x.sum()
+"""
+
+# name -> (program after the prelude, the claim its finding makes; None: no finding)
+CASES: dict[str, tuple[str, str | None]] = {
+    "closure_under_vmap_draws": (
+        "model = Noisy(0)\ntwin = Noisy(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.vmap(lambda x: model(x))(xs)\n"
+        "def eager():\n    return jnp.stack([twin(x) for x in xs])\n",
+        "TCE",
+    ),
+    "module_under_vmap_counts": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.vmap(model)(xs)\n"
+        "def eager():\n    return jnp.stack([twin(x) for x in xs])\n",
+        "TCE",
+    ),
+    "closure_under_grad_updates_batch_statistics": (
+        "model = Norm(0)\ntwin = Norm(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.grad(lambda x: model(x).sum())(x)\n"
+        "def eager():\n    return twin(x)\n",
+        "TCE",
+    ),
+    "closure_under_checkpoint": (
+        "model = Noisy(0)\ntwin = Noisy(0)\npairs = [(model, twin)]\n"
+        "def forward(x):\n    return model(x)\n"
+        "def run():\n    return jax.checkpoint(forward)(x)\n"
+        "def eager():\n    return twin(x)\n",
+        "TCE",
+    ),
+    "closure_under_scan_draws_from_rngs": (
+        "rngs = nnx.Rngs(0)\ntwin = nnx.Rngs(0)\npairs = [(rngs, twin)]\n"
+        "def run():\n    return jax.lax.scan(lambda c, x: (c, rngs.params()), 0.0, xs)[1]\n"
+        "def eager():\n    return jnp.stack([twin.params() for _ in xs])\n",
+        "TCE",
+    ),
+    "closure_under_fori_loop_counts": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "def body(i, total):\n    return total + model(x)\n"
+        "def run():\n    return jax.lax.fori_loop(0, 3, body, jnp.zeros(4))\n"
+        "def eager():\n    return sum(twin(x) for _ in range(3))\n",
+        "TCE",
+    ),
+    "closure_under_while_loop_assigns_a_variable": (
+        "count = nnx.Variable(jnp.zeros(()))\ntwin = nnx.Variable(jnp.zeros(()))\n"
+        "pairs = [(count, twin)]\n"
+        "def body(i):\n    count[...] = count[...] + 1.0\n    return i + 1\n"
+        "def run():\n    return jax.lax.while_loop(lambda i: i < 3, body, 0)\n"
+        "def eager():\n    twin[...] = twin[...] + 3.0\n    return 3\n",
+        "TCE",
+    ),
+    "closure_under_cond": (
+        "model = Noisy(0)\ntwin = Noisy(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.lax.cond(True, lambda: model(x), lambda: x)\n"
+        "def eager():\n    return twin(x)\n",
+        "TCE",
+    ),
+    "closure_under_switch": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.lax.switch(0, [lambda: model(x), lambda: x])\n"
+        "def eager():\n    return twin(x)\n",
+        "TCE",
+    ),
+    "closure_under_lax_map": (
+        "model = Noisy(0)\ntwin = Noisy(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.lax.map(lambda x: model(x), xs)\n"
+        "def eager():\n    return jnp.stack([twin(x) for x in xs])\n",
+        "TCE",
+    ),
+    "closure_under_pmap": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.pmap(lambda x: model(x))(x[None])\n"
+        "def eager():\n    return twin(x)[None]\n",
+        "TCE",
+    ),
+    "closure_under_shard_map": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "mesh = Mesh(jax.devices()[:1], ('d',))\n"
+        "@functools.partial(jax.shard_map, mesh=mesh, in_specs=PartitionSpec(), "
+        "out_specs=PartitionSpec())\n"
+        "def forward(x):\n    return model(x)\n"
+        "def run():\n    return forward(x)\n"
+        "def eager():\n    return twin(x)\n",
+        "TCE",
+    ),
+    "closure_under_jacrev": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.jacrev(lambda x: model(x))(x)\n"
+        "def eager():\n    return twin(x)\n",
+        "TCE",
+    ),
+    "custom_vjp_argument_counts": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "@jax.custom_vjp\n"
+        "def forward(model, x):\n    return model(x)\n"
+        "forward.defvjp(lambda m, x: (forward(m, x), None), lambda res, g: (None, g))\n"
+        "def run():\n    return forward(model, x)\n"
+        "def eager():\n    return twin(x)\n",
+        "LOST",
+    ),
+    "value_and_grad_of_a_captured_pure_model_inside_scan_inside_nnx_jit": (
+        "model = Pure(0)\ntwin = Pure(0)\npairs = [(model, twin)]\n"
+        "def body(total, x):\n"
+        "    value, grads = nnx.value_and_grad(loss)(model, x)\n"
+        "    return total + value, None\n"
+        "@nnx.jit\n"
+        "def epoch(xs):\n    return jax.lax.scan(body, 0.0, xs)[0]\n"
+        "def run():\n    return epoch(xs)\n"
+        "def eager():\n    return sum(loss(twin, x) for x in xs)\n",
+        "GRAPH",
+    ),
+    "grad_of_a_captured_pure_model_under_vmap": (
+        "model = Pure(0)\ntwin = Pure(0)\npairs = [(model, twin)]\n"
+        "def bias_grad(x):\n    return nnx.grad(loss)(model, x)['linear']['bias'][...]\n"
+        "def run():\n    return jax.vmap(bias_grad)(xs)\n"
+        "def eager():\n    return jnp.ones((3, 4))\n",
+        "GRAPH",
+    ),
+    "grad_differentiates_a_model_holding_an_rng_count": (
+        "model = Noisy(0)\ntwin = Noisy(0)\npairs = [(model, twin)]\n"
+        "def run():\n    loss_value, grads = jax.value_and_grad(loss)(model, x)\n"
+        "    return loss_value\n"
+        "def eager():\n    return loss(twin, x)\n",
+        "TYPE",
+    ),
+    "grad_keeps_a_changing_model_it_does_not_differentiate": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.grad(loss, argnums=1)(model, x)\n"
+        "def eager():\n    loss(twin, x)\n    return twin.linear.kernel[...].sum(axis=1)\n",
+        "TCE",
+    ),
+    "cond_operand_draws": (
+        "model = Noisy(0)\ntwin = Noisy(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.lax.cond(x.sum() > 0, loss, skip, model, x)\n"
+        "def eager():\n    return loss(twin, x) if x.sum() > 0 else skip(twin, x)\n",
+        "LOST",
+    ),
+    "switch_operand_counts": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.lax.switch(1, [skip, loss], model, x)\n"
+        "def eager():\n    return loss(twin, x)\n",
+        "LOST",
+    ),
+    "checkpoint_argument_updates_batch_statistics": (
+        "model = Norm(0)\ntwin = Norm(0)\npairs = [(model, twin)]\n"
+        "@functools.partial(jax.checkpoint, prevent_cse=False)\n"
+        "def forward(model, x):\n    return model(x)\n"
+        "def run():\n    return forward(model, x)\n"
+        "def eager():\n    return twin(x)\n",
+        "LOST",
+    ),
+    "value_and_grad_differentiates_a_model_updating_batch_statistics": (
+        "model = Norm(0)\ntwin = Norm(0)\npairs = [(model, twin)]\n"
+        "def run():\n    value, grads = jax.value_and_grad(loss)(model, x)\n"
+        "    return value\n"
+        "def eager():\n    return loss(twin, x)\n",
+        "LOST",
+    ),
+    "vmap_argument_counts": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.vmap(loss, in_axes=(None, 0))(model, xs)\n"
+        "def eager():\n    return jnp.stack([loss(twin, x) for x in xs])\n",
+        "LOST",
+    ),
+    # Silent: correct as written.
+    "pure_closure_under_vmap": (
+        "model = Pure(0)\ntwin = Pure(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.vmap(lambda x: model(x))(xs)\n"
+        "def eager():\n    return jnp.stack([twin(x) for x in xs])\n",
+        None,
+    ),
+    "pure_closure_under_grad_and_checkpoint": (
+        "model = Pure(0)\ntwin = Pure(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.grad(jax.checkpoint(lambda x: model(x).sum()))(x)\n"
+        "def eager():\n    return twin.linear.kernel[...].sum(axis=1)\n",
+        None,
+    ),
+    "closure_under_custom_vjp_called_eagerly": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "@jax.custom_vjp\n"
+        "def forward(x):\n    return model(x)\n"
+        "forward.defvjp(lambda x: (forward(x), None), lambda res, g: (g,))\n"
+        "def run():\n    return forward(x)\n"
+        "def eager():\n    return twin(x)\n",
+        None,
+    ),
+    "pure_operand_of_cond": (
+        "model = Pure(0)\ntwin = Pure(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return jax.lax.cond(x.sum() > 0, loss, skip, model, x)\n"
+        "def eager():\n    return loss(twin, x)\n",
+        None,
+    ),
+    "split_merge_state_returned": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "graphdef, state = nnx.split(model)\n"
+        "def forward(state, x):\n"
+        "    m = nnx.merge(graphdef, state)\n    return m(x), nnx.state(m)\n"
+        "def run():\n"
+        "    y, new = jax.lax.cond(True, forward, forward, state, x)\n"
+        "    nnx.update(model, new)\n    return y\n"
+        "def eager():\n    return twin(x)\n",
+        None,
+    ),
+    "nnx_transforms_with_objects_as_arguments": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "def run():\n"
+        "    a = nnx.cond(True, loss, skip, model, x)\n"
+        "    b = nnx.grad(loss, argnums=1)(model, x)\n"
+        "    return a + b.sum()\n"
+        "def eager():\n"
+        "    a = loss(twin, x)\n    loss(twin, x)\n"
+        "    return a + twin.linear.kernel[...].sum()\n",
+        None,
+    ),
+    "operand_handed_back": (
+        "model = Counter(0)\ntwin = Counter(0)\npairs = [(model, twin)]\n"
+        "def step(model, x):\n    return model(x), model\n"
+        "def run():\n"
+        "    y, new = jax.lax.cond(True, step, step, model, x)\n"
+        "    nnx.update(model, nnx.state(new))\n    return y\n"
+        "def eager():\n    return twin(x)\n",
+        None,
+    ),
+}
+
+RUNNER = """\
+import json, sys
+import jax
+import numpy as np
+from flax import nnx
+
+
+def flat(obj):
+    if isinstance(obj, nnx.Variable):
+        leaves = [obj.get_value()]
+    else:
+        leaves = jax.tree.leaves(nnx.state(obj))
+    keys = jax.dtypes.prng_key
+    return [
+        np.asarray(jax.random.key_data(v) if jax.dtypes.issubdtype(v.dtype, keys) else v)
+        for v in leaves
+    ]
+
+
+def same(a, b):
+    return len(a) == len(b) and all(
+        x.shape == y.shape and np.allclose(x, y, rtol=1e-5, atol=1e-6) for x, y in zip(a, b)
+    )
+
+
+results = {}
+for name, source in json.loads(sys.stdin.read()).items():
+    space = {}
+    exec(compile(source, name, "exec"), space)
+    pairs = space["pairs"]
+    before = [flat(obj) for obj, _ in pairs]
+    try:
+        out = space["run"]()
+    except Exception as exc:  # what the claim is about
+        results[name] = {"raised": type(exc).__name__, "message": str(exc)[:300]}
+        continue
+    try:
+        reference = space["eager"]()
+    except Exception as exc:  # a broken reference: the test says so
+        results[name] = {"raised": None, "eager_raised": f"{type(exc).__name__}: {exc}"[:300]}
+        continue
+    results[name] = {
+        "raised": None,
+        "same_output": bool(np.allclose(np.asarray(out), np.asarray(reference), atol=1e-6)),
+        "same_state": all(same(flat(o), flat(t)) for o, t in pairs),
+        "unchanged": all(same(flat(o), b) for (o, _), b in zip(pairs, before)),
+        "twins_changed": not all(same(flat(t), b) for (_, t), b in zip(pairs, before)),
+    }
+print(json.dumps(results))
+"""
+
+
+def _run(programs: dict[str, str]) -> dict[str, dict[str, object]]:
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER],
+        input=json.dumps(programs),
+        env={**helpers.env(), "JAX_PLATFORMS": "cpu"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def _findings(source: str, name: str) -> list:
+    return [d for d in check_source(source, f"{name}.py") if d.code == "NNX004"]
+
+
+def _claim(message: str) -> str:
+    if "Cannot extract graph node from different trace level" in message:
+        return "GRAPH"
+    if "the change is lost" in message:
+        return "LOST"
+    if 'raises TypeError ("' in message:
+        return "TYPE"
+    if "TraceContextError" in message:
+        return "TCE"
+    return "NONE"
+
+
+def _fixed(source: str, name: str) -> str | None:
+    """The program after `--fix --unsafe-fixes`; None when nothing changed."""
+    result = fix_source(source, f"{name}.py", Settings(unsafe_fixes=True))
+    return result.source if result.source != source else None
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> dict[str, dict[str, object]]:
+    programs = {name: PRELUDE + source for name, (source, _) in CASES.items()}
+    for name, (source, _) in CASES.items():
+        fixed = _fixed(PRELUDE + source, name)
+        if fixed is not None:
+            programs[f"{name} (fixed)"] = fixed
+    return _run(programs)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_, c) in CASES.items() if c is not None))
+def test_the_message_claims_what_happens(name, outcomes):
+    source, expected = CASES[name]
+    found = _findings(PRELUDE + source, name)
+    assert len(found) == 1, found
+    said = _claim(found[0].message)
+    assert said == expected, found[0].message
+    outcome = outcomes[name]
+    if said == "TCE":
+        assert outcome["raised"] == "TraceContextError", outcome
+    elif said == "GRAPH":
+        assert outcome["raised"] == "ValueError", outcome
+        assert "different trace level" in str(outcome["message"]), outcome
+    elif said == "TYPE":
+        assert outcome["raised"] == "TypeError", outcome
+        assert "requires real- or complex-valued inputs" in str(outcome["message"]), outcome
+    else:  # LOST: it runs, the object ends as it started, while eagerly it changes
+        assert outcome["raised"] is None, outcome
+        assert outcome["unchanged"] and outcome["twins_changed"], outcome
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_, c) in CASES.items() if c is not None))
+def test_a_fix_gives_the_eager_results(name, outcomes):
+    source, _ = CASES[name]
+    (finding,) = _findings(PRELUDE + source, name)
+    if finding.fix is None:
+        assert f"{name} (fixed)" not in outcomes
+        pytest.skip(f"no fix: {finding.fix_unavailable}")
+    fixed = _fixed(PRELUDE + source, name)
+    assert fixed is not None and not _findings(fixed, name), fixed
+    assert _fixed(fixed, name) is None  # idempotent
+    outcome = outcomes[f"{name} (fixed)"]
+    assert outcome["raised"] is None, outcome
+    assert outcome["same_output"] and outcome["same_state"], outcome
+    assert outcome["twins_changed"], outcome  # the state the fix keeps really changes
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_, c) in CASES.items() if c is None))
+def test_silent_shapes_run_correctly(name, outcomes):
+    source, _ = CASES[name]
+    assert _findings(PRELUDE + source, name) == []
+    outcome = outcomes[name]
+    assert outcome["raised"] is None, outcome
+    assert outcome["same_output"] and outcome["same_state"], outcome
+
+
+def test_the_fixes_cover_each_counterpart():
+    """Control: the cases prove every fix NNX004 offers (cond, switch, remat, value_and_grad
+    safe and unsafe, grad)."""
+    fixed = {name: _fixed(PRELUDE + source, name) or "" for name, (source, c) in CASES.items() if c}
+    text = "\n".join(fixed.values())
+    for counterpart in (
+        "nnx.cond(",
+        "nnx.switch(",
+        "nnx.remat,",
+        "nnx.value_and_grad(",
+        "nnx.grad(",
+    ):
+        assert counterpart in text, counterpart
