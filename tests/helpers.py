@@ -98,7 +98,14 @@ def claim(message: str) -> str:
     """The outcome a message claims: RAISES, STALE, LOST, or NONE ("cannot be told")."""
     if "cannot be told" in message or "if its state changes" in message:
         return "NONE"
-    if any(s in message for s in ("tracing it fails", "tracing fails", "raises ValueError")):
+    raising = (
+        "tracing it fails",
+        "tracing fails",
+        "raises ValueError",
+        "raises TraceContextError",
+        'raises TypeError ("',  # NNX004: jax.grad of integer state
+    )
+    if any(s in message for s in raising):
         return "RAISES"
     if "compiled in as constants" in message or "results of the old state" in message:
         return "STALE"

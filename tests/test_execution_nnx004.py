@@ -26,6 +26,7 @@ Silent cases: no NNX004 finding, and ``run()`` gives the eager outputs and state
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -64,7 +65,7 @@ class Counter(nnx.Module):  # counts its calls in a float Variable
         self.calls = nnx.Variable(jnp.zeros(()))
 
     def __call__(self, x):
-        self.calls[...] = self.calls[...] + 1.0
+        self.calls.value = self.calls.value + 1.0  # `.value`: flax 0.10 too
         return self.linear(x)
 
 
@@ -120,6 +121,16 @@ CASES: dict[str, tuple[str, str | None]] = {
         "def eager():\n    return twin(x)\n",
         "TCE",
     ),
+    "closure_over_a_submodule_of_self_under_checkpoint": (
+        "class Block(nnx.Module):\n"
+        "    def __init__(self, seed):\n        self.inner = Noisy(seed)\n"
+        "    def __call__(self, x):\n"
+        "        return jax.checkpoint(lambda x: self.inner(x))(x)\n"
+        "model = Block(0)\ntwin = Block(0)\npairs = [(model, twin)]\n"
+        "def run():\n    return model(x)\n"
+        "def eager():\n    return twin.inner(x)\n",
+        "TCE",
+    ),
     "closure_under_scan_draws_from_rngs": (
         "rngs = nnx.Rngs(0)\ntwin = nnx.Rngs(0)\npairs = [(rngs, twin)]\n"
         "def run():\n    return jax.lax.scan(lambda c, x: (c, rngs.params()), 0.0, xs)[1]\n"
@@ -136,9 +147,9 @@ CASES: dict[str, tuple[str, str | None]] = {
     "closure_under_while_loop_assigns_a_variable": (
         "count = nnx.Variable(jnp.zeros(()))\ntwin = nnx.Variable(jnp.zeros(()))\n"
         "pairs = [(count, twin)]\n"
-        "def body(i):\n    count[...] = count[...] + 1.0\n    return i + 1\n"
+        "def body(i):\n    count.value = count.value + 1.0\n    return i + 1\n"
         "def run():\n    return jax.lax.while_loop(lambda i: i < 3, body, 0)\n"
-        "def eager():\n    twin[...] = twin[...] + 3.0\n    return 3\n",
+        "def eager():\n    twin.value = twin.value + 3.0\n    return 3\n",
         "TCE",
     ),
     "closure_under_cond": (
@@ -324,7 +335,7 @@ from flax import nnx
 
 def flat(obj):
     if isinstance(obj, nnx.Variable):
-        leaves = [obj.get_value()]
+        leaves = [obj.value]
     else:
         leaves = jax.tree.leaves(nnx.state(obj))
     keys = jax.dtypes.prng_key
@@ -367,9 +378,9 @@ print(json.dumps(results))
 """
 
 
-def _run(programs: dict[str, str]) -> dict[str, dict[str, object]]:
+def _run(programs: dict[str, str], python: str = sys.executable) -> dict[str, dict[str, object]]:
     result = subprocess.run(
-        [sys.executable, "-c", RUNNER],
+        [python, "-c", RUNNER],
         input=json.dumps(programs),
         env={**helpers.env(), "JAX_PLATFORMS": "cpu"},
         capture_output=True,
@@ -380,8 +391,30 @@ def _run(programs: dict[str, str]) -> dict[str, dict[str, object]]:
     return json.loads(result.stdout.splitlines()[-1])
 
 
-def _findings(source: str, name: str) -> list:
-    return [d for d in check_source(source, f"{name}.py") if d.code == "NNX004"]
+def _findings(source: str, name: str, version: tuple[int, ...] | None = None) -> list:
+    settings = Settings(target_flax_version=version)
+    return [d for d in check_source(source, f"{name}.py", settings) if d.code == "NNX004"]
+
+
+def _check_claim(said: str, outcome: dict[str, object]) -> None:
+    if said == "TCE":
+        assert outcome["raised"] == "TraceContextError", outcome
+    elif said == "GRAPH":
+        assert outcome["raised"] == "ValueError", outcome
+        assert "different trace level" in str(outcome["message"]), outcome
+    elif said == "TYPE":
+        assert outcome["raised"] == "TypeError", outcome
+        assert "requires real- or complex-valued inputs" in str(outcome["message"]), outcome
+    else:  # LOST: it runs, the object ends as it started, while eagerly it changes
+        assert said == "LOST", said
+        assert outcome["raised"] is None, outcome
+        assert outcome["unchanged"] and outcome["twins_changed"], outcome
+
+
+def _check_fixed(outcome: dict[str, object]) -> None:
+    assert outcome["raised"] is None, outcome
+    assert outcome["same_output"] and outcome["same_state"], outcome
+    assert outcome["twins_changed"], outcome  # the state the fix keeps really changes
 
 
 def _claim(message: str) -> str:
@@ -396,9 +429,10 @@ def _claim(message: str) -> str:
     return "NONE"
 
 
-def _fixed(source: str, name: str) -> str | None:
+def _fixed(source: str, name: str, version: tuple[int, ...] | None = None) -> str | None:
     """The program after `--fix --unsafe-fixes`; None when nothing changed."""
-    result = fix_source(source, f"{name}.py", Settings(unsafe_fixes=True))
+    settings = Settings(unsafe_fixes=True, target_flax_version=version)
+    result = fix_source(source, f"{name}.py", settings)
     return result.source if result.source != source else None
 
 
@@ -419,34 +453,21 @@ def test_the_message_claims_what_happens(name, outcomes):
     assert len(found) == 1, found
     said = _claim(found[0].message)
     assert said == expected, found[0].message
-    outcome = outcomes[name]
-    if said == "TCE":
-        assert outcome["raised"] == "TraceContextError", outcome
-    elif said == "GRAPH":
-        assert outcome["raised"] == "ValueError", outcome
-        assert "different trace level" in str(outcome["message"]), outcome
-    elif said == "TYPE":
-        assert outcome["raised"] == "TypeError", outcome
-        assert "requires real- or complex-valued inputs" in str(outcome["message"]), outcome
-    else:  # LOST: it runs, the object ends as it started, while eagerly it changes
-        assert outcome["raised"] is None, outcome
-        assert outcome["unchanged"] and outcome["twins_changed"], outcome
+    _check_claim(said, outcomes[name])
 
 
 @pytest.mark.parametrize("name", sorted(n for n, (_, c) in CASES.items() if c is not None))
 def test_a_fix_gives_the_eager_results(name, outcomes):
     source, _ = CASES[name]
     (finding,) = _findings(PRELUDE + source, name)
-    if finding.fix is None:
+    if finding.fix is None:  # the help says what to write instead, and why there is no fix
         assert f"{name} (fixed)" not in outcomes
-        pytest.skip(f"no fix: {finding.fix_unavailable}")
+        assert finding.fix_unavailable and "(no automatic fix: " in finding.fix_unavailable
+        return
     fixed = _fixed(PRELUDE + source, name)
     assert fixed is not None and not _findings(fixed, name), fixed
     assert _fixed(fixed, name) is None  # idempotent
-    outcome = outcomes[f"{name} (fixed)"]
-    assert outcome["raised"] is None, outcome
-    assert outcome["same_output"] and outcome["same_state"], outcome
-    assert outcome["twins_changed"], outcome  # the state the fix keeps really changes
+    _check_fixed(outcomes[f"{name} (fixed)"])
 
 
 @pytest.mark.parametrize("name", sorted(n for n, (_, c) in CASES.items() if c is None))
@@ -471,3 +492,37 @@ def test_the_fixes_cover_each_counterpart():
         "nnx.grad(",
     ):
         assert counterpart in text, counterpart
+
+
+PYTHONS = [p for p in os.environ.get("NNX_LINT_FLAX_PYTHONS", "").split(os.pathsep) if p]
+
+
+@pytest.mark.multiversion
+@pytest.mark.parametrize("python", PYTHONS or [pytest.param("", marks=pytest.mark.skip)])
+def test_claims_and_fixes_on_other_flax_versions(python: str) -> None:
+    """On another interpreter's flax (``NNX_LINT_FLAX_PYTHONS``), linted for that version:
+    every finding's claim happens there, and every fixed program gives the eager results."""
+    found = subprocess.run(
+        [python, "-c", "import flax; print(flax.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    version = tuple(int(part) for part in found.split(".")[:3])
+    programs: dict[str, str] = {}
+    claims: dict[str, str] = {}
+    for name, (source, _) in CASES.items():
+        if name == "closure_under_shard_map" and version < (0, 11):
+            continue  # jax.shard_map is newer than that flax's jax (0.5.3)
+        for finding in _findings(PRELUDE + source, name, version):
+            claims[name] = _claim(finding.message)
+            programs[name] = PRELUDE + source
+            fixed = _fixed(PRELUDE + source, name, version)
+            if fixed is not None:
+                programs[f"{name} (fixed)"] = fixed
+    assert claims, "nothing reported"
+    outcomes = _run(programs, python)
+    for name, said in claims.items():
+        _check_claim(said, outcomes[name])
+        if f"{name} (fixed)" in outcomes:
+            _check_fixed(outcomes[f"{name} (fixed)"])

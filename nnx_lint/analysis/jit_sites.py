@@ -306,7 +306,11 @@ def made_in_hijax_mode(
         return True
     made: list[cst.CSTNode] = []
     for capture in captures:
+        if capture.instance.hijax:  # nnx.Variable(..., hijax=True): hijax wherever it is made
+            continue
         made += [b.node for b in capture.scope.bindings.get(capture.name, [])[-1:]]
+    if captures and not made and shape not in (Shape.MODULE, Shape.METHOD):
+        return True
     if shape in (Shape.MODULE, Shape.METHOD):
         ref = ctx.root_reference(target) if isinstance(target, cst.BaseExpression) else None
         binding = ctx.binding_of(ref.name, ref.scope, ref.order) if ref is not None else None

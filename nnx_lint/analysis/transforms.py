@@ -123,6 +123,8 @@ def passed_objects(ctx: FileContext, site: TransformSite) -> list[Passed]:
                 continue
             value = ctx.evaluate(arg.value, scope, order)
             if isinstance(value, Instance) and value.nnx and not value.container:
+                if value.hijax:
+                    continue  # a hijax object changed inside a transform: legal
                 index = positional.index(param) if param in positional else -1
                 found.append(Passed(NnxParam(param, value), index, arg.value, call))
     return found
