@@ -32,7 +32,7 @@ from nnx_lint import __version__
 if TYPE_CHECKING:  # the rest is imported where used: a replayed run imports DEFAULT_DIR only
     from pathlib import Path
 
-FORMAT = 8
+FORMAT = 9
 FILENAME = f"cache-v{FORMAT}.pickle"
 DEFAULT_DIR = ".nnx_lint_cache"
 JOURNAL = "journal-"

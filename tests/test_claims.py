@@ -376,6 +376,35 @@ CASES = {
         "def change():\n    pass\n",
         "RAISES",
     ),
+    "module_running_nnx_scan_over_its_layers": (
+        "class Stack(nnx.Module):\n"
+        "    def __init__(self, rngs):\n"
+        "        @nnx.vmap(in_axes=0, out_axes=0)\n"
+        "        def make(r):\n            return nnx.Linear(2, 2, rngs=r)\n"
+        "        self.layers = make(rngs.fork(split=3))\n"
+        "    def __call__(self, x):\n"
+        "        @nnx.scan(in_axes=(nnx.Carry, 0), out_axes=nnx.Carry)\n"
+        "        def forward(x, layer):\n            return layer(x)\n"
+        "        return forward(x, self.layers)\n"
+        "model = Stack(nnx.Rngs(0))\n"
+        "compiled = jax.jit(model)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n"
+        "def change():\n    pass\n",
+        "RAISES",
+    ),
+    "method_compiled_with_nnx_jit": (
+        "class Compiled(nnx.Module):\n"
+        "    def __init__(self, rngs):\n        self.linear = nnx.Linear(2, 2, rngs=rngs)\n"
+        "    @nnx.jit\n"
+        "    def render(self, x):\n        return self.linear(x)\n"
+        "model = Compiled(nnx.Rngs(0))\n"
+        "compiled = jax.jit(lambda x: model.render(x))\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model.render(x)\n"
+        "def change():\n    pass\n",
+        "RAISES",
+    ),
     "nnx_jit_of_a_bound_method": (
         "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
         "compiled = nnx.jit(model.__call__)\n"

@@ -67,6 +67,19 @@ FACTORIES = frozenset(
 JIT = {"jax.jit": JitKind.JAX, f"{NNX}.jit": JitKind.NNX}
 CACHED_PARTIAL = "flax.nnx.cached_partial"
 
+# NNX transforms that fail when the object they are given was captured by a JAX transform
+# (jax.jit, jax.vmap, ..., nnx.jit of a closure): `nnx.scan(f)(x, self.layers)` in a Module's
+# `__call__`, or an `@nnx.jit` method, then raises at once, whatever the call changes. What
+# it raises (flax 0.11.0 and 0.12.8 alike); passed as an argument instead, the object is fine.
+_TRACE_LEVEL = 'ValueError ("Cannot extract graph node from different trace level")'
+NESTED_TRANSFORMS = {
+    f"{NNX}.jit": 'TraceContextError ("Cannot mutate Param from a different trace level")',
+    f"{NNX}.vmap": _TRACE_LEVEL,
+    f"{NNX}.scan": _TRACE_LEVEL,
+    f"{NNX}.grad": _TRACE_LEVEL,
+    f"{NNX}.value_and_grad": _TRACE_LEVEL,
+}
+
 
 class TransformKind(enum.Enum):
     """How a JAX transform other than jit hands its function the values it is given."""

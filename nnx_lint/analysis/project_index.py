@@ -63,6 +63,9 @@ class MethodSummary:
     calls: tuple[CallSite, ...]  # calls on self, its methods, attributes and their elements
     unknown: tuple[CallSite, ...]  # calls on something of self's not followed as calls
     passed: tuple[CallSite, ...] = ()  # self's attributes handed to other calls (path: attr)
+    # NNX transforms run on self or its attributes (text: the transform's qualified name; path:
+    # () for self, (attr,)), or the method compiled by one (`@nnx.jit`): see `Nested`.
+    nested: tuple[CallSite, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,21 @@ class Verdict:
     # rather than a Variable's value (`self.count[...] += 1`, an Rngs draw, BatchNorm's
     # statistics, `optimizer.update`): NNX's tree mode drops those silently. None: cannot tell.
     restructures: bool | None = None
+    # The call runs an NNX transform on the object's own state, which raises when the object
+    # is captured by a JAX transform (and is fine when it is passed as an argument).
+    nested: Nested | None = None
+
+
+@dataclass(frozen=True)
+class Nested:
+    """An NNX transform a call runs on its object's state (``nnx_api.NESTED_TRANSFORMS``)."""
+
+    reason: str  # the steps to it: "`Stack.__call__` runs `nnx.scan` on `self.layers` (line 9)"
+    transform: str  # its qualified name: flax.nnx.scan
+
+    @property
+    def raises(self) -> str:
+        return nnx_api.NESTED_TRANSFORMS[self.transform]
 
 
 def join(verdicts: list[Verdict]) -> Verdict:
@@ -137,13 +155,13 @@ def join(verdicts: list[Verdict]) -> Verdict:
         restructures = None
     else:
         restructures = False
+    nested = next((v.nested for v in verdicts if v.nested is not None), None)
     for effect in (Effect.CHANGES, Effect.UNKNOWN):
         for verdict in verdicts:
             if verdict.effect is effect:
-                return replace(verdict, restructures=restructures)
-    return Verdict(
-        Effect.PURE, (), mode_dependent=any(v.mode_dependent for v in verdicts), restructures=False
-    )
+                return replace(verdict, restructures=restructures, nested=nested)
+    modal = any(v.mode_dependent for v in verdicts)
+    return Verdict(Effect.PURE, (), mode_dependent=modal, restructures=False, nested=nested)
 
 
 # A write into a Variable's value (`self.count.value = ...`, `self.count[...] += 1`), not of an
@@ -483,10 +501,71 @@ class _FileScanner:
                         writes.append(Site(node.lineno, ast.unparse(target), when))
         calls, unknown = _self_calls(nodes, conditional, items, tainted)
         passed = _passed(nodes, conditional, items)
+        nested = self._nested(fn, nodes, conditional, items)
         if self.imports_functions or self.local_imports:
             self._calls(nodes, {k: v for k, v in params.items() if v}, attrs)
         self.local_imports = {}
-        return MethodSummary(tuple(writes), tuple(calls), tuple(unknown), tuple(passed))
+        return MethodSummary(
+            tuple(writes), tuple(calls), tuple(unknown), tuple(passed), tuple(nested)
+        )
+
+    def _nested_transform(self, node: ast.expr) -> str | None:
+        """The NNX transform (``nnx_api.NESTED_TRANSFORMS``) a decorator or a transform's call
+        names: `nnx.jit`, `nnx.scan(...)`, `functools.partial(nnx.jit, ...)`."""
+        if isinstance(node, ast.Call):
+            func = self.qualify(node.func)
+            if func == "functools.partial" and node.args:
+                return self._nested_transform(node.args[0])
+            node = node.func
+        qual = self.qualify(node)
+        qual = nnx_api.normalize(qual) if qual else None
+        return qual if qual in nnx_api.NESTED_TRANSFORMS else None
+
+    def _nested(
+        self,
+        fn: ast.FunctionDef | ast.AsyncFunctionDef,
+        nodes: list[ast.AST],
+        conditional: set[int],
+        items: dict[str, str],
+    ) -> list[CallSite]:
+        """The NNX transforms the method runs on self or its attributes: the method compiled by
+        one (`@nnx.jit`, path ()), `nnx.scan(f, ...)(x, self.layers)`, or a local def
+        decorated by one called with them (path (attr,), or () for self)."""
+        found: list[CallSite] = []
+        for dec in fn.decorator_list:
+            if (qual := self._nested_transform(dec)) is not None:
+                found.append(CallSite(fn.lineno, qual, False, ()))
+        local = {
+            node.name: qual
+            for node in nodes
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not fn
+            for dec in node.decorator_list
+            if (qual := self._nested_transform(dec)) is not None
+        }
+        for node in nodes:
+            if not isinstance(node, ast.Call):
+                continue
+            if isinstance(node.func, ast.Call):
+                qual = self._nested_transform(node.func)
+            elif isinstance(node.func, ast.Name):
+                qual = local.get(node.func.id)
+            else:
+                qual = None
+            if qual is None:
+                continue
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                attr = _self_attr(arg)
+                if isinstance(arg, ast.Name) and arg.id == "self":
+                    path: tuple[str, ...] | None = ()
+                elif attr:
+                    path = (attr,)
+                elif isinstance(arg, ast.Name) and arg.id in items:
+                    path = (items[arg.id], ITEM)
+                else:
+                    path = None
+                if path is not None:
+                    found.append(CallSite(node.lineno, qual, id(node) in conditional, path))
+        return found
 
     def _assignment(
         self,
@@ -1041,9 +1120,31 @@ class ProjectIndex:
             if call.conditional and effect is Effect.CHANGES:
                 effect, step = Effect.UNKNOWN, f"{step} under a condition"
             where = verdict.location or at(call.line)
+            nested = verdict.nested
+            if nested is not None:
+                nested = Nested(f"{step}; {nested.reason}", nested.transform)
+            if nested is not None and call.conditional:  # it may raise: no claim
+                effect, nested = Effect.UNKNOWN, None
+                step = f"{step} under a condition, which runs an NNX transform on its state"
             verdicts.append(
-                replace(verdict, effect=effect, reasons=(step, *verdict.reasons), location=where)
+                replace(
+                    verdict,
+                    effect=effect,
+                    reasons=(step, *verdict.reasons),
+                    location=where,
+                    nested=nested,
+                )
             )
+        for site in summary.nested:
+            what = "self" if not site.path else f"self.{site.path[0]}"
+            short = site.text.replace("flax.", "")
+            step = f"`{name}` runs `{short}` on `{what}` (line {site.line})"
+            if site.conditional:  # it may raise: no claim
+                why = (f"{step} under a condition",)
+                verdicts.append(Verdict(Effect.UNKNOWN, why, at(site.line)))
+                continue
+            nested = Nested(step, site.text)
+            verdicts.append(Verdict(Effect.PURE, (), at(site.line), nested=nested))
         for site in summary.passed:
             attr = site.path[0]
             held = self._held_modules(qualname, attr)

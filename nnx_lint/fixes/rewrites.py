@@ -25,6 +25,7 @@ __all__ = [
     "compiled_object",
     "concrete_use",
     "jax_traces",
+    "leading_args",
     "module_fix",
     "possible_classes",
     "remove_arguments",
@@ -136,6 +137,8 @@ def tree_mode(
     if target_flax(ctx.settings.target_flax_version) < TREE_MODE_JIT:
         return False
     if any(a.keyword and a.keyword.value in nnx_api.GRAPH_OPTIONS for a in site.options):
+        return False
+    if site.verdict.nested is not None:  # an NNX transform runs inside: not proven there
         return False
     for instance in instances:
         classes = possible_classes(ctx, instance)
@@ -285,7 +288,7 @@ def module_fix(ctx: FileContext, site: JitSite) -> Fix:
         )
     # Called inline: pass the object to the compiled function (jax.jit compiles one function
     # once: it caches by the function, `type(obj).method`).
-    edits = [Edit(start, end, compiled), _leading_args(ctx, outer, [obj])]
+    edits = [Edit(start, end, compiled), leading_args(ctx, outer, [obj])]
     return Fix(
         Applicability.UNSAFE,
         f"Call `{compiled}` with `{obj}` as its first argument",
@@ -299,7 +302,7 @@ def _simple(node: cst.CSTNode) -> bool:
     return isinstance(node, cst.Name)
 
 
-def _leading_args(ctx: FileContext, call: cst.Call, names: list[str]) -> Edit:
+def leading_args(ctx: FileContext, call: cst.Call, names: list[str]) -> Edit:
     """Insert ``names`` as the first arguments of ``call``."""
     text = ", ".join(names)
     if call.args:
@@ -343,7 +346,7 @@ def closure_fix(ctx: FileContext, site: JitSite) -> Fix:
             edits.append(Edit(start, end, str(int(num.value, 0) + len(names))))
     edits.append(add_parameters(ctx, site.function.node, names))
     for call in _call_sites(ctx, site):
-        edits.append(_leading_args(ctx, call, names))
+        edits.append(leading_args(ctx, call, names))
     if tree:
         how = "nnx.jit in tree mode (it raises ValueError if they hold a Variable at two places)"
     else:

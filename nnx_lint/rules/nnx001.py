@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from nnx_lint.analysis.context import FileContext
     from nnx_lint.analysis.jit_sites import JitSite
     from nnx_lint.analysis.nnx_api import JitKind
+    from nnx_lint.analysis.project_index import Nested
     from nnx_lint.diagnostics import Diagnostic
 
 CODE = "NNX001"
@@ -187,12 +188,27 @@ SHORT: dict[Effect | None, str] = {
 }
 
 
+NESTED = (
+    "tracing it fails, because {why}: an NNX transform given an object the trace captured "
+    "raises {error}"
+)
+SHORT_NESTED = "tracing it fails ({error} from an NNX transform inside)"
+
+
+def _error(nested: Nested) -> str:
+    """The exception's name alone, for one line."""
+    return nested.raises.split(" ", 1)[0]
+
+
 def describe(ctx: FileContext, site: JitSite) -> str:
     """What is wrong with a jit applied to NNX state, and what happens at run time (on the
     target flax version)."""
     head, effect, why = _parts(ctx, site)
     if effect is None:
         return f"{head}: {CACHED}"
+    nested = site.verdict.nested
+    if nested is not None and effect is not Effect.CHANGES:
+        return f"{head}: {NESTED.format(why=nested.reason, error=nested.raises)}"
     if effect is Effect.CHANGES:
         return f"{head}: {RAISES.format(why=why)}"
     if effect is Effect.PURE:
@@ -203,6 +219,9 @@ def describe(ctx: FileContext, site: JitSite) -> str:
 def summarize(ctx: FileContext, site: JitSite) -> str:
     """``describe`` without the evidence: what is wrong and what happens, for one line."""
     head, effect, _ = _parts(ctx, site)
+    nested = site.verdict.nested
+    if nested is not None and effect is not None and effect is not Effect.CHANGES:
+        return f"{head}: {SHORT_NESTED.format(error=_error(nested))}"
     return f"{head}: {SHORT[effect]}"
 
 
@@ -318,6 +337,8 @@ def jit_on_nnx_state(
         related = evidence(site.verdict)
         try:
             try:  # the fastest form, where it is proven
+                if site.verdict.nested is not None:
+                    raise NoFix("an NNX transform runs inside: not bound in tree mode")
                 bind = bind_closure_fix if site.shape is Shape.CLOSURE else bind_object_fix
                 fix = bind(ctx, site)
             except NoFix:

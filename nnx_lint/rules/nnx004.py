@@ -138,7 +138,12 @@ LOST = (
 )
 LOST_GRAD = "; where it holds integer state (RNG counts), `{t}` raises TypeError instead"
 
+NESTED = (
+    "tracing it raises {error}, because {why}, and an NNX transform cannot take an object "
+    "captured from outside the trace"
+)
 SHORT_TCE = "tracing it raises TraceContextError"
+SHORT_NESTED = "tracing it raises {error} (an NNX transform inside)"
 SHORT_GRAPH = "`{name}` on a captured object raises ValueError"
 SHORT_INTEGERS = "it holds integer state: TypeError"
 SHORT_KEPT = "it is changed outside the trace: TraceContextError"
@@ -171,14 +176,25 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
             yield report(ctx, CODE, site.report_node, text, None, help_, summary=short)
             continue
         if target.captures or target.instance is not None:
-            if target.verdict.effect is Effect.CHANGES and site.spec.traces:
-                why = "; ".join(target.verdict.reasons) or "its state changes"
-                text = f"{head}: {TCE.format(why=why)}"
-                names = [c.text for c in target.captures] or [_code(target.node)]
-                help_ = f"{_by_hand(site, names)} (no automatic fix: {_why_no_fix(site)})"
-                related = evidence(target.verdict)
-                short = f"{head}: {SHORT_TCE}"
-                yield report(ctx, CODE, site.report_node, text, None, help_, related, short)
+            verdict = target.verdict
+            nested = verdict.nested if verdict.effect is not Effect.CHANGES else None
+            if site.spec.traces and (verdict.effect is Effect.CHANGES or nested is not None):
+                if nested is not None:
+                    text = f"{head}: {NESTED.format(why=nested.reason, error=nested.raises)}"
+                    error = nested.raises.split(" ", 1)[0]
+                    short = f"{head}: {SHORT_NESTED.format(error=error)}"
+                else:
+                    why = "; ".join(verdict.reasons) or "its state changes"
+                    text = f"{head}: {TCE.format(why=why)}"
+                    short = f"{head}: {SHORT_TCE}"
+                related = evidence(verdict)
+                try:
+                    fix = _captured_fix(ctx, site)
+                    yield report(ctx, CODE, site.report_node, text, fix, None, related, short)
+                except NoFix as no:
+                    names = [c.text for c in target.captures] or [_object(target.node)]
+                    help_ = f"{_by_hand(site, names)} (no automatic fix: {no})"
+                    yield report(ctx, CODE, site.report_node, text, None, help_, related, short)
             continue
         found = _passed_finding(ctx, site, passed_changes(ctx, site))
         if found is None:
@@ -280,8 +296,17 @@ def _fix(ctx: FileContext, site: TransformSite, passed: Passed) -> Fix:
     return counterpart_fix(ctx, site, passed)
 
 
-def _why_no_fix(site: TransformSite) -> str:
-    return "the object is captured, and making it an argument changes the function's signature"
+def _captured_fix(ctx: FileContext, site: TransformSite) -> Fix:
+    """For objects captured by inline lambdas; NoFix for the other shapes."""
+    from nnx_lint.analysis.jit_sites import Shape
+    from nnx_lint.fixes.counterparts import closure_fix
+    from nnx_lint.fixes.imports import NoFix
+
+    if site.target.shape is Shape.PARTIAL:
+        raise NoFix("the bound objects must become arguments of the transformed function")
+    if site.target.shape is not Shape.CLOSURE:
+        raise NoFix("the object must become an argument of a function that calls it")
+    return closure_fix(ctx, site)
 
 
 def _by_hand(site: TransformSite, names: list[str]) -> str:
@@ -293,12 +318,16 @@ def _by_hand(site: TransformSite, names: list[str]) -> str:
             f"pass {listed} to `nnx.scan` as an argument (in its carry, or broadcast with "
             "`in_axes`), or split it with `nnx.split` and carry its state"
         )
-    if spec.counterpart in ("vmap",) or spec.name in ("jax.pmap", "jax.shard_map", "shard_map"):
-        nnx_name = {"jax.vmap": "nnx.vmap", "jax.pmap": "nnx.pmap"}.get(spec.name, "nnx.shard_map")
+    if spec.name in ("jax.vmap", "jax.pmap"):
         return (
-            f"pass {listed} to `{nnx_name}` as an argument, with `in_axes` saying how its state "
-            "is mapped (None to broadcast it; `nnx.split_rngs` where each example needs its own "
-            "random draw)"
+            f"pass {listed} to `nnx.{spec.name[4:]}` as an argument, with `in_axes` saying how "
+            "its state is mapped (None to broadcast it; `nnx.split_rngs` where each example "
+            "needs its own random draw)"
+        )
+    if spec.name in ("jax.shard_map", "shard_map"):
+        return (
+            f"pass {listed} to `nnx.shard_map` as an argument, with `in_specs` saying how its "
+            "state is sharded"
         )
     nnx_names = {
         "jax.lax.fori_loop": "nnx.fori_loop",
@@ -313,6 +342,13 @@ def _by_hand(site: TransformSite, names: list[str]) -> str:
         f"make {listed} an argument of a function transformed by an NNX transform, or split it "
         "with `nnx.split` and pass its state"
     )
+
+
+def _object(node: cst.CSTNode) -> str:
+    """The object a transform is applied to: `model` for `model` and `model.encode`."""
+    import libcst as cst
+
+    return _code(node.value if isinstance(node, cst.Attribute) else node)
 
 
 def _code(node: object) -> str:
