@@ -29,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import helpers
 import pytest
@@ -471,6 +472,9 @@ def _check_claim(said: str, outcome: dict[str, object]) -> None:
     elif said == "TYPE":
         assert outcome["raised"] == "TypeError", outcome
         assert "requires real- or complex-valued inputs" in str(outcome["message"]), outcome
+    elif said == "EITHER":
+        assert outcome["raised"] in ("TraceContextError", "ValueError"), outcome
+        assert "trace level" in str(outcome["message"]), outcome
     else:  # LOST: it runs, the object ends as it started, while eagerly it changes
         assert said == "LOST", said
         assert outcome["raised"] is None, outcome
@@ -487,6 +491,8 @@ def _check_fixed(outcome: dict[str, object], changes: bool = True) -> None:
 
 
 def _claim(message: str) -> str:
+    if "TraceContextError or ValueError" in message:
+        return "EITHER"
     if "Cannot extract graph node from different trace level" in message:
         return "GRAPH"
     if "the change is lost" in message:
@@ -595,3 +601,52 @@ def test_claims_and_fixes_on_other_flax_versions(python: str) -> None:
         _check_claim(said, outcomes[name])
         if f"{name} (fixed)" in outcomes:
             _check_fixed(outcomes[f"{name} (fixed)"], changes=said != "GRAPH")
+
+
+def test_nnx001_fix_of_a_module_running_an_nnx_transform():
+    """`jax.jit(stack)` of a module whose call runs `nnx.scan` over its layers raises (NNX001
+    says so, not "stale constants"); its safe fix passes the module as an argument of the
+    compiled function, which runs, and sees a parameter update between calls as eagerly."""
+    source = PRELUDE + (
+        "model = Stack(0)\ntwin = Stack(0)\npairs = [(model, twin)]\n"
+        "fast = jax.jit(model)\n"
+        "def bump(m):\n    m.layers.kernel[...] = m.layers.kernel[...] + 1.0\n"
+        "def run():\n    first = fast(x)\n    bump(model)\n    return first + fast(x)\n"
+        "def eager():\n    first = twin(x)\n    bump(twin)\n    return first + twin(x)\n"
+    )
+    (finding,) = [d for d in check_source(source, "nnx001.py") if d.code == "NNX001"]
+    assert "tracing it fails" in finding.message and "nnx.scan" in finding.message
+    assert finding.fix is not None and finding.fix.applicability.value == "safe"
+    fixed = fix_source(source, "nnx001.py", Settings()).source
+    outcomes = _run({"as written": source, "fixed": fixed})
+    assert outcomes["as written"]["raised"] == "ValueError", outcomes
+    _check_fixed(outcomes["fixed"])
+
+
+REPORTED = sorted((Path(__file__).parent / "programs" / "reported").glob("*.py"))
+RUN_REPORTED = """\
+import json, runpy, sys
+try:
+    runpy.run_path(sys.argv[1], run_name="__main__")
+    print(json.dumps({"raised": None}))
+except Exception as exc:
+    print(json.dumps({"raised": type(exc).__name__, "message": str(exc)[:300]}))
+"""
+
+
+@pytest.mark.parametrize("program", REPORTED, ids=lambda p: p.stem)
+def test_reported_issues_raise_what_the_message_says(program: Path) -> None:
+    """Programs users reported in Flax's tracker (and JAX's), as they wrote them: NNX004
+    reports the transform, and running the program raises what the message says."""
+    source = program.read_text()
+    found = _findings(source, program.stem)
+    assert len(found) == 1, found
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_REPORTED, str(program)],
+        env={**helpers.env(), "JAX_PLATFORMS": "cpu"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    _check_claim(_claim(found[0].message), outcome)

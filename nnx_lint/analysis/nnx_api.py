@@ -78,6 +78,8 @@ NESTED_TRANSFORMS = {
     f"{NNX}.scan": _TRACE_LEVEL,
     f"{NNX}.grad": _TRACE_LEVEL,
     f"{NNX}.value_and_grad": _TRACE_LEVEL,
+    # splits the Rngs the object holds first (TraceContextError), if it holds any
+    f"{NNX}.split_rngs": 'TraceContextError or ValueError ("... from a different trace level")',
 }
 
 

@@ -535,13 +535,14 @@ class _FileScanner:
         for dec in fn.decorator_list:
             if (qual := self._nested_transform(dec)) is not None:
                 found.append(CallSite(fn.lineno, qual, False, ()))
-        local = {
-            node.name: qual
-            for node in nodes
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not fn
-            for dec in node.decorator_list
-            if (qual := self._nested_transform(dec)) is not None
-        }
+        local: dict[str, str] = {}
+        for node in nodes:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not fn:
+                found_here = [self._nested_transform(d) for d in node.decorator_list]
+                quals = [q for q in found_here if q is not None]
+                split = f"{nnx_api.NNX}.split_rngs"  # it runs first, and may raise otherwise
+                if quals:
+                    local[node.name] = split if split in quals else quals[0]
         for node in nodes:
             if not isinstance(node, ast.Call):
                 continue
