@@ -273,6 +273,18 @@ CASES: dict[str, tuple[str, str | None]] = {
         "def eager():\n    return sum(loss(twin, x) for x in xs)\n",
         "GRAPH",
     ),
+    "scan_train_loop_inside_nnx_jit_over_its_arguments": (
+        "model = Pure(0)\ntwin = Pure(0)\npairs = [(model, twin)]\n"
+        "@nnx.jit\n"
+        "def epoch(model, xs):  # no annotation: the call below passes a module\n"
+        "    def body(total, x):\n"
+        "        value, grads = nnx.value_and_grad(loss)(model, x)\n"
+        "        return total + value, None\n"
+        "    return jax.lax.scan(body, 0.0, xs)[0]\n"
+        "def run():\n    return epoch(model, xs)\n"
+        "def eager():\n    return sum(loss(twin, x) for x in xs)\n",
+        "GRAPH",
+    ),
     "grad_of_a_captured_pure_model_under_vmap": (
         "model = Pure(0)\ntwin = Pure(0)\npairs = [(model, twin)]\n"
         "def bias_grad(x):\n    return nnx.grad(loss)(model, x)['linear']['bias'][...]\n"

@@ -4,7 +4,7 @@ a bound method of one, or a function that captures NNX objects from an enclosing
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
@@ -89,16 +89,24 @@ class Target:
     verdict: Verdict = Verdict(Effect.UNKNOWN, ())
 
 
-def function_target(ctx: FileContext, function: Function, order: int) -> Target:
-    """A def or lambda transformed: a closure when it reads NNX objects from outside."""
-    found = tuple(captures(ctx, function, order))
+def function_target(
+    ctx: FileContext, function: Function, order: int, params: Mapping[int, Instance] | None = None
+) -> Target:
+    """A def or lambda transformed: a closure when it reads NNX objects from outside
+    (``params``: as for ``captures``)."""
+    found = tuple(captures(ctx, function, order, params=params))
     verdict = join([capture_verdict(ctx, c) for c in found])
     shape = Shape.CLOSURE if found else Shape.FUNCTION
     return Target(shape, function.node, function=function, captures=found, verdict=verdict)
 
 
 def classify(
-    ctx: FileContext, expr: cst.BaseExpression, scope: Scope, order: int, held: bool
+    ctx: FileContext,
+    expr: cst.BaseExpression,
+    scope: Scope,
+    order: int,
+    held: bool,
+    params: Mapping[int, Instance] | None = None,
 ) -> Target | None:
     """What ``expr``, handed to a transform, is: an NNX object, a bound method of one (or,
     with ``held``, of a plain object whose method uses the NNX objects it holds), a
@@ -127,7 +135,7 @@ def classify(
         verdict = join([capture_verdict(ctx, c) for c in found])
         return Target(Shape.PARTIAL, expr, None, function, tuple(found), binder, verdict)
     if isinstance(value, Function):
-        return replace(function_target(ctx, value, order), node=expr)
+        return replace(function_target(ctx, value, order, params), node=expr)
     return None
 
 
@@ -223,9 +231,15 @@ def _partial(
 
 
 def captures(
-    ctx: FileContext, function: Function, order: int, seen: set[int] | None = None
+    ctx: FileContext,
+    function: Function,
+    order: int,
+    seen: set[int] | None = None,
+    params: Mapping[int, Instance] | None = None,
 ) -> list[Capture]:
-    """NNX objects read by ``function`` (at any nesting depth) from outside it, in order."""
+    """NNX objects read by ``function`` (at any nesting depth) from outside it, in order.
+    ``params``: what parameters of enclosing functions hold, by id of their binding, where
+    their annotation does not say (call sites passing them NNX objects)."""
     seen = seen if seen is not None else {id(function.node)}
     found: dict[str, Capture] = {}
     for inner in function.scope.walk():
@@ -237,6 +251,8 @@ def captures(
             if binding is None:
                 continue
             value = ctx.value_of_binding(binding)
+            if value is None and params and binding.kind is BindingKind.PARAM:
+                value = params.get(id(binding))
             if isinstance(value, Instance) and value.container and _changed(ctx, ref.name, where):
                 continue  # `layers.append(Dropout(...))`: what it holds is no longer known
             if isinstance(value, Instance) and value.nnx:
@@ -251,7 +267,7 @@ def captures(
                         _add(found, text, ref.name, inst, where, attr)
             elif isinstance(value, Function) and id(value.node) not in seen:
                 seen.add(id(value.node))
-                for cap in captures(ctx, value, order, seen):
+                for cap in captures(ctx, value, order, seen, params):
                     if cap.text not in found:
                         found[cap.text] = replace(cap, indirect=cap.indirect or _name_of(value))
     return list(found.values())

@@ -3,7 +3,7 @@ to what, and which NNX objects reach the functions it traces as arguments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import libcst as cst
@@ -15,12 +15,19 @@ from nnx_lint.analysis.jit_sites import (
     Shape,
     Target,
     classify,
+    find_jit_sites,
     function_target,
     graph_transform,
 )
 from nnx_lint.analysis.nnx_api import NNX, TransformKind, TransformSpec
 from nnx_lint.analysis.scopes import Binding, BindingKind, Scope
-from nnx_lint.analysis.state_changes import NnxParam, StateChanges, handed_back, state_changes
+from nnx_lint.analysis.state_changes import (
+    NnxParam,
+    StateChanges,
+    handed_back,
+    nnx_params,
+    state_changes,
+)
 
 BRANCH = TransformKind.BRANCH
 
@@ -40,15 +47,48 @@ class TransformSite:
         return self.traced.spec
 
 
+class _Params(Mapping[int, Instance]):
+    """What the parameters of the file's jit-compiled functions hold (``nnx_params``: from
+    their annotations and the calls passing them NNX objects), by id of their binding; found
+    when first asked for. A `jax.lax.scan` body inside `@nnx.jit def train(model, ...)` reads
+    `model` from there."""
+
+    def __init__(self, ctx: FileContext) -> None:
+        self.ctx = ctx
+        self._found: dict[int, Instance] | None = None
+
+    def _table(self) -> dict[int, Instance]:
+        if self._found is None:
+            self._found = {}
+            for site in find_jit_sites(self.ctx):
+                if site.function is None:
+                    continue
+                for param in nnx_params(self.ctx, site).values():
+                    instance = param.instance
+                    if not (instance.hijax or instance.container):
+                        self._found.setdefault(id(param.binding), instance)
+        return self._found
+
+    def __getitem__(self, key: int) -> Instance:
+        return self._table()[key]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
 def find_transform_sites(ctx: FileContext) -> Iterator[TransformSite]:
     b = ctx.scopes
+    params = _Params(ctx)
     for dec, fn, scope, order in b.decorators:
         if dec is not fn.decorators[-1]:
             continue  # it applies to another decorator's result
         traced = ctx.as_traced(ctx.evaluate(dec.decorator, scope, order), dec.decorator)
         if traced is None or traced.spec.operands is not None:
             continue
-        target = function_target(ctx, Function(fn, b.scope_of[id(fn)]), order)
+        target = function_target(ctx, Function(fn, b.scope_of[id(fn)]), order, params)
         yield TransformSite(traced, Form.DECORATOR, dec.decorator, scope, order, target)
     for call, scope, order in b.calls:
         traced = ctx.as_traced(ctx.evaluate(call.func, scope, order), call.func)
@@ -62,7 +102,7 @@ def find_transform_sites(ctx: FileContext) -> Iterator[TransformSite]:
             elif not traced.spec.sequence:
                 functions.append(value)
         for expr in functions:
-            what = classify(ctx, expr, scope, order, held=False)
+            what = classify(ctx, expr, scope, order, held=False, params=params)
             if what is None:
                 continue
             report: cst.CSTNode = call if len(functions) == 1 else expr
