@@ -6,7 +6,7 @@ the engine runs with every NNX rule on and without noqa, and flake8 filters what
 Syntax errors are flake8's to report (E999), so only NNX codes are passed on. Columns: the
 engine's are 1-based, flake8 adds one to what a plugin returns, so the plugin subtracts one.
 
-A file that names no JAX transform (``jit``, ``vmap``, ``lax``, ...:
+A file that names no JAX transform (``jit``, ``vmap``, ``lax.scan``, ...:
 ``nnx_api.mentions_transform``) cannot have a finding: the plugin returns before parsing anything
 or looking at other files. A file that names one is then put to the engine's prefilter
 (``could_have_findings``, which needs the project index), so most files are never parsed.
@@ -68,7 +68,7 @@ class Plugin:
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         source = "".join(self.lines)
-        # The prefilter, in two steps: without a JAX transform (`jit`, `vmap`, `lax`, ...)
+        # The prefilter, in two steps: without a JAX transform (`jit`, `vmap`, `lax.scan`, ...)
         # nothing can be found, whatever the project; with one, the file must also name
         # flax/nnx or a Module class of the project.
         if not mentions_transform(source):

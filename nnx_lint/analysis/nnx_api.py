@@ -218,10 +218,19 @@ def is_module_base(qualname: str) -> bool:
     return nnx_class_kind(qualname) in (ObjectKind.MODULE, ObjectKind.MUTATING)
 
 
-# What a file names when it applies a JAX transform (`jax.lax.scan` and the other control-flow
-# transforms are named through `lax`, which `flax` holds too): a cheap text prefilter.
+# What a file names when it applies a JAX transform: `jit`, a name only a transform has
+# (`vmap`, `fori_loop`, ...), or one that other code uses too (`grad`, `checkpoint`, `scan`,
+# `cond`, `switch`, `map`) after `jax.`/`lax.` or in an import statement. A cheap text prefilter:
+# most files of a model library use `lax` or say "gradient checkpointing" without one.
 _TRANSFORM_WORDS = re.compile(
-    r"jit|vmap|pmap|grad|jacfwd|jacrev|checkpoint|remat|\blax\b|shard_map|custom_[vj]jp"
+    r"jit"
+    r"|\b(?:vmap|pmap|jacfwd|jacrev|value_and_grad|shard_map|custom_[vj]jp|fori_loop|while_loop"
+    r"|remat)\b"
+    r"|\b(?:jax|lax)\s*\.\s*(?:grad|checkpoint|scan|cond|switch|map)\b"
+    r"|^[ \t]*(?:from|import)\b[^\n]*\b(?:grad|checkpoint|scan|cond|switch|map)\b"
+    # a line of a parenthesized import: `    scan,` / `    cond as lax_cond,`
+    r"|^[ \t]*(?:grad|checkpoint|scan|cond|switch|map)(?:[ \t]+as[ \t]+\w+)?[ \t]*[,)]?[ \t]*$",
+    re.MULTILINE,
 )
 
 

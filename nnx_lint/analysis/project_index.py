@@ -1365,7 +1365,7 @@ class ProjectIndex:
 def could_have_findings(
     source: str, index: ProjectIndex | None = None, path: str | None = None
 ) -> bool:
-    """Cheap prefilter: every rule needs a JAX transform (`jit`, `vmap`, `lax`, ...:
+    """Cheap prefilter: every rule needs a JAX transform (`jit`, `vmap`, `lax.scan`, ...:
     ``nnx_api.mentions_transform``) and an NNX object, which needs a mention of flax/nnx or of
     an NNX class defined elsewhere in the project, or another file of the project that calls a
     function of this one (file ``path``) with NNX objects."""
