@@ -334,9 +334,6 @@ def made_in_hijax_mode(
     return bool(made) and all(ctx.hijax_at(node) for node in made)
 
 
-GRAD_TRANSFORMS = frozenset({f"{nnx_api.NNX}.grad", f"{nnx_api.NNX}.value_and_grad"})
-
-
 def instance_verdict(ctx: FileContext, instance: Instance, method: str) -> Verdict:
     """What calling ``method`` on an NNX object does to state (``ProjectIndex.effect``)."""
     if instance.cls is None:  # made by a factory (nnx.merge, nnx.clone, ...)
@@ -430,8 +427,9 @@ def _use_verdict(ctx: FileContext, capture: Capture, node: cst.CSTNode) -> Verdi
     call = ctx.parent(parent) if isinstance(parent, cst.Arg) else None
     if isinstance(call, cst.Call):
         if isinstance(call.func, cst.Call):  # transform(f)(model)
-            name = graph_transform(ctx, node)
-            if name is not None:
+            qualname = graph_transform(ctx, node)
+            if qualname is not None:
+                name = qualname.replace("flax.", "")
                 reason = f"`{name}` runs on `{capture.text}`, captured from outside the trace"
                 return Verdict(Effect.CHANGES, (reason,))
             return Verdict(
@@ -458,15 +456,16 @@ def _attribute_call_verdict(ctx: FileContext, instance: Instance, name: str) -> 
 
 
 def graph_transform(ctx: FileContext, node: cst.CSTNode) -> str | None:
-    """The NNX graph transform (`nnx.grad`, `nnx.value_and_grad`) that ``node`` is handed to
-    as an argument (`nnx.grad(loss_fn)(model)`), as messages spell it."""
+    """The NNX transform (``nnx_api.NESTED_TRANSFORMS``: `nnx.grad`, `nnx.vmap`, `nnx.jit`,
+    ...) that ``node`` is handed to as an argument (`nnx.grad(loss_fn)(model)`), by its
+    qualified name; inside a JAX transform that captured the object, it raises."""
     arg = ctx.parent(node)
     call = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
     if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Call)):
         return None
     transform = ctx.value_at(call.func.func)
-    if isinstance(transform, Ref) and transform.qualname in GRAD_TRANSFORMS:
-        return transform.qualname.replace("flax.", "")
+    if isinstance(transform, Ref) and transform.qualname in nnx_api.NESTED_TRANSFORMS:
+        return transform.qualname
     return None
 
 

@@ -110,8 +110,8 @@ def find_transform_sites(ctx: FileContext) -> Iterator[TransformSite]:
 
 
 def captured_graph_transform(ctx: FileContext, site: TransformSite) -> tuple[str, Capture] | None:
-    """An NNX graph transform (`nnx.grad`) that the traced function runs on an object captured
-    from outside the trace: its name and the capture."""
+    """An NNX transform (`nnx.grad`, `nnx.jit`, ...) that the traced function runs on an object
+    captured from outside the trace: its qualified name and the capture."""
     for capture in site.target.captures:
         if capture.bound:
             continue

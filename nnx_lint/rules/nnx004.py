@@ -33,9 +33,13 @@ decorator factories). It reports, where running the code goes wrong:
 - the transform traces an NNX object, a bound method of one, or a function (def or lambda,
   at any depth) that reads one from an enclosing scope, and running it changes the object's
   state: `TraceContextError` ("Cannot mutate ... from a different trace level");
-- the traced function runs `nnx.grad`/`nnx.value_and_grad` on an object captured from
-  outside (a `jax.lax.scan` training loop inside `nnx.jit` is the common case): `ValueError`
-  ("Cannot extract graph node from different trace level"), even when nothing changes;
+- an NNX transform is given an object the JAX transform captured: the traced function runs
+  `nnx.grad`/`nnx.value_and_grad`/`nnx.vmap`/`nnx.scan` on it (a `jax.lax.scan` training
+  loop inside `@nnx.jit def train(model, ...)` is the common case), or the object's own call
+  does (a Module whose `__call__` runs `nnx.scan` over its layers, an `@nnx.jit` method):
+  `ValueError` ("Cannot extract graph node from different trace level"; `TraceContextError`
+  for `nnx.jit`, and first for `nnx.split_rngs` where it splits Rngs the object holds), even
+  when nothing changes. `jax.jit` is such a JAX transform too: NNX001 says so there;
 - `jax.grad`, `value_and_grad`, `jacfwd` or `jacrev` differentiates an NNX object that
   holds integer state (an `nnx.Rngs`, an `nnx.RNN`, an `nnx.Dropout` built with `rngs`, at any
   depth of the project's classes): `TypeError` ("grad requires real- or complex-valued
@@ -51,7 +55,8 @@ decorator factories). It reports, where running the code goes wrong:
 
 Which objects change state is decided per call path, as for NNX001 (holding Params is not
 changing state; a call whose effect cannot be told is not reported). What holds an NNX
-object is told from evidence, never from a name.
+object is told from evidence, never from a name: constructions, annotations, and for the
+parameters of a jit-compiled function, the calls that pass it NNX objects.
 
 It stays silent where the code is correct: a pure module only read in a closure (nothing is
 cached, unlike `jax.jit`), the `nnx.split`/`nnx.merge` functional style, hijax mode, the
@@ -111,18 +116,26 @@ Where `jax.grad`/`value_and_grad` differentiates the object, the swap is unsafe 
 not as a copy of the object, which code reading them may not expect. Options the NNX
 transform does not take (or positional ones) mean no fix.
 
-There is no fix where the object is captured from an enclosing scope (it must become an
-argument, which changes the function's signature), for `jax.vmap`, `jax.pmap` and
-`jax.shard_map` (the object's axes must be chosen: broadcast, or its RNG streams split), for
-`jax.lax.scan` (`nnx.scan` takes the carry and the broadcast objects differently), the loops
-and `jax.lax.map`, `custom_vjp`/`custom_jvp`, and `jacfwd`/`jacrev` (no NNX counterpart); the
-finding's help says what to write.
+Where inline lambdas written in the call capture the objects (`jax.grad(lambda x:
+model(x).sum())(x)`, `jax.lax.cond(p, lambda: model(x), lambda: x)`), the objects become
+their leading parameters and are passed in, under the NNX counterpart:
+`nnx.grad(lambda model, x: model(x).sum(), argnums=1)(model, x)`, `nnx.cond(p, lambda model:
+model(x), lambda model: x, model)`. Unsafe: the lambdas' signatures change (nothing else sees
+them). Not for a def (its other callers would change), an object captured through a helper,
+an attribute or a container, or `static_argnums`/an `argnums` bound elsewhere.
+
+There is no fix for `jax.vmap`, `jax.pmap` and `jax.shard_map` (the object's axes must be
+chosen: broadcast, or its RNG streams split), for `jax.lax.scan` (`nnx.scan` takes the carry
+and the broadcast objects differently), the loops (the object must move into the carry),
+`jax.lax.map`, `custom_vjp`/`custom_jvp` and `jacfwd`/`jacrev` (no NNX counterpart), for a
+decorated function, and for an NNX transform given a captured object; the finding's help says
+what to write.
 """
 
 TCE = "tracing it raises TraceContextError, because {why}"
 GRAPH = (
-    "`{name}` runs on `{text}`, captured from outside the trace, which raises ValueError "
-    '("Cannot extract graph node from different trace level") even when nothing changes'
+    "`{name}` runs on `{text}`, captured from outside the trace, which raises {error} even "
+    "when nothing changes"
 )
 INTEGERS = (
     '{what}, which holds integer state ({why}): `{t}` raises TypeError ("{verb} requires '
@@ -144,7 +157,7 @@ NESTED = (
 )
 SHORT_TCE = "tracing it raises TraceContextError"
 SHORT_NESTED = "tracing it raises {error} (an NNX transform inside)"
-SHORT_GRAPH = "`{name}` on a captured object raises ValueError"
+SHORT_GRAPH = "`{name}` on a captured object raises {error}"
 SHORT_INTEGERS = "it holds integer state: TypeError"
 SHORT_KEPT = "it is changed outside the trace: TraceContextError"
 SHORT_LOST = "its state changes are lost"
@@ -152,7 +165,7 @@ SHORT_LOST = "its state changes are lost"
 
 def check(ctx: FileContext) -> Iterator[Diagnostic]:
     from nnx_lint.analysis.jit_sites import made_in_hijax_mode
-    from nnx_lint.analysis.nnx_api import Effect
+    from nnx_lint.analysis.nnx_api import NESTED_TRANSFORMS, Effect
     from nnx_lint.analysis.transforms import (
         captured_graph_transform,
         find_transform_sites,
@@ -169,9 +182,10 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         head = _head(site)
         graph = captured_graph_transform(ctx, site)
         if graph is not None:
-            name, capture = graph
-            text = f"{head}: {GRAPH.format(name=name, text=capture.text)}"
-            short = f"{head}: {SHORT_GRAPH.format(name=name)}"
+            qualname, capture = graph
+            name, error = qualname.replace("flax.", ""), NESTED_TRANSFORMS[qualname]
+            text = f"{head}: {GRAPH.format(name=name, text=capture.text, error=error)}"
+            short = f"{head}: {SHORT_GRAPH.format(name=name, error=error.split(' ', 1)[0])}"
             help_ = f"{_by_hand(site, [capture.text])} (no automatic fix: the object is captured)"
             yield report(ctx, CODE, site.report_node, text, None, help_, summary=short)
             continue
@@ -351,10 +365,10 @@ def _object(node: cst.CSTNode) -> str:
     return _code(node.value if isinstance(node, cst.Attribute) else node)
 
 
-def _code(node: object) -> str:
+def _code(node: cst.CSTNode) -> str:
     from nnx_lint.fixes.rewrites import code
 
-    return code(node)  # type: ignore[arg-type]
+    return code(node)
 
 
 RULE = Rule(CODE, NAME, SUMMARY, DOC, check)
