@@ -8,7 +8,7 @@ import libcst as cst
 
 from nnx_lint.analysis.context import FileContext, Function
 from nnx_lint.analysis.jit_sites import captures
-from nnx_lint.analysis.nnx_api import TransformKind, TransformSpec
+from nnx_lint.analysis.nnx_api import Effect, TransformKind, TransformSpec
 from nnx_lint.analysis.scopes import Scope
 from nnx_lint.analysis.transforms import Passed, TransformSite, differentiated
 from nnx_lint.diagnostics import Applicability, Edit, Fix
@@ -23,6 +23,8 @@ OPTIONS: dict[str, frozenset[str]] = {
     "remat": frozenset({"prevent_cse", "static_argnums", "policy"}),
     "cond": frozenset(),
     "switch": frozenset(),
+    # only for objects that nothing changes (broadcast, `in_axes` None: see `closure_fix`)
+    "vmap": frozenset({"in_axes", "out_axes", "axis_name", "axis_size", "spmd_axis_name"}),
 }
 
 
@@ -48,7 +50,7 @@ def counterpart_fix(ctx: FileContext, site: TransformSite, passed: Passed) -> Fi
     where `nnx.grad` differentiates the object (its gradients come back as an `nnx.State`)."""
     spec = site.spec
     counterpart = spec.counterpart
-    if counterpart not in OPTIONS:
+    if counterpart not in OPTIONS or counterpart == "vmap":  # changed: once, not per example
         raise no_rewrite(spec)
     assert counterpart is not None  # as OPTIONS holds no None
     if site.target.captures:
@@ -100,10 +102,15 @@ def closure_fix(ctx: FileContext, site: TransformSite) -> Fix:
     the objects become leading parameters of every lambda the transform traces, and are passed
     to it, under the NNX counterpart (`nnx.grad(lambda model, x: ..., argnums=1)(model, x)`,
     `nnx.cond(p, lambda model: model(x), lambda model: x, model)`). Unsafe: the lambdas'
-    signatures change."""
+    signatures change. For `jax.vmap`, only where nothing changes the objects (a module that
+    fails only for the NNX transform its call runs): they are broadcast, `in_axes` None for
+    each, as eagerly every example sees the same object; a changing object would be changed
+    once for the whole batch, not once per example."""
     spec = site.spec
     counterpart = spec.counterpart
     if counterpart not in OPTIONS:
+        raise no_rewrite(spec)
+    if counterpart == "vmap" and site.target.verdict.effect is not Effect.PURE:
         raise no_rewrite(spec)
     if site.call is None:
         raise NoFix("the decorated function's signature and every call of it would change")
@@ -141,6 +148,8 @@ def closure_fix(ctx: FileContext, site: TransformSite) -> Fix:
         edits.append(leading_args(ctx, call, names))
     if counterpart in ("grad", "value_and_grad"):
         edits.append(_argnums(ctx, site, len(names)))
+    if counterpart == "vmap":
+        edits.append(_in_axes(ctx, site, len(names), len(call.args)))
     listed = ", ".join(f"`{n}`" for n in names)
     noun = "an argument" if len(names) == 1 else "arguments"
     title = (
@@ -171,6 +180,34 @@ def _traced_lambdas(ctx: FileContext, site: TransformSite) -> list[cst.Lambda]:
 
 def _scope(ctx: FileContext, fn: cst.Lambda) -> Scope:
     return ctx.scopes.scope_of[id(fn)]
+
+
+def _in_axes(ctx: FileContext, site: TransformSite, by: int, given: int) -> Edit:
+    """`in_axes` with None for ``by`` new leading arguments, before the axes of the ``given``
+    ones: an integer (the default, 0) becomes one entry per argument, a tuple gets the Nones
+    in front (NoFix for anything else, or an `in_axes` bound elsewhere)."""
+    assert site.call is not None
+    nones = ", ".join(["None"] * by)
+    for arg in site.traced.options:
+        if arg.keyword is not None and arg.keyword.value == "in_axes":
+            raise NoFix("`in_axes` is bound elsewhere, where it cannot be extended")
+    positional = [a for a in site.call.args if a.keyword is None][1:]
+    keyword = [a for a in site.call.args if a.keyword and a.keyword.value == "in_axes"]
+    if positional:
+        raise NoFix("an option is given by position, which the NNX transform does not take")
+    value = keyword[0].value if keyword else None
+    if value is None or isinstance(value, cst.Integer):
+        axis = value.value if isinstance(value, cst.Integer) else "0"
+        axes = f"({nones}, {', '.join([axis] * given)})" if given else f"({nones},)"
+        if value is None:
+            at = ctx.span(site.call.args[-1])[1]
+            return Edit(at, at, f", in_axes={axes}")
+        start, end = ctx.span(value)
+        return Edit(start, end, axes)
+    if isinstance(value, cst.Tuple) and value.elements:
+        at = ctx.span(value.elements[0])[0]
+        return Edit(at, at, nones + ", ")
+    raise NoFix("`in_axes` is not an integer or a tuple written in the call")
 
 
 def _operands(ctx: FileContext, call: cst.Call, start: int, names: list[str]) -> Edit:

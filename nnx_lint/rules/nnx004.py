@@ -124,8 +124,13 @@ model(x), lambda model: x, model)`. Unsafe: the lambdas' signatures change (noth
 them). Not for a def (its other callers would change), an object captured through a helper,
 an attribute or a container, or `static_argnums`/an `argnums` bound elsewhere.
 
-There is no fix for `jax.vmap`, `jax.pmap` and `jax.shard_map` (the object's axes must be
-chosen: broadcast, or its RNG streams split), for `jax.lax.scan` (`nnx.scan` takes the carry
+Under `jax.vmap` the same is offered only where nothing changes the objects (a module that
+fails only for the NNX transform its call runs): `nnx.vmap(lambda model, x: model(x),
+in_axes=(None, 0))(model, xs)`, the objects broadcast as each example sees them eagerly.
+
+There is no fix for `jax.vmap` over objects whose state changes, `jax.pmap` and
+`jax.shard_map` (the object's axes must be chosen: changed once for the whole batch under a
+broadcast, or its RNG streams split), for `jax.lax.scan` (`nnx.scan` takes the carry
 and the broadcast objects differently), the loops (the object must move into the carry),
 `jax.lax.map`, `custom_vjp`/`custom_jvp` and `jacfwd`/`jacrev` (no NNX counterpart), for a
 decorated function, and for an NNX transform given a captured object; the finding's help says
