@@ -112,3 +112,17 @@ def claim(message: str) -> str:
     if "lost" in message or "TypeError" in message:
         return "LOST"
     return "NONE"
+
+
+# Interpreters with other flax versions for the `multiversion` tests (README, "Tests").
+FLAX_PYTHONS = [p for p in os.environ.get("NNX_LINT_FLAX_PYTHONS", "").split(os.pathsep) if p]
+
+
+def flax_version(python: str) -> str:
+    """The version of flax the interpreter ``python`` imports."""
+    return subprocess.run(
+        [python, "-c", "import flax; print(flax.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()

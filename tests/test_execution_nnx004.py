@@ -26,7 +26,6 @@ Silent cases: no NNX004 finding, and ``run()`` gives the eager outputs and state
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -581,7 +580,7 @@ def test_the_fixes_cover_each_counterpart():
         assert counterpart in text, counterpart
 
 
-PYTHONS = [p for p in os.environ.get("NNX_LINT_FLAX_PYTHONS", "").split(os.pathsep) if p]
+PYTHONS = helpers.FLAX_PYTHONS
 
 
 @pytest.mark.multiversion
@@ -589,13 +588,7 @@ PYTHONS = [p for p in os.environ.get("NNX_LINT_FLAX_PYTHONS", "").split(os.paths
 def test_claims_and_fixes_on_other_flax_versions(python: str) -> None:
     """On another interpreter's flax (``NNX_LINT_FLAX_PYTHONS``), linted for that version:
     every finding's claim happens there, and every fixed program gives the eager results."""
-    found = subprocess.run(
-        [python, "-c", "import flax; print(flax.__version__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    version = tuple(int(part) for part in found.split(".")[:3])
+    version = tuple(int(part) for part in helpers.flax_version(python).split(".")[:3])
     programs: dict[str, str] = {}
     claims: dict[str, str] = {}
     for name, (source, _) in CASES.items():

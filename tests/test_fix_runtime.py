@@ -17,11 +17,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PYTHONS = [p for p in os.environ.get("NNX_LINT_FLAX_PYTHONS", "").split(os.pathsep) if p]
+PYTHONS = helpers.FLAX_PYTHONS
 
 
 def _rows(tmp_path: Path, python: str) -> list[dict[str, object]]:
@@ -61,12 +62,7 @@ def test_fixed_programs_equal_eager_on_the_installed_flax(tmp_path: Path) -> Non
 @pytest.mark.multiversion
 @pytest.mark.parametrize("python", PYTHONS or [pytest.param("", marks=pytest.mark.skip)])
 def test_fixed_programs_equal_eager_on_other_flax_versions(tmp_path: Path, python: str) -> None:
-    version = subprocess.run(
-        [python, "-c", "import flax; print(flax.__version__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    version = helpers.flax_version(python)
     rows = _rows(tmp_path, python)
     newer = tuple(int(x) for x in version.split(".")[:2]) >= (0, 11)
     _check(rows, version_at_least_0_11=newer)
