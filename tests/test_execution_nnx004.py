@@ -35,7 +35,7 @@ import pytest
 
 from nnx_lint.engine import Settings, check_source, fix_source
 
-pytestmark = pytest.mark.execution
+pytestmark = [pytest.mark.execution, pytest.mark.xdist_group("execution_nnx004")]
 
 PRELUDE = """\
 import functools
@@ -631,27 +631,35 @@ def test_nnx001_fix_of_a_module_running_an_nnx_transform():
 REPORTED = sorted((Path(__file__).parent / "programs" / "reported").glob("*.py"))
 RUN_REPORTED = """\
 import json, runpy, sys
-try:
-    runpy.run_path(sys.argv[1], run_name="__main__")
-    print(json.dumps({"raised": None}))
-except Exception as exc:
-    print(json.dumps({"raised": type(exc).__name__, "message": str(exc)[:300]}))
+results = {}
+for path in sys.argv[1:]:
+    try:
+        runpy.run_path(path, run_name="__main__")
+        results[path] = {"raised": None}
+    except Exception as exc:
+        results[path] = {"raised": type(exc).__name__, "message": str(exc)[:300]}
+print(json.dumps(results))
 """
 
 
-@pytest.mark.parametrize("program", REPORTED, ids=lambda p: p.stem)
-def test_reported_issues_raise_what_the_message_says(program: Path) -> None:
-    """Programs users reported in Flax's tracker (and JAX's), as they wrote them: NNX004
-    reports the transform, and running the program raises what the message says."""
-    source = program.read_text()
-    found = _findings(source, program.stem)
-    assert len(found) == 1, found
+@pytest.fixture(scope="module")
+def reported() -> dict[str, dict[str, object]]:
+    """What running each reported program does (one interpreter for all)."""
     result = subprocess.run(
-        [sys.executable, "-c", RUN_REPORTED, str(program)],
+        [sys.executable, "-c", RUN_REPORTED, *map(str, REPORTED)],
         env={**helpers.env(), "JAX_PLATFORMS": "cpu"},
         capture_output=True,
         text=True,
         timeout=600,
     )
-    outcome = json.loads(result.stdout.splitlines()[-1])
-    _check_claim(_claim(found[0].message), outcome)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("program", REPORTED, ids=lambda p: p.stem)
+def test_reported_issues_raise_what_the_message_says(program: Path, reported) -> None:
+    """Programs users reported in Flax's tracker (and JAX's), as they wrote them: NNX004
+    reports the transform, and running the program raises what the message says."""
+    found = _findings(program.read_text(), program.stem)
+    assert len(found) == 1, found
+    _check_claim(_claim(found[0].message), reported[str(program)])
