@@ -25,7 +25,7 @@ from helpers import claim
 
 from nnx_lint.engine import check_source
 
-pytestmark = [pytest.mark.execution, pytest.mark.xdist_group("claims")]
+pytestmark = pytest.mark.execution
 
 PRELUDE = """\
 import functools

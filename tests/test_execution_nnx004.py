@@ -35,7 +35,7 @@ import pytest
 
 from nnx_lint.engine import Settings, check_source, fix_source
 
-pytestmark = [pytest.mark.execution, pytest.mark.xdist_group("execution_nnx004")]
+pytestmark = pytest.mark.execution
 
 PRELUDE = """\
 import functools
