@@ -43,7 +43,7 @@ decorator factories). It reports, where running the code goes wrong:
 - `jax.grad`, `value_and_grad`, `jacfwd` or `jacrev` differentiates an NNX object that
   holds integer state (an `nnx.Rngs`, an `nnx.RNN`, an `nnx.Dropout` built with `rngs`, at any
   depth of the project's classes): `TypeError` ("grad requires real- or complex-valued
-  inputs");
+  inputs"; "jacfwd requires real-valued inputs");
 - an NNX object is passed to a function transformed by `jax.grad` (and kin) at a position it
   does not differentiate, and the function changes it: `TraceContextError`, since JAX keeps
   such arguments as they are, outside the trace;
@@ -142,10 +142,14 @@ GRAPH = (
     "`{name}` runs on `{text}`, captured from outside the trace, which raises {error} even "
     "when nothing changes"
 )
-INTEGERS = (
-    '{what}, which holds integer state ({why}): `{t}` raises TypeError ("{verb} requires '
-    'real- or complex-valued inputs")'
-)
+INTEGERS = '{what}, which holds integer state ({why}): `{t}` raises TypeError ("{says}")'
+# What JAX says (jax 0.5.3 to 0.10.2), by transform.
+REAL_INPUTS = {
+    "jax.grad": "grad requires real- or complex-valued inputs",
+    "jax.value_and_grad": "grad requires real- or complex-valued inputs",
+    "jax.jacrev": "jacrev requires real- or complex-valued inputs",
+    "jax.jacfwd": "jacfwd requires real-valued inputs",
+}
 KEPT = (
     "{what} at a position it does not differentiate, and {fn} changes it ({how}): `{t}` keeps "
     "such arguments as they are, outside the trace, so that raises TraceContextError"
@@ -285,8 +289,7 @@ def _passed_finding(
         for p in filter(pytree, changes.passed):
             why = integer_state(ctx, p.param.instance) if p.position in diff else None
             if why is not None:
-                verb = t.rsplit(".", 1)[1].replace("value_and_", "")
-                text = INTEGERS.format(what=what(p), why=why, t=t, verb=verb)
+                text = INTEGERS.format(what=what(p), why=why, t=t, says=REAL_INPUTS[t])
                 return text, f"{what(p)}: {SHORT_INTEGERS}", p
     for p in changes.changed():
         how = "; ".join(f"`{p.param.name}` {h}" for h in changes.changes.hows[p.param.name])
