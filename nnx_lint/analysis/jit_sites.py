@@ -4,7 +4,7 @@ a bound method of one, or a function that captures NNX objects from an enclosing
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
@@ -14,6 +14,7 @@ from nnx_lint.analysis.context import FileContext, Function, Instance, Jit, Ref
 from nnx_lint.analysis.nnx_api import Effect, JitKind
 from nnx_lint.analysis.project_index import EXTERNAL, Verdict, join
 from nnx_lint.analysis.scopes import (
+    Binding,
     BindingKind,
     Scope,
     ScopeKind,
@@ -76,6 +77,10 @@ class JitSite:
         return None if effect is Effect.UNKNOWN else effect is Effect.CHANGES
 
 
+# What a parameter holds, where its annotation does not say (`transforms._compiled_params`).
+ParamValue = Callable[[Binding], Instance | None]
+
+
 @dataclass(frozen=True)
 class Target:
     """What a transform is applied to, and what running it does to state."""
@@ -90,7 +95,7 @@ class Target:
 
 
 def function_target(
-    ctx: FileContext, function: Function, order: int, params: Mapping[int, Instance] | None = None
+    ctx: FileContext, function: Function, order: int, params: ParamValue | None = None
 ) -> Target:
     """A def or lambda transformed: a closure when it reads NNX objects from outside
     (``params``: as for ``captures``)."""
@@ -106,7 +111,7 @@ def classify(
     scope: Scope,
     order: int,
     held: bool,
-    params: Mapping[int, Instance] | None = None,
+    params: ParamValue | None = None,
 ) -> Target | None:
     """What ``expr``, handed to a transform, is: an NNX object, a bound method of one (or,
     with ``held``, of a plain object whose method uses the NNX objects it holds), a
@@ -235,11 +240,11 @@ def captures(
     function: Function,
     order: int,
     seen: set[int] | None = None,
-    params: Mapping[int, Instance] | None = None,
+    params: ParamValue | None = None,
 ) -> list[Capture]:
     """NNX objects read by ``function`` (at any nesting depth) from outside it, in order.
-    ``params``: what parameters of enclosing functions hold, by id of their binding, where
-    their annotation does not say (call sites passing them NNX objects)."""
+    ``params``: what a parameter of an enclosing function holds where its annotation does
+    not say (call sites passing it NNX objects)."""
     seen = seen if seen is not None else {id(function.node)}
     found: dict[str, Capture] = {}
     for inner in function.scope.walk():
@@ -251,8 +256,8 @@ def captures(
             if binding is None:
                 continue
             value = ctx.value_of_binding(binding)
-            if value is None and params and binding.kind is BindingKind.PARAM:
-                value = params.get(id(binding))
+            if value is None and params is not None and binding.kind is BindingKind.PARAM:
+                value = params(binding)
             if isinstance(value, Instance) and value.container and _changed(ctx, ref.name, where):
                 continue  # `layers.append(Dropout(...))`: what it holds is no longer known
             if isinstance(value, Instance) and value.nnx:

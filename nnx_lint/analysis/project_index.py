@@ -139,7 +139,13 @@ class Nested:
 
     @property
     def raises(self) -> str:
+        """What it raises, with the error's words: `ValueError ("Cannot extract ...")`."""
         return nnx_api.NESTED_TRANSFORMS[self.transform]
+
+    @property
+    def error(self) -> str:
+        """The exception's name alone, for one line: `ValueError`."""
+        return self.raises.split(" ", 1)[0]
 
 
 def join(verdicts: list[Verdict]) -> Verdict:
@@ -521,6 +527,13 @@ class _FileScanner:
         qual = nnx_api.normalize(qual) if qual else None
         return qual if qual in nnx_api.NESTED_TRANSFORMS else None
 
+    def _decorated_by(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+        """The NNX transform a def's decorators apply to it: `nnx.split_rngs` where it is one
+        of them (it runs first, and may raise otherwise), else the first."""
+        found = [q for d in fn.decorator_list if (q := self._nested_transform(d)) is not None]
+        split = f"{nnx_api.NNX}.split_rngs"
+        return split if split in found else next(iter(found), None)
+
     def _nested(
         self,
         fn: ast.FunctionDef | ast.AsyncFunctionDef,
@@ -532,17 +545,14 @@ class _FileScanner:
         one (`@nnx.jit`, path ()), `nnx.scan(f, ...)(x, self.layers)`, or a local def
         decorated by one called with them (path (attr,), or () for self)."""
         found: list[CallSite] = []
-        for dec in fn.decorator_list:
-            if (qual := self._nested_transform(dec)) is not None:
-                found.append(CallSite(fn.lineno, qual, False, ()))
-        local: dict[str, str] = {}
-        for node in nodes:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not fn:
-                found_here = [self._nested_transform(d) for d in node.decorator_list]
-                quals = [q for q in found_here if q is not None]
-                split = f"{nnx_api.NNX}.split_rngs"  # it runs first, and may raise otherwise
-                if quals:
-                    local[node.name] = split if split in quals else quals[0]
+        if (own := self._decorated_by(fn)) is not None:
+            found.append(CallSite(fn.lineno, own, False, ()))
+        local = {
+            node.name: qual
+            for node in nodes
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not fn
+            if (qual := self._decorated_by(node)) is not None
+        }
         for node in nodes:
             if not isinstance(node, ast.Call):
                 continue
@@ -555,15 +565,8 @@ class _FileScanner:
             if qual is None:
                 continue
             for arg in [*node.args, *(k.value for k in node.keywords)]:
-                attr = _self_attr(arg)
-                if isinstance(arg, ast.Name) and arg.id == "self":
-                    path: tuple[str, ...] | None = ()
-                elif attr:
-                    path = (attr,)
-                elif isinstance(arg, ast.Name) and arg.id in items:
-                    path = (items[arg.id], ITEM)
-                else:
-                    path = None
+                is_self = isinstance(arg, ast.Name) and arg.id == "self"
+                path = () if is_self else _held_path(arg, items)
                 if path is not None:
                     found.append(CallSite(node.lineno, qual, id(node) in conditional, path))
         return found
@@ -789,18 +792,22 @@ def _passed(nodes: list[ast.AST], conditional: set[int], items: dict[str, str]) 
         if not isinstance(node, ast.Call) or _self_path(node.func, items) is not None:
             continue
         for arg in [*node.args, *(k.value for k in node.keywords)]:
-            attr = _self_attr(arg)
-            path = (
-                (attr,)
-                if attr
-                else (items[arg.id], ITEM)
-                if (isinstance(arg, ast.Name) and arg.id in items)
-                else None
-            )
+            path = _held_path(arg, items)
             if path:
                 text = ast.unparse(node.func)
                 found.append(CallSite(node.lineno, text, id(node) in conditional, path))
     return found
+
+
+def _held_path(arg: ast.expr, items: dict[str, str]) -> tuple[str, ...] | None:
+    """What of self an argument is: ``(attr,)`` for ``self.attr``, ``(attr, ITEM)`` for a
+    name bound to an element of one (``for b in self.blocks``); None for anything else."""
+    attr = _self_attr(arg)
+    if attr:
+        return (attr,)
+    if isinstance(arg, ast.Name) and arg.id in items:
+        return (items[arg.id], ITEM)
+    return None
 
 
 def _self_attr(node: ast.expr) -> str | None:

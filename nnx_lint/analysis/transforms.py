@@ -3,7 +3,7 @@ to what, and which NNX objects reach the functions it traces as arguments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import libcst as cst
@@ -47,41 +47,31 @@ class TransformSite:
         return self.traced.spec
 
 
-class _Params(Mapping[int, Instance]):
-    """What the parameters of the file's jit-compiled functions hold (``nnx_params``: from
-    their annotations and the calls passing them NNX objects), by id of their binding; found
-    when first asked for. A `jax.lax.scan` body inside `@nnx.jit def train(model, ...)` reads
-    `model` from there."""
+def _compiled_params(ctx: FileContext) -> Callable[[Binding], Instance | None]:
+    """What a parameter of the file's jit-compiled functions holds (``nnx_params``: from its
+    annotation and the calls passing it NNX objects), found when first asked for. A
+    `jax.lax.scan` body inside `@nnx.jit def train(model, ...)` reads `model` from there."""
+    table: dict[int, Instance] | None = None
 
-    def __init__(self, ctx: FileContext) -> None:
-        self.ctx = ctx
-        self._found: dict[int, Instance] | None = None
-
-    def _table(self) -> dict[int, Instance]:
-        if self._found is None:
-            self._found = {}
-            for site in find_jit_sites(self.ctx):
+    def value(binding: Binding) -> Instance | None:
+        nonlocal table
+        if table is None:
+            table = {}
+            for site in find_jit_sites(ctx):
                 if site.function is None:
                     continue
-                for param in nnx_params(self.ctx, site).values():
+                for param in nnx_params(ctx, site).values():
                     instance = param.instance
                     if not (instance.hijax or instance.container):
-                        self._found.setdefault(id(param.binding), instance)
-        return self._found
+                        table.setdefault(id(param.binding), instance)
+        return table.get(id(binding))
 
-    def __getitem__(self, key: int) -> Instance:
-        return self._table()[key]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._table())
-
-    def __len__(self) -> int:
-        return len(self._table())
+    return value
 
 
 def find_transform_sites(ctx: FileContext) -> Iterator[TransformSite]:
     b = ctx.scopes
-    params = _Params(ctx)
+    params = _compiled_params(ctx)
     for dec, fn, scope, order in b.decorators:
         if dec is not fn.decorators[-1]:
             continue  # it applies to another decorator's result
@@ -238,24 +228,36 @@ def passed_changes(ctx: FileContext, site: TransformSite) -> PassedChanges:
     return PassedChanges(passed, changes, back)
 
 
+def options(site: TransformSite) -> list[cst.Arg]:
+    """Every option of the transform: bound by `functools.partial` or a decorator factory, and
+    the call's other arguments where it transforms a function (`jax.grad(f, argnums=1)`,
+    `jax.grad(f, 1)`), its keywords where it is applied at once (`lax.cond`'s positional
+    arguments are operands)."""
+    given = list(site.traced.options)
+    call = site.call
+    if call is not None and site.spec.operands is None:
+        given += [a for a in call.args if a.value is not site.target.node]
+    elif call is not None:
+        given += [a for a in call.args if a.keyword is not None]
+    return given
+
+
 def differentiated(site: TransformSite) -> frozenset[int] | None:
     """The positions `jax.grad` (and kin) differentiates: `argnums` given as an integer or a
-    tuple of them, else 0; None when it cannot be read."""
-    options = list(site.traced.options)
-    if site.call is not None and site.form is Form.CALL:
-        options += [a for a in site.call.args if a.keyword is not None]
-        positional = [a for a in site.call.args if a.keyword is None]
-        if len(positional) > 1:  # jax.grad(f, 1)
-            options.append(positional[1].with_changes(keyword=cst.Name("argnums")))
-    for arg in options:
-        if arg.keyword is not None and arg.keyword.value == "argnums":
-            value = arg.value
-            items = value.elements if isinstance(value, cst.Tuple | cst.List) else None
-            nodes = [e.value for e in items] if items is not None else [value]
-            if not all(isinstance(n, cst.Integer) for n in nodes):
-                return None
-            return frozenset(int(n.value) for n in nodes if isinstance(n, cst.Integer))
-    return frozenset({0})
+    tuple of them (by keyword, or as the first option by position: `jax.grad(f, 1)`), else 0;
+    None when it cannot be read."""
+    given = options(site)
+    named = [a for a in given if a.keyword is not None and a.keyword.value == "argnums"]
+    by_position = [a for a in given if a.keyword is None and not a.star]
+    argnums = named[:1] or by_position[:1]
+    if not argnums:
+        return frozenset({0})
+    value = argnums[0].value
+    items = value.elements if isinstance(value, cst.Tuple | cst.List) else None
+    nodes = [e.value for e in items] if items is not None else [value]
+    if not all(isinstance(n, cst.Integer) for n in nodes):
+        return None
+    return frozenset(int(n.value) for n in nodes if isinstance(n, cst.Integer))
 
 
 RNG_HOLDERS = frozenset({f"{NNX}.Rngs", f"{NNX}.RngStream", f"{NNX}.RNN"})  # always

@@ -10,7 +10,7 @@ from nnx_lint.analysis.context import FileContext, Function
 from nnx_lint.analysis.jit_sites import captures
 from nnx_lint.analysis.nnx_api import Effect, TransformKind, TransformSpec
 from nnx_lint.analysis.scopes import Scope
-from nnx_lint.analysis.transforms import Passed, TransformSite, differentiated
+from nnx_lint.analysis.transforms import Passed, TransformSite, differentiated, options
 from nnx_lint.diagnostics import Applicability, Edit, Fix
 from nnx_lint.fixes.imports import Imports, NoFix
 from nnx_lint.fixes.rewrites import add_parameters, leading_args, within
@@ -73,27 +73,28 @@ def counterpart_fix(ctx: FileContext, site: TransformSite, passed: Passed) -> Fi
     return Fix(Applicability.SAFE, title, (*edits, *imports.edits))
 
 
-def _check_options(site: TransformSite, counterpart: str, shifted: bool = False) -> None:
+def _check_options(site: TransformSite, counterpart: str, moved: str | None = None) -> None:
     """NoFix unless every option is a keyword the counterpart takes with the same meaning
-    (``shifted``: `argnums` must be given where the call is, to be moved)."""
+    (``moved``: the option the fix rewrites, which must then be given where the call is)."""
     accepted = OPTIONS[counterpart]
-    given: list[cst.Arg] = list(site.traced.options)
     call = site.call
-    if call is not None and site.spec.operands is None:  # jax.grad(f, ...): after f
-        given += [a for a in call.args if a.value is not site.target.node]
-    elif call is not None:  # lax.cond(pred, f, g, *operands): no keywords
-        given += [a for a in call.args if a.keyword is not None]
     if call is not None and any(
         a.value is site.target.node and a.keyword is not None for a in call.args
     ):
         raise NoFix("the function is given by keyword, which the NNX transform names otherwise")
-    for arg in given:
+    for arg in options(site):
         if arg.keyword is None or arg.star:
             raise NoFix("an option is given by position, which the NNX transform does not take")
         if arg.keyword.value not in accepted:
             raise NoFix(f"`nnx.{counterpart}` does not take `{arg.keyword.value}`")
-        if shifted and arg.keyword.value == "argnums" and arg in site.traced.options:
-            raise NoFix("`argnums` is bound elsewhere, where it cannot be moved")
+        if arg.keyword.value == moved and arg in site.traced.options:
+            raise NoFix(f"`{moved}` is bound elsewhere, where it cannot be changed")
+
+
+def _at_call(site: TransformSite, name: str) -> cst.Arg | None:
+    """The option ``name`` given by keyword in the transform's call."""
+    assert site.call is not None
+    return next((a for a in site.call.args if a.keyword and a.keyword.value == name), None)
 
 
 def closure_fix(ctx: FileContext, site: TransformSite) -> Fix:
@@ -137,7 +138,8 @@ def closure_fix(ctx: FileContext, site: TransformSite) -> Fix:
         for a in (*site.traced.options, *site.call.args)
     ):
         raise NoFix("`static_argnums` would have to move past the new arguments")
-    _check_options(site, counterpart, shifted=counterpart in ("grad", "value_and_grad"))
+    moved = {"grad": "argnums", "value_and_grad": "argnums", "vmap": "in_axes"}
+    _check_options(site, counterpart, moved.get(counterpart))
     imports = Imports(ctx)
     start, end = ctx.span(site.traced.spelled)
     edits = [Edit(start, end, f"{imports.nnx()}.{counterpart}")]
@@ -185,17 +187,11 @@ def _scope(ctx: FileContext, fn: cst.Lambda) -> Scope:
 def _in_axes(ctx: FileContext, site: TransformSite, by: int, given: int) -> Edit:
     """`in_axes` with None for ``by`` new leading arguments, before the axes of the ``given``
     ones: an integer (the default, 0) becomes one entry per argument, a tuple gets the Nones
-    in front (NoFix for anything else, or an `in_axes` bound elsewhere)."""
+    in front (NoFix for anything else; `_check_options` refuses one bound elsewhere)."""
     assert site.call is not None
     nones = ", ".join(["None"] * by)
-    for arg in site.traced.options:
-        if arg.keyword is not None and arg.keyword.value == "in_axes":
-            raise NoFix("`in_axes` is bound elsewhere, where it cannot be extended")
-    positional = [a for a in site.call.args if a.keyword is None][1:]
-    keyword = [a for a in site.call.args if a.keyword and a.keyword.value == "in_axes"]
-    if positional:
-        raise NoFix("an option is given by position, which the NNX transform does not take")
-    value = keyword[0].value if keyword else None
+    given_axes = _at_call(site, "in_axes")
+    value = given_axes.value if given_axes is not None else None
     if value is None or isinstance(value, cst.Integer):
         axis = value.value if isinstance(value, cst.Integer) else "0"
         axes = f"({nones}, {', '.join([axis] * given)})" if given else f"({nones},)"
@@ -229,9 +225,9 @@ def _argnums(ctx: FileContext, site: TransformSite, by: int) -> Edit:
         raise NoFix("`argnums` is not a literal")
     moved = sorted(n + by for n in diff)
     value = str(moved[0]) if len(moved) == 1 else "(" + ", ".join(map(str, moved)) + ")"
-    for arg in site.call.args:
-        if arg.keyword is not None and arg.keyword.value == "argnums":
-            start, end = ctx.span(arg.value)
-            return Edit(start, end, value)
+    given = _at_call(site, "argnums")
+    if given is not None:
+        start, end = ctx.span(given.value)
+        return Edit(start, end, value)
     at = ctx.span(site.call.args[-1])[1]
     return Edit(at, at, f", argnums={value}")

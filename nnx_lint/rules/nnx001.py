@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from nnx_lint.analysis.context import FileContext
     from nnx_lint.analysis.jit_sites import JitSite
     from nnx_lint.analysis.nnx_api import JitKind
-    from nnx_lint.analysis.project_index import Nested
     from nnx_lint.diagnostics import Diagnostic
 
 CODE = "NNX001"
@@ -195,11 +194,6 @@ NESTED = (
 SHORT_NESTED = "tracing it fails ({error} from an NNX transform inside)"
 
 
-def _error(nested: Nested) -> str:
-    """The exception's name alone, for one line."""
-    return nested.raises.split(" ", 1)[0]
-
-
 def describe(ctx: FileContext, site: JitSite) -> str:
     """What is wrong with a jit applied to NNX state, and what happens at run time (on the
     target flax version)."""
@@ -221,7 +215,7 @@ def summarize(ctx: FileContext, site: JitSite) -> str:
     head, effect, _ = _parts(ctx, site)
     nested = site.verdict.nested
     if nested is not None and effect is not None and effect is not Effect.CHANGES:
-        return f"{head}: {SHORT_NESTED.format(error=_error(nested))}"
+        return f"{head}: {SHORT_NESTED.format(error=nested.error)}"
     return f"{head}: {SHORT[effect]}"
 
 

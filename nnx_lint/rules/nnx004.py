@@ -174,7 +174,8 @@ SHORT_LOST = "its state changes are lost"
 
 def check(ctx: FileContext) -> Iterator[Diagnostic]:
     from nnx_lint.analysis.jit_sites import made_in_hijax_mode
-    from nnx_lint.analysis.nnx_api import NESTED_TRANSFORMS, Effect
+    from nnx_lint.analysis.nnx_api import Effect
+    from nnx_lint.analysis.project_index import Nested
     from nnx_lint.analysis.transforms import (
         captured_graph_transform,
         find_transform_sites,
@@ -192,9 +193,9 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         graph = captured_graph_transform(ctx, site)
         if graph is not None:
             qualname, capture = graph
-            name, error = qualname.replace("flax.", ""), NESTED_TRANSFORMS[qualname]
-            text = f"{head}: {GRAPH.format(name=name, text=capture.text, error=error)}"
-            short = f"{head}: {SHORT_GRAPH.format(name=name, error=error.split(' ', 1)[0])}"
+            name, runs = qualname.replace("flax.", ""), Nested("", qualname)
+            text = f"{head}: {GRAPH.format(name=name, text=capture.text, error=runs.raises)}"
+            short = f"{head}: {SHORT_GRAPH.format(name=name, error=runs.error)}"
             help_ = f"{_by_hand(site, [capture.text])} (no automatic fix: the object is captured)"
             yield report(ctx, CODE, site.report_node, text, None, help_, summary=short)
             continue
@@ -204,8 +205,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
             if site.spec.traces and (verdict.effect is Effect.CHANGES or nested is not None):
                 if nested is not None:
                     text = f"{head}: {NESTED.format(why=nested.reason, error=nested.raises)}"
-                    error = nested.raises.split(" ", 1)[0]
-                    short = f"{head}: {SHORT_NESTED.format(error=error)}"
+                    short = f"{head}: {SHORT_NESTED.format(error=nested.error)}"
                 else:
                     why = "; ".join(verdict.reasons) or "its state changes"
                     text = f"{head}: {TCE.format(why=why)}"
@@ -265,7 +265,7 @@ def _passed_finding(
     """The message, its summary, and the object it is about, for NNX objects passed to the
     traced function; None when nothing goes wrong."""
     from nnx_lint.analysis.nnx_api import TransformKind
-    from nnx_lint.analysis.transforms import differentiated, integer_state
+    from nnx_lint.analysis.transforms import differentiated, integer_state, options
     from nnx_lint.analysis.versions import PYTREE_MODULES, target_flax
 
     t = site.spec.name
@@ -273,9 +273,7 @@ def _passed_finding(
     pytrees = target_flax(ctx.settings.target_flax_version) >= PYTREE_MODULES
     grad = site.spec.kind is TransformKind.GRAD
     diff = differentiated(site) if grad else frozenset()
-    allow_int = any(
-        a.keyword is not None and a.keyword.value == "allow_int" for a in _options(site)
-    )
+    allow_int = any(a.keyword is not None and a.keyword.value == "allow_int" for a in options(site))
 
     def what(p: Passed) -> str:
         verb = "differentiates" if grad and diff is not None and p.position in diff else "is handed"
@@ -303,13 +301,6 @@ def _passed_finding(
             text += LOST_GRAD.format(t=t)
         return text, f"{what(p)}: {SHORT_LOST}", p
     return None
-
-
-def _options(site: TransformSite) -> list[cst.Arg]:
-    options: list[cst.Arg] = list(site.traced.options)
-    if site.call is not None and site.spec.operands is None:
-        options += [a for a in site.call.args if a.keyword is not None]
-    return options
 
 
 def _fix(ctx: FileContext, site: TransformSite, passed: Passed) -> Fix:
