@@ -6,11 +6,12 @@ directory when none is given; ``--stdin-filename``'s directory when reading stan
 Patterns (``exclude``, ``extend-exclude``, ``per-file-ignores``) are gitignore-style, relative
 to that file's directory (to the working directory when there is no file).
 
-Rule selection, as in ruff: the default (``NNX``), then the file, then the command line. A
-``select`` replaces everything before it; ``extend-select`` and ``ignore`` change only the codes
-they name; within one source the longest matching prefix wins, ``ignore`` on a tie. Scalars
-(``target-flax-version``, ``unsafe-fixes``, ``output-format``) on the command line override the
-file's. ``per-file-ignores`` then turns codes off in the files it matches.
+Rule selection, as in ruff: the default (``NNX0``; the upgrade rules, NNX1, are opt-in), then
+the file, then the command line. A ``select`` replaces everything before it; ``extend-select``
+and ``ignore`` change only the codes they name; within one source the longest matching prefix
+wins, ``ignore`` on a tie. Scalars (``target-flax-version``, ``unsafe-fixes``,
+``output-format``) on the command line override the file's. ``per-file-ignores`` then turns
+codes off in the files it matches.
 
 Errors (unreadable file, invalid TOML, unknown key or code, wrong type) raise ConfigError with a
 message naming the file and the key; nothing here prints.

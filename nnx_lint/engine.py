@@ -28,7 +28,7 @@ from nnx_lint.diagnostics import (
     apply_edits,
 )
 from nnx_lint.files import module_name_for
-from nnx_lint.rules import RULES
+from nnx_lint.rules import RULES, text_check
 from nnx_lint.settings import Settings, installed_flax
 
 MAX_FIX_PASSES = 10
@@ -193,7 +193,7 @@ def check_source(
         return [Diagnostic("E902", message, path, 1, 1, 1, 1)]
     lines = LineIndex(source)
     rules = [r for r in RULES if settings.enabled(r.code)]
-    if not rules or not could_have_findings(source, index, path):
+    if not rules or not could_have_findings(source, index, path, text_check(rules)):
         if index is not None and index.parsed(os.path.abspath(path), source):
             return []  # the index parsed this very text: no syntax error
         error = _syntax_error(source, path)

@@ -2,14 +2,16 @@
 
 It is a thin front end to the engine (``nnx_lint.engine.check_source``). flake8 keeps its own
 ``--select``, ``--ignore``, ``--extend-ignore``, ``--per-file-ignores`` and ``# noqa`` handling:
-the engine runs with every NNX rule on and without noqa, and flake8 filters what it yields.
+the engine runs with the default rules (and the opt-in ones the configuration selects) on and
+without noqa, and flake8 filters what it yields.
 Syntax errors are flake8's to report (E999), so only NNX codes are passed on. Columns: the
 engine's are 1-based, flake8 adds one to what a plugin returns, so the plugin subtracts one.
 
-A file that names no JAX transform (``jit``, ``vmap``, ``lax.scan``, ...:
-``nnx_api.mentions_transform``) cannot have a finding: the plugin returns before parsing anything
-or looking at other files. A file that names one is then put to the engine's prefilter
-(``could_have_findings``, which needs the project index), so most files are never parsed.
+A file that no rule's text check passes (most rules need a JAX transform: ``jit``, ``vmap``,
+``lax.scan``, ...: ``nnx_api.mentions_transform``) cannot have a finding: the plugin returns
+before parsing anything or looking at other files. A file that passes is then put to the
+engine's prefilter (``could_have_findings``, which needs the project index), so most files are
+never parsed.
 
 Cross-file knowledge. A rule may need classes defined in other files (``jax.jit(Ranker(rngs))``
 with ``Ranker`` in ``pkg/models.py``), but flake8 hands a plugin one file at a time, in worker
@@ -40,10 +42,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from nnx_lint import __version__
-from nnx_lint.analysis.nnx_api import mentions_transform
 from nnx_lint.analysis.project_index import text_digest
 from nnx_lint.diagnostics import InternalError
 from nnx_lint.project import Project, default_cache, root_of
+from nnx_lint.rules import RULES, text_check
+from nnx_lint.settings import Settings
+
+_ANY_RULE = text_check(RULES)
 
 _PROJECTS: dict[Path, Project] = {}
 
@@ -68,16 +73,21 @@ class Plugin:
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         source = "".join(self.lines)
-        # The prefilter, in two steps: without a JAX transform (`jit`, `vmap`, `lax.scan`, ...)
-        # nothing can be found, whatever the project; with one, the file must also name
-        # flax/nnx or a Module class of the project.
-        if not mentions_transform(source):
+        # The prefilter, in two steps: without what some rule looks for (a JAX transform:
+        # `jit`, `vmap`, `lax.scan`, ...) nothing can be found, whatever the project; with it,
+        # the file must also name flax/nnx or a Module class of the project.
+        if not _ANY_RULE(source):
             return
         opened = project(root_of(self.filename))
-        if not opened.could_have_findings(source, self.filename):
+        # The rules nnx-lint runs by default, and the opt-in ones (upgrades, NNX1) that the
+        # project's configuration turns on: flake8 selects among them. noqa is flake8's too.
+        configured = opened.settings(self.filename)
+        default = Settings()
+        opted = [r.code for r in RULES if configured.enabled(r.code)]
+        chosen = (*default.select, *(code for code in opted if not default.enabled(code)))
+        settings = replace(configured, select=chosen, ignore=())
+        if not opened.could_have_findings(source, settings, self.filename):
             return
-        # Every NNX rule on: flake8 selects. noqa is flake8's too.
-        settings = replace(opened.settings(self.filename), select=("NNX",), ignore=())
         # The command's result cache, under this plugin's own entry and key (its settings,
         # noqa off), keyed by the very text flake8 passes (from the file or from standard
         # input): a text whose results are known is not analysed again.

@@ -42,6 +42,7 @@ from nnx_lint.files import (
     project_root,
     read_source,
 )
+from nnx_lint.rules import RULES, text_check
 from nnx_lint.settings import Settings
 
 MAX_FILE_SIZE = Settings().max_file_size
@@ -155,18 +156,21 @@ class Project:
         """The file's diagnostics (``engine.check_text``). A Python file that cannot have a
         finding, whose very text the index parsed (so it has no syntax error), has none: told
         without importing the engine (libcst), as the engine itself would tell it."""
+        settings = settings or self.settings(path)
         if (
             path.endswith(SOURCE_SUFFIXES)
-            and not could_have_findings(text, self.index, path)
+            and not self.could_have_findings(text, settings, path)
             and self.index.parsed(os.path.abspath(path), text)
         ):
             return []
         from nnx_lint.engine import check_text
 
-        return check_text(text, path, settings or self.settings(path), self.index, noqa=noqa)
+        return check_text(text, path, settings, self.index, noqa=noqa)
 
-    def could_have_findings(self, text: str, path: str | None = None) -> bool:
-        return could_have_findings(text, self.index, path)
+    def could_have_findings(self, text: str, settings: Settings, path: str | None = None) -> bool:
+        """Can the rules ``settings`` turn on find anything in ``text`` (file ``path``)?"""
+        rules = [rule for rule in RULES if settings.enabled(rule.code)]
+        return bool(rules) and could_have_findings(text, self.index, path, text_check(rules))
 
 
 def default_cache(root: Path, *, journal: bool = False) -> ProjectCache:

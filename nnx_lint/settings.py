@@ -48,9 +48,14 @@ def installed_flax() -> tuple[int, ...] | None:
         return None
 
 
+# The rules on by default: the NNX0xx rules (what breaks at run time). The upgrade rules
+# (NNX1xx, as ruff's UP) are opt-in: ``--select NNX1`` or ``extend-select = ["NNX1"]``.
+DEFAULT_SELECT = ("NNX0",)
+
+
 @dataclass(frozen=True)
 class Settings:
-    select: tuple[str, ...] = ("NNX",)
+    select: tuple[str, ...] = DEFAULT_SELECT
     ignore: tuple[str, ...] = ()
     unsafe_fixes: bool = False
     # None: the newest behaviour (the front ends fill in the installed flax's version).

@@ -6,7 +6,8 @@
 ``--fix --unsafe-fixes``; where one is missing, that mode must change nothing (or, for
 unsafe, give the same as ``.fixed.py``). A directory named ``*_project`` is one case made of
 several files, linted together so that classes defined in one file are known in the others.
-A first-line comment ``# nnx-lint: key=value`` sets a setting (``target-flax-version``).
+A first-line comment ``# nnx-lint: key=value ...`` sets settings (``target-flax-version``,
+``select``: comma-separated codes, for the opt-in rules).
 
 Beside each input, ``<file>.snap`` is a snapshot of its full-format output: every message, its
 help (the fix's title, or what to do and why there is no fix) and each fix as a diff, so any
@@ -22,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import libcst as cst
@@ -55,7 +57,7 @@ def _cases() -> list[Path]:
 
 
 def _settings(source: str, unsafe: bool = False) -> Settings:
-    version = None
+    settings = Settings(unsafe_fixes=unsafe)
     first = source.splitlines()[0] if source else ""
     m = re.match(r"#\s*nnx-lint:\s*(.*)", first)
     if m:
@@ -63,9 +65,12 @@ def _settings(source: str, unsafe: bool = False) -> Settings:
             key, _, value = item.partition("=")
             if key == "target-flax-version":
                 version = tuple(int(x) for x in value.split("."))
+                settings = replace(settings, target_flax_version=version)
+            elif key == "select":
+                settings = replace(settings, select=tuple(value.split(",")))
             else:
                 raise ValueError(f"unknown fixture setting {key}")
-    return Settings(unsafe_fixes=unsafe, target_flax_version=version)
+    return settings
 
 
 def snapshot(path: Path, source: str, index: ProjectIndex) -> str:

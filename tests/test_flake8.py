@@ -19,6 +19,7 @@ from nnx_lint.diagnostics import Diagnostic
 from nnx_lint.flake8_plugin import Plugin
 from nnx_lint.project import root_of
 from nnx_lint.rules import RULES
+from nnx_lint.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -378,7 +379,7 @@ def test_only_nnx_codes_are_passed_on(tmp_path, monkeypatch):
     assert run_plugin(MIXED, str(path)) == [(7, 7, "NNX001 message", Plugin)]
 
 
-def test_engine_called_without_noqa_and_with_everything_selected(tmp_path, monkeypatch):
+def test_engine_called_without_noqa_and_with_the_default_rules_selected(tmp_path, monkeypatch):
     calls = []
 
     def check_source(source, path, settings, index, *, noqa):
@@ -388,7 +389,8 @@ def test_engine_called_without_noqa_and_with_everything_selected(tmp_path, monke
     monkeypatch.setattr(engine, "check_source", check_source)
     path = write(tmp_path / "m.py", MIXED)
     run_plugin(MIXED, str(path))
-    assert calls == [(("NNX",), (), False)]
+    assert calls == [(Settings().select, (), False)]
+    assert Settings().select == ("NNX0",)  # the opt-in upgrade rules (NNX1) are not in it
 
 
 def test_index_is_built_once_per_root(tmp_path, monkeypatch):

@@ -1370,13 +1370,16 @@ class ProjectIndex:
 
 
 def could_have_findings(
-    source: str, index: ProjectIndex | None = None, path: str | None = None
+    source: str,
+    index: ProjectIndex | None = None,
+    path: str | None = None,
+    text_check: Callable[[str], bool] = nnx_api.mentions_transform,
 ) -> bool:
-    """Cheap prefilter: every rule needs a JAX transform (`jit`, `vmap`, `lax.scan`, ...:
-    ``nnx_api.mentions_transform``) and an NNX object, which needs a mention of flax/nnx or of
-    an NNX class defined elsewhere in the project, or another file of the project that calls a
-    function of this one (file ``path``) with NNX objects."""
-    if not nnx_api.mentions_transform(source):
+    """Cheap prefilter: the rules' own text check (``text_check``; by default the one of the
+    rules that need a JAX transform: `jit`, `vmap`, `lax.scan`, ...) and an NNX object, which
+    needs a mention of flax/nnx or of an NNX class defined elsewhere in the project, or another
+    file of the project that calls a function of this one (file ``path``) with NNX objects."""
+    if not text_check(source):
         return False
     if "nnx" in source or "flax" in source:
         return True

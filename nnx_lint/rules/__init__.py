@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nnx_lint.analysis.nnx_api import mentions_transform
+
 if TYPE_CHECKING:
     import libcst as cst
 
@@ -23,6 +25,9 @@ class Rule:
     summary: str
     doc: str  # Markdown: What it does / Why is this bad / Example / Use instead / Fix safety
     check: Callable[[FileContext], Iterable[Diagnostic]]
+    # A cheap text check: False when the rule cannot have a finding in the file (every rule
+    # also needs a mention of flax/nnx or of a project Module class: ``could_have_findings``).
+    prefilter: Callable[[str], bool] = mentions_transform
 
     @property
     def url(self) -> str:
@@ -69,6 +74,12 @@ def evidence(verdict: Verdict) -> tuple[Related, ...]:
         return ()
     path, line = verdict.location
     return (Related(path, line, f"the state changes here: {verdict.reasons[-1]}"),)
+
+
+def text_check(rules: Iterable[Rule]) -> Callable[[str], bool]:
+    """The prefilter of ``rules`` together: can any of them find something in the text?"""
+    checks = tuple(dict.fromkeys(rule.prefilter for rule in rules))
+    return lambda source: any(check(source) for check in checks)
 
 
 def _load() -> tuple[Rule, ...]:
