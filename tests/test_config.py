@@ -268,20 +268,22 @@ def test_unusable_config_file(tmp_path, text, expected):
 # Merging, as a unit ----------------------------------------------------------------------------
 
 
+NNX0 = ("NNX001", "NNX002", "NNX003", "NNX004", "NNX005")
+NNX1 = ("NNX101", "NNX102", "NNX103", "NNX104")
+
+
 @pytest.mark.parametrize(
     ("file", "cli", "enabled"),
     [
-        (Options(), Options(), ("NNX001", "NNX002", "NNX003", "NNX004")),
+        (Options(), Options(), NNX0),  # the upgrade rules (NNX1) are opt-in
         (Options(select=("NNX002",)), Options(), ("NNX002",)),
         (Options(select=("NNX002",)), Options(extend_select=("NNX001",)), ("NNX001", "NNX002")),
-        (
-            Options(ignore=("NNX001",)),
-            Options(select=("NNX00",)),
-            ("NNX001", "NNX002", "NNX003", "NNX004"),
-        ),
+        (Options(ignore=("NNX001",)), Options(select=("NNX00",)), NNX0),
         (Options(select=("",), ignore=("NNX",)), Options(), ()),
         (Options(ignore=("NNX",), extend_select=("NNX003",)), Options(), ("NNX003",)),
-        (Options(), Options(select=("NNX",), ignore=("NNX00",)), ()),
+        (Options(), Options(select=("NNX",), ignore=("NNX00",)), NNX1),
+        (Options(extend_select=("NNX1",)), Options(), NNX0 + NNX1),
+        (Options(), Options(extend_select=("NNX102",)), (*NNX0, "NNX102")),
     ],
 )
 def test_rule_selection_layers(file, cli, enabled):

@@ -4,6 +4,7 @@ plus in-process tests of what the plugin does (and does not do) with one file.""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -139,7 +140,12 @@ def _fixture_tree(root: Path) -> list[tuple[str, int, int, str]]:
             ]
         header = inputs[0].read_text().splitlines()[:1] if inputs else []
         version = re.search(r"target-flax-version=(\S+)", header[0]) if header else None
-        table = f'[tool.nnx-lint]\ntarget-flax-version = "{version.group(1)}"\n' if version else ""
+        select = re.search(r"select=(\S+)", header[0]) if header else None
+        table = "[tool.nnx-lint]\n"
+        if version:
+            table += f'target-flax-version = "{version.group(1)}"\n'
+        if select:
+            table += f"select = {json.dumps(select.group(1).split(','))}\n"
         write(top / "pyproject.toml", table)
     return sorted(found)
 

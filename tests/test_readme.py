@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nnx_lint.engine import check_source
+from nnx_lint.engine import Settings, check_source
 from nnx_lint.rules import RULES, Rule
 
 README_PATH = Path(__file__).parent.parent / "README.md"
@@ -25,6 +25,7 @@ START, END = (
     ("<!-- rules:end -->"),
 )
 SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety")
+EVERY_RULE = Settings(select=("NNX",))  # the opt-in upgrade rules (NNX1) too
 
 
 def rules_section() -> str:
@@ -62,7 +63,7 @@ def test_documented_example_is_reported(rule):
     blocks = code_blocks(rule, "Example")
     assert blocks
     for source in blocks:
-        found = check_source(source, "example.py")
+        found = check_source(source, "example.py", EVERY_RULE)
         assert rule.code in {d.code for d in found}, source
 
 
@@ -71,7 +72,7 @@ def test_documented_use_instead_is_not_reported(rule):
     blocks = code_blocks(rule, "Use instead")
     assert blocks
     for source in blocks:
-        assert check_source(source, "example.py") == [], source
+        assert check_source(source, "example.py", EVERY_RULE) == [], source
 
 
 if __name__ == "__main__":

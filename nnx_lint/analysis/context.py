@@ -156,7 +156,7 @@ class FileContext:
         if not isinstance(func, Ref):
             return False
         args: list[tuple[str | None, object]] = [
-            (a.keyword.value if a.keyword else None, _literal(a.value)) for a in call.args
+            (a.keyword.value if a.keyword else None, literal(a.value)) for a in call.args
         ]
         return nnx_api.hijax_call(func.qualname, args)
 
@@ -316,7 +316,7 @@ class FileContext:
                 if transform is not None and all(a.keyword is not None for a in options):
                     return Traced(transform.spec, transform.spelled, transform.options + options)
                 return None
-            given = {a.keyword.value: _literal(a.value) for a in call.args if a.keyword}
+            given = {a.keyword.value: literal(a.value) for a in call.args if a.keyword}
             if qual in nnx_api.FACTORIES:
                 return Instance(None, True, None, hijax=given.get("hijax") is True)
             instance = self.instance_of(qual)
@@ -328,7 +328,7 @@ class FileContext:
             quiet = nnx_api.QUIET_WHEN.get(qual)
             if instance is not None and quiet is not None:
                 flag, value = quiet  # nnx.Dropout(0.5, deterministic=True): changes nothing
-                given = {a.keyword.value: _literal(a.value) for a in call.args if a.keyword}
+                given = {a.keyword.value: literal(a.value) for a in call.args if a.keyword}
                 if given.get(flag) is value:
                     return Instance(qual, True, False)
             if instance is not None and qual in nnx_api.CALLING_CONTAINERS:
@@ -476,7 +476,7 @@ class FileContext:
         return None
 
 
-def _literal(node: cst.BaseExpression) -> object:
+def literal(node: cst.BaseExpression) -> object:
     """The value of a literal argument (True, False, None, a string, a number), else None."""
     if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
         return {"True": True, "False": False, "None": None}[node.value]

@@ -128,6 +128,20 @@ class Verdict:
     # The call runs an NNX transform on the object's own state, which raises when the object
     # is captured by a JAX transform (and is fine when it is passed as an argument).
     nested: Nested | None = None
+    # The first change that certainly adds or replaces an attribute (run unconditionally).
+    moved: Moved | None = None
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A change to an object's structure: the steps to it, and where it stands."""
+
+    reasons: tuple[str, ...]  # "`M.reset` assigns `self.cache` (line 9)"
+    location: tuple[str, int] | None = None
+
+    def after(self, step: str, location: tuple[str, int] | None) -> Moved:
+        """The same change reached through one more step (a call)."""
+        return Moved((step, *self.reasons), self.location or location)
 
 
 @dataclass(frozen=True)
@@ -162,10 +176,11 @@ def join(verdicts: list[Verdict]) -> Verdict:
     else:
         restructures = False
     nested = next((v.nested for v in verdicts if v.nested is not None), None)
+    moved = next((v.moved for v in verdicts if v.moved and v.effect is Effect.CHANGES), None)
     for effect in (Effect.CHANGES, Effect.UNKNOWN):
         for verdict in verdicts:
             if verdict.effect is effect:
-                return replace(verdict, restructures=restructures, nested=nested)
+                return replace(verdict, restructures=restructures, nested=nested, moved=moved)
     modal = any(v.mode_dependent for v in verdicts)
     return Verdict(Effect.PURE, (), mode_dependent=modal, restructures=False, nested=nested)
 
@@ -173,6 +188,15 @@ def join(verdicts: list[Verdict]) -> Verdict:
 # A write into a Variable's value (`self.count.value = ...`, `self.count[...] += 1`), not of an
 # attribute itself.
 VALUE_WRITE = re.compile(r"(\.value|\[\.\.\.\])$")
+
+
+def write_moves(target: str) -> bool | None:
+    """Does assigning ``target`` (`self.cache`, `self.w[...]`) add or replace an attribute
+    rather than change a Variable's value? None for another item (`self.w[0]`: a Variable's
+    value, or a container's element)."""
+    if VALUE_WRITE.search(target):
+        return False
+    return None if target.endswith("]") else True
 
 
 def _short(qualname: str) -> str:
@@ -1088,7 +1112,10 @@ class ProjectIndex:
         if builtin is not None:
             modal = qualname in nnx_api.MODE_DEPENDENT and method == "__call__"
             moves = method in nnx_api.MODULE_METHODS_CHANGING  # sow, eval, train, ...
-            return Verdict(builtin[0], (builtin[1],), mode_dependent=modal, restructures=moves)
+            moved = Moved((builtin[1],)) if moves and builtin[0] is Effect.CHANGES else None
+            return Verdict(
+                builtin[0], (builtin[1],), mode_dependent=modal, restructures=moves, moved=moved
+            )
         lineage = list(self.ancestors(qualname))
         if not lineage:
             return Verdict(Effect.UNKNOWN, (f"`{_short(qualname)}` is not known to nnx-lint",))
@@ -1115,9 +1142,11 @@ class ProjectIndex:
             if plain and not self._writes_nnx_state(qualname, site.text):
                 continue  # `self.calls += 1` on a plain object: Python state, no trace error
             step = f"`{name}` assigns `{site.text}` (line {site.line})"
-            moves = VALUE_WRITE.search(site.text) is None
+            moves = write_moves(site.text)
             if not site.conditional:
-                verdicts.append(Verdict(Effect.CHANGES, (step,), at(site.line), restructures=moves))
+                moved = Moved((step,), at(site.line)) if moves else None
+                changes = Verdict(Effect.CHANGES, (step,), at(site.line), restructures=moves)
+                verdicts.append(replace(changes, moved=moved))
                 continue
             why = (f"{step} under a condition",)
             verdicts.append(Verdict(Effect.UNKNOWN, why, at(site.line), restructures=moves))
@@ -1131,6 +1160,9 @@ class ProjectIndex:
             nested = verdict.nested
             if nested is not None:
                 nested = Nested(f"{step}; {nested.reason}", nested.transform)
+            moved = verdict.moved.after(step, at(call.line)) if verdict.moved else None
+            if call.conditional:
+                moved = None
             if nested is not None and call.conditional:  # it may raise: no claim
                 effect, nested = Effect.UNKNOWN, None
                 step = f"{step} under a condition, which runs an NNX transform on its state"
@@ -1141,6 +1173,7 @@ class ProjectIndex:
                     reasons=(step, *verdict.reasons),
                     location=where,
                     nested=nested,
+                    moved=moved,
                 )
             )
         for site in summary.nested:

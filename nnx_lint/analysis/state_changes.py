@@ -169,7 +169,7 @@ def _handed_to_nnx(ctx: FileContext, function: Function) -> set[str]:
     return calls.names
 
 
-def _chain(node: cst.BaseExpression) -> tuple[cst.Name | None, list[str]]:
+def chain(node: cst.BaseExpression) -> tuple[cst.Name | None, list[str]]:
     """The root name of ``a.b[c].d`` and the attribute names on the way."""
     attrs: list[str] = []
     while isinstance(node, cst.Attribute | cst.Subscript):
@@ -187,7 +187,7 @@ def _has_item(node: cst.BaseExpression) -> bool:
     return False
 
 
-class _Resolver:
+class Resolver:
     """Resolves names in a compiled function's body to its NNX parameters."""
 
     def __init__(self, ctx: FileContext, function: Function, params: dict[str, NnxParam]):
@@ -212,7 +212,7 @@ class _Resolver:
         """What a chain of attributes and items on a name evaluates to (never through a
         call's result). A parameter known to hold an NNX object from evidence outside its
         annotation (a call site) is that object: `model.encoder` is typed through its class."""
-        root, attrs = _chain(node)
+        root, attrs = chain(node)
         if root is None:
             return None
         param = self._param(root)
@@ -228,7 +228,7 @@ class _Resolver:
         return value
 
 
-class _Changes(_Resolver, FastVisitor):
+class _Changes(Resolver, FastVisitor):
     def __init__(self, ctx: FileContext, function: Function, params: dict[str, NnxParam]):
         super().__init__(ctx, function, params)
         self.changes: dict[str, list[str]] = {}
@@ -248,7 +248,7 @@ class _Changes(_Resolver, FastVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        root, attrs = _chain(func)
+        root, attrs = chain(func)
         if attrs and attrs[-1] == "update":
             # flax's Optimizer and metrics update their Variables' values (and the model's).
             owner = self._value(func.value) if isinstance(func, cst.Attribute) else None
@@ -267,7 +267,7 @@ class _Changes(_Resolver, FastVisitor):
         callee = self._value(func)
         if isinstance(callee, Ref) and callee.qualname == f"{nnx_api.NNX}.update" and node.args:
             first = node.args[0].value
-            self._note(_chain(first)[0], "is updated by `nnx.update`")
+            self._note(chain(first)[0], "is updated by `nnx.update`")
         if isinstance(callee, Instance) and callee.nnx:
             if callee.cls == f"{nnx_api.NNX}.Rngs":
                 self._note(root, "draws from its Rngs", value_only=True)
@@ -284,7 +284,7 @@ class _Changes(_Resolver, FastVisitor):
                 for arg in node.args:  # nnx.grad(loss_fn)(model) calls the model
                     value = self._value(arg.value)
                     if isinstance(value, Instance) and value.nnx:
-                        self._note_call(_chain(arg.value)[0], value, "__call__")
+                        self._note_call(chain(arg.value)[0], value, "__call__")
 
     def _note_call(self, root: cst.Name | None, instance: Instance, method: str) -> None:
         """A call of ``method`` on an NNX object: noted if it changes state, with the reasons."""
@@ -302,7 +302,7 @@ class _Changes(_Resolver, FastVisitor):
     def _target(self, target: cst.BaseExpression) -> None:
         if isinstance(target, cst.Attribute | cst.Subscript):
             value_only = VALUE_WRITE.search(self.ctx.code(target)) is not None
-            self._note(_chain(target)[0], "has its state assigned", value_only)
+            self._note(chain(target)[0], "has its state assigned", value_only)
         elif isinstance(target, cst.Tuple | cst.List):
             for el in target.elements:
                 self._target(el.value)
@@ -324,7 +324,7 @@ def handed_back(
     """The parameters whose object (or ``nnx.state``/``nnx.split`` of it) is returned, each
     with its position in the returned tuple (None: the whole value, or deeper inside it)."""
     values = returned_values(function.node)
-    names = _Resolver(ctx, function, params)
+    names = Resolver(ctx, function, params)
     out: dict[str, int | None] = {}
 
     def add(value: cst.BaseExpression, position: int | None, top: bool, depth: int = 0) -> None:
@@ -349,7 +349,7 @@ def handed_back(
                     add(b.value, position, False, depth + 1)
         elif isinstance(value, cst.Subscript | cst.Attribute):
             # `return states["model"]`: the part of it that the caller takes back
-            param = names._param(_chain(value)[0])
+            param = names._param(chain(value)[0])
             if param is not None:
                 out.setdefault(param.name, position)
         elif isinstance(value, cst.Call) and value.args:

@@ -17,9 +17,9 @@ from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.context import FileContext, Instance, Ref
 from nnx_lint.analysis.jit_sites import Form, JitSite, Shape, callers
 from nnx_lint.analysis.nnx_api import Effect
-from nnx_lint.analysis.project_index import Verdict
 from nnx_lint.analysis.scopes import BindingKind, Scope, ScopeKind, lookup
 from nnx_lint.analysis.state_changes import nnx_params
+from nnx_lint.analysis.tree_mode import mode_at
 from nnx_lint.analysis.versions import CACHED_PARTIAL_JIT, TREE_MODE_JIT, target_flax
 from nnx_lint.diagnostics import Applicability, Edit, Fix
 from nnx_lint.fixes.imports import Imports, NoFix, is_free
@@ -27,6 +27,7 @@ from nnx_lint.fixes.rewrites import (
     add_parameters,
     argnums,
     compiled_object,
+    keeps_structure,
     possible_classes,
     remove_arguments,
     static_names,
@@ -67,12 +68,6 @@ def _top(ctx: FileContext, node: cst.CSTNode, scope: Scope) -> int | None:
     return next((i for i, s in enumerate(body) if s is child), None)
 
 
-def _keeps_structure(verdict: Verdict) -> bool:
-    return verdict.effect is Effect.PURE or (
-        verdict.effect is Effect.CHANGES and verdict.restructures is False
-    )
-
-
 def _called(ctx: FileContext, name: cst.Name) -> tuple[cst.Call, str] | None:
     """The call a read of an object makes of it (``model(x)``: ``__call__``) or of one of its
     methods (``model.train()``), with the method's name."""
@@ -98,7 +93,7 @@ def _use_keeps_structure(ctx: FileContext, name: cst.Name, instance: Instance) -
     if called is None:
         return False
     classes = possible_classes(ctx, instance)
-    return bool(classes) and all(_keeps_structure(ctx.index.effect(c, called[1])) for c in classes)
+    return bool(classes) and all(keeps_structure(ctx.index.effect(c, called[1])) for c in classes)
 
 
 def _new_name(ctx: FileContext, base: str) -> str:
@@ -219,9 +214,14 @@ def _how(tree: bool) -> str:
     return "nnx.jit_partial in tree mode" if tree else "nnx.cached_partial over nnx.jit"
 
 
-def _bound(nnx: str, function: str, objects: str, tree: bool) -> str:
+def _bound(
+    ctx: FileContext, site: JitSite, nnx: str, function: str, objects: str, tree: bool
+) -> str:
     if tree:
         return f"{nnx}.jit_partial({function}, {objects}, graph=False)"
+    mode = mode_at(ctx, site.report_node)
+    if mode is not None:  # measured on flax 0.12.8
+        raise NoFix(f"nnx.cached_partial raises ValueError in tree mode ({mode.why})")
     return f"{nnx}.cached_partial({nnx}.jit({function}), {objects})"
 
 
@@ -389,7 +389,7 @@ def bind_once_fix(
         raise NoFix("jax.jit tracing the objects is as fast on the target flax")
     imports = Imports(ctx)
     new = _new_name(ctx, fn.name.value)
-    bound = _bound(imports.nnx(), fn.name.value, ", ".join(passed), tree)
+    bound = _bound(ctx, site, imports.nnx(), fn.name.value, ", ".join(passed), tree)
     edits = [
         _decorator_line(ctx, fn.decorators[0]),
         _line_after(ctx, home, after, f"{new} = {bound}"),
@@ -408,7 +408,7 @@ def bind_closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     the objects and the def exist, ``forward = nnx.jit_partial(forward, model, graph=False)``:
     every call stays as it is. Unsafe; NoFix where it is not proven to behave as before."""
     version = target_flax(ctx.settings.target_flax_version)
-    _start(ctx, version, _keeps_structure(site.verdict))
+    _start(ctx, version, keeps_structure(site.verdict))
     fn = _decorated_def(site)
     if site.options:
         raise NoFix("it has options")
@@ -438,7 +438,7 @@ def bind_closure_fix(ctx: FileContext, site: JitSite) -> Fix:
     imports = Imports(ctx)
     tree = version >= TREE_MODE_JIT and _tree_ok(ctx, list(instances.values()))
     name = fn.name.value
-    bound = _bound(imports.nnx(), name, ", ".join(names), tree)
+    bound = _bound(ctx, site, imports.nnx(), name, ", ".join(names), tree)
     edits = [
         _decorator_line(ctx, fn.decorators[0]),
         add_parameters(ctx, fn, names),
@@ -459,7 +459,7 @@ def bind_object_fix(ctx: FileContext, site: JitSite) -> Fix:
     the object, and called there instead (``model_fn(x)``). Unsafe; NoFix where it is not proven
     to behave as before."""
     version = target_flax(ctx.settings.target_flax_version)
-    _start(ctx, version, _keeps_structure(site.verdict))
+    _start(ctx, version, keeps_structure(site.verdict))
     if site.call is None:
         raise NoFix("it is not a call of jit")
     inline = ctx.scopes.call_of.get(id(site.call))
@@ -507,7 +507,7 @@ def bind_object_fix(ctx: FileContext, site: JitSite) -> Fix:
     calls = [(inline, site.scope)] if inline is not None else _calls_of_assigned(ctx, site, home)
     _no_objects_passed(ctx, calls, 0)
     imports = Imports(ctx)
-    bound = _bound(imports.nnx(), function, ", ".join(names), tree)
+    bound = _bound(ctx, site, imports.nnx(), function, ", ".join(names), tree)
     start, end = ctx.span(site.call)
     if inline is None:
         edits = [Edit(start, end, bound)]

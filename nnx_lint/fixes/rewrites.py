@@ -12,6 +12,7 @@ from nnx_lint.analysis.jit_sites import JitSite, Shape, callers
 from nnx_lint.analysis.nnx_api import Effect, JitKind
 from nnx_lint.analysis.project_index import Verdict
 from nnx_lint.analysis.scopes import FastVisitor, ScopeKind, lookup
+from nnx_lint.analysis.tree_mode import mode_at
 from nnx_lint.analysis.versions import PYTREE_MODULES, TREE_MODE_JIT, target_flax
 from nnx_lint.diagnostics import Applicability, Edit, Fix
 from nnx_lint.fixes.imports import Imports, NoFix
@@ -25,10 +26,12 @@ __all__ = [
     "compiled_object",
     "concrete_use",
     "jax_traces",
+    "keeps_structure",
     "leading_args",
     "module_fix",
     "possible_classes",
     "remove_arguments",
+    "respect_mode",
     "static_names",
     "swap_to_nnx_jit",
     "traced_fix",
@@ -148,6 +151,27 @@ def tree_mode(
         verdict = site.verdict
         value_only = verdict.effect is not Effect.UNKNOWN and verdict.restructures is False
     return value_only
+
+
+def respect_mode(ctx: FileContext, node: cst.CSTNode, value_only: bool) -> None:
+    """NoFix where an NNX transform made at ``node`` would run in tree mode (the file sets it:
+    ``analysis.tree_mode``) and the call may change the objects' structure, which tree mode
+    drops silently (NNX005): the fixed program would lose those changes without a word."""
+    if value_only:
+        return
+    mode = mode_at(ctx, node)
+    if mode is not None:
+        raise NoFix(
+            f"NNX transforms made here run in tree mode ({mode.why}), which would drop the "
+            "changes the call makes to the objects' structure"
+        )
+
+
+def keeps_structure(verdict: Verdict) -> bool:
+    """The call changes Variables' values only, or nothing."""
+    return verdict.effect is Effect.PURE or (
+        verdict.effect is Effect.CHANGES and verdict.restructures is False
+    )
 
 
 def code(node: cst.CSTNode) -> str:
@@ -443,6 +467,8 @@ def partial_fix(ctx: FileContext, site: JitSite) -> Fix:
     # nnx.cached_partial takes functions compiled by nnx.jit only, and fails in tree mode
     # (ValueError, as under graph_updates=False).
     cached = site.binder == nnx_api.CACHED_PARTIAL
+    if cached and (mode := mode_at(ctx, site.report_node)) is not None:
+        raise NoFix(f"nnx.cached_partial raises ValueError in tree mode ({mode.why})")
     fast = not cached and jax_traces(ctx, instances, site.verdict)
     if fast and site.jit.kind is JitKind.JAX and within(site.jit.spelled, site.report_node):
         jit = ctx.code(site.jit.spelled)

@@ -83,9 +83,29 @@ def text_check(rules: Iterable[Rule]) -> Callable[[str], bool]:
 
 
 def _load() -> tuple[Rule, ...]:
-    from nnx_lint.rules import nnx001, nnx002, nnx003, nnx004
+    from nnx_lint.rules import (
+        nnx001,
+        nnx002,
+        nnx003,
+        nnx004,
+        nnx005,
+        nnx101,
+        nnx102,
+        nnx103,
+        nnx104,
+    )
 
-    return (nnx001.RULE, nnx002.RULE, nnx003.RULE, nnx004.RULE)
+    return (
+        nnx001.RULE,
+        nnx002.RULE,
+        nnx003.RULE,
+        nnx004.RULE,
+        nnx005.RULE,
+        nnx103.RULE,
+        nnx104.RULE,
+        nnx101.RULE,
+        nnx102.RULE,
+    )
 
 
 RULES: tuple[Rule, ...] = _load()

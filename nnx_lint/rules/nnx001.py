@@ -59,7 +59,7 @@ state change); where that cannot be told (a class from outside the project, a ca
 cannot be followed), it claims neither. `nnx.value_and_grad`/`nnx.grad` run on a captured
 object inside the compiled function raise `ValueError` even when nothing changes.
 `nnx.cached_partial` works only inside NNX transforms: under `jax.jit` calling it raises
-`ValueError` (flax 0.12).
+`ValueError` (flax 0.10.4 and later).
 
 ### Example
 ```python
@@ -168,9 +168,27 @@ UNKNOWN = (
     "whether its state changes when it runs cannot be told ({why}): if it does, tracing "
     "raises TraceContextError, and otherwise its parameters are compiled in as stale constants"
 )
+# Before flax 0.10.5 nothing checks the trace a change comes from (measured on 0.10.4): the
+# change runs and leaves tracers in the object, and NNX transforms inside raise nothing.
+LEAKS = (
+    "it changes its state, because {why}: before flax 0.10.5 nothing checks that, so tracing "
+    "runs and leaks a tracer into the object's state, and using the object afterwards fails "
+    "(UnexpectedTracerError)"
+)
+# ... and an NNX transform given a captured object runs: on 0.10.4 `nnx.value_and_grad` and an
+# `@nnx.jit` method compiled stale constants in, `nnx.scan` leaked tracers.
+UNCHECKED_NESTED = (
+    "{why}: before flax 0.10.5 nothing checks the trace an NNX transform's object comes from, "
+    "and what happens then cannot be told (stale constants for some transforms, a tracer "
+    "leaked into the object's state for others)"
+)
+UNKNOWN_LEAKS = (
+    "whether its state changes when it runs cannot be told ({why}): if it does, it leaks a "
+    "tracer into the object's state (flax before 0.10.5), and otherwise its parameters are "
+    "compiled in as stale constants"
+)
 
 
-CACHED_SEEN = (0, 12)  # run on 0.12.8; older releases not checked: the verdict speaks there
 CACHED = (
     "nnx.cached_partial works only inside NNX transforms, so calling it raises ValueError "
     "(GRAPH_CONTEXT.tmp_static_cache should be None, no context consumed it)"
@@ -184,6 +202,11 @@ SHORT: dict[Effect | None, str] = {
     Effect.PURE: "its parameters are compiled in as stale constants",
     Effect.UNKNOWN: "tracing fails if its state changes, else its parameters are stale constants",
     None: "calling it raises ValueError",
+}
+SHORT_UNCHECKED_NESTED = "an NNX transform on a captured object: what happens cannot be told"
+SHORT_LEAKS = {  # flax before 0.10.5
+    Effect.CHANGES: "tracing it leaks a tracer into its state",
+    Effect.UNKNOWN: "it leaks a tracer if its state changes, else its parameters are stale",
 }
 
 
@@ -200,22 +223,46 @@ def describe(ctx: FileContext, site: JitSite) -> str:
     head, effect, why = _parts(ctx, site)
     if effect is None:
         return f"{head}: {CACHED}"
+    checked = _checked(ctx)
     nested = site.verdict.nested
-    if nested is not None and effect is not Effect.CHANGES:
+    if nested is not None and effect is not Effect.CHANGES and checked:
         return f"{head}: {NESTED.format(why=nested.reason, error=nested.raises)}"
+    if not checked and (nested is not None and effect is not Effect.CHANGES):
+        return f"{head}: {UNCHECKED_NESTED.format(why=nested.reason)}"
+    if not checked and _captured_transform(site):
+        return f"{head}: {UNCHECKED_NESTED.format(why=why)}"
     if effect is Effect.CHANGES:
-        return f"{head}: {RAISES.format(why=why)}"
+        return f"{head}: {(RAISES if checked else LEAKS).format(why=why)}"
     if effect is Effect.PURE:
         return f"{head}: {STALE}"
-    return f"{head}: {UNKNOWN.format(why=why)}"
+    return f"{head}: {(UNKNOWN if checked else UNKNOWN_LEAKS).format(why=why)}"
+
+
+def _captured_transform(site: JitSite) -> bool:
+    """Whether the change is an NNX transform run on a captured object (the reason
+    ``jit_sites`` gives it), not a change of the object's state."""
+    reasons = site.verdict.reasons
+    return len(reasons) == 1 and reasons[0].endswith(", captured from outside the trace")
+
+
+def _checked(ctx: FileContext) -> bool:
+    """Whether the target flax raises for a state change from another trace (0.10.5 on)."""
+    from nnx_lint.analysis.versions import TRACE_LEVEL_CHECKED, target_flax
+
+    return target_flax(ctx.settings.target_flax_version) >= TRACE_LEVEL_CHECKED
 
 
 def summarize(ctx: FileContext, site: JitSite) -> str:
     """``describe`` without the evidence: what is wrong and what happens, for one line."""
     head, effect, _ = _parts(ctx, site)
+    checked = _checked(ctx)
     nested = site.verdict.nested
-    if nested is not None and effect is not None and effect is not Effect.CHANGES:
+    if nested is not None and effect is not None and effect is not Effect.CHANGES and checked:
         return f"{head}: {SHORT_NESTED.format(error=nested.error)}"
+    if not checked and ((nested is not None and effect is not None) or _captured_transform(site)):
+        return f"{head}: {SHORT_UNCHECKED_NESTED}"
+    if not checked and effect in SHORT_LEAKS:
+        return f"{head}: {SHORT_LEAKS[effect]}"
     return f"{head}: {SHORT[effect]}"
 
 
@@ -225,7 +272,7 @@ def _parts(ctx: FileContext, site: JitSite) -> tuple[str, Effect | None, str]:
     import libcst as cst
 
     from nnx_lint.analysis.jit_sites import Shape
-    from nnx_lint.analysis.versions import target_flax
+    from nnx_lint.analysis.versions import CACHED_PARTIAL_JIT, target_flax
     from nnx_lint.fixes.rewrites import code
 
     jit_name = site.jit.kind.spelled
@@ -248,7 +295,7 @@ def _parts(ctx: FileContext, site: JitSite) -> tuple[str, Effect | None, str]:
         plural = "objects" if len(site.captures) > 1 else "object"
         head = f"`{jit_name}` compiles `{code(site.target)}`, which binds NNX {plural} {names}"
         version = target_flax(ctx.settings.target_flax_version)
-        if site.binder == CACHED_PARTIAL and version >= CACHED_SEEN:
+        if site.binder == CACHED_PARTIAL and version >= CACHED_PARTIAL_JIT:
             return head, None, ""
     elif site.shape is Shape.METHOD and site.instance is not None and not site.instance.nnx:
         held = ", ".join(f"`self.{a}`" for a in _held(ctx, site))
@@ -318,7 +365,7 @@ def jit_on_nnx_state(
     for nnx.jit)."""
     from nnx_lint.analysis.jit_sites import Shape, find_jit_sites, made_in_hijax_mode
     from nnx_lint.fixes.binding import bind_closure_fix, bind_object_fix
-    from nnx_lint.fixes.rewrites import NoFix, site_fix
+    from nnx_lint.fixes.rewrites import NoFix, keeps_structure, respect_mode, site_fix
 
     if ctx.hijax:
         return
@@ -330,6 +377,7 @@ def jit_on_nnx_state(
         text, short = message(ctx, site), summary(ctx, site)
         related = evidence(site.verdict)
         try:
+            respect_mode(ctx, site.report_node, keeps_structure(site.verdict))
             try:  # the fastest form, where it is proven
                 if site.verdict.nested is not None:
                     raise NoFix("an NNX transform runs inside: not bound in tree mode")

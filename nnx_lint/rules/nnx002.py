@@ -77,7 +77,6 @@ objects as leading parameters and arguments (unsafe: the signature changes), clo
 # Detection is NNX001's (the same shapes fail the same way under nnx.jit); so are the messages,
 # plus this note, except for bound methods, which nnx.jit refuses outright from flax 0.12.1 on.
 NOTE = " (nnx.jit only propagates the state of NNX objects passed as arguments)"
-BOUND_METHODS_REFUSED = (0, 12, 1)
 
 
 def message(ctx: FileContext, site: JitSite) -> str:
@@ -91,7 +90,7 @@ def summary(ctx: FileContext, site: JitSite) -> str:
 def _refused(ctx: FileContext, site: JitSite) -> str:
     """The message for a bound method where nnx.jit refuses them (flax 0.12.1 on), else ""."""
     from nnx_lint.analysis.jit_sites import Shape
-    from nnx_lint.analysis.versions import target_flax
+    from nnx_lint.analysis.versions import BOUND_METHODS_REFUSED, target_flax
     from nnx_lint.fixes.rewrites import code
 
     refused = target_flax(ctx.settings.target_flax_version) >= BOUND_METHODS_REFUSED

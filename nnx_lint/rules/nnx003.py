@@ -250,10 +250,18 @@ def _traced_fix(
     from nnx_lint.analysis.nnx_api import Effect
     from nnx_lint.analysis.project_index import Verdict, join
     from nnx_lint.fixes.binding import bind_once_fix
-    from nnx_lint.fixes.rewrites import NoFix, concrete_use, jax_traces, traced_fix, tree_mode
+    from nnx_lint.fixes.rewrites import (
+        NoFix,
+        concrete_use,
+        jax_traces,
+        respect_mode,
+        traced_fix,
+        tree_mode,
+    )
 
     if site.captures:
         raise NoFix("the function also captures NNX objects (NNX001); pass those in first")
+    respect_mode(ctx, site.report_node, not found.moved and not found.unknown)
     indexes = {p.binding.param_index for p in static}
     names = {p.name for p in static}
     assert site.function is not None  # the static shape compiles a def or a lambda
@@ -286,24 +294,43 @@ STATIC_UNKNOWN = (
     STATIC + ": if its state changes inside, tracing fails (TraceContextError); otherwise its "
     "state is compiled in at the first call and later calls return results of the old state"
 )
+# Before flax 0.10.5 nothing checks the trace a change comes from (measured on 0.10.4).
+STATIC_LEAKS = (
+    STATIC + ", and {it} changes in it ({how}): before flax 0.10.5 nothing checks that, so "
+    "tracing leaks a tracer into its state, and using it afterwards fails on the tracer"
+)
+STATIC_UNKNOWN_LEAKS = (
+    STATIC + ": if its state changes inside, it leaks a tracer into its state (flax before "
+    "0.10.5); otherwise its state is compiled in at the first call and later calls return "
+    "results of the old state"
+)
 
 
-def _static_message(static: list[NnxParam], found: StateChanges, short: bool = False) -> str:
-    """The message (``short``: its summary, without the evidence)."""
+def _static_message(
+    static: list[NnxParam], found: StateChanges, checked: bool, short: bool = False
+) -> str:
+    """The message (``short``: its summary, without the evidence); ``checked``: the target
+    flax raises for a change from another trace (0.10.5 on)."""
     names = " and ".join(f"`{p.name}`" for p in static)
     verb = "is" if len(static) == 1 else "are"
     changed = [p for p in static if p.name in found.hows]
     head = STATIC.format(names=names, verb=verb)
     if changed:
+        if short and not checked:
+            return f"{head}, and changed in it: tracing leaks a tracer into its state"
         if short:
             return f"{head}, and changed in it: tracing fails (TraceContextError)"
         how = f"`{changed[0].name}` {found.hows[changed[0].name][0]}"
         it = "it" if len(static) == 1 else f"`{changed[0].name}`"
-        return STATIC_RAISES.format(names=names, verb=verb, it=it, how=how)
+        text = STATIC_RAISES if checked else STATIC_LEAKS
+        return text.format(names=names, verb=verb, it=it, how=how)
     if any(p.name in found.unknown for p in static):
+        if short and not checked:
+            return f"{head}: it leaks a tracer if it is changed, else later calls see the old state"
         if short:
             return f"{head}: tracing fails if it is changed, else later calls see the old state"
-        return STATIC_UNKNOWN.format(names=names, verb=verb)
+        text = STATIC_UNKNOWN if checked else STATIC_UNKNOWN_LEAKS
+        return text.format(names=names, verb=verb)
     if short:
         return f"{head}: later calls return results of the state at the first call"
     return STATIC_STALE.format(names=names, verb=verb)
@@ -320,6 +347,7 @@ def _fix(
     from nnx_lint.fixes.rewrites import (
         NoFix,
         check_options,
+        respect_mode,
         swap_to_nnx_jit,
         tree_mode,
         tree_mode_edits,
@@ -330,6 +358,7 @@ def _fix(
     check_options(site)
     _static_params(site, params)  # NoFix when the static options are not literals
     value_only = found is not None and not found.moved and not found.unknown
+    respect_mode(ctx, site.report_node, value_only)
     instances = {name: p.instance for name, p in params.items()}
     try:
         return bind_once_fix(ctx, site, instances, value_only)
@@ -362,7 +391,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         nnx_params,
         state_changes,
     )
-    from nnx_lint.analysis.versions import PYTREE_MODULES, target_flax
+    from nnx_lint.analysis.versions import PYTREE_MODULES, TRACE_LEVEL_CHECKED, target_flax
     from nnx_lint.fixes.rewrites import NoFix
 
     if ctx.hijax:
@@ -387,7 +416,9 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         found: StateChanges | None = None
         if static:
             found = state_changes(ctx, site.function, params)
-            message, short = _static_message(static, found), _static_message(static, found, True)
+            checked = target_flax(ctx.settings.target_flax_version) >= TRACE_LEVEL_CHECKED
+            message = _static_message(static, found, checked)
+            short = _static_message(static, found, checked, short=True)
             traced = [p.name for p in static if p.name in found.evidence]
             related = evidence(found.evidence[traced[0]]) if traced else ()
             related += _passed_notes(static)

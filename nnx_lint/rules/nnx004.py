@@ -164,6 +164,13 @@ NESTED = (
     "tracing it raises {error}, because {why}, and an NNX transform cannot take an object "
     "captured from outside the trace"
 )
+# Before flax 0.10.5 nothing checks the trace an NNX transform's object comes from: on 0.10.4
+# a jax.lax.scan body running nnx.value_and_grad on a captured module runs.
+UNCHECKED = (
+    "`{name}` runs on `{text}`, captured from outside the trace: before flax 0.10.5 nothing "
+    "checks that, and what happens then cannot be told (stale constants or a leaked tracer)"
+)
+SHORT_UNCHECKED = "`{name}` on a captured object: what happens cannot be told"
 SHORT_TCE = "tracing it raises TraceContextError"
 SHORT_NESTED = "tracing it raises {error} (an NNX transform inside)"
 SHORT_GRAPH = "`{name}` on a captured object raises {error}"
@@ -181,6 +188,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         find_transform_sites,
         passed_changes,
     )
+    from nnx_lint.analysis.versions import TRACE_LEVEL_CHECKED, target_flax
     from nnx_lint.fixes.imports import NoFix
 
     if ctx.hijax:
@@ -196,6 +204,9 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
             name, runs = qualname.replace("flax.", ""), Nested("", qualname)
             text = f"{head}: {GRAPH.format(name=name, text=capture.text, error=runs.raises)}"
             short = f"{head}: {SHORT_GRAPH.format(name=name, error=runs.error)}"
+            if target_flax(ctx.settings.target_flax_version) < TRACE_LEVEL_CHECKED:
+                text = f"{head}: {UNCHECKED.format(name=name, text=capture.text)}"
+                short = f"{head}: {SHORT_UNCHECKED.format(name=name)}"
             help_ = f"{_by_hand(site, [capture.text])} (no automatic fix: the object is captured)"
             yield report(ctx, CODE, site.report_node, text, None, help_, summary=short)
             continue
@@ -305,7 +316,9 @@ def _passed_finding(
 
 def _fix(ctx: FileContext, site: TransformSite, passed: Passed) -> Fix:
     from nnx_lint.fixes.counterparts import counterpart_fix
+    from nnx_lint.fixes.rewrites import respect_mode
 
+    respect_mode(ctx, site.report_node, False)  # what changes in the objects is not told here
     return counterpart_fix(ctx, site, passed)
 
 
@@ -314,11 +327,13 @@ def _captured_fix(ctx: FileContext, site: TransformSite) -> Fix:
     from nnx_lint.analysis.jit_sites import Shape
     from nnx_lint.fixes.counterparts import closure_fix
     from nnx_lint.fixes.imports import NoFix
+    from nnx_lint.fixes.rewrites import keeps_structure, respect_mode
 
     if site.target.shape is Shape.PARTIAL:
         raise NoFix("the bound objects must become arguments of the transformed function")
     if site.target.shape is not Shape.CLOSURE:
         raise NoFix("the object must become an argument of a function that calls it")
+    respect_mode(ctx, site.report_node, keeps_structure(site.target.verdict))
     return closure_fix(ctx, site)
 
 

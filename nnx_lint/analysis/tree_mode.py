@@ -1,0 +1,380 @@
+"""Where an NNX transform runs in tree mode (flax 0.12.4+), which drops structural updates.
+
+An NNX transform reads the mode when it is made (``nnx.jit(f)``, ``@nnx.vmap``): its own
+``graph=``/``graph_updates=`` options, else the current ``nnx.set_graph_mode`` /
+``nnx.set_graph_updates`` value, whose default is flax's ``nnx_graph_mode`` /
+``nnx_graph_updates`` flag (``flax.config.update(...)``, or the environment variables
+``NNX_GRAPH_MODE`` / ``NNX_GRAPH_UPDATES`` read when flax is imported). Either one off drops a
+new or replaced attribute, a replaced Variable and ``sow`` silently
+(``../shared/flax-ground-truth.md``, "Tree mode"; measured on flax 0.12.8 for nnx.jit,
+nnx.grad and nnx.vmap). ``nnx.set_graph_mode(False)`` is process-wide from the call on, for
+its block as a ``with``, and for the function's body as a decorator.
+
+What this module tells from one file: the options at the transform, then the statements
+before it in every block around it (the last mode call wins), the ``with`` blocks and the
+decorators of the functions around it, and environment variables set before flax is
+imported. A mode set in another file, or by a function called earlier, is not seen.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+
+from nnx_lint.analysis import nnx_api
+from nnx_lint.analysis.containers import is_variable_class
+from nnx_lint.analysis.context import FileContext, Function, Instance, Ref, literal
+from nnx_lint.analysis.jit_sites import instance_verdict
+from nnx_lint.analysis.nnx_api import Effect
+from nnx_lint.analysis.scopes import FastVisitor
+from nnx_lint.analysis.state_changes import NnxParam, Resolver, chain
+
+# The mode's setters and what each turns off, by qualified name.
+SETTERS = {
+    f"{nnx_api.NNX}.set_graph_mode": "graph",
+    f"{nnx_api.NNX}.set_graph_updates": "graph_updates",
+    f"{nnx_api.NNX}.graph.set_graph_mode": "graph",
+    f"{nnx_api.NNX}.graph.set_graph_updates": "graph_updates",
+}
+FLAGS = {"nnx_graph_mode": "graph", "nnx_graph_updates": "graph_updates"}
+ENVIRON = {"NNX_GRAPH_MODE": "graph", "NNX_GRAPH_UPDATES": "graph_updates"}
+CONFIG_UPDATE = ("flax.config.update", "flax.configurations.config.update")
+# flax's static_bool_env: the words it reads as False (case-insensitive).
+FALSE_WORDS = frozenset({"n", "no", "f", "false", "off", "0"})
+TRUE_WORDS = frozenset({"y", "yes", "t", "true", "on", "1"})
+TEXT = ("graph", "GRAPH")  # a cheap text prefilter: every spelling names one of them
+
+
+@dataclass(frozen=True)
+class TreeMode:
+    """Tree mode is on for a transform, and why: `graph=False`, `nnx.set_graph_mode(False)`
+    (line 3), ..."""
+
+    why: str
+    option: str  # what is off: "graph" (tree mode) or "graph_updates" (simple graph mode)
+
+
+@dataclass(frozen=True)
+class _Setting:
+    option: str  # "graph" or "graph_updates"
+    on: bool
+    why: str
+
+
+def options_mode(options: Sequence[cst.Arg]) -> dict[str, bool | None]:
+    """The transform's own graph options: option -> literal value (None: not a literal)."""
+    found: dict[str, bool | None] = {}
+    for arg in options:
+        if arg.keyword is not None and arg.keyword.value in nnx_api.GRAPH_OPTIONS:
+            value = literal(arg.value)
+            found[arg.keyword.value] = value if isinstance(value, bool) else None
+    return found
+
+
+def tree_mode(ctx: FileContext, node: cst.CSTNode, options: Sequence[cst.Arg]) -> TreeMode | None:
+    """Is an NNX transform made at ``node`` with ``options`` in tree mode? None when it is
+    not, or when that cannot be told (an option that is not a literal)."""
+    own = options_mode(options)
+    if any(value is None for value in own.values()):
+        return None
+    if own.get("graph") is False:
+        return TreeMode("`graph=False`", "graph")
+    if own.get("graph_updates") is False:
+        return TreeMode("`graph_updates=False`", "graph_updates")
+    if not any(word in ctx.source for word in TEXT):
+        return None
+    scoped = scope_mode(ctx, node)
+    for option in ("graph", "graph_updates"):
+        setting = scoped.get(option)
+        if option not in own and setting is not None and not setting.on:
+            return TreeMode(setting.why, option)
+    return None
+
+
+def mode_at(ctx: FileContext, node: cst.CSTNode) -> TreeMode | None:
+    """Is tree mode on where ``node`` stands, for a transform made there without options?"""
+    return tree_mode(ctx, node, ())
+
+
+def scope_mode(ctx: FileContext, node: cst.CSTNode) -> dict[str, _Setting]:
+    """The mode settings in force at ``node``: option -> the nearest setting before it."""
+    found: dict[str, _Setting] = {}
+    current: cst.CSTNode | None = node
+    child: cst.CSTNode = node
+    while current is not None:
+        if isinstance(current, cst.FunctionDef) and child is current.body:
+            for dec in current.decorators:  # they run the body in their mode
+                _note(found, _setter(ctx, dec.decorator, "a decorator"))
+        if isinstance(current, cst.With) and child is current.body:
+            for item in current.items:
+                _note(found, _setter(ctx, item.item, "a `with` block"))
+        body = _statements(current)
+        if body is not None and child is not current:
+            index = next((i for i, s in enumerate(body) if s is child), len(body))
+            for statement in reversed(body[:index]):
+                for setting in _statement_settings(ctx, statement):
+                    _note(found, setting)
+            if isinstance(current, cst.Module):
+                for setting in _environment(ctx, current):
+                    _note(found, setting)
+        child = current
+        current = ctx.parent(current)
+    return found
+
+
+def _note(found: dict[str, _Setting], setting: _Setting | None) -> None:
+    if setting is not None and setting.option not in found:  # the nearest one wins
+        found[setting.option] = setting
+
+
+def _statements(node: cst.CSTNode) -> Sequence[cst.CSTNode] | None:
+    if isinstance(node, cst.Module):
+        return node.body
+    if isinstance(node, cst.IndentedBlock):
+        return node.body
+    return None
+
+
+def _statement_settings(ctx: FileContext, statement: cst.CSTNode) -> list[_Setting]:
+    """Mode calls standing as whole statements (`nnx.set_graph_mode(False)`), last first."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return []
+    found = []
+    for small in reversed(statement.body):
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            setting = _setter(ctx, small.value, "") or _config(ctx, small.value)
+            if setting is not None:
+                found.append(setting)
+    return found
+
+
+def _line(ctx: FileContext, node: cst.CSTNode) -> int:
+    return ctx.position(node)[0]
+
+
+def _setter(ctx: FileContext, expr: cst.BaseExpression, how: str) -> _Setting | None:
+    """`nnx.set_graph_mode(False)` / `nnx.set_graph_updates(True)` with a literal value."""
+    if not isinstance(expr, cst.Call) or len(expr.args) != 1 or expr.args[0].keyword:
+        return None
+    func = ctx.value_at(expr.func)
+    if not isinstance(func, Ref) or func.qualname not in SETTERS:
+        return None
+    value = literal(expr.args[0].value)
+    if not isinstance(value, bool):
+        return None
+    where = f" as {how}" if how else ""
+    why = f"`{ctx.code(expr)}`{where} (line {_line(ctx, expr)})"
+    return _Setting(SETTERS[func.qualname], value, why)
+
+
+def _config(ctx: FileContext, call: cst.Call) -> _Setting | None:
+    """`flax.config.update("nnx_graph_mode", False)`."""
+    func = ctx.value_at(call.func)
+    if not isinstance(func, Ref) or func.qualname not in CONFIG_UPDATE or len(call.args) != 2:
+        return None
+    flag, value = literal(call.args[0].value), literal(call.args[1].value)
+    if flag not in FLAGS or not isinstance(value, bool):
+        return None
+    return _Setting(FLAGS[str(flag)], value, f"`{ctx.code(call)}` (line {_line(ctx, call)})")
+
+
+def _environment(ctx: FileContext, module: cst.Module) -> list[_Setting]:
+    """`os.environ["NNX_GRAPH_MODE"] = "false"` (or `.setdefault`) at module level before
+    the first import of flax, which reads the variables; the last one first."""
+    found: list[_Setting] = []
+    for statement in module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        if any(_imports_flax(small) for small in statement.body):
+            break
+        for small in statement.body:
+            setting = _environ_setting(ctx, small)
+            if setting is not None:
+                found.append(setting)
+    return list(reversed(found))
+
+
+def _imports_flax(small: cst.BaseSmallStatement) -> bool:
+    if isinstance(small, cst.Import):
+        return any(_root(a.name) == "flax" for a in small.names)
+    if isinstance(small, cst.ImportFrom) and small.module is not None:
+        return _root(small.module) == "flax"
+    return False
+
+
+def _root(name: cst.BaseExpression) -> str:
+    while isinstance(name, cst.Attribute):
+        name = name.value
+    return name.value if isinstance(name, cst.Name) else ""
+
+
+def _environ_setting(ctx: FileContext, small: cst.BaseSmallStatement) -> _Setting | None:
+    key: object = None
+    value: object = None
+    node: cst.CSTNode = small
+    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        target = small.targets[0].target
+        if isinstance(target, cst.Subscript) and len(target.slice) == 1:
+            index = target.slice[0].slice
+            if isinstance(index, cst.Index) and _is_environ(ctx, target.value):
+                key, value = literal(index.value), literal(small.value)
+    elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+        call = small.value
+        func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "setdefault"
+            and _is_environ(ctx, func.value)
+            and len(call.args) == 2
+        ):
+            key, value = literal(call.args[0].value), literal(call.args[1].value)
+    if key not in ENVIRON or not isinstance(value, str):
+        return None
+    word = value.lower()
+    if word not in FALSE_WORDS | TRUE_WORDS:
+        return None  # flax raises ValueError on import
+    why = f"`{ctx.code(node)}` before flax is imported (line {_line(ctx, node)})"
+    return _Setting(ENVIRON[str(key)], word in TRUE_WORDS, why)
+
+
+def _is_environ(ctx: FileContext, expr: cst.BaseExpression) -> bool:
+    value = ctx.value_at(expr)
+    return isinstance(value, Ref) and value.qualname == "os.environ"
+
+
+# -- what tree mode drops: the structural changes a transformed function makes
+
+
+class Dropped(enum.Enum):
+    """A change to an NNX object's structure, which tree mode drops."""
+
+    REPLACES_VARIABLE = "replaces a Variable"  # `model.w = nnx.Param(v)`
+    OVERWRITES_VARIABLE = "assigns a value over a Variable"  # `model.w = v`
+    ATTRIBUTE = "adds or replaces an attribute"  # `model.cache = v`
+    SOW = "sows"  # `model.sow(nnx.Intermediate, "y", y)`
+    CALL = "calls something that changes its structure"  # `model(x)`, with evidence
+
+
+@dataclass(frozen=True)
+class StructuralChange:
+    param: str  # the transformed function's parameter whose object changes
+    kind: Dropped
+    node: cst.CSTNode  # the statement's target, or the call, in the function's body
+    reasons: tuple[str, ...] = ()  # for a call: the steps to the change
+    location: tuple[str, int] | None = None  # for a call: where the change stands
+    # The fixable form, `X.attr = C(value)` over a Variable of class C: (the target, value).
+    variable_write: tuple[cst.Attribute, cst.BaseExpression] | None = None
+
+
+def structural_changes(
+    ctx: FileContext, function: Function, params: dict[str, NnxParam]
+) -> list[StructuralChange]:
+    """The changes the function's own body certainly makes to the structure of the NNX
+    objects its parameters hold (not those of functions defined inside it)."""
+    visitor = _Structure(ctx, function, params)
+    visitor.walk(function.node.body)
+    return visitor.found
+
+
+def variable_write(
+    ctx: FileContext, cls: str | None, target: cst.BaseExpression, value: cst.BaseExpression
+) -> tuple[Dropped, tuple[cst.Attribute, cst.BaseExpression] | None] | None:
+    """What `target = value` does where ``target`` is an attribute of an object of class
+    ``cls``: None for no structural change that can be told, else its kind and, for a
+    Variable replaced by a new one of its class, the fixable form: `(target, the value)`."""
+    if not isinstance(target, cst.Attribute):
+        return None
+    if target.attr.value == "value":  # `v.value = x`: the Variable's value
+        return None
+    if cls is None or not ctx.index.is_module(cls):
+        return None  # measured on Modules; what another object does is not told
+    held = ctx.index.attr_type(cls, target.attr.value)
+    if held is None or not is_variable_class(ctx, held):
+        return Dropped.ATTRIBUTE, None
+    if isinstance(value, cst.Call):
+        made = ctx.value_at(value.func)
+        if isinstance(made, Ref) and is_variable_class(ctx, made.qualname):
+            simple = len(value.args) == 1 and not value.args[0].keyword and not value.args[0].star
+            same = nnx_api.normalize(made.qualname) == nnx_api.normalize(held)
+            fix = (target, value.args[0].value) if simple and same else None
+            return Dropped.REPLACES_VARIABLE, fix
+    # Eagerly (graph mode) the attribute then holds the plain value, no Variable: writing in
+    # place would keep the Variable, so there is no fix that behaves as eager execution.
+    return Dropped.OVERWRITES_VARIABLE, None
+
+
+class _Structure(Resolver, FastVisitor):
+    def __init__(self, ctx: FileContext, function: Function, params: dict[str, NnxParam]):
+        super().__init__(ctx, function, params)
+        self.found: list[StructuralChange] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False  # runs when called, maybe elsewhere
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def _owner(self, target: cst.BaseExpression) -> tuple[NnxParam, Instance] | None:
+        """The parameter and the NNX object whose attribute ``target`` is."""
+        if not isinstance(target, cst.Attribute):
+            return None
+        param = self._param(chain(target)[0])
+        owner = self._value(target.value)
+        if param is None or not isinstance(owner, Instance) or not owner.nnx:
+            return None
+        return param, owner
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for t in node.targets:
+            owned = self._owner(t.target)
+            if owned is None:
+                continue
+            told = variable_write(self.ctx, owned[1].cls, t.target, node.value)
+            if told is not None:
+                kind, fix = told
+                self.found.append(StructuralChange(owned[0].name, kind, t.target, (), None, fix))
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        # `model.count += 1`: over a Variable it raises (NotImplementedError) on flax 0.12;
+        # only an attribute known to hold something else is told.
+        owned = self._owner(node.target)
+        if owned is None or owned[1].cls is None or not isinstance(node.target, cst.Attribute):
+            return
+        attr = node.target.attr.value
+        facts = [f for f in self.ctx.index.ancestors(owned[1].cls) if attr in f.attrs]
+        held = self.ctx.index.attr_type(owned[1].cls, attr)
+        if facts and held is not None and not is_variable_class(self.ctx, held):
+            self.found.append(StructuralChange(owned[0].name, Dropped.ATTRIBUTE, node.target))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        root = chain(func)[0]
+        param = self._param(root)
+        if param is None:
+            return
+        callee = self._value(func)
+        if isinstance(callee, Instance) and callee.nnx:
+            owner, method = callee, "__call__"
+        elif isinstance(func, cst.Attribute):
+            value = self._value(func.value)
+            if not (isinstance(value, Instance) and value.nnx):
+                return
+            owner, method = value, func.attr.value
+        else:
+            return
+        if method == "sow" and owner.cls is not None and self.ctx.index.is_module(owner.cls):
+            self.found.append(StructuralChange(param.name, Dropped.SOW, node))
+            return
+        verdict = instance_verdict(self.ctx, owner, method)
+        if verdict.effect is Effect.CHANGES and verdict.moved is not None:
+            moved = verdict.moved
+            change = StructuralChange(
+                param.name, Dropped.CALL, node, moved.reasons, moved.location or verdict.location
+            )
+            self.found.append(change)
