@@ -95,6 +95,12 @@ CASES: dict[str, tuple[str, bool]] = {
         "def change(model: Counter, value):\n    return model.record(value)\n",
         True,
     ),
+    "attribute_and_loss": (  # for nnx.grad and the other transforms: a scalar result
+        "def change(model: Counter, value):\n"
+        "    model.extra = value.sum()\n"
+        "    return (value * model.w[...]).sum()\n",
+        True,
+    ),
     "values_in_place": (  # kept by tree mode: silent
         "def change(model: Counter, value):\n"
         "    model.w[...] = value\n"
@@ -116,7 +122,7 @@ MODES: dict[str, tuple[str, str, str]] = {
 }
 RUNNER_TAIL = """
 
-step = nnx.jit(change{options})
+step = {make}
 
 
 def describe(m):
@@ -140,7 +146,7 @@ def describe(m):
 before = describe(model)
 raised = None
 try:
-    step(model, x)
+    step(model, {argument})
 except Exception as exc:
     raised = f"{{type(exc).__name__}}: {{exc}}"
 change(twin, x)
@@ -149,9 +155,24 @@ print("RESULT", json.dumps({{"before": before, "after": describe(model),
 """
 
 
+# The other NNX transforms, in tree mode by their own option: how each is made, and the
+# argument `run()` passes (vmap maps over a batch of one).
+TRANSFORMS = {
+    "grad": ("nnx.grad(change, graph=False)", "x"),
+    "value_and_grad": ("nnx.value_and_grad(change, graph_updates=False)", "x"),
+    "vmap": ("nnx.vmap(change, in_axes=(None, 0), graph=False)", "x[None]"),
+    "remat": ("nnx.remat(change, graph=False)", "x"),
+}
+
+
 def _program(name: str, mode: str) -> str:
     body, _ = CASES[name]
-    before, after, options = MODES[mode]
+    if mode in TRANSFORMS:
+        before, after = "", ""
+        make, argument = TRANSFORMS[mode]
+    else:
+        before, after, options = MODES[mode]
+        make, argument = f"nnx.jit(change{options})", "x"
     config = "import flax\n" if "flax.config" in after else ""
     return (
         before
@@ -162,7 +183,7 @@ def _program(name: str, mode: str) -> str:
         + body
         + "\n\n"
         + after
-        + RUNNER_TAIL.format(options=options)
+        + RUNNER_TAIL.format(make=make, argument=argument)
     )
 
 
@@ -172,6 +193,7 @@ PAIRS = [(name, "graph_false") for name in CASES] + [
     for mode in MODES
     if mode != "graph_false"
 ]
+PAIRS += [("attribute_and_loss", transform) for transform in TRANSFORMS]
 SETTINGS = Settings(target_flax_version=(0, 12, 8))
 UNSAFE = Settings(target_flax_version=(0, 12, 8), unsafe_fixes=True)
 

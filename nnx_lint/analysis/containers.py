@@ -127,13 +127,19 @@ def _is_module_class(ctx: FileContext, node: cst.ClassDef) -> str | None:
         for k in node.keywords
     ):
         return None
-    if ctx.index.is_module(scope.qualname):
+    direct = [ctx.value_at(base.value) for base in node.bases]
+    bases = [value.qualname for value in direct if isinstance(value, Ref)]
+    inherited = [base for facts in ctx.index.ancestors(scope.qualname) for base in facts.bases]
+    if any(nnx_api.normalize(ctx.index.resolve(b)) in _NOT_PYTREES for b in bases + inherited):
+        return None  # every subclass of nnx.bridge.Module is declared pytree=False
+    if ctx.index.is_module(scope.qualname) or any(ctx.index.is_module(b) for b in bases):
         return scope.qualname
-    for base in node.bases:
-        value = ctx.value_at(base.value)
-        if isinstance(value, Ref) and ctx.index.is_module(value.qualname):
-            return scope.qualname
     return None
+
+
+# flax classes whose subclasses are never pytrees: nnx.bridge.Module's __init_subclass__
+# passes pytree=False (flax 0.12.8 nnx/bridge/module.py:204).
+_NOT_PYTREES = frozenset({f"{nnx_api.NNX}.bridge.Module", f"{nnx_api.NNX}.bridge.module.Module"})
 
 
 def _declared_data(ctx: FileContext, node: cst.ClassDef) -> set[str]:

@@ -19,17 +19,24 @@ imported. A mode set in another file, or by a function called earlier, is not se
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
 
 from nnx_lint.analysis import nnx_api
 from nnx_lint.analysis.containers import is_variable_class
-from nnx_lint.analysis.context import FileContext, Function, Instance, Ref, literal
-from nnx_lint.analysis.jit_sites import instance_verdict
-from nnx_lint.analysis.nnx_api import Effect
-from nnx_lint.analysis.scopes import FastVisitor
+from nnx_lint.analysis.context import FileContext, Function, Instance, Jit, Ref, literal
+from nnx_lint.analysis.jit_sites import (
+    Form,
+    JitSite,
+    classify,
+    find_jit_sites,
+    function_target,
+    instance_verdict,
+)
+from nnx_lint.analysis.nnx_api import Effect, JitKind
+from nnx_lint.analysis.scopes import FastVisitor, Scope
 from nnx_lint.analysis.state_changes import NnxParam, Resolver, chain
 
 # The mode's setters and what each turns off, by qualified name.
@@ -243,6 +250,88 @@ def _environ_setting(ctx: FileContext, small: cst.BaseSmallStatement) -> _Settin
 def _is_environ(ctx: FileContext, expr: cst.BaseExpression) -> bool:
     value = ctx.value_at(expr)
     return isinstance(value, Ref) and value.qualname == "os.environ"
+
+
+# -- the functions NNX transforms trace, and what tree mode drops of what they change
+
+# The NNX transforms of a function that NNX005 looks into (tree mode measured on flax 0.12.8
+# for each: a new attribute, a replaced Variable and sow are dropped).
+FUNCTION_TRANSFORMS = {
+    f"{nnx_api.NNX}.{name}": f"nnx.{name}"
+    for name in ("jit", "grad", "value_and_grad", "vmap", "remat")
+}
+
+
+@dataclass(frozen=True)
+class TransformedFunction:
+    """A function an NNX transform traces: the transform (`nnx.grad`), and the site, as a
+    jit site is told (its function, options, callers), though the transform may not be jit."""
+
+    transform: str
+    site: JitSite
+
+
+def transformed_functions(ctx: FileContext) -> Iterator[TransformedFunction]:
+    """Every def or lambda an NNX function transform is applied to: by decorator (`@nnx.grad`,
+    `@nnx.vmap(in_axes=0)`) or by a call (`nnx.value_and_grad(loss_fn, has_aux=True)`)."""
+    for site in find_jit_sites(ctx):
+        if site.jit.kind is JitKind.NNX and site.function is not None:
+            yield TransformedFunction("nnx.jit", site)
+    b = ctx.scopes
+    for dec, fn, scope, order in b.decorators:
+        if dec is not fn.decorators[-1]:
+            continue  # the transform applies to another decorator's result
+        found = _transform(ctx, dec.decorator, scope, order)
+        if found is None:
+            continue
+        name, jit = found
+        t = function_target(ctx, Function(fn, b.scope_of[id(fn)]), order)
+        if t.function is None:
+            continue
+        site = JitSite(
+            jit, Form.DECORATOR, dec.decorator, scope, order, t.shape, fn, jit.options,
+            function=t.function, captures=t.captures, verdict=t.verdict,
+        )  # fmt: skip
+        yield TransformedFunction(name, site)
+    for call, scope, order in b.calls:
+        func = ctx.evaluate(call.func, scope, order)
+        if not isinstance(func, Ref) or func.qualname not in FUNCTION_TRANSFORMS:
+            continue
+        name = FUNCTION_TRANSFORMS[func.qualname]
+        if name == "nnx.jit" or not call.args or call.args[0].keyword or call.args[0].star:
+            continue
+        target = call.args[0]
+        found_target = classify(ctx, target.value, scope, order, held=False)
+        if found_target is None or found_target.function is None:
+            continue
+        options = tuple(call.args[1:])
+        site = JitSite(
+            Jit(JitKind.NNX, call.func, ()), Form.CALL, call, scope, order,
+            found_target.shape, found_target.node, options, found_target.instance,
+            found_target.function, found_target.captures, call, found_target.binder,
+            found_target.verdict,
+        )  # fmt: skip
+        yield TransformedFunction(name, site)
+
+
+def _transform(
+    ctx: FileContext, expr: cst.BaseExpression, scope: Scope, order: int
+) -> tuple[str, Jit] | None:
+    """An NNX function transform other than jit named by a decorator: `@nnx.grad`, or its
+    factory form with options only, `@nnx.vmap(in_axes=(None, 0))`."""
+    options: tuple[cst.Arg, ...] = ()
+    spelled = expr
+    if isinstance(expr, cst.Call):
+        if any(not a.keyword for a in expr.args):
+            return None
+        options, spelled = tuple(expr.args), expr.func
+    func = ctx.evaluate(spelled, scope, order)
+    if not isinstance(func, Ref) or func.qualname not in FUNCTION_TRANSFORMS:
+        return None
+    name = FUNCTION_TRANSFORMS[func.qualname]
+    if name == "nnx.jit":
+        return None  # find_jit_sites has it
+    return name, Jit(JitKind.NNX, spelled, options)
 
 
 # -- what tree mode drops: the structural changes a transformed function makes

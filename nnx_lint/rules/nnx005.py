@@ -21,7 +21,8 @@ DOC = """\
 ## structural-change-in-tree-mode (NNX005)
 
 ### What it does
-Checks functions compiled by `nnx.jit` in tree mode for changes to the structure of the NNX
+Checks functions traced by an NNX transform in tree mode (`nnx.jit`, `nnx.grad`,
+`nnx.value_and_grad`, `nnx.vmap`, `nnx.remat`) for changes to the structure of the NNX
 objects they are given: replacing a Variable (`model.w = nnx.Param(v)`), assigning a new
 value over one (`model.w = v`), adding or replacing an attribute (`model.cache = y`,
 `self.count = self.count + 1` on a plain array), `sow`, and calls whose code does one of
@@ -85,28 +86,26 @@ transform in graph mode.
 
 
 def check(ctx: FileContext) -> Iterator[Diagnostic]:
-    from nnx_lint.analysis.jit_sites import find_jit_sites
-    from nnx_lint.analysis.nnx_api import JitKind
     from nnx_lint.analysis.state_changes import nnx_params
-    from nnx_lint.analysis.tree_mode import structural_changes, tree_mode
+    from nnx_lint.analysis.tree_mode import structural_changes, transformed_functions, tree_mode
     from nnx_lint.analysis.versions import GRAPH_UPDATES_OPTION, TREE_MODE_JIT, target_flax
 
     version = target_flax(ctx.settings.target_flax_version)
     if version < TREE_MODE_JIT or ctx.hijax:
         return
-    for site in find_jit_sites(ctx):
-        if site.jit.kind is not JitKind.NNX or site.function is None:
-            continue
+    for transformed in transformed_functions(ctx):
+        site = transformed.site
+        assert site.function is not None  # transformed_functions yields functions only
         mode = tree_mode(ctx, site.report_node, site.options)
         if mode is None or (mode.option == "graph_updates" and version < GRAPH_UPDATES_OPTION):
             continue
         params = {k: p for k, p in nnx_params(ctx, site).items() if not p.instance.hijax}
         for change in structural_changes(ctx, site.function, params):
-            yield _finding(ctx, site, mode, change)
+            yield _finding(ctx, transformed.transform, site, mode, change)
 
 
 def _finding(
-    ctx: FileContext, site: JitSite, mode: TreeMode, change: StructuralChange
+    ctx: FileContext, transform: str, site: JitSite, mode: TreeMode, change: StructuralChange
 ) -> Diagnostic:
     from nnx_lint.analysis.tree_mode import Dropped
     from nnx_lint.diagnostics import Related
@@ -124,7 +123,7 @@ def _finding(
         did = f"assigning `{what}` puts a plain value in place of the Variable it held"
     else:
         did = f"assigning `{what}` adds or replaces an attribute of `{change.param}`"
-    head = f"`nnx.jit` runs {name} in tree mode ({mode.why})"
+    head = f"`{transform}` runs {name} in tree mode ({mode.why})"
     because = f": {'; '.join(change.reasons)}" if change.reasons else ""
     message = (
         f"{head}, which drops changes to an object's structure silently: {did}{because}. "
@@ -132,7 +131,7 @@ def _finding(
         f"is lost when the call returns; only values written in place into the Variables "
         f"`{change.param}` held (`x[...] = v`) come back"
     )
-    short = f"`nnx.jit` runs {name} in tree mode: {did}, which it drops silently"
+    short = f"`{transform}` runs {name} in tree mode: {did}, which it drops silently"
     related = [Related(ctx.path, ctx.position(site.report_node)[0], f"tree mode: {mode.why}")]
     if change.location is not None:
         related.append(Related(*change.location, "the structure changes here"))
@@ -187,8 +186,8 @@ def _by_hand(change: StructuralChange) -> str:
 
 
 def _prefilter(source: str) -> bool:
-    """`nnx.jit`, and a mode's spelling: `graph=`, `set_graph_mode`, `NNX_GRAPH_MODE`, ..."""
-    return "jit" in source and ("graph" in source or "GRAPH" in source)
+    """An NNX transform, and a mode's spelling: `graph=`, `set_graph_mode`, `NNX_GRAPH_MODE`."""
+    return "nnx" in source and ("graph" in source or "GRAPH" in source)
 
 
 RULE = Rule(CODE, NAME, SUMMARY, DOC, check, _prefilter)
