@@ -95,17 +95,8 @@ def _load() -> tuple[Rule, ...]:
         nnx104,
     )
 
-    return (
-        nnx001.RULE,
-        nnx002.RULE,
-        nnx003.RULE,
-        nnx004.RULE,
-        nnx005.RULE,
-        nnx103.RULE,
-        nnx104.RULE,
-        nnx101.RULE,
-        nnx102.RULE,
-    )
+    modules = (nnx001, nnx002, nnx003, nnx004, nnx005, nnx101, nnx102, nnx103, nnx104)
+    return tuple(module.RULE for module in modules)
 
 
 RULES: tuple[Rule, ...] = _load()
