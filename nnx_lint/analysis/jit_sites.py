@@ -436,7 +436,7 @@ def _use_verdict(ctx: FileContext, capture: Capture, node: cst.CSTNode) -> Verdi
             if qualname is not None:
                 name = qualname.replace("flax.", "")
                 reason = f"`{name}` runs on `{capture.text}`, captured from outside the trace"
-                return Verdict(Effect.CHANGES, (reason,))
+                return Verdict(Effect.CHANGES, (reason,), captured_transform=True)
             return Verdict(
                 Effect.UNKNOWN, (f"`{capture.text}` is passed to a transformed function",)
             )

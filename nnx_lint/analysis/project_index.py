@@ -130,6 +130,9 @@ class Verdict:
     nested: Nested | None = None
     # The first change that certainly adds or replaces an attribute (run unconditionally).
     moved: Moved | None = None
+    # The change is an NNX transform run on an object captured from outside the trace (which
+    # flax 0.10.5+ refuses), not a change to the object's state.
+    captured_transform: bool = False
 
 
 @dataclass(frozen=True)

@@ -229,20 +229,13 @@ def describe(ctx: FileContext, site: JitSite) -> str:
         return f"{head}: {NESTED.format(why=nested.reason, error=nested.raises)}"
     if not checked and (nested is not None and effect is not Effect.CHANGES):
         return f"{head}: {UNCHECKED_NESTED.format(why=nested.reason)}"
-    if not checked and _captured_transform(site):
+    if not checked and site.verdict.captured_transform:
         return f"{head}: {UNCHECKED_NESTED.format(why=why)}"
     if effect is Effect.CHANGES:
         return f"{head}: {(RAISES if checked else LEAKS).format(why=why)}"
     if effect is Effect.PURE:
         return f"{head}: {STALE}"
     return f"{head}: {(UNKNOWN if checked else UNKNOWN_LEAKS).format(why=why)}"
-
-
-def _captured_transform(site: JitSite) -> bool:
-    """Whether the change is an NNX transform run on a captured object (the reason
-    ``jit_sites`` gives it), not a change of the object's state."""
-    reasons = site.verdict.reasons
-    return len(reasons) == 1 and reasons[0].endswith(", captured from outside the trace")
 
 
 def _checked(ctx: FileContext) -> bool:
@@ -259,7 +252,9 @@ def summarize(ctx: FileContext, site: JitSite) -> str:
     nested = site.verdict.nested
     if nested is not None and effect is not None and effect is not Effect.CHANGES and checked:
         return f"{head}: {SHORT_NESTED.format(error=nested.error)}"
-    if not checked and ((nested is not None and effect is not None) or _captured_transform(site)):
+    if not checked and (
+        (nested is not None and effect is not None) or site.verdict.captured_transform
+    ):
         return f"{head}: {SHORT_UNCHECKED_NESTED}"
     if not checked and effect in SHORT_LEAKS:
         return f"{head}: {SHORT_LEAKS[effect]}"
