@@ -49,3 +49,33 @@ def test_a_transform_named_passes(source: str) -> None:
 @pytest.mark.parametrize("source", NOT_NAMED)
 def test_no_transform_named_is_skipped(source: str) -> None:
     assert not mentions_transform(source)
+
+
+# NNX005 needs tree mode spelled, not a JAX transform: its own prefilter.
+TREE_MODE_SPELLED = [
+    "@nnx.jit(graph=False)\ndef f(m): ...",
+    "step = nnx.grad(loss, graph_updates = False)",
+    "nnx.set_graph_mode(False)",
+    "with nnx.set_graph_updates(False):\n    pass",
+    'flax.config.update("nnx_graph_mode", False)',
+    'os.environ["NNX_GRAPH_UPDATES"] = "0"',
+]
+TREE_MODE_NOT_SPELLED = [
+    "graphdef, state = nnx.split(model)",
+    "@nnx.jit(graph=True)\ndef f(m): ...",
+    "graph = build_graph()\nnnx.jit(f)",
+]
+
+
+@pytest.mark.parametrize("source", TREE_MODE_SPELLED)
+def test_tree_mode_spellings_pass_nnx005s_prefilter(source):
+    from nnx_lint.rules import RULES_BY_CODE
+
+    assert RULES_BY_CODE["NNX005"].prefilter(source)
+
+
+@pytest.mark.parametrize("source", TREE_MODE_NOT_SPELLED)
+def test_nnx005s_prefilter_leaves_out_files_without_tree_mode(source):
+    from nnx_lint.rules import RULES_BY_CODE
+
+    assert not RULES_BY_CODE["NNX005"].prefilter(source)

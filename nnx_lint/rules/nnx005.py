@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -185,9 +186,16 @@ def _by_hand(change: StructuralChange) -> str:
     )
 
 
+_MODE_WORDS = ("set_graph_", "nnx_graph_", "NNX_GRAPH_")  # the setters, the flags, the variables
+_OPTION = re.compile(r"\bgraph(?:_updates)?\s*=\s*False\b")
+
+
 def _prefilter(source: str) -> bool:
-    """An NNX transform, and a mode's spelling: `graph=`, `set_graph_mode`, `NNX_GRAPH_MODE`."""
-    return "nnx" in source and ("graph" in source or "GRAPH" in source)
+    """Tree mode spelled: `graph=False`, `graph_updates=False`, `nnx.set_graph_mode`, ...
+    (by substring first: most files name no graph at all)."""
+    if "graph" not in source and "GRAPH" not in source:
+        return False
+    return any(word in source for word in _MODE_WORDS) or _OPTION.search(source) is not None
 
 
 RULE = Rule(CODE, NAME, SUMMARY, DOC, check, _prefilter)
