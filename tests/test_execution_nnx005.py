@@ -23,6 +23,7 @@ import json
 import subprocess
 import sys
 
+import helpers
 import pytest
 
 from nnx_lint.engine import Settings, check_source, fix_source
@@ -226,9 +227,9 @@ print("RESULTS", json.dumps(results))
 """
 
 
-def _run(programs: dict[str, str], **environ: str) -> dict[str, dict]:
+def _run(programs: dict[str, str], python: str = sys.executable, **environ: str) -> dict[str, dict]:
     result = subprocess.run(
-        [sys.executable, "-c", RUNNER],
+        [python, "-c", RUNNER],
         input=json.dumps(programs),
         capture_output=True,
         text=True,
@@ -242,28 +243,36 @@ def _run(programs: dict[str, str], **environ: str) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def outcomes() -> dict[tuple[str, str], dict]:
+    return _outcomes(sys.executable, UNSAFE)
+
+
+def _outcomes(python: str, settings: Settings) -> dict[tuple[str, str], dict]:
     """Every program and every fixed program: those that set an environment variable read
     when flax is imported in a process of their own, the others in one."""
     jobs: dict[str, str] = {}
     for name, mode in PAIRS:
         source = _program(name, mode)
         jobs[f"{name}/{mode}"] = source
-        fixed = fix_source(source, "case.py", UNSAFE).source
+        fixed = fix_source(source, "case.py", settings).source
         if fixed != source:
             jobs[f"{name}/{mode} (fixed)"] = fixed
     # The runner imports flax before it runs a program: the environment programs' own
     # `os.environ[...] = ...` comes too late there, so their process starts with it set.
     environment = {k: v for k, v in jobs.items() if "/environment" in k}
     assert all('os.environ["NNX_GRAPH_UPDATES"] = "0"' in v for v in environment.values())
-    results = _run({k: v for k, v in jobs.items() if k not in environment})
-    results.update(_run(environment, NNX_GRAPH_UPDATES="0"))
+    results = _run({k: v for k, v in jobs.items() if k not in environment}, python)
+    results.update(_run(environment, python, NNX_GRAPH_UPDATES="0"))
     return {tuple(k.split("/", 1)): v for k, v in results.items()}  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(("name", "mode"), PAIRS)
 def test_the_claim_and_the_fix(name, mode, outcomes):
+    _check(name, mode, outcomes, UNSAFE)
+
+
+def _check(name: str, mode: str, outcomes: dict, settings: Settings) -> None:
     source = _program(name, mode)
-    found = _nnx005(source)
+    found = [d for d in check_source(source, "case.py", settings) if d.code == "NNX005"]
     outcome = outcomes[(name, mode)]
     assert outcome["raised"] is None, outcome
     if not CASES[name][1]:  # values written in place: kept, as eagerly
@@ -274,11 +283,11 @@ def test_the_claim_and_the_fix(name, mode, outcomes):
     assert "drops changes to an object's structure silently" in found[0].message
     # The claim: the change is lost; eagerly it happens.
     assert outcome["after"] == outcome["before"] != outcome["eager"], outcome
-    fixed = fix_source(source, "case.py", UNSAFE).source
+    fixed = fix_source(source, "case.py", settings).source
     if found[0].fix is None:
         assert fixed == source and found[0].fix_unavailable
         return
-    assert _nnx005(fixed) == [] and fix_source(fixed, "case.py", UNSAFE).source == fixed
+    assert _nnx005(fixed) == [] and fix_source(fixed, "case.py", settings).source == fixed
     assert outcomes[(name, f"{mode} (fixed)")]["after"] == outcome["eager"], outcome
 
 
@@ -328,3 +337,23 @@ def test_fixes_in_a_tree_mode_file():
     assert fixed != values and "cached_partial" not in fixed
     outcome = _run({"fixed": fixed})["fixed"]
     assert outcome["same_output"] and outcome["after"] == outcome["eager"], (outcome, fixed)
+
+
+@pytest.mark.multiversion
+@pytest.mark.skipif(not helpers.FLAX_PYTHONS, reason="NNX_LINT_FLAX_PYTHONS names no interpreter")
+def test_the_claims_and_fixes_on_other_flax_versions():
+    """Each interpreter with flax 0.12.5+ (tree mode): every case linted for its version, its
+    claim and its fix checked by running there (older ones have no tree mode: not reported,
+    the negative fixture `nnx005_old_flax.py`)."""
+    checked = 0
+    for python in helpers.FLAX_PYTHONS:
+        version = tuple(int(p) for p in helpers.flax_version(python).split(".")[:3])
+        if version < (0, 12, 5):
+            continue
+        settings = Settings(target_flax_version=version, unsafe_fixes=True)
+        outcomes = _outcomes(python, settings)
+        for name, mode in PAIRS:
+            _check(name, mode, outcomes, settings)
+        checked += 1
+    if not checked:
+        pytest.skip("no interpreter with flax 0.12.5+")
