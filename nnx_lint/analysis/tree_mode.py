@@ -1,4 +1,4 @@
-"""Where an NNX transform runs in tree mode (flax 0.12.4+), which drops structural updates.
+"""Where an NNX transform runs in tree mode (flax 0.12.5+), which drops structural updates.
 
 An NNX transform reads the mode when it is made (``nnx.jit(f)``, ``@nnx.vmap``): its own
 ``graph=``/``graph_updates=`` options, else the current ``nnx.set_graph_mode`` /
@@ -6,9 +6,10 @@ An NNX transform reads the mode when it is made (``nnx.jit(f)``, ``@nnx.vmap``):
 ``nnx_graph_updates`` flag (``flax.config.update(...)``, or the environment variables
 ``NNX_GRAPH_MODE`` / ``NNX_GRAPH_UPDATES`` read when flax is imported). Either one off drops a
 new or replaced attribute, a replaced Variable and ``sow`` silently
-(``../shared/flax-ground-truth.md``, "Tree mode"; measured on flax 0.12.8 for nnx.jit,
-nnx.grad and nnx.vmap). ``nnx.set_graph_mode(False)`` is process-wide from the call on, for
-its block as a ``with``, and for the function's body as a decorator.
+(``../shared/flax-ground-truth.md``, "Tree mode"; measured on flax 0.12.8 and 0.12.12 for
+nnx.jit, grad, value_and_grad, vmap and remat). ``nnx.set_graph_mode(False)`` is
+process-wide from the call on, for its block as a ``with``, and for the function's body as a
+decorator.
 
 What this module tells from one file: the options at the transform, then the statements
 before it in every block around it (the last mode call wins), the ``with`` blocks and the
@@ -39,15 +40,24 @@ from nnx_lint.analysis.nnx_api import Effect, JitKind
 from nnx_lint.analysis.scopes import FastVisitor, Scope
 from nnx_lint.analysis.state_changes import NnxParam, Resolver, chain
 
+
+class Option(enum.Enum):
+    """What a setting turns off: graph mode (tree mode), or graph updates (simple graph mode);
+    the value is the transforms' keyword."""
+
+    GRAPH = "graph"
+    GRAPH_UPDATES = "graph_updates"
+
+
 # The mode's setters and what each turns off, by qualified name.
 SETTERS = {
-    f"{nnx_api.NNX}.set_graph_mode": "graph",
-    f"{nnx_api.NNX}.set_graph_updates": "graph_updates",
-    f"{nnx_api.NNX}.graph.set_graph_mode": "graph",
-    f"{nnx_api.NNX}.graph.set_graph_updates": "graph_updates",
+    f"{nnx_api.NNX}.set_graph_mode": Option.GRAPH,
+    f"{nnx_api.NNX}.set_graph_updates": Option.GRAPH_UPDATES,
+    f"{nnx_api.NNX}.graph.set_graph_mode": Option.GRAPH,
+    f"{nnx_api.NNX}.graph.set_graph_updates": Option.GRAPH_UPDATES,
 }
-FLAGS = {"nnx_graph_mode": "graph", "nnx_graph_updates": "graph_updates"}
-ENVIRON = {"NNX_GRAPH_MODE": "graph", "NNX_GRAPH_UPDATES": "graph_updates"}
+FLAGS = {"nnx_graph_mode": Option.GRAPH, "nnx_graph_updates": Option.GRAPH_UPDATES}
+ENVIRON = {"NNX_GRAPH_MODE": Option.GRAPH, "NNX_GRAPH_UPDATES": Option.GRAPH_UPDATES}
 CONFIG_UPDATE = ("flax.config.update", "flax.configurations.config.update")
 # flax's static_bool_env: the words it reads as False (case-insensitive).
 FALSE_WORDS = frozenset({"n", "no", "f", "false", "off", "0"})
@@ -61,12 +71,12 @@ class TreeMode:
     (line 3), ..."""
 
     why: str
-    option: str  # what is off: "graph" (tree mode) or "graph_updates" (simple graph mode)
+    option: Option  # what is off
 
 
 @dataclass(frozen=True)
 class _Setting:
-    option: str  # "graph" or "graph_updates"
+    option: Option
     on: bool
     why: str
 
@@ -88,15 +98,15 @@ def tree_mode(ctx: FileContext, node: cst.CSTNode, options: Sequence[cst.Arg]) -
     if any(value is None for value in own.values()):
         return None
     if own.get("graph") is False:
-        return TreeMode("`graph=False`", "graph")
+        return TreeMode("`graph=False`", Option.GRAPH)
     if own.get("graph_updates") is False:
-        return TreeMode("`graph_updates=False`", "graph_updates")
+        return TreeMode("`graph_updates=False`", Option.GRAPH_UPDATES)
     if not any(word in ctx.source for word in TEXT):
         return None
     scoped = scope_mode(ctx, node)
-    for option in ("graph", "graph_updates"):
+    for option in Option:
         setting = scoped.get(option)
-        if option not in own and setting is not None and not setting.on:
+        if option.value not in own and setting is not None and not setting.on:
             return TreeMode(setting.why, option)
     return None
 
@@ -106,9 +116,9 @@ def mode_at(ctx: FileContext, node: cst.CSTNode) -> TreeMode | None:
     return tree_mode(ctx, node, ())
 
 
-def scope_mode(ctx: FileContext, node: cst.CSTNode) -> dict[str, _Setting]:
+def scope_mode(ctx: FileContext, node: cst.CSTNode) -> dict[Option, _Setting]:
     """The mode settings in force at ``node``: option -> the nearest setting before it."""
-    found: dict[str, _Setting] = {}
+    found: dict[Option, _Setting] = {}
     current: cst.CSTNode | None = node
     child: cst.CSTNode = node
     while current is not None:
@@ -132,7 +142,7 @@ def scope_mode(ctx: FileContext, node: cst.CSTNode) -> dict[str, _Setting]:
     return found
 
 
-def _note(found: dict[str, _Setting], setting: _Setting | None) -> None:
+def _note(found: dict[Option, _Setting], setting: _Setting | None) -> None:
     if setting is not None and setting.option not in found:  # the nearest one wins
         found[setting.option] = setting
 

@@ -88,7 +88,12 @@ transform in graph mode.
 
 def check(ctx: FileContext) -> Iterator[Diagnostic]:
     from nnx_lint.analysis.state_changes import nnx_params
-    from nnx_lint.analysis.tree_mode import structural_changes, transformed_functions, tree_mode
+    from nnx_lint.analysis.tree_mode import (
+        Option,
+        structural_changes,
+        transformed_functions,
+        tree_mode,
+    )
     from nnx_lint.analysis.versions import GRAPH_UPDATES_OPTION, TREE_MODE_JIT, target_flax
 
     version = target_flax(ctx.settings.target_flax_version)
@@ -98,7 +103,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         site = transformed.site
         assert site.function is not None  # transformed_functions yields functions only
         mode = tree_mode(ctx, site.report_node, site.options)
-        if mode is None or (mode.option == "graph_updates" and version < GRAPH_UPDATES_OPTION):
+        if mode is None or (mode.option is Option.GRAPH_UPDATES and version < GRAPH_UPDATES_OPTION):
             continue
         params = {k: p for k, p in nnx_params(ctx, site).items() if not p.instance.hijax}
         for change in structural_changes(ctx, site.function, params):
@@ -128,9 +133,8 @@ def _finding(
     because = f": {'; '.join(change.reasons)}" if change.reasons else ""
     message = (
         f"{head}, which drops changes to an object's structure silently: {did}{because}. "
-        "That change "
-        f"is lost when the call returns; only values written in place into the Variables "
-        f"`{change.param}` held (`x[...] = v`) come back"
+        "That change is lost when the call returns; only values written in place into the "
+        f"Variables `{change.param}` held (`x[...] = v`) come back"
     )
     short = f"`{transform}` runs {name} in tree mode: {did}, which it drops silently"
     related = [Related(ctx.path, ctx.position(site.report_node)[0], f"tree mode: {mode.why}")]
@@ -149,7 +153,7 @@ def _name(site: JitSite) -> str:
 
 
 def _fix(ctx: FileContext, change: StructuralChange) -> Fix | None:
-    """`model.w = nnx.Param(v)` / `model.w = v` -> `model.w[...] = v` (unsafe)."""
+    """`model.w = nnx.Param(v)` -> `model.w[...] = v` (unsafe; see the Fix safety section)."""
     import libcst as cst
 
     from nnx_lint.diagnostics import Applicability, Edit, Fix
