@@ -771,7 +771,7 @@ def test_show_files_and_show_settings(tmp_path):
     assert settings.returncode == 0
     shown = dict((line[:20].strip(), line[20:].strip()) for line in settings.stdout.splitlines())
     assert shown["configuration file"].endswith("pyproject.toml")
-    assert shown["rules enabled"] == "NNX001, NNX003, NNX004"
+    assert shown["rules enabled"] == "NNX001, NNX003, NNX004, NNX005"  # NNX1 is opt-in
     assert "gen/" in shown["exclude"] and shown["files"] == "1"
 
 
