@@ -269,7 +269,7 @@ def test_unusable_config_file(tmp_path, text, expected):
 
 
 NNX0 = ("NNX001", "NNX002", "NNX003", "NNX004", "NNX005")
-NNX1 = ("NNX101", "NNX102", "NNX103", "NNX104")
+NNX1 = ("NNX101", "NNX102", "NNX103", "NNX104", "NNX105", "NNX106")
 
 
 @pytest.mark.parametrize(

@@ -82,21 +82,26 @@ def text_check(rules: Iterable[Rule]) -> Callable[[str], bool]:
     return lambda source: any(check(source) for check in checks)
 
 
-def _load() -> tuple[Rule, ...]:
-    from nnx_lint.rules import (
-        nnx001,
-        nnx002,
-        nnx003,
-        nnx004,
-        nnx005,
-        nnx101,
-        nnx102,
-        nnx103,
-        nnx104,
-    )
+# One module per rule, in code order: each defines RULE.
+RULE_MODULES = (
+    "nnx001",
+    "nnx002",
+    "nnx003",
+    "nnx004",
+    "nnx005",
+    "nnx101",
+    "nnx102",
+    "nnx103",
+    "nnx104",
+    "nnx105",
+    "nnx106",
+)
 
-    modules = (nnx001, nnx002, nnx003, nnx004, nnx005, nnx101, nnx102, nnx103, nnx104)
-    return tuple(module.RULE for module in modules)
+
+def _load() -> tuple[Rule, ...]:
+    from importlib import import_module
+
+    return tuple(import_module(f"nnx_lint.rules.{name}").RULE for name in RULE_MODULES)
 
 
 RULES: tuple[Rule, ...] = _load()
