@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 300
@@ -26,6 +28,24 @@ def env() -> dict[str, str]:
     """The environment for a subprocess: this checkout first on the import path."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path}
+
+
+def run_programs(
+    runner: str, programs: dict[str, str], python: str = sys.executable, **environ: str
+) -> Any:
+    """Run ``runner`` once in ``python`` (CPU): a program that reads ``programs`` ({name:
+    source}) as JSON on its standard input, runs them, and prints its results as JSON on its
+    last line, which is returned."""
+    result = subprocess.run(
+        [python, "-c", runner],
+        input=json.dumps(programs),
+        env={**env(), "JAX_PLATFORMS": "cpu", **environ},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
 
 
 def nnx_lint(

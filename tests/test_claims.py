@@ -14,7 +14,6 @@ on the installed jax/flax (CPU) and the claim is checked:
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -455,16 +454,7 @@ print(json.dumps(results))
 
 def _run(programs: dict[str, str], python: str = sys.executable) -> dict[str, dict[str, object]]:
     """What running each program does, all in one subprocess of ``python``."""
-    result = subprocess.run(
-        [python, "-c", RUNNER],
-        input=json.dumps(programs),
-        env={**helpers.env(), "JAX_PLATFORMS": "cpu"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.splitlines()[-1])
+    return helpers.run_programs(RUNNER, programs, python)
 
 
 @pytest.fixture(scope="module")

@@ -464,16 +464,7 @@ print(json.dumps(results))
 
 
 def _run(programs: dict[str, str], python: str = sys.executable) -> dict[str, dict[str, object]]:
-    result = subprocess.run(
-        [python, "-c", RUNNER],
-        input=json.dumps(programs),
-        env={**helpers.env(), "JAX_PLATFORMS": "cpu"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.splitlines()[-1])
+    return helpers.run_programs(RUNNER, programs, python)
 
 
 def _findings(source: str, name: str, version: tuple[int, ...] | None = None) -> list:

@@ -19,8 +19,6 @@ values, plain arrays) before and after ``run()``, and the twin's after ``eager()
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 
 import helpers
@@ -223,22 +221,12 @@ for key, source in json.loads(sys.stdin.read()).items():
     graphlib.GRAPH_CONTEXT.graph_updates_stack.clear()
     flax.config.update("nnx_graph_mode", initial[0])
     flax.config.update("nnx_graph_updates", initial[1])
-print("RESULTS", json.dumps(results))
+print(json.dumps(results))
 """
 
 
 def _run(programs: dict[str, str], python: str = sys.executable, **environ: str) -> dict[str, dict]:
-    result = subprocess.run(
-        [python, "-c", RUNNER],
-        input=json.dumps(programs),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin", **environ},
-    )
-    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("RESULTS ")]
-    assert result.returncode == 0 and lines, result.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULTS ") :])
+    return helpers.run_programs(RUNNER, programs, python, **environ)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ module inside `nnx.jit` runs (the ValueError is 0.10.5 on).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import helpers
@@ -325,16 +324,7 @@ def expected(name: str, version: tuple[int, ...]) -> str | None:
 
 def outcomes(python: str) -> dict[str, str]:
     programs = {name: PRELUDE + source for name, (source, _, _) in ROWS.items()}
-    result = subprocess.run(
-        [python, "-c", RUNNER],
-        input=json.dumps(programs),
-        env={**helpers.env(), "JAX_PLATFORMS": "cpu"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.splitlines()[-1])
+    return helpers.run_programs(RUNNER, programs, python)
 
 
 def said(name: str, version: tuple[int, ...]) -> str:
