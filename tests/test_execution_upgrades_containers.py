@@ -208,17 +208,28 @@ class Counter(nnx.Module):
     def __init__(self):
         self.count = nnx.Variable(jnp.array(0))
         self.mean = nnx.BatchStat(jnp.zeros(2))
+        self.calls = nnx.Variable(0)  # a Python number: `v[...] += 1` would raise TypeError
+        self.scale = nnx.Variable(jnp.array([1, 2], jnp.int32))
 
     def __call__(self, x):
         self.count.value += 1
         self.mean.value += (x.mean(0) - self.mean.value) / self.count.value
+        self.calls.value += 1
+        self.scale.value *= 0.5  # promotes to float32 (`v[...] *= 0.5` would stay int32)
         return self.mean.value
 
 
 def main():
     model = Counter()
     ys = [np.asarray(model(jnp.full((2, 2), float(i)))).tolist() for i in range(3)]
-    return {"ys": ys, "count": int(model.count.get_value()), "dtype": str(model.count.dtype)}
+    return {
+        "ys": ys,
+        "count": int(model.count.get_value()),
+        "dtype": str(model.count.dtype),
+        "calls": model.calls.get_value(),
+        "scale": np.asarray(model.scale.get_value()).tolist(),
+        "scale_dtype": str(model.scale.get_value().dtype),
+    }
 
 
 RESULT = main()
@@ -368,12 +379,14 @@ def test_value_accesses_warn_and_the_fix_does_not(tmp_path: Path) -> None:
             "'.value' access is now deprecated. For Variable[Array] instances use:",
             "'.value' setter is now deprecated. For Variable[Array] instances use:",
         ]
+    assert original["augmented.py"]["result"]["scale_dtype"] == "float32"
+    assert original["augmented.py"]["result"]["calls"] == 3
     messages = _messages(programs)
-    assert messages.count('"code": "NNX104"') == 15, messages
+    assert messages.count('"code": "NNX104"') == 17, messages
     assert "deprecated since flax 0.12.1" in messages
 
     # --fix: the reads and plain assignments; `+=` stays (its fix is unsafe) and still warns.
-    assert _fix(programs).returncode == 1  # the two `+=` remain
+    assert _fix(programs).returncode == 1  # the four augmented assignments remain
     safe = _drive(tmp_path, sorted(programs.glob("*.py")))
     assert safe["value.py"]["warnings"] == []
     assert _close(safe["value.py"]["result"], original["value.py"]["result"])
@@ -381,7 +394,8 @@ def test_value_accesses_warn_and_the_fix_does_not(tmp_path: Path) -> None:
     assert _close(safe["augmented.py"]["result"], original["augmented.py"]["result"])
     assert safe["augmented.py"]["warnings"] != []
 
-    # --unsafe-fixes: `v.value += x` -> `v[...] += x`, the same here (the dtype is kept).
+    # --unsafe-fixes: `v.value += x` -> `v.set_value(v.get_value() + x)`: the same results,
+    # the Python number still counts and the int32 array is promoted as before.
     assert _fix(programs, "--unsafe-fixes").returncode == 0
     texts = {p.name: p.read_text() for p in programs.glob("*.py")}
     assert all(".value" not in text for text in texts.values())

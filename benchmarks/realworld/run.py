@@ -2,14 +2,19 @@
 repository, named owner+name as in triage.json) and diff the findings against the recorded ones.
 
     python benchmarks/realworld/run.py /path/to/corpus
+    python benchmarks/realworld/run.py /path/to/corpus --select NNX1 --target-flax-version 0.12.8
 
 Prints each finding that is new (not triaged yet) or gone, and each whose claim changed; exits
-1 if there is any. The snapshots are not in this repository: bring them with the session
-tool's fetch (or a git clone) at the commits triage.json names. Not run by .ci/run (no network
-there, and it takes minutes)."""
+1 if there is any. The first form runs the default rules and diffs against triage.json; with
+``--select`` (the opt-in upgrade rules, NNX1) the run passes ``--select`` and
+``--target-flax-version`` on to nnx-lint and diffs against triage-upgrades.json. The
+snapshots are not in this repository: bring them with the session tool's fetch (or a git
+clone) at the commits triage.json names. Not run by .ci/run (no network there, and it takes
+minutes)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -20,7 +25,20 @@ sys.path.insert(0, str(HERE.parents[1] / "tests"))
 from helpers import claim  # noqa: E402  (how tests/test_claims.py reads a message)
 
 
-def findings(repo: Path) -> set[tuple[str, int, int, str, str]]:
+def upgrade_claim(message: str) -> str:
+    """The outcome an upgrade rule's message claims (see triage-upgrades.json's "claims")."""
+    if "raises TypeError" in message:
+        return "TYPEERROR"
+    if "raises ValueError" in message:
+        return "VALUEERROR"
+    if "warns DeprecationWarning" in message:
+        return "WARNS"
+    return "NONE"
+
+
+def findings(
+    repo: Path, options: tuple[str, ...] = (), read: object = claim
+) -> set[tuple[str, int, int, str, str]]:
     """(path, cell, line, code, claim) of every finding; cell 0 outside notebooks."""
     # Documentation is linted when named (or included by configuration): name every file.
     docs = sorted(
@@ -29,26 +47,51 @@ def findings(repo: Path) -> set[tuple[str, int, int, str, str]]:
         if p.suffix in (".md", ".rst") and p.is_file() and ".git" not in p.parts
     )
     out = subprocess.run(
-        [sys.executable, "-m", "nnx_lint", "--no-cache", "--output-format", "json", ".", *docs],
+        [
+            sys.executable,
+            "-m",
+            "nnx_lint",
+            "--no-cache",
+            *options,
+            "--output-format",
+            "json",
+            ".",
+            *docs,
+        ],
         cwd=repo,
         capture_output=True,
         text=True,
         check=False,
     ).stdout
+    assert callable(read)
     return {
         (
             Path(d["filename"]).resolve().relative_to(repo.resolve()).as_posix(),
             d["cell"] or 0,
             d["location"]["row"],
             d["code"],
-            claim(d["message"]),
+            read(d["message"]),
         )
         for d in json.loads(out)
     }
 
 
-def main(corpus: Path) -> int:
-    triage = json.loads((HERE / "triage.json").read_text())
+def main(corpus: Path, select: str | None = None, target: str | None = None) -> int:
+    options: tuple[str, ...] = ()
+    read: object = claim
+    name = "triage.json"
+    if select is not None:
+        options = ("--select", select)
+        if target is not None:
+            options += ("--target-flax-version", target)
+        read = upgrade_claim
+        name = "triage-upgrades.json"
+    triage = json.loads((HERE / name).read_text())
+    if select is not None and (select, target) != (triage["select"], triage["target"]):
+        print(
+            f"{name} triages --select {triage['select']} --target-flax-version "
+            f"{triage['target']}; this run differs from it"
+        )
     differences = 0
     for name in triage["repositories"]:
         repo = corpus / name
@@ -60,7 +103,13 @@ def main(corpus: Path) -> int:
             for f in triage["findings"]
             if f["repo"] == name
         }
-        found = findings(repo)
+        found = findings(repo, options, read)
+        if "codes" in triage:  # the rules the triage covers; others are counted, not diffed
+            other = {item for item in found if item[3] not in triage["codes"]}
+            if other:
+                codes = ", ".join(sorted({item[3] for item in other}))
+                print(f"{name}: {len(other)} findings of rules not triaged here ({codes})")
+            found -= other
         for item in sorted(found - recorded):
             print(f"{name}: new   {item}")
         for item in sorted(recorded - found):
@@ -71,4 +120,9 @@ def main(corpus: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1] if len(sys.argv) > 1 else ".")))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpus", nargs="?", default=".", type=Path)
+    parser.add_argument("--select", help="the upgrade rules (NNX1): diff triage-upgrades.json")
+    parser.add_argument("--target-flax-version", dest="target")
+    args = parser.parse_args()
+    sys.exit(main(args.corpus, args.select, args.target))

@@ -259,20 +259,67 @@ def static_containers(ctx: FileContext) -> Iterator[StaticContainer]:
         if cls is None:
             continue
         declared = _declared_data(ctx, node)
+        init_data: set[str] = set()  # attributes `__init__` makes data somewhere
+        for fn in _methods(node):
+            self_name = _self_name(fn)
+            if fn.name.value == "__init__" and self_name is not None:
+                init_data = {
+                    attr
+                    for attr, value in _self_assignments(list(_own_nodes(fn)), self_name)
+                    if _makes_data(ctx, value)
+                }
         for fn in _methods(node):
             self_name = _self_name(fn)
             if self_name is None:
                 continue
             nodes = list(_own_nodes(fn))
-            for stmt in nodes:
+            outside_init = fn.name.value != "__init__"
+            for i, stmt in enumerate(nodes):
                 if not isinstance(stmt, cst.Assign) or len(stmt.targets) != 1:
                     continue
                 attr = _self_attr(stmt.targets[0].target, self_name)
-                if attr is None or attr in declared:
+                if attr is None or attr in declared or (outside_init and attr in init_data):
                     continue
+                if any(
+                    a == attr and _makes_data(ctx, v)
+                    for a, v in _self_assignments(nodes[:i], self_name)
+                ):
+                    continue  # the attribute is data already: a container of data is fine
                 found = _container(ctx, stmt.value, fn, nodes, self_name, attr, cls)
-                if found is not None:
-                    yield found
+                if found is None:
+                    continue
+                if found.when == "built" and any(
+                    a == attr for a, _ in _self_assignments(nodes[i + 1 :], self_name)
+                ):
+                    continue  # assigned again before `__init__` returns (`nnx.data(self.x)`)
+                yield found
+
+
+def _self_assignments(
+    nodes: list[cst.CSTNode], self_name: str
+) -> Iterator[tuple[str, cst.BaseExpression]]:
+    """``self.<attr> = <value>`` (and annotated) among ``nodes``: (attr, value)."""
+    for node in nodes:
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                attr = _self_attr(target.target, self_name)
+                if attr is not None:
+                    yield attr, node.value
+        elif isinstance(node, cst.AnnAssign) and node.value is not None:
+            attr = _self_attr(node.target, self_name)
+            if attr is not None:
+                yield attr, node.value
+
+
+def _makes_data(ctx: FileContext, value: cst.BaseExpression) -> bool:
+    """Does assigning ``value`` make an attribute data (flax 0.12 keeps an attribute's first
+    status: ``nnx.data(...)``, a Module, Variable or array), so that a container of data
+    assigned to it later is accepted?"""
+    if _call_qualname(ctx, value) == f"{nnx_api.NNX}.data":
+        return True
+    if _kind(value) is not None:
+        return False  # a plain container is static itself
+    return _describe(ctx, value) is not None
 
 
 def _container(
@@ -339,19 +386,40 @@ class ValueAccess:
     variable: cst.BaseExpression
     cls: str  # the Variable class
     access: str  # Access.*
-    statement: cst.Assign | cst.AugAssign | None  # for writes
+    # for writes: the statement (an Assign, AugAssign, or the For / With / comprehension whose
+    # target it is)
+    statement: cst.CSTNode | None
+
+
+def _targets(target: cst.BaseExpression) -> Iterator[cst.BaseExpression]:
+    """An assignment target and, inside tuple and list targets, each element's."""
+    yield target
+    if isinstance(target, cst.Tuple | cst.List):
+        for element in target.elements:
+            yield from _targets(element.value)
+    elif isinstance(target, cst.StarredElement):
+        yield from _targets(target.value)
 
 
 def value_accesses(ctx: FileContext) -> Iterator[ValueAccess]:
-    writes: dict[int, cst.Assign | cst.AugAssign] = {}
+    writes: dict[int, cst.CSTNode] = {}
     deleted: set[int] = set()
     attributes: list[cst.Attribute] = []
     for node in _walk(ctx.module):
         if isinstance(node, cst.Assign):
             for target in node.targets:
-                writes[id(target.target)] = node
+                for t in _targets(target.target):
+                    writes[id(t)] = node
         elif isinstance(node, cst.AugAssign):
             writes[id(node.target)] = node
+        elif isinstance(node, cst.AnnAssign) and node.value is not None:
+            writes[id(node.target)] = node
+        elif isinstance(node, cst.For | cst.CompFor):
+            for t in _targets(node.target):
+                writes[id(t)] = node
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            for t in _targets(node.asname.name):
+                writes[id(t)] = node
         elif isinstance(node, cst.Del):
             deleted.update(id(n) for n in _walk(node.target))
         elif isinstance(node, cst.Attribute) and node.attr.value == "value":

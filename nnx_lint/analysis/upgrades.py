@@ -11,7 +11,7 @@ from functools import cached_property
 import libcst as cst
 
 from nnx_lint.analysis.context import FileContext, Instance, Ref
-from nnx_lint.analysis.nnx_api import NNX
+from nnx_lint.analysis.nnx_api import NNX, normalize
 from nnx_lint.analysis.scopes import (
     Binding,
     BindingKind,
@@ -185,6 +185,10 @@ class Optimizers:
                 return False, None
             if value.annotated and ctx.index.subclasses(value.cls):
                 return False, None  # a subclass may define its own update
+            if value.annotated and self.builds_model_and_optimizer:
+                # `nnx.ModelAndOptimizer` subclasses `nnx.Optimizer` and keeps `update(grads)`:
+                # in a file that builds one, the annotation does not tell which it is.
+                return False, None
             return True, self._constructed_by(expr, place)
         if isinstance(expr, cst.Name):
             binding = self._binding(expr.value, place)
@@ -335,6 +339,22 @@ class Optimizers:
             if not self.same_object(built.model, built.place, at):
                 return False
         return True
+
+    @cached_property
+    def builds_model_and_optimizer(self) -> bool:
+        """Does the file build an ``nnx.ModelAndOptimizer`` (or a project subclass of it)?"""
+        index = self.ctx.index
+        for call, scope, order in self.ctx.scopes.calls:
+            value = self.ctx.evaluate(call.func, scope, order)
+            if not isinstance(value, Ref):
+                continue
+            if normalize(value.qualname) == MODEL_AND_OPTIMIZER or any(
+                normalize(index.resolve(base)) == MODEL_AND_OPTIMIZER
+                for facts in index.ancestors(value.qualname)
+                for base in facts.bases
+            ):
+                return True
+        return False
 
     @cached_property
     def attribute_writes(self) -> dict[str, list[cst.Attribute]]:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from nnx_lint.rules import Rule, report
 
 if TYPE_CHECKING:
+    import libcst as cst
+
     from nnx_lint.analysis.containers import ValueAccess
     from nnx_lint.analysis.context import FileContext
     from nnx_lint.diagnostics import Diagnostic, Fix
@@ -66,7 +68,7 @@ class Counter(nnx.Module):
 
     def __call__(self, x):
         self.total.set_value(self.total.get_value() + x.sum())
-        self.count[...] += 1
+        self.count.set_value(self.count.get_value() + 1)
         return self.total.get_value() / self.count.get_value()
 ```
 For a Variable holding an array, `variable[...]` reads the same value as `get_value()`.
@@ -80,11 +82,16 @@ holding a Python number, `None`, a tuple or a dict, and assigning `v[...] = x` w
 existing array (a new shape raises "Incompatible types for broadcasting", a new dtype is cast
 to the old one, a numpy value is overwritten in place), where `v.value = x` replaced it.
 
-An augmented assignment `v.value += x` becomes `v[...] += x`, as flax's own error for
-`v += x` advises: unsafe (with `--unsafe-fixes`), as the result is cast to the Variable's
-dtype and shape (an `int32` array `+= 0.5` stays `int32`, where `.value += 0.5` made it
-`float32`), and it fails for a Variable holding a Python number. An assignment with several
-targets (`a = v.value = x`) gets no fix.
+An augmented assignment `v.value += x` becomes `v.set_value(v.get_value() + x)`, which is
+what `v.value += x` runs for a jax array or a Python number (same dtype promotion: an
+`int32` array `+= 0.5` becomes `float32`, measured on flax 0.12.8), with `--unsafe-fixes`
+only: a value that changes in place (a numpy array, a list) was changed in place by `+=`,
+where `+` makes a new one, so another reference to it no longer sees the change. It does
+not write `v[...] += x`: that casts the result to the Variable's dtype (the `int32` array
+stays `int32`) and fails for a Variable holding a Python number. No fix where the Variable
+is not a name or attributes of one (it would be evaluated twice), for an assignment with
+several targets (`a = v.value = x`), an element of a tuple target (`v.value, w.value = ...`),
+or the target of a loop or `with`.
 """
 
 READ = (
@@ -119,7 +126,7 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         short = SHORT.format(cls=cls)
         fix = _fix(ctx, found)
         if fix is None:
-            help_ = f"write `{var}.set_value(...)` (no automatic fix: several targets)"
+            help_ = f"write `{var}.set_value(...)` (no automatic fix: {_unfixable(found)})"
             yield report(ctx, CODE, found.node, text, None, help_, summary=short)
         else:
             yield report(ctx, CODE, found.node, text, fix, summary=short)
@@ -144,14 +151,25 @@ def _fix(ctx: FileContext, found: ValueAccess) -> Fix | None:
         return Fix(Applicability.SAFE, title, (Edit(a, b, f"{var}.get_value()"),))
     statement = found.statement
     if isinstance(statement, cst.AugAssign):
-        a, b = ctx.span(found.node)
+        if not _plain(found.variable):
+            return None  # the rewrite evaluates the Variable's expression twice
+        operator = ctx.code(statement.operator).strip()[:-1]
+        r_start, r_end = ctx.span(statement.value)
+        value = ctx.source[r_start:r_end]
+        atoms = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float)
+        if not statement.value.lpar and not isinstance(statement.value, atoms):
+            value = f"({value})"  # `v.value *= a + b` is `v.value * (a + b)`
+        a, b = ctx.span(statement)
+        text = f"{var}.set_value({var}.get_value() {operator} {value})"
         title = (
-            "Use `[...]` (unsafe: the result is written into the Variable's existing dtype "
-            "and shape)"
+            f"Use `set_value(get_value() {operator} ...)`, what `.value {operator}=` runs "
+            "(unsafe: a value that changes in place, a numpy array or a list, was changed in "
+            "place before)"
         )
-        return Fix(Applicability.UNSAFE, title, (Edit(a, b, f"{var}[...]"),))
-    assert isinstance(statement, cst.Assign)  # a write
-    if len(statement.targets) != 1:
+        return Fix(Applicability.UNSAFE, title, (Edit(a, b, text),))
+    if not isinstance(statement, cst.Assign) or len(statement.targets) != 1:
+        return None  # several targets, an element of a tuple target, a loop's target
+    if statement.targets[0].target is not found.node:
         return None
     a, b = ctx.span(statement)
     v_start, v_end = ctx.span(statement.value)
@@ -160,6 +178,31 @@ def _fix(ctx: FileContext, found: ValueAccess) -> Fix | None:
         value = f"({value})"  # `v.value = a, b`
     title = "Use `set_value(...)`, which the `.value` setter calls (without the warning)"
     return Fix(Applicability.SAFE, title, (Edit(a, b, f"{var}.set_value({value})"),))
+
+
+def _plain(expr: cst.BaseExpression) -> bool:
+    """Names and attributes only: evaluating it twice gives the same object."""
+    import libcst as cst
+
+    while isinstance(expr, cst.Attribute):
+        expr = expr.value
+    return isinstance(expr, cst.Name)
+
+
+def _unfixable(found: ValueAccess) -> str:
+    """Why a write gets no fix."""
+    import libcst as cst
+
+    statement = found.statement
+    if isinstance(statement, cst.Assign):
+        if len(statement.targets) != 1:
+            return "several targets"
+        return "an element of a tuple or list target"
+    if isinstance(statement, cst.AnnAssign):
+        return "an annotated assignment"
+    if isinstance(statement, cst.AugAssign):
+        return "the Variable's expression would be evaluated twice"
+    return "the target of a loop or `with`"
 
 
 def prefilter(source: str) -> bool:
