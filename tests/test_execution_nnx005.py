@@ -19,6 +19,7 @@ values, plain arrays) before and after ``run()``, and the twin's after ``eager()
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import helpers
@@ -345,3 +346,21 @@ def test_the_claims_and_fixes_on_other_flax_versions():
         checked += 1
     if not checked:
         pytest.skip("no interpreter with flax 0.12.5+")
+
+
+def test_a_mode_set_before_a_def_and_undone_is_not_claimed():
+    """`nnx.set_graph_mode(False)`, then a def that makes `nnx.jit(step)`, then the mode set
+    back before the def is called: the transform runs in graph mode and keeps the attribute
+    (the negative fixture `nnx005_mode_undone.py`, run as written)."""
+    from pathlib import Path
+
+    path = Path(__file__).parent / "fixtures" / "negative" / "nnx005_mode_undone.py"
+    source = path.read_text()
+    assert _nnx005(source) == []
+    ran = subprocess.run(
+        [sys.executable, "-c", source],
+        capture_output=True,
+        text=True,
+        env={**helpers.env(), "JAX_PLATFORMS": "cpu"},
+    )
+    assert ran.stdout.strip() == "True", ran.stderr[-2000:]

@@ -117,29 +117,77 @@ def mode_at(ctx: FileContext, node: cst.CSTNode) -> TreeMode | None:
 
 
 def scope_mode(ctx: FileContext, node: cst.CSTNode) -> dict[Option, _Setting]:
-    """The mode settings in force at ``node``: option -> the nearest setting before it."""
+    """The mode settings in force at ``node``: option -> the nearest setting before it.
+
+    Within the function (or module body) the transform is made in, the statements before it
+    tell the mode. Once the walk leaves a function, what stands before the def in the outer
+    blocks is not evidence of the mode when the function is called (a later
+    `nnx.set_graph_mode(True)` may run first): a setting there counts only if the file sets
+    that option to nothing else anywhere (one `nnx.set_graph_mode(False)`, never undone). The
+    decorators of the functions around it do count: they run the body in their mode."""
     found: dict[Option, _Setting] = {}
     current: cst.CSTNode | None = node
     child: cst.CSTNode = node
+    crossed = False  # the walk has left a function: outer settings need the whole file's say
+    settled: dict[Option, bool] | None = None
+
+    def note(setting: _Setting | None) -> None:
+        nonlocal settled
+        if setting is None or setting.option in found:
+            return
+        if crossed:
+            if settled is None:
+                settled = _settled(ctx)
+            if settled.get(setting.option) is not setting.on:
+                return  # set otherwise elsewhere in the file: when it runs cannot be told
+        found[setting.option] = setting
+
     while current is not None:
-        if isinstance(current, cst.FunctionDef) and child is current.body:
-            for dec in current.decorators:  # they run the body in their mode
-                _note(found, _setter(ctx, dec.decorator, "a decorator"))
-        if isinstance(current, cst.With) and child is current.body:
+        if isinstance(current, cst.FunctionDef | cst.Lambda) and child is current.body:
+            if isinstance(current, cst.FunctionDef):
+                for dec in current.decorators:  # they run the body in their mode
+                    note(_setter(ctx, dec.decorator, "a decorator"))
+            crossed = True
+        if isinstance(current, cst.With) and child is current.body and not crossed:
             for item in current.items:
-                _note(found, _setter(ctx, item.item, "a `with` block"))
+                note(_setter(ctx, item.item, "a `with` block"))
         body = _statements(current)
         if body is not None and child is not current:
             index = next((i for i, s in enumerate(body) if s is child), len(body))
             for statement in reversed(body[:index]):
                 for setting in _statement_settings(ctx, statement):
-                    _note(found, setting)
+                    note(setting)
             if isinstance(current, cst.Module):
                 for setting in _environment(ctx, current):
-                    _note(found, setting)
+                    note(setting)
         child = current
         current = ctx.parent(current)
     return found
+
+
+def _settled(ctx: FileContext) -> dict[Option, bool]:
+    """The options the whole file sets to one value only (by statements, `with` blocks,
+    decorators or environment variables): option -> that value."""
+    walk = _AllSettings(ctx)
+    walk.walk(ctx.module)
+    for setting in _environment(ctx, ctx.module):
+        walk.values.setdefault(setting.option, set()).add(setting.on)
+    return {option: next(iter(seen)) for option, seen in walk.values.items() if len(seen) == 1}
+
+
+class _AllSettings(FastVisitor):
+    def __init__(self, ctx: FileContext) -> None:
+        self.ctx = ctx
+        self.values: dict[Option, set[bool]] = {}
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        for setting in _statement_settings(self.ctx, node):
+            self.values.setdefault(setting.option, set()).add(setting.on)
+
+    def visit_Call(self, node: cst.Call) -> None:  # `with` items and decorators too
+        setting = _setter(self.ctx, node, "")
+        if setting is not None:
+            self.values.setdefault(setting.option, set()).add(setting.on)
 
 
 def _note(found: dict[Option, _Setting], setting: _Setting | None) -> None:
@@ -371,8 +419,10 @@ class StructuralChange:
 def structural_changes(
     ctx: FileContext, function: Function, params: dict[str, NnxParam]
 ) -> list[StructuralChange]:
-    """The changes the function's own body certainly makes to the structure of the NNX
-    objects its parameters hold (not those of functions defined inside it)."""
+    """The changes the function's own body makes to the structure of the NNX objects its
+    parameters hold, whenever it runs them (a statement under a condition too: when it runs,
+    the change is dropped); not those of functions defined inside it. A call counts when the
+    index tells a structural change its code certainly makes (``Verdict.moved``)."""
     visitor = _Structure(ctx, function, params)
     visitor.walk(function.node.body)
     return visitor.found
