@@ -10,19 +10,70 @@ is a pytree again (the flag is not inherited)."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import libcst as cst
 
 from nnx_lint.analysis import nnx_api
-from nnx_lint.analysis.context import FileContext, Instance, Ref
+from nnx_lint.analysis.context import FileContext, Instance, Ref, is_static_or_classmethod
 from nnx_lint.analysis.scopes import BindingKind, ScopeKind
 
-# jax.numpy functions that return something other than an array.
-_NOT_ARRAYS = frozenset(
-    """shape ndim size dtype result_type iinfo finfo issubdtype isdtype promote_types can_cast
-    isscalar iscomplexobj isrealobj""".split()
+# The jax.numpy functions that make an array, or a list, tuple or named tuple of arrays (read
+# on jax 0.10.2: those annotated to return one, the ufuncs (`add`, ...), `where`, `unique`,
+# `cross`, ..., and the scalar types, `jnp.float32(1.0)` being an array). Not: `shape`,
+# `dtype`, `result_type`, `iinfo`, `vectorize`, `frompyfunc`, `broadcast_shapes`, `can_cast`,
+# `isscalar`, ... Every function of jax.numpy.linalg and jax.numpy.fft makes arrays.
+_JNP_ARRAYS = frozenset(
+    """
+    abs absolute acos acosh add all allclose amax amin angle any append apply_along_axis
+    apply_over_axes arange arccos arccosh arcsin arcsinh arctan arctan2 arctanh argmax argmin
+    argpartition argsort argwhere around array array_equal array_equiv array_split asarray
+    asin asinh astype atan atan2 atanh atleast_1d atleast_2d atleast_3d average bartlett
+    bfloat16 bincount bitwise_and bitwise_count bitwise_invert bitwise_left_shift bitwise_not
+    bitwise_or bitwise_right_shift bitwise_xor blackman block bool bool_ broadcast_arrays
+    broadcast_to cbrt cdouble ceil choose clip column_stack complex128 complex64 complex_
+    compress concat concatenate conj conjugate convolve copy copysign corrcoef correlate cos
+    cosh count_nonzero cov cross csingle cumprod cumsum cumulative_prod cumulative_sum deg2rad
+    degrees delete diag diag_indices diag_indices_from diagflat diagonal diff digitize divide
+    divmod dot double dsplit dstack ediff1d einsum empty empty_like equal exp exp2 expand_dims
+    expm1 extract eye fabs fill_diagonal flatnonzero flip fliplr flipud float16 float32
+    float4_e2m1fn float64 float8_e3m4 float8_e4m3 float8_e4m3b11fnuz float8_e4m3fn
+    float8_e4m3fnuz float8_e5m2 float8_e5m2fnuz float8_e8m0fnu float_ float_power floor
+    floor_divide fmax fmin fmod frexp from_dlpack frombuffer fromfile fromfunction fromiter
+    fromstring full full_like gcd geomspace gradient greater greater_equal hamming hanning
+    heaviside histogram histogram2d histogram_bin_edges histogramdd hsplit hstack hypot i0
+    identity imag indices inner insert int1 int16 int2 int32 int4 int64 int8 int_ interp
+    intersect1d invert isclose iscomplex isfinite isin isinf isnan isneginf isposinf isreal
+    ix_ kaiser kron lcm ldexp left_shift less less_equal lexsort linspace load log log10 log1p
+    log2 logaddexp logaddexp2 logical_and logical_not logical_or logical_xor logspace
+    mask_indices matmul matrix_transpose matvec max maximum mean median meshgrid min minimum
+    mod modf moveaxis multiply nan_to_num nanargmax nanargmin nancumprod nancumsum nanmax
+    nanmean nanmedian nanmin nanpercentile nanprod nanquantile nanstd nansum nanvar negative
+    nextafter nonzero not_equal ones ones_like outer packbits pad partition percentile
+    permute_dims piecewise place poly polyadd polyder polydiv polyfit polyint polymul polysub
+    polyval positive pow power prod ptp put put_along_axis quantile rad2deg radians ravel
+    ravel_multi_index real reciprocal remainder repeat reshape resize right_shift rint roll
+    rollaxis roots rot90 round searchsorted select setdiff1d setxor1d sign signbit sin sinc
+    single sinh sort sort_complex spacing split sqrt square squeeze stack std subtract sum
+    swapaxes take take_along_axis tan tanh tensordot tile trace transpose trapezoid tri tril
+    tril_indices tril_indices_from trim_zeros triu triu_indices triu_indices_from true_divide
+    trunc uint uint1 uint16 uint2 uint32 uint4 uint64 uint8 union1d unique unique_values
+    unpackbits unravel_index unstack unwrap vander var vdot vecdot vecmat vsplit vstack where
+    zeros zeros_like
+    """.split()
+)
+_JNP_ARRAY_MODULES = ("jax.numpy.linalg", "jax.numpy.fft")
+# The jax.random functions that make keys or arrays (not `key_impl`, `default_prng_impl`, ...).
+_RANDOM_ARRAYS = frozenset(
+    """
+    PRNGKey ball bernoulli beta binomial bits categorical cauchy chisquare choice clone
+    dirichlet double_sided_maxwell exponential f fold_in gamma generalized_normal geometric
+    gumbel key key_data laplace loggamma logistic lognormal maxwell multinomial
+    multivariate_normal normal orthogonal pareto permutation poisson rademacher randint
+    rayleigh split t triangular truncated_normal uniform wald weibull_min wrap_key_data
+    """.split()
 )
 # numpy functions that make an ndarray (numpy scalars such as np.float32(1.0) are static).
 _NUMPY_ARRAYS = frozenset(
@@ -46,9 +97,11 @@ def makes_array(ctx: FileContext, node: cst.BaseExpression) -> bool:
     if qual is None:
         return False
     head, _, last = qual.rpartition(".")
-    if qual.startswith(("jax.numpy.", "jax.random.")):
-        return last not in _NOT_ARRAYS
-    return head == "numpy" and last in _NUMPY_ARRAYS
+    if head == "jax.numpy":
+        return last in _JNP_ARRAYS
+    if head == "jax.random":
+        return last in _RANDOM_ARRAYS
+    return head in _JNP_ARRAY_MODULES or (head == "numpy" and last in _NUMPY_ARRAYS)
 
 
 def _describe(ctx: FileContext, node: cst.BaseExpression) -> str | None:
@@ -58,7 +111,7 @@ def _describe(ctx: FileContext, node: cst.BaseExpression) -> str | None:
         return data_in(ctx, node)
     value = ctx.value_at(node)
     if isinstance(value, Instance) and (
-        value.nnx or (value.cls is not None and is_variable_class(ctx, value.cls))
+        value.nnx or (value.cls is not None and ctx.index.is_variable(value.cls))
     ):
         if value.cls is None:
             return "an NNX object"
@@ -89,13 +142,28 @@ def data_in(ctx: FileContext, node: cst.BaseExpression) -> str | None:
     return None
 
 
-def _kind(node: cst.BaseExpression) -> str | None:
+class Container(enum.Enum):
+    """The plain container types a Module attribute can hold (the value is the type's name)."""
+
+    LIST = "list"
+    TUPLE = "tuple"
+    DICT = "dict"
+
+
+class When(enum.Enum):
+    """When flax 0.12 raises for a static attribute holding data."""
+
+    ASSIGNED = "assigned"  # at the assignment
+    BUILT = "built"  # when `__init__` returns (data added to the container after it)
+
+
+def _kind(node: cst.BaseExpression) -> Container | None:
     if isinstance(node, cst.List | cst.ListComp):
-        return "list"
+        return Container.LIST
     if isinstance(node, cst.Tuple):
-        return "tuple"
+        return Container.TUPLE
     if isinstance(node, cst.Dict | cst.DictComp):
-        return "dict"
+        return Container.DICT
     return None
 
 
@@ -107,10 +175,10 @@ class StaticContainer:
     cls: str  # the class's qualified name
     attr: str
     value: cst.BaseExpression  # the assigned expression (a literal, or a name bound to one)
-    kind: str  # "list", "tuple", "dict"
+    kind: Container
     data: str  # what data it holds, described
     appended: bool  # the data arrives later (`.append`, `[k] = `), not in the literal
-    when: str  # "assigned" (raises at the assignment) or "built" (when __init__ returns)
+    when: When
 
 
 def _is_module_class(ctx: FileContext, node: cst.ClassDef) -> str | None:
@@ -178,14 +246,10 @@ def _methods(node: cst.ClassDef) -> Iterator[cst.FunctionDef]:
             yield stmt
 
 
-def _self_name(fn: cst.FunctionDef) -> str | None:
+def _self_name(ctx: FileContext, fn: cst.FunctionDef) -> str | None:
     params = [*fn.params.posonly_params, *fn.params.params]
-    if not params:
+    if not params or is_static_or_classmethod(fn, ctx):
         return None
-    for dec in fn.decorators:
-        d = dec.decorator
-        if isinstance(d, cst.Name) and d.value in ("staticmethod", "classmethod"):
-            return None
     return params[0].name.value
 
 
@@ -261,7 +325,7 @@ def static_containers(ctx: FileContext) -> Iterator[StaticContainer]:
         declared = _declared_data(ctx, node)
         init_data: set[str] = set()  # attributes `__init__` makes data somewhere
         for fn in _methods(node):
-            self_name = _self_name(fn)
+            self_name = _self_name(ctx, fn)
             if fn.name.value == "__init__" and self_name is not None:
                 init_data = {
                     attr
@@ -269,7 +333,7 @@ def static_containers(ctx: FileContext) -> Iterator[StaticContainer]:
                     if _makes_data(ctx, value)
                 }
         for fn in _methods(node):
-            self_name = _self_name(fn)
+            self_name = _self_name(ctx, fn)
             if self_name is None:
                 continue
             nodes = list(_own_nodes(fn))
@@ -288,7 +352,7 @@ def static_containers(ctx: FileContext) -> Iterator[StaticContainer]:
                 found = _container(ctx, stmt.value, fn, nodes, self_name, attr, cls)
                 if found is None:
                     continue
-                if found.when == "built" and any(
+                if found.when is When.BUILT and any(
                     a == attr for a, _ in _self_assignments(nodes[i + 1 :], self_name)
                 ):
                     continue  # assigned again before `__init__` returns (`nnx.data(self.x)`)
@@ -342,40 +406,30 @@ def _container(
         return None
     data = data_in(ctx, literal)
     if data is not None:
-        return StaticContainer(cls, attr, value, kind, data, False, "assigned")
+        return StaticContainer(cls, attr, value, kind, data, False, When.ASSIGNED)
     if isinstance(value, cst.Name):  # `layers = []`, `layers.append(Linear(...))`
         data = _added(ctx, nodes, value)
         if data is not None:
-            return StaticContainer(cls, attr, value, kind, data, True, "assigned")
+            return StaticContainer(cls, attr, value, kind, data, True, When.ASSIGNED)
         return None
-    if fn.name.value != "__init__" or kind == "tuple":
+    if fn.name.value != "__init__" or kind is Container.TUPLE:
         return None
     holder = cst.Attribute(cst.Name(self_name), cst.Name(attr))
     data = _added(ctx, nodes, holder)
     if data is not None:  # `self.layers = []`, then `self.layers.append(Linear(...))`
-        return StaticContainer(cls, attr, value, kind, data, True, "built")
+        return StaticContainer(cls, attr, value, kind, data, True, When.BUILT)
     return None
 
 
 # -- NNX104: `.value` on Variables
 
 
-def is_variable_class(ctx: FileContext, qualname: str) -> bool:
-    """Is ``qualname`` flax's ``nnx.Variable`` or a subclass of it (flax's or the project's)?"""
-    variables = {f"{nnx_api.NNX}.{name}" for name in nnx_api.VARIABLE_CLASSES}
-    if nnx_api.normalize(qualname) in variables:
-        return True
-    return any(
-        nnx_api.normalize(base) in variables
-        for facts in ctx.index.ancestors(qualname)
-        for base in facts.bases
-    )
+class Access(enum.Enum):
+    """How ``.value`` is used."""
 
-
-class Access:
     READ = "read"
-    WRITE = "write"
-    AUGMENTED = "augmented"
+    WRITE = "write"  # assigned (also as a loop's, a `with`'s or a tuple's target)
+    AUGMENTED = "augmented"  # `v.value += x`
 
 
 @dataclass(frozen=True)
@@ -385,7 +439,7 @@ class ValueAccess:
     node: cst.Attribute  # the `.value` attribute
     variable: cst.BaseExpression
     cls: str  # the Variable class
-    access: str  # Access.*
+    access: Access
     # for writes: the statement (an Assign, AugAssign, or the For / With / comprehension whose
     # target it is)
     statement: cst.CSTNode | None
@@ -430,7 +484,7 @@ def value_accesses(ctx: FileContext) -> Iterator[ValueAccess]:
         value = ctx.value_at(node.value)
         if not isinstance(value, Instance) or value.container or not value.cls:
             continue
-        if not is_variable_class(ctx, value.cls):
+        if not ctx.index.is_variable(value.cls):
             continue
         if any("value" in f.methods for f in ctx.index.ancestors(value.cls)):
             continue  # the project's Variable class defines its own `value`

@@ -464,7 +464,7 @@ class FileContext:
                 and isinstance(b.scope.node, cst.FunctionDef)  # as for every FUNCTION scope
                 and outer.kind is ScopeKind.CLASS
             ):
-                if not _is_static_or_classmethod(b.scope.node):
+                if not is_static_or_classmethod(b.scope.node, self):
                     return self.instance_of(outer.qualname) or Instance(outer.qualname, False, None)
             return None
         if b.kind is BindingKind.ANNASSIGN and b.annotation is not None:
@@ -487,12 +487,32 @@ def literal(node: cst.BaseExpression) -> object:
     return None
 
 
-def _is_static_or_classmethod(fn: cst.FunctionDef) -> bool:
+_STATIC_DECORATORS = frozenset({"staticmethod", "classmethod"})
+
+
+def is_static_or_classmethod(fn: cst.FunctionDef, ctx: FileContext | None = None) -> bool:
+    """Is ``fn`` a static or class method, decorated with the builtin ``staticmethod`` or
+    ``classmethod`` (``@staticmethod``, ``@builtins.classmethod``)? With ``ctx`` the decorator
+    is resolved where it stands (a name the file binds to something else does not count);
+    without it (while the file's scopes are built), the decorator's last name decides."""
     for dec in fn.decorators:
         d = dec.decorator
-        name = (
-            d.value if isinstance(d, cst.Name) else getattr(getattr(d, "attr", None), "value", "")
-        )
-        if name in ("staticmethod", "classmethod"):
+        if isinstance(d, cst.Name):
+            last = d.value
+        elif isinstance(d, cst.Attribute):
+            last = d.attr.value
+        else:
+            continue
+        if last in _STATIC_DECORATORS and (ctx is None or is_builtin(ctx, d)):
             return True
     return False
+
+
+def is_builtin(ctx: FileContext, node: cst.Name | cst.Attribute) -> bool:
+    """Does ``node`` name the builtin of its name where it stands: a name the file does not
+    bind there (``type``, ``staticmethod``), or ``builtins.<name>``?"""
+    if isinstance(node, cst.Name):
+        ref = ctx.reference(node)
+        return ref is not None and ctx.binding_of(node.value, ref.scope, ref.order) is None
+    value = ctx.value_at(node)
+    return isinstance(value, Ref) and value.qualname == f"builtins.{node.attr.value}"

@@ -42,6 +42,8 @@ FLAGS = frozenset({"deterministic", "use_running_average", "rate", "rngs"})
 
 
 ITEM = "[]"  # in a call path: an element of the attribute before it (`self.blocks[i]`)
+# flax's Variable classes, as `nnx_api.normalize` names them.
+_VARIABLES = frozenset(f"{nnx_api.NNX}.{name}" for name in nnx_api.VARIABLE_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -965,6 +967,7 @@ class ProjectIndex:
             self.classes.update(facts.classes)
             self.class_files.update(dict.fromkeys(facts.classes, key))
         self._module_cache: dict[str, bool] = {}
+        self._variable_cache: dict[str, bool] = {}
         self._effects: dict[tuple[str, str], Verdict] = {}
 
     @classmethod
@@ -1086,6 +1089,17 @@ class ProjectIndex:
                 for base in facts.bases
             )
         return self._module_cache[qualname]
+
+    def is_variable(self, qualname: str) -> bool:
+        """Is ``qualname`` flax's ``nnx.Variable`` or a subclass of it (flax's or the
+        project's)?"""
+        if qualname not in self._variable_cache:
+            self._variable_cache[qualname] = nnx_api.normalize(qualname) in _VARIABLES or any(
+                nnx_api.normalize(base) in _VARIABLES
+                for facts in self.ancestors(qualname)
+                for base in facts.bases
+            )
+        return self._variable_cache[qualname]
 
     def is_nnx_class(self, qualname: str) -> bool:
         return nnx_api.nnx_class_kind(qualname) is not None or self.is_module(qualname)
@@ -1293,8 +1307,8 @@ class ProjectIndex:
             if part == ITEM or cls is None:
                 return False
             cls = self.attr_type(cls, part)
-            if cls is not None and cls.rsplit(".", 1)[-1] in nnx_api.VARIABLE_CLASSES:
-                return nnx_api.nnx_class_kind(cls) is nnx_api.ObjectKind.STATEFUL
+            if cls is not None and self.is_variable(cls):
+                return True
         return False
 
     def _held_modules(self, qualname: str, attr: str) -> list[str]:

@@ -51,11 +51,15 @@ def _last(qualname: str) -> str:
 
 
 def _is_target(ctx: FileContext, node: cst.CSTNode) -> bool:
-    """Is ``node`` assigned or deleted (``nnx.pure = f``), not read?"""
+    """Is ``node`` assigned or deleted (``nnx.pure = f``, ``for nnx.pure in ...``, ``with ...
+    as nnx.pure``), not read?"""
     parent = ctx.parent(node)
-    if isinstance(parent, cst.AssignTarget | cst.Del):
+    if isinstance(parent, cst.AssignTarget | cst.Del | cst.AsName):
         return True
-    return isinstance(parent, cst.AnnAssign | cst.AugAssign) and parent.target is node
+    return (
+        isinstance(parent, cst.AnnAssign | cst.AugAssign | cst.For | cst.CompFor)
+        and parent.target is node
+    )
 
 
 def raw_import(binding: Binding) -> str | None:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import libcst as cst
 
 from nnx_lint.analysis import nnx_api
-from nnx_lint.analysis.containers import is_variable_class
 from nnx_lint.analysis.context import FileContext, Function, Instance, Jit, Ref, literal
 from nnx_lint.analysis.jit_sites import (
     Form,
@@ -441,11 +440,11 @@ def variable_write(
     if cls is None or not ctx.index.is_module(cls):
         return None  # measured on Modules; what another object does is not told
     held = ctx.index.attr_type(cls, target.attr.value)
-    if held is None or not is_variable_class(ctx, held):
+    if held is None or not ctx.index.is_variable(held):
         return Dropped.ATTRIBUTE, None
     if isinstance(value, cst.Call):
         made = ctx.value_at(value.func)
-        if isinstance(made, Ref) and is_variable_class(ctx, made.qualname):
+        if isinstance(made, Ref) and ctx.index.is_variable(made.qualname):
             simple = len(value.args) == 1 and not value.args[0].keyword and not value.args[0].star
             same = nnx_api.normalize(made.qualname) == nnx_api.normalize(held)
             fix = (target, value.args[0].value) if simple and same else None
@@ -498,7 +497,7 @@ class _Structure(Resolver, FastVisitor):
         attr = node.target.attr.value
         facts = [f for f in self.ctx.index.ancestors(owned[1].cls) if attr in f.attrs]
         held = self.ctx.index.attr_type(owned[1].cls, attr)
-        if facts and held is not None and not is_variable_class(self.ctx, held):
+        if facts and held is not None and not self.ctx.index.is_variable(held):
             self.found.append(StructuralChange(owned[0].name, Dropped.ATTRIBUTE, node.target))
 
     def visit_Call(self, node: cst.Call) -> None:

@@ -10,7 +10,7 @@ from functools import cached_property
 
 import libcst as cst
 
-from nnx_lint.analysis.context import FileContext, Instance, Ref
+from nnx_lint.analysis.context import FileContext, Instance, Ref, is_static_or_classmethod
 from nnx_lint.analysis.nnx_api import NNX, normalize
 from nnx_lint.analysis.scopes import (
     Binding,
@@ -263,10 +263,8 @@ class Optimizers:
         outer = fn.parent
         if outer is None or outer.kind is not ScopeKind.CLASS:
             return None
-        for dec in fn.node.decorators:
-            d = dec.decorator
-            if isinstance(d, cst.Name) and d.value in ("staticmethod", "classmethod"):
-                return None
+        if is_static_or_classmethod(fn.node, self.ctx):
+            return None
         return outer
 
     def _calls_of(self, param: Binding) -> list[tuple[cst.Call, Place]] | None:

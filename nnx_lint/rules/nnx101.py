@@ -171,6 +171,7 @@ def _spells_nnx(ctx: FileContext, expr: cst.BaseExpression, found: Construction)
     import libcst as cst
 
     from nnx_lint.analysis.context import Ref
+    from nnx_lint.analysis.renames import raw_import
     from nnx_lint.analysis.scopes import BindingKind, dotted
 
     place = found.place
@@ -182,23 +183,7 @@ def _spells_nnx(ctx: FileContext, expr: cst.BaseExpression, found: Construction)
     binding = ctx.binding_of(expr.value, place.scope, place.order)
     if binding is None or binding.kind is not BindingKind.IMPORT:
         return False
-    node = binding.node
-    if isinstance(node, cst.Import):
-        return any(
-            dotted(a.name) == "flax.nnx"
-            and a.asname is not None
-            and dotted(a.asname.name) == expr.value
-            for a in node.names
-        )
-    if isinstance(node, cst.ImportFrom) and not node.relative and node.module is not None:
-        if dotted(node.module) != "flax" or isinstance(node.names, cst.ImportStar):
-            return False
-        return any(
-            a.name.value == "nnx" and dotted(a.asname.name if a.asname else a.name) == expr.value
-            for a in node.names
-            if isinstance(a.name, cst.Name)
-        )
-    return False
+    return raw_import(binding) == "flax.nnx"  # `from flax import nnx`, `import flax.nnx as n`
 
 
 RULE = Rule(CODE, NAME, SUMMARY, DOC, check, prefilter=lambda source: "Optimizer" in source)

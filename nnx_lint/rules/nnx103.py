@@ -88,31 +88,29 @@ MESSAGE = (
     "attribute of a Module is static, and a static attribute holding Modules, Variables or "
     "arrays raises ValueError {when} (\"... {kind_repr} ... static attribute '{attr}' ...\")"
 )
-WHEN = {
-    "assigned": "when it is assigned",
-    "built": "when `__init__` returns",
-}
 SHORT = "plain {kind} of {data} in a Module attribute: ValueError on flax 0.12+"
 
 
 def check(ctx: FileContext) -> Iterator[Diagnostic]:
-    from nnx_lint.analysis.containers import static_containers
+    from nnx_lint.analysis.containers import When, static_containers
     from nnx_lint.analysis.versions import STATIC_CONTAINERS_ERROR, target_flax
     from nnx_lint.fixes.imports import NoFix
 
     if target_flax(ctx.settings.target_flax_version) < STATIC_CONTAINERS_ERROR:
         return
+    when = {When.ASSIGNED: "when it is assigned", When.BUILT: "when `__init__` returns"}
     for found in static_containers(ctx):
         how = " (filled later)" if found.appended else ""
+        kind = found.kind.value
         text = MESSAGE.format(
             attr=found.attr,
-            kind=found.kind,
+            kind=kind,
             how=how,
             data=found.data,
-            when=WHEN[found.when],
-            kind_repr=f"<class '{found.kind}'>",
+            when=when[found.when],
+            kind_repr=f"<class '{kind}'>",
         )
-        short = SHORT.format(kind=found.kind, data=found.data)
+        short = SHORT.format(kind=kind, data=found.data)
         try:
             fix = _fix(ctx, found)
             yield report(ctx, CODE, found.value, text, fix, summary=short)
@@ -134,14 +132,13 @@ def _fix(ctx: FileContext, found: StaticContainer) -> Fix:
         if not found.value.lpar:
             text = f"({text})"  # `self.ws = a, b`
         else:  # the tuple's position leaves its parentheses out: take them in
-            for _ in found.value.lpar:
-                start = ctx.source.rindex("(", 0, start)
-                end = ctx.source.index(")", end) + 1
+            start = ctx.span(found.value.lpar[0])[0]
+            end = ctx.span(found.value.rpar[-1])[1]
             text = ctx.source[start:end]
     edits = [Edit(start, end, f"{imports.nnx()}.data({text})")]
     title = (
-        f"Wrap the {found.kind} in `nnx.data(...)`: the attribute becomes data and stays the "
-        f"same {found.kind}"
+        f"Wrap the {found.kind.value} in `nnx.data(...)`: the attribute becomes data and stays "
+        f"the same {found.kind.value}"
     )
     return Fix(Applicability.SAFE, title, (*edits, *imports.edits))
 

@@ -85,8 +85,10 @@ to the old one, a numpy value is overwritten in place), where `v.value = x` repl
 An augmented assignment `v.value += x` becomes `v.set_value(v.get_value() + x)`, which is
 what `v.value += x` runs for a jax array or a Python number (same dtype promotion: an
 `int32` array `+= 0.5` becomes `float32`, measured on flax 0.12.8), with `--unsafe-fixes`
-only: a value that changes in place (a numpy array, a list) was changed in place by `+=`,
-where `+` makes a new one, so another reference to it no longer sees the change. It does
+only: a numpy array value was changed in place by `+=` (`.value` returns the array itself),
+where `+` makes a new one, so another reference to that array no longer sees the change. A
+list, tuple or dict value is not affected: on flax 0.12.8 `.value` returns a copy of the
+container, so `v.value += [x]` never changed a list held elsewhere either. It does
 not write `v[...] += x`: that casts the result to the Variable's dtype (the `int32` array
 stays `int32`) and fails for a Variable holding a Python number. No fix where the Variable
 is not a name or attributes of one (it would be evaluated twice), for an assignment with
@@ -145,7 +147,7 @@ def _fix(ctx: FileContext, found: ValueAccess) -> Fix | None:
 
     start, end = ctx.span(found.variable)
     var = ctx.source[start:end]
-    if found.access == Access.READ:
+    if found.access is Access.READ:
         a, b = ctx.span(found.node)
         title = "Use `get_value()`, which `.value` calls (without the warning)"
         return Fix(Applicability.SAFE, title, (Edit(a, b, f"{var}.get_value()"),))
@@ -163,8 +165,7 @@ def _fix(ctx: FileContext, found: ValueAccess) -> Fix | None:
         text = f"{var}.set_value({var}.get_value() {operator} {value})"
         title = (
             f"Use `set_value(get_value() {operator} ...)`, what `.value {operator}=` runs "
-            "(unsafe: a value that changes in place, a numpy array or a list, was changed in "
-            "place before)"
+            "(unsafe: a numpy array value was changed in place before)"
         )
         return Fix(Applicability.UNSAFE, title, (Edit(a, b, text),))
     if not isinstance(statement, cst.Assign) or len(statement.targets) != 1:

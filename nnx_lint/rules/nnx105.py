@@ -82,7 +82,10 @@ pattern (a state leaf is a `Variable` now as it was a `VariableState`; the `is_l
 filter, a generic's parameter) it is unsafe (`--unsafe-fixes`): the rename is right on the
 target flax, but nnx-lint cannot tell whether the code still means what it did. A
 construction, a `type(x) is ...`/`==` comparison and a base class get no fix: the meaning
-changed with flax 0.11, and renaming would hide it (write what the list above says). An
+changed with flax 0.11, and renaming would hide it (write what the list above says). Nor does
+any other `is`/`==` comparison (`cls is nnx.VariableState`): it changed where `cls` is the
+type of a state leaf, which nnx-lint cannot tell, and the message says so without claiming
+the result. An
 import `from flax.nnx import VariableState` is renamed with every use of the name, if each
 has a fix (`as` aliases keep their name), and not where other modules import the name from
 this one. A string annotation (`"nnx.VariableState"`) is not reported.
@@ -97,21 +100,45 @@ WARNS = (
     "just an alias to 'Variable'. Plase use 'Variable' directly instead."
 )
 SILENT = " (a silent alias in `flax.nnx.variablelib`)"
+
+
+class Context(enum.Enum):
+    """Where a use stands, which decides whether it means what it meant on flax 0.10."""
+
+    CALL = "call"  # `VariableState(...)`
+    TYPE_COMPARISON = "type comparison"  # `type(x) is VariableState`, `==`, `is not`, `!=`
+    COMPARISON = "comparison"  # `is`/`==` with anything else (`cls is VariableState`)
+    BASE = "base"  # `class C(VariableState)`
+    PATTERN = "pattern"  # `case VariableState(...)`
+    ISINSTANCE = "isinstance"  # the class of isinstance/issubclass
+    ANNOTATION = "annotation"
+    OTHER = "other"
+
+
 CHANGED = {
-    "call": (
+    Context.CALL: (
         "; a construction `VariableState(type, value)` now raises TypeError: "
         "Variable.__init__() takes 2 positional arguments but 3 were given"
     ),
-    "comparison": (
+    # {now}/{then}: False/True for `is`/`==`, True/False for `is not`/`!=`
+    Context.TYPE_COMPARISON: (
         "; `type(x)` of a state leaf is its Variable class now (`nnx.Param`, ...), so this "
-        "comparison is False where flax 0.10 gave True"
+        "comparison is {now} for a state leaf where flax 0.10 gave {then}"
     ),
-    "base": "; a subclass of it is a Variable now, with Variable's constructor",
+    Context.COMPARISON: (
+        "; where this compares the type of a state leaf (`type(x)`), it is {now} now where "
+        "flax 0.10 gave {then}: a state leaf's type is its Variable class (`nnx.Param`, ...)"
+    ),
+    Context.BASE: "; a subclass of it is a Variable now, with Variable's constructor",
 }
 HELP = {
-    "call": "construct the Variable type itself: `nnx.Param(value)` (no automatic fix)",
-    "comparison": "write `isinstance(x, nnx.Variable)` (no automatic fix)",
-    "base": "derive from `nnx.Variable` and review the constructor (no automatic fix)",
+    Context.CALL: "construct the Variable type itself: `nnx.Param(value)` (no automatic fix)",
+    Context.TYPE_COMPARISON: "write `isinstance(x, nnx.Variable)` (no automatic fix)",
+    Context.COMPARISON: (
+        "to test a state leaf, write `isinstance(x, nnx.Variable)`; else `nnx.Variable` (no "
+        "automatic fix)"
+    ),
+    Context.BASE: "derive from `nnx.Variable` and review the constructor (no automatic fix)",
 }
 SHORT = "{text}: `nnx.VariableState` was removed in flax 0.11 (use `nnx.Variable`)"
 TITLE = "Use `Variable`, which `VariableState` is on flax 0.11+"
@@ -154,9 +181,8 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         rename = by_binding[id(imp.binding)]
         kind = kinds[id(imp.binding)]
         text = ctx.code(imp.alias).rstrip(", ")
-        warns = WARNS if imp.module == "flax.nnx" else SILENT
         statement = f"`from {imp.module} import {text}`"
-        message = MESSAGE.format(text=statement, changed="", warns=warns)
+        message = MESSAGE.format(text=statement, changed="", warns=_warning(imp.module))
         short = SHORT.format(text=f"`{text}`")
         fix = _fix(rename, kind)
         why = None if fix else f"import `Variable` instead (no automatic fix: {rename.why_not})"
@@ -164,9 +190,11 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
     for use in found:
         kind, context = _kind(ctx, use)
         text = renames.spelled(ctx, use)
-        silent = ".variablelib" in (renames.origin(use) or "")
         changed = CHANGED.get(context, "")
-        message = MESSAGE.format(text=text, changed=changed, warns=SILENT if silent else WARNS)
+        if context in (Context.TYPE_COMPARISON, Context.COMPARISON):
+            negated = _comparison(ctx, use.node)[1]
+            changed = changed.format(now=negated, then=not negated)
+        message = MESSAGE.format(text=text, changed=changed, warns=_warning(_module(use)))
         short = SHORT.format(text=text)
         if kind is Kind.CHANGED:
             yield report(ctx, CODE, use.node, message, None, HELP[context], summary=short)
@@ -174,7 +202,9 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         if use.binding is not None:
             found_rename = by_binding.get(id(use.binding))
             if found_rename is None:  # not bound by `from ... import VariableState`
-                yield report(ctx, CODE, use.node, message, None, "write `nnx.Variable`")
+                yield report(
+                    ctx, CODE, use.node, message, None, "write `nnx.Variable`", summary=short
+                )
                 continue
             rename = found_rename
             fix = _fix(rename, kinds[id(use.binding)])
@@ -185,6 +215,31 @@ def check(ctx: FileContext) -> Iterator[Diagnostic]:
         fix = _fix(renames.Rename((edit,)), kind) if edit else None
         why = None if fix else f"write `nnx.Variable` (no automatic fix: read from `{use.prefix}`)"
         yield report(ctx, CODE, use.node, message, fix, why, summary=short)
+
+
+def _warns(module: str | None) -> bool:
+    """Does reading ``VariableState`` from ``module`` (as the file spells it) warn? Only
+    ``flax.nnx`` itself warns (its module ``__getattr__``, flax 0.12.1+)."""
+    return module == "flax.nnx"
+
+
+def _warning(module: str | None) -> str:
+    """What a message says of the warning for a ``VariableState`` read from ``module``:
+    it warns, it is a silent alias, or nothing where the module is not known."""
+    if _warns(module):
+        return WARNS
+    return SILENT if module == "flax.nnx.variablelib" else ""
+
+
+def _module(use: Use) -> str | None:
+    """The module a use reads ``VariableState`` from, as the file spells it (``flax.nnx``,
+    ``flax.nnx.variablelib``)."""
+    from nnx_lint.analysis import renames
+
+    if use.binding is not None:  # `from <module> import VariableState`
+        raw = renames.raw_import(use.binding)
+        return raw.rpartition(".")[0] if raw is not None else None
+    return use.prefix
 
 
 def _fix(rename: Rename, kind: Kind) -> Fix | None:
@@ -203,37 +258,75 @@ def _worst(kinds: list[Kind]) -> Kind:
     return Kind.OTHER if Kind.OTHER in kinds else Kind.SAFE
 
 
-def _kind(ctx: FileContext, use: Use) -> tuple[Kind, str]:
+def _kind(ctx: FileContext, use: Use) -> tuple[Kind, Context]:
     """What the use does with the class, and whether its meaning is the one of flax 0.10."""
     import libcst as cst
 
     node: cst.CSTNode = use.node
     parent = ctx.parent(node)
     if isinstance(parent, cst.Call) and parent.func is node:
-        return Kind.CHANGED, "call"
+        return Kind.CHANGED, Context.CALL
     if isinstance(parent, cst.MatchClass) and parent.cls is node:
-        return Kind.SAFE, "pattern"
-    if isinstance(parent, cst.Comparison | cst.ComparisonTarget):
-        operators = (cst.Is, cst.IsNot, cst.Equal, cst.NotEqual)
-        comparison = parent if isinstance(parent, cst.Comparison) else ctx.parent(parent)
-        if isinstance(comparison, cst.Comparison) and any(
-            isinstance(t.operator, operators) for t in comparison.comparisons
-        ):
-            return Kind.CHANGED, "comparison"
+        return Kind.SAFE, Context.PATTERN
+    with_type, _ = _comparison(ctx, node)
+    if with_type is not None:
+        return Kind.CHANGED, Context.TYPE_COMPARISON if with_type else Context.COMPARISON
     if isinstance(parent, cst.Arg):
         holder = ctx.parent(parent)
         if isinstance(holder, cst.ClassDef) and parent in holder.bases:
-            return Kind.CHANGED, "base"
-        if _class_argument(ctx, parent, holder, use):
-            return Kind.SAFE, "isinstance"
+            return Kind.CHANGED, Context.BASE
+        if _class_argument(ctx, parent, holder):
+            return Kind.SAFE, Context.ISINSTANCE
     arg = ctx.parent(_classes(ctx, node))  # `(A, B)`, `A | B`: several classes
-    if isinstance(arg, cst.Arg) and _class_argument(ctx, arg, ctx.parent(arg), use):
-        return Kind.SAFE, "isinstance"
+    if isinstance(arg, cst.Arg) and _class_argument(ctx, arg, ctx.parent(arg)):
+        return Kind.SAFE, Context.ISINSTANCE
     while parent is not None and not isinstance(parent, cst.BaseStatement):
         if isinstance(parent, cst.Annotation):
-            return Kind.SAFE, "annotation"
+            return Kind.SAFE, Context.ANNOTATION
         parent = ctx.parent(parent)
-    return Kind.OTHER, "other"
+    return Kind.OTHER, Context.OTHER
+
+
+def _comparison(ctx: FileContext, node: cst.CSTNode) -> tuple[bool | None, bool]:
+    """Is ``node`` compared by ``is``/``is not``/``==``/``!=`` (in a comparison, possibly
+    chained) with ``type(...)`` (True) or with something else only (False), and is that
+    comparison negated (``is not``, ``!=``)? (None, False): in no such comparison."""
+    import libcst as cst
+
+    parent = ctx.parent(node)
+    comparison = ctx.parent(parent) if isinstance(parent, cst.ComparisonTarget) else parent
+    if not isinstance(comparison, cst.Comparison):
+        return None, False
+    operands = [comparison.left, *(t.comparator for t in comparison.comparisons)]
+    pairs: list[tuple[bool, bool]] = []  # (with type(...), negated)
+    for i, target in enumerate(comparison.comparisons):
+        if not isinstance(target.operator, cst.Is | cst.IsNot | cst.Equal | cst.NotEqual):
+            continue
+        left, right = operands[i], operands[i + 1]
+        if node is left or node is right:
+            other = right if node is left else left
+            negated = isinstance(target.operator, cst.IsNot | cst.NotEqual)
+            pairs.append((_is_type_call(ctx, other), negated))
+    if not pairs:
+        return None, False
+    return max(pairs)  # a comparison with type(...) first
+
+
+def _is_type_call(ctx: FileContext, expr: cst.BaseExpression) -> bool:
+    """Is ``expr`` ``type(x)``, the builtin ``type`` with one argument?"""
+    import libcst as cst
+
+    from nnx_lint.analysis.context import is_builtin
+
+    return (
+        isinstance(expr, cst.Call)
+        and isinstance(expr.func, cst.Name | cst.Attribute)
+        and (expr.func.value if isinstance(expr.func, cst.Name) else expr.func.attr.value) == "type"
+        and len(expr.args) == 1
+        and expr.args[0].keyword is None
+        and not expr.args[0].star
+        and is_builtin(ctx, expr.func)
+    )
 
 
 def _classes(ctx: FileContext, node: cst.CSTNode) -> cst.CSTNode:
@@ -250,16 +343,16 @@ def _classes(ctx: FileContext, node: cst.CSTNode) -> cst.CSTNode:
             return node
 
 
-def _class_argument(ctx: FileContext, arg: cst.Arg, call: cst.CSTNode | None, use: Use) -> bool:
+def _class_argument(ctx: FileContext, arg: cst.Arg, call: cst.CSTNode | None) -> bool:
     """Is ``arg`` the class of a builtin ``isinstance(x, cls)`` / ``issubclass(t, cls)``?"""
     import libcst as cst
 
+    from nnx_lint.analysis.context import is_builtin
+
     if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Name):
         return False
-    if call.func.value not in ("isinstance", "issubclass"):
-        return False
-    if ctx.binding_of(call.func.value, use.scope, use.order) is not None:
-        return False  # the file binds its own isinstance
+    if call.func.value not in ("isinstance", "issubclass") or not is_builtin(ctx, call.func):
+        return False  # another function, or the file binds its own isinstance
     positional = [a for a in call.args if a.keyword is None and not a.star]
     return len(positional) == len(call.args) == 2 and positional[1] is arg
 
