@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from nnx_lint.analysis import nnx_api
-from nnx_lint.analysis.context import FileContext
-from nnx_lint.analysis.scopes import BindingKind
+from nnx_lint.analysis.context import FileContext, Ref
+from nnx_lint.analysis.scopes import BindingKind, Scope
 from nnx_lint.diagnostics import Edit
 from nnx_lint.fixes.placement import insertion
 
@@ -63,3 +63,21 @@ class Imports:
 
     def partial(self) -> str:
         return self._spelling("functools.partial", "functools.partial", "import functools")
+
+
+def nnx_name(ctx: FileContext, name: str, scope: Scope, order: int) -> tuple[str, tuple[Edit, ...]]:
+    """How ``flax.nnx.<name>`` is spelled where ``scope`` and ``order`` stand (an import of it,
+    or `nnx.<name>` with `from flax import nnx` added when missing), and the import edits it
+    needs; NoFix when the spelling's name means something else there."""
+    qualname = f"{nnx_api.NNX}.{name}"
+    spelled = import_name(ctx, qualname)
+    edits: tuple[Edit, ...] = ()
+    if spelled is None:
+        imports = Imports(ctx)
+        spelled = f"{imports.nnx()}.{name}"
+        edits = tuple(imports.edits)
+    head = spelled.partition(".")[0]
+    value = ctx.value_of_name(head, scope, order)
+    if not edits and not (isinstance(value, Ref) and value.qualname in (nnx_api.NNX, qualname)):
+        raise NoFix(f"the name `{head}` means something else here")
+    return spelled, edits

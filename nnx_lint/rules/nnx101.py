@@ -141,28 +141,13 @@ def param_spelling(ctx: FileContext, found: Construction) -> tuple[str, tuple[Ed
     """How ``nnx.Param`` is spelled at the construction, and the import edits that needs."""
     import libcst as cst
 
-    from nnx_lint.analysis.context import Ref
-    from nnx_lint.fixes.imports import Imports, NoFix, import_name
+    from nnx_lint.fixes.imports import nnx_name
 
     place = found.place
     func = found.call.func
     if isinstance(func, cst.Attribute) and _spells_nnx(ctx, func.value, found):
         return f"{ctx.code(func.value)}.Param", ()  # as the call spells flax.nnx
-    name = import_name(ctx, "flax.nnx.Param")
-    edits: tuple[Edit, ...]
-    if name is not None:
-        spelled, edits = name, ()
-    else:
-        imports = Imports(ctx)
-        spelled = f"{imports.nnx()}.Param"
-        edits = tuple(imports.edits)
-    head = spelled.partition(".")[0]
-    value = ctx.value_of_name(head, place.scope, place.order)
-    if not edits and not (
-        isinstance(value, Ref) and value.qualname in ("flax.nnx", "flax.nnx.Param")
-    ):
-        raise NoFix(f"the name `{head}` means something else here")
-    return spelled, edits
+    return nnx_name(ctx, "Param", place.scope, place.order)
 
 
 def _spells_nnx(ctx: FileContext, expr: cst.BaseExpression, found: Construction) -> bool:

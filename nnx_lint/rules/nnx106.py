@@ -269,25 +269,13 @@ def _method_fix(
     scope: Scope,
     order: int,
 ) -> tuple[Fix | None, str | None]:
-    from nnx_lint.analysis.context import Ref
     from nnx_lint.diagnostics import Applicability, Edit, Fix
-    from nnx_lint.fixes.imports import Imports, NoFix, import_name
+    from nnx_lint.fixes.imports import NoFix, nnx_name
 
-    qualname = f"flax.nnx.{name}"
-    spelled = import_name(ctx, qualname)
-    edits: tuple[Edit, ...] = ()
     try:
-        if spelled is None:
-            imports = Imports(ctx)
-            spelled = f"{imports.nnx()}.{name}"
-            edits = tuple(imports.edits)
+        spelled, edits = nnx_name(ctx, name, scope, order)
     except NoFix as e:
         return None, f"write `nnx.{name}(...)` (no automatic fix: {e})"
-    head = spelled.partition(".")[0]
-    value = ctx.value_of_name(head, scope, order)
-    if not edits and not (isinstance(value, Ref) and value.qualname in ("flax.nnx", qualname)):
-        why = f"the name `{head}` means something else here"
-        return None, f"write `nnx.{name}(...)` (no automatic fix: {why})"
     start, end = ctx.span(receiver)
     text = f"{spelled}({ctx.source[start:end]})"
     a, b = ctx.span(call)
