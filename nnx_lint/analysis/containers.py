@@ -235,9 +235,13 @@ _DECLARING = frozenset(f"{nnx_api.NNX}.{n}" for n in ("data", "Data", "static", 
 
 
 def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    yield node
-    for child in node.children:
-        yield from _walk(child)
+    """Every node under ``node`` (itself first), in source order, without recursion (a deeply
+    nested expression of a generated file must not reach Python's recursion limit)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))
 
 
 def _methods(node: cst.ClassDef) -> Iterator[cst.FunctionDef]:
