@@ -880,3 +880,49 @@ def test_add_noqa_counts_lines_as_python_does(tmp_path):
     assert "Added 1 noqa directive." in run(tmp_path, "--add-noqa").stderr
     assert path.read_text().splitlines()[-1] == "fast = jax.jit(model)  # noqa: NNX001"
     assert run(tmp_path).returncode == 0
+
+
+# README, "Upgrading Flax": the command that upgrades a codebase ----------------------------
+
+FLAX_0_10 = """\
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+
+class Model(nnx.Module):
+    def __init__(self, rngs):
+        self.linear = nnx.Linear(2, 2, rngs=rngs)
+        self.scale = nnx.Param(jnp.ones(2))
+
+    def __call__(self, x):
+        return self.linear(x) * self.scale.value
+
+
+model = Model(nnx.Rngs(0))
+optimizer = nnx.Optimizer(model, optax.sgd(0.1))
+
+
+@nnx.jit
+def step(model, optimizer, x):
+    grads = nnx.grad(lambda m: m(x).sum())(model)
+    optimizer.update(grads)
+
+
+step(model, optimizer, jnp.ones(2))
+"""
+
+
+def test_the_upgrade_command_rewrites_a_flax_0_10_file(tmp_path):
+    """`nnx-lint --fix --select NNX1 --target-flax-version 0.12.8 src/` (README): every
+    upgrade it can prove is written, the result is stable, and the upgrade rules are off
+    without --select (they are opt-in)."""
+    path = write(tmp_path / "src" / "train.py", FLAX_0_10)
+    assert nnx_lint(tmp_path, "src/").returncode == 0  # the default rules: nothing to say
+    upgrade = ("--fix", "--select", "NNX1", "--target-flax-version", "0.12.8", "src/")
+    nnx_lint(tmp_path, *upgrade)
+    fixed = path.read_text()
+    assert "nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)" in fixed
+    assert "optimizer.update(model, grads)" in fixed
+    assert "self.scale.get_value()" in fixed
+    assert nnx_lint(tmp_path, *upgrade).returncode == 0 and path.read_text() == fixed
