@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from nnx_lint.engine import Settings, check_source, fix_source
 from nnx_lint.project import build_index
 
-UNSAFE = Settings(unsafe_fixes=True)
+UNSAFE = Settings(unsafe_fixes=True, select=("NNX",))  # every rule, the opt-in upgrades too
 SAFE = Settings()
 
 
