@@ -1,16 +1,19 @@
 """Benchmark nnx-lint against flake8, pyflakes and ruff: wall time, peak memory, start-up.
 
     python benchmarks/run.py [--runs 3] [--corpus real|easydel|flax-repo|synthetic|all]
-                             [--quick] [--json PATH]
+                             [--quick] [--json PATH] [--editable]
 
-nnx-lint runs from this interpreter's environment; flake8, pyflakes and ruff from a separate
-venv made here (benchmarks/.venv-tools), and flake8 with nnx-lint's plugin from a second one
-(benchmarks/.venv-flake8-nnx: the same pins plus this checkout), so that the two flake8 runs
-differ by the plugin alone. The corpora live in benchmarks/.corpus: "real" is flax, jax and
-optax as shipped on PyPI (.py files of the wheels), "easydel" the easydel wheel's, "flax-repo"
-google/flax's repository as its source distribution holds it (tests and examples too; the
-flake8 plugin's corpus), "synthetic-Kx" a generated NNX tree at 1x, 2x, 4x. Files are passed by
-name, so a .gitignore entry for the corpus can't hide them (walking a tree is not measured).
+flake8, pyflakes and ruff run from a venv made here (benchmarks/.venv-tools); nnx-lint, and
+flake8 with nnx-lint's plugin, from a second one (benchmarks/.venv-flake8-nnx: the same pins
+plus this checkout, installed as a user installs it, not editable; reinstalled when the
+checkout's sources change), so that the two flake8 runs differ by the plugin alone. An editable
+install's import hook adds ~13 ms to every start of Python: ``--editable`` runs the nnx-lint of
+this interpreter's environment instead, as a developer has it. The corpora live in
+benchmarks/.corpus: "real" is flax, jax and optax as shipped on PyPI (.py files of the wheels),
+"easydel" the easydel wheel's, "flax-repo" google/flax's repository as its source distribution
+holds it (tests and examples too; the flake8 plugin's corpus), "synthetic-Kx" a generated NNX
+tree at 1x, 2x, 4x. Files are passed by name, so a .gitignore entry for the corpus can't hide
+them (walking a tree is not measured).
 Tools are interleaved in each round; ratios are medians of per-round ratios. Reports, never
 asserts: exit 0, or 2 when the setup fails. Standard library only; Linux (or macOS).
 """
@@ -18,6 +21,7 @@ asserts: exit 0, or 2 when the setup fails. Standard library only; Linux (or mac
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -49,10 +53,12 @@ MAXRSS_KIB = 1 if sys.platform.startswith("linux") else 1 / 1024  # macOS report
 FINDING = re.compile(rb":\d+:\d+: ")
 NNX_CODE = re.compile(rb":\d+:\d+: (NNX\d+)")
 FULL_IMPORT = "import nnx_lint.cli + engine"
+# What a run with one changed file that cannot have a finding imports (``nnx_lint.incremental``).
+CHANGED_IMPORT = "import nnx_lint.launch, nnx_lint.incremental"
 COLD, WARM, CHANGED = "nnx-lint cold", "nnx-lint warm", "nnx-lint 1 file changed"
 RUFF_CHANGED = "ruff cached, 1 file changed"
 F8_PLUGIN_COLD, F8_PLUGIN = "flake8 + plugin, cold", "flake8 + plugin, repeated"
-BOOT = "start-up and imports"  # python -c 'import nnx_lint.cli, nnx_lint.engine'
+BOOT = "start-up and imports"  # python -c 'import nnx_lint.launch, nnx_lint.incremental'
 RUFF, RUFF_CACHED, PYFLAKES, FLAKE8 = "ruff", "ruff cached", "pyflakes", "flake8"
 # A corpus root is a project of its own: nnx-lint's configuration and project index stop there.
 PYPROJECT = '[project]\nname = "nnx-lint-benchmark-corpus"\nversion = "0"\n\n[tool.nnx-lint]\n'
@@ -84,22 +90,51 @@ def check_call(cmd: list[str], what: str) -> str:
 # Setup -------------------------------------------------------------------------------------
 
 
-def venv(path: Path, extra: tuple[str, ...] = ()) -> Path:
-    """A venv of the pinned tools (and ``extra`` pip arguments), (re)made when they change:
-    TOOLS_VENV holds flake8, pyflakes and ruff; PLUGIN_VENV the same and this checkout
-    (editable), so that its flake8 differs from the other's by nnx-lint's plugin alone."""
+def venv(path: Path) -> Path:
+    """A venv of the pinned tools, (re)made when they change: TOOLS_VENV holds flake8, pyflakes
+    and ruff; PLUGIN_VENV the same and this checkout (``installed``), so that its flake8 differs
+    from the other's by nnx-lint's plugin alone."""
     bin_dir, stamp = path / "bin", path / "bench-pins.txt"
-    wanted = "\n".join([*TOOL_PINS, *extra])
+    wanted = "\n".join([*TOOL_PINS, "pip: the current one"])
     if stamp.is_file() and stamp.read_text() == wanted:
         return bin_dir
-    log(f"creating {path} with {' '.join([*TOOL_PINS, *extra])}")
+    log(f"creating {path} with {' '.join(TOOL_PINS)}")
     shutil.rmtree(path, ignore_errors=True)
     check_call([sys.executable, "-m", "venv", str(path)], f"creating {path.name}")
     ignored_dir(path)
-    pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", *TOOL_PINS, *extra]
-    check_call(pip, f"installing {path.name}")
+    pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
+    # The current pip, as a user's: its console scripts no longer import re (~6 ms a start).
+    check_call([*pip, "--upgrade", "pip"], f"upgrading pip in {path.name}")
+    check_call([*pip, *TOOL_PINS], f"installing {path.name}")
     stamp.write_text(wanted)
     return bin_dir
+
+
+def installed(path: Path) -> Path:
+    """A venv (``venv``) with this checkout installed in it as a package, not editable: rebuilt
+    and reinstalled when a file of nnx_lint/ or pyproject.toml changes."""
+    bin_dir = venv(path)
+    root, stamp = HERE.parent, path / "bench-nnx-lint.txt"
+    sources = sorted((root / "nnx_lint").rglob("*.py")) + [root / "pyproject.toml"]
+    digest = hashlib.blake2b(digest_size=16)
+    for source in sources:
+        digest.update(str(source.relative_to(root)).encode() + b"\0" + source.read_bytes())
+    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        return bin_dir
+    log(f"installing this checkout into {path.name} (not editable)")
+    with tempfile.TemporaryDirectory() as build:  # built outside the checkout: no build/ left
+        shutil.copytree(root, build, dirs_exist_ok=True, ignore=_not_built)
+        pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
+        check_call([*pip, build], "installing nnx-lint and its dependencies")
+        check_call([*pip, "--force-reinstall", "--no-deps", build], "installing nnx-lint")
+    stamp.write_text(digest.hexdigest())
+    return bin_dir
+
+
+def _not_built(directory: str, names: list[str]) -> set[str]:
+    """What a wheel is not built from: the checkout's venvs, corpora, caches and tests."""
+    skip = {"tests", "benchmarks", "docs"} if Path(directory) == HERE.parent else set()
+    return {n for n in names if n in skip or n.startswith(".") or n == "__pycache__"}
 
 
 def unpacked(name: str, wanted: str, sources: bool = False) -> Path:
@@ -156,10 +191,12 @@ def synthetic_corpus(scale: int) -> tuple[Path, dict[str, int]]:
     return root, dict(seeded)
 
 
-def nnx_lint() -> tuple[list[str], set[str]]:
-    """How to run nnx-lint (its script beside this interpreter), and the flags its --help shows."""
-    script = Path(sys.executable).with_name("nnx-lint")
-    base = [str(script)] if script.is_file() else [sys.executable, "-m", "nnx_lint"]
+def nnx_lint(bin_dir: Path | None = None) -> tuple[list[str], set[str]]:
+    """How to run nnx-lint (its script in ``bin_dir``, else beside this interpreter), and the
+    flags its --help shows."""
+    python = str((bin_dir / "python") if bin_dir else sys.executable)
+    script = Path(python).with_name("nnx-lint")
+    base = [str(script)] if script.is_file() else [python, "-m", "nnx_lint"]
     shown = check_call(
         base + ["--help"], "nnx-lint --help (is it installed here? pip install -e .)"
     )
@@ -267,7 +304,7 @@ def bench_corpus(
     original = (root / edited).read_bytes()
     try:  # the pre-commit case: one file changed since the last (cached) run
         for r in range(warm_runs):
-            samples[BOOT].append(measure([sys.executable, "-c", tools["import"]]))
+            samples[BOOT].append(measure([tools["python"], "-c", CHANGED_IMPORT]))
             (root / edited).write_bytes(original + f"# benchmark edit {r}\n".encode())
             log(f"  run {r + 1}/{warm_runs}: {CHANGED} ({edited})")
             samples[CHANGED].append(measure(warm + files, root))
@@ -340,24 +377,25 @@ def ratio(numerators: list[dict], denominators: list[dict]) -> float:
     )
 
 
-def startup(base: list[str]) -> dict:
+def startup(base: list[str], python: str) -> dict:
     """Interpreter start-up and imports (nnx-lint imports libcst, via its engine, only when it
-    has a file to lint), medians; where the import time goes, from -X importtime."""
+    has a file to lint), medians; where the import time goes, from -X importtime. ``python``:
+    the interpreter of the nnx-lint measured."""
     full = "import nnx_lint.cli, nnx_lint.engine"
-    if subprocess.run([sys.executable, "-c", full], capture_output=True).returncode != 0:
+    if subprocess.run([python, "-c", full], capture_output=True).returncode != 0:
         full = "import nnx_lint.cli, libcst"  # the engine moved: libcst is most of it anyway
     cases = {
-        "python -c pass": [sys.executable, "-c", "pass"],
+        "python -c pass": [python, "-c", "pass"],
         "nnx-lint --version": base + ["--version"],
-        "import nnx_lint.cli": [sys.executable, "-c", "import nnx_lint.cli"],
-        FULL_IMPORT: [sys.executable, "-c", full],
+        "import nnx_lint.cli": [python, "-c", "import nnx_lint.cli"],
+        FULL_IMPORT: [python, "-c", full],
     }
     result: dict = {
         label: statistics.median(measure(cmd)["wall"] for _ in range(STARTUP_RUNS))
         for label, cmd in cases.items()
     }
     trace = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", full], capture_output=True, text=True
+        [python, "-X", "importtime", "-c", full], capture_output=True, text=True
     ).stderr
     entries = re.findall(r"import time:\s+\d+ \|\s+(\d+) \| ( *)(\S+)", trace)
     top = {name: int(us) / 1e3 for us, pad, name in entries if not pad}
@@ -439,8 +477,7 @@ def report(res: dict) -> None:
     share = res["startup_share_of_changed"]
     print(
         f"  1 file changed ({res['edited_file']}): {rows[CHANGED]['wall_s']:.3f} s, of which "
-        f"start-up and imports take {share:.0%}: {'' if share >= 0.5 else 'NOT '}dominated by "
-        "start-up"
+        f"Python's start-up and that path's imports take {share:.0%}"
     )
     if "plugin_over_flake8" in res:
         repeated, cold = res["plugin_over_flake8"], res["plugin_cold_over_flake8"]
@@ -483,12 +520,17 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1 run, synthetic 1x only")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
     parser.add_argument("--jobs", type=int, default=2, help="-j of nnx-lint and flake8 (2)")
+    parser.add_argument(
+        "--editable",
+        action="store_true",
+        help="run the nnx-lint of this interpreter's environment (an editable install)",
+    )
     for name, version in (("flax", FLAX), ("jax", JAX), ("optax", OPTAX)):
         parser.add_argument(f"--{name}", default=version, help=f"real corpus (default {version})")
     args = parser.parse_args()
     runs = 1 if args.quick else max(args.runs, 1)
     try:
-        nnx = nnx_lint()
+        nnx = nnx_lint(None if args.editable else installed(PLUGIN_VENV))
         bin_dir = venv(TOOLS_VENV)
         tools = {name: str(bin_dir / name) for name in (RUFF, PYFLAKES, FLAKE8)}
         versions = {}
@@ -508,7 +550,7 @@ def main() -> int:
         if "flax-repo" in wanted and not args.quick:
             root = unpacked("flax-repo", f"flax=={args.flax}", sources=True)
             corpora.append(("flax-repo", root, None, True))
-            tools["flake8+nnx"] = str(venv(PLUGIN_VENV, ("-e", str(HERE.parent))) / FLAKE8)
+            tools["flake8+nnx"] = str(installed(PLUGIN_VENV) / FLAKE8)
             plugged = check_call([tools["flake8+nnx"], "--version"], "flake8 --version")
             if "nnx-lint" not in plugged:
                 raise SetupError(f"the plugin venv's flake8 lacks nnx-lint's plugin: {plugged}")
@@ -520,8 +562,8 @@ def main() -> int:
         return 2
     info = machine()
     log("measuring start-up")
-    start = startup(nnx[0])
-    tools["import"] = start["importtime_ms"]["code"]
+    tools["python"] = str(Path(nnx[0][0]).with_name("python"))  # the measured one's
+    start = startup(nnx[0], tools["python"])
     results = []
     warm_runs = 1 if args.quick else max(runs, WARM_RUNS)
     for name, root, seeded, plugin in corpora:
@@ -540,7 +582,7 @@ def main() -> int:
     print("one worker, not the sum); Linux reports at least the launcher's RSS, so a figure at or")
     print(f"under it (<floor, {floor:.1f} MiB) is unknown. ratios: medians of per-round ratios.")
     if results:
-        print(f"{BOOT}: python -c '{tools['import']}', next to each 1-file-changed run.")
+        print(f"{BOOT}: python -c '{CHANGED_IMPORT}', next to each 1-file-changed run.")
     if args.json:
         payload = {"machine": info, "versions": versions, "startup": start, "corpora": results}
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")

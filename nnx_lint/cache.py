@@ -28,13 +28,15 @@ import time
 from typing import TYPE_CHECKING, BinaryIO, Generic, TypeVar
 
 from nnx_lint import __version__
+from nnx_lint.stamps import DEFAULT_DIR as DEFAULT_DIR  # re-exported: told there, used here
+from nnx_lint.stamps import Stamp as Stamp
+from nnx_lint.stamps import stamp as stamp
 
 if TYPE_CHECKING:  # the rest is imported where used: a replayed run imports DEFAULT_DIR only
     from pathlib import Path
 
 FORMAT = 9
 FILENAME = f"cache-v{FORMAT}.pickle"
-DEFAULT_DIR = ".nnx_lint_cache"
 JOURNAL = "journal-"
 FEW = 64  # at most this many new entries are saved as a journal, not by rewriting the file
 COMPACT = 8  # journals read at once, beyond which the cache file is rewritten
@@ -43,20 +45,6 @@ COMPACT = 8  # journals read at once, beyond which the cache file is rewritten
 # layers): a file's index facts, and one of a file's diagnostics.
 FactsT = TypeVar("FactsT")
 ResultT = TypeVar("ResultT")
-
-
-# A file's (or directory's) state as a stat tells it: (mtime, size, ctime). The ctime changes
-# with the mode too (a file made readable), which the mtime does not.
-Stamp = tuple[int, int, int]
-
-
-def stamp(path: str | os.PathLike[str]) -> Stamp | None:
-    """A file's (or directory's) stamp; None when it does not exist."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size, st.st_ctime_ns
 
 
 class Cache(Generic[FactsT, ResultT]):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from nnx_lint import __version__, config, output
+from nnx_lint import __version__, config, output, runs
 from nnx_lint.analysis.project_index import ProjectIndex
 from nnx_lint.cache import DEFAULT_DIR, Cache, stamp
 from nnx_lint.diagnostics import Diagnostic, InternalError, LineIndex
@@ -34,8 +34,8 @@ from nnx_lint.files import (
     write_source,
 )
 from nnx_lint.project import Mapper, Project, ProjectCache, group_by_root, root_of
-from nnx_lint.rules import RULES_BY_CODE
-from nnx_lint.settings import installed_flax
+from nnx_lint.rules import RULES, RULES_BY_CODE
+from nnx_lint.settings import Settings, installed_flax
 
 if TYPE_CHECKING:  # multiprocessing is imported when there are files for workers
     from multiprocessing.pool import Pool
@@ -230,7 +230,7 @@ def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def run_rule(args: argparse.Namespace, read: set[str] | None = None) -> int:
+def run_rule(args: argparse.Namespace, read: runs.Inputs | None = None) -> int:
     """``nnx-lint rule CODE`` or ``--all``: the documentation, as text or (as ``ruff rule``)
     JSON: an object, or a list of them with ``--all``."""
     if args.all:
@@ -622,7 +622,7 @@ def _reads_stdin(args: argparse.Namespace) -> bool:
     return True
 
 
-def run_check(args: argparse.Namespace, read: set[str] | None = None) -> int:
+def run_check(args: argparse.Namespace, read: runs.Inputs | None = None) -> int:
     """``read``: filled with the files and directories the run read or listed (the inputs of
     its record, ``runs``)."""
     stdin = _reads_stdin(args)
@@ -688,9 +688,11 @@ def run_check(args: argparse.Namespace, read: set[str] | None = None) -> int:
             for cache in {id(p.cache): p.cache for p in projects.values()}.values():
                 cache.save()
             if read is not None:
-                read.update(walked, map(str, files), *(p.read for p in projects.values()))
-                read.update(str(p.config.path) for p in projects.values() if p.config.path)
-                read.update([str(conf.path)] if conf.path else [])
+                paths = read.paths
+                paths.update(walked, map(str, files), *(p.read for p in projects.values()))
+                paths.update(str(p.config.path) for p in projects.values() if p.config.path)
+                paths.update([str(conf.path)] if conf.path else [])
+                read.quiet.update(_quiet(projects, by_root, by_file))
     except config.ConfigError as exc:  # a project's own pyproject.toml
         _error(str(exc))
         return EXIT_ERROR
@@ -715,10 +717,46 @@ def run_check(args: argparse.Namespace, read: set[str] | None = None) -> int:
     return EXIT_FOUND if found and not args.exit_zero else EXIT_OK
 
 
+def _quiet(
+    projects: dict[Path, Project],
+    by_root: list[tuple[Path, Path]],
+    by_file: dict[Path, _FileResult],
+) -> dict[str, runs.Quiet]:
+    """The files of the run whose change need not make the next run a full one
+    (``runs.Quiet``): every file the projects' indexes hold facts of; a linted one only if it
+    had no finding, with what the prefilter knew of the rest of its project."""
+    quiet: dict[str, runs.Quiet] = {}
+    for project in projects.values():
+        index = project.index
+        for key, facts in index.files.items():
+            # As ``files.module_name_for`` tells it, save for a symbolic link (left out).
+            name = os.path.basename(key)
+            if facts.identity and not os.path.islink(key):
+                is_package = name.rpartition(".")[0] == "__init__"
+                quiet[key] = runs.Quiet(facts.identity, facts.module, is_package, None)
+    codes: dict[Settings, tuple[str, ...]] = {}
+    for root, path in by_root:
+        result, key = by_file[path], os.path.abspath(path)
+        if key not in quiet or result.diagnostics or result.failed:
+            quiet.pop(key, None)
+            continue
+        project = projects[root]
+        settings = project.settings(str(path))
+        if settings not in codes:
+            codes[settings] = tuple(r.code for r in RULES if settings.enabled(r.code))
+        known = runs.Prefiltered(
+            codes[settings],
+            project.index.called_from_elsewhere(key),
+            project.index.module_class_pattern,
+        )
+        quiet[key].linted = known
+    return quiet
+
+
 COMMANDS = {"check": (_check_parser, run_check), "rule": (_rule_parser, run_rule)}
 
 
-def main(argv: list[str] | None = None, read: set[str] | None = None) -> int:
+def main(argv: list[str] | None = None, read: runs.Inputs | None = None) -> int:
     """The command; ``read``: filled by a check run with what it read (``run_check``)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "check"

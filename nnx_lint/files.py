@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import stat
 import tempfile
-import tokenize
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +13,8 @@ from typing import TYPE_CHECKING
 from nnx_lint import roots
 from nnx_lint.roots import ROOT_MARKERS as ROOT_MARKERS  # re-exported: one rule, told there
 from nnx_lint.roots import is_marked as is_marked
+from nnx_lint.sources import SourceError as SourceError  # re-exported: read here, told there
+from nnx_lint.sources import decode_source as decode_source
 
 if TYPE_CHECKING:  # imported where patterns are compiled: a replayed run never needs it
     import pathspec
@@ -39,10 +39,6 @@ DEFAULT_EXCLUDE = (
     "node_modules/",
     "*.egg-info/",
 )
-
-
-class SourceError(Exception):
-    """A file that cannot be read, decoded or written; the message names no path."""
 
 
 # Discovery -------------------------------------------------------------------------------------
@@ -206,19 +202,6 @@ def read_source(path: Path) -> tuple[str, str]:
     except OSError as exc:
         raise SourceError(exc.strerror or str(exc)) from None
     return decode_source(data)
-
-
-def decode_source(data: bytes) -> tuple[str, str]:
-    """Source bytes (a file's, or standard input's) as ``read_source`` returns them."""
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return data.decode(encoding), encoding
-    except SyntaxError as exc:  # a bad coding declaration
-        raise SourceError(exc.msg) from None
-    except UnicodeDecodeError as exc:
-        raise SourceError(
-            f"cannot decode as {exc.encoding}: {exc.reason} at byte offset {exc.start}"
-        ) from None
 
 
 def write_source(path: Path, text: str, encoding: str) -> None:

@@ -1,14 +1,18 @@
 """The ``nnx-lint`` command's entry point: a run that nothing has changed since is replayed
-from its record (``runs``), importing nothing heavier; any other runs in full (``cli``) and,
-when it is a recordable check, is recorded with what it printed."""
+from its record (``runs``), importing nothing heavier; so is one where only files changed that
+cannot change its output (``incremental``); any other runs in full (``cli``) and, when it is a
+recordable check, is recorded with what it printed."""
 
 from __future__ import annotations
 
 import io
 import sys
-from typing import TextIO
 
 from nnx_lint import runs
+
+TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
+if TYPE_CHECKING:  # a replayed run does not import typing
+    from typing import TextIO
 
 
 class _Tee(io.TextIOBase):
@@ -36,6 +40,12 @@ class _Tee(io.TextIOBase):
         return self.stream.encoding
 
 
+def _unchanged(changed: dict[str, runs.Quiet]) -> bool:
+    from nnx_lint import incremental
+
+    return incremental.unchanged(changed)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["server"]:  # the Language Server: a front end of its own
@@ -44,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return server.main()
     found = runs.plan(argv)
     if found is not None:
-        status = runs.replay(found)
+        status = runs.replay(found, _unchanged)
         if status is not None:
             return status
     from nnx_lint import cli
@@ -52,12 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     if found is None:
         return cli.main(argv)
     out, err = _Tee(sys.stdout), _Tee(sys.stderr)
-    read: set[str] = set()
+    read = runs.Inputs()
     sys.stdout, sys.stderr = out, err
     try:
         status = cli.main(argv, read)
     finally:
         sys.stdout, sys.stderr = out.stream, err.stream
-    if status in (cli.EXIT_OK, cli.EXIT_FOUND) and read:
+    if status in (cli.EXIT_OK, cli.EXIT_FOUND) and read.paths:
         runs.record(found, read, out.copy.getvalue(), err.copy.getvalue(), status)
     return status

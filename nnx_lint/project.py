@@ -28,7 +28,7 @@ from nnx_lint.analysis.project_index import (
     FileFacts,
     ProjectIndex,
     could_have_findings,
-    scan_source,
+    index_facts,
 )
 from nnx_lint.cache import DEFAULT_DIR, Cache, Stamp, stamp
 from nnx_lint.config import Config, Options  # in Project's body, `config` is the field
@@ -43,9 +43,7 @@ from nnx_lint.files import (
     read_source,
 )
 from nnx_lint.rules import RULES, text_check
-from nnx_lint.settings import Settings
-
-MAX_FILE_SIZE = Settings().max_file_size
+from nnx_lint.settings import MAX_FILE_SIZE, Settings
 
 Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
 # A project's cache: each file's index facts (None: nothing to index) and diagnostics.
@@ -62,12 +60,8 @@ def scan_file(path: str) -> FileFacts | None:
         source, _ = read_source(Path(path))
     except SourceError:
         return None  # reported when the file itself is linted
-    # Only files that can define a class, turn on hijax, or re-export one (any import); none
-    # that is too large to be analysed (E902 when it is linted).
-    if "class" not in source and "import" not in source or len(source) > MAX_FILE_SIZE:
-        return None
     module, is_package = module_name_for(path)
-    return scan_source(source, module, is_package)
+    return index_facts(source, module, is_package, MAX_FILE_SIZE)
 
 
 def build_index(

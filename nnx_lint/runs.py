@@ -14,8 +14,18 @@ if every stamp is the same, prints the recorded output and exits with the record
 otherwise it runs in full and records anew. A run that read a path changed in the last two
 seconds is not recorded (``record``).
 
+A few changed files need not make a full run either. The record also holds, for each file the
+project index read (``Quiet``), the identity of its index facts and, for each linted file that
+had no finding, what the prefilter needs to know of the rest of the project. When only such
+files changed, the caller's ``unchanged`` (``incremental``) reads them: if each one's index
+facts are the same (so the project index's fingerprint, which every cached result is keyed by,
+is the same) and the prefilter tells that no linted one can have a finding, the full run would
+print what was recorded, so that is printed, and the record takes the new stamps.
+
 Only light modules are imported here (``os``, ``sys``, ``marshal``, ``zlib``, ``roots``):
-a replayed run imports nothing else of nnx-lint's.
+a replayed run with nothing changed imports nothing else of nnx-lint's. Nor ``typing`` (~3 ms):
+this module and those a run with changed files imports (``incremental``) spell
+``TYPE_CHECKING = False``, which type checkers read as ``typing.TYPE_CHECKING``.
 """
 
 from __future__ import annotations
@@ -25,16 +35,24 @@ import os
 import sys
 import time
 import zlib
-from collections.abc import Iterable, Sequence
 
 from nnx_lint import __version__
-from nnx_lint.cache import DEFAULT_DIR, stamp
 from nnx_lint.roots import is_marked, project_root, search_start
+from nnx_lint.stamps import DEFAULT_DIR, Stamp, stamp
 
-FORMAT = 1
+TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
+if TYPE_CHECKING:  # collections.abc too (~2 ms): annotations only
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any, TypeAlias
+
+    # Told by the caller: would the changed files (by path) leave the run's output as it was?
+    Unchanged: TypeAlias = Callable[[dict[str, "Quiet"]], bool]
+
+FORMAT = 3
 RUNS = "runs"  # the records' directory inside the cache directory
 RACY = 2  # seconds: see record
 KEEP = 64  # records kept per cache directory (the oldest go first)
+FEW = 16  # changed files beyond this many make a full run (reading them would cost as much)
 # Options that take a value, and flags, that a recorded run may have: any other argument (a
 # fix, standard input, --no-cache, --help, an abbreviation argparse would accept) is run in full.
 VALUED = frozenset(
@@ -48,6 +66,55 @@ FLAGS = frozenset(
 ENVIRONMENT = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "TERM", "COLUMNS")
 CONTENT = ("pyproject.toml", ".gitignore")  # files whose contents a run reads
 PRESENCE = ("setup.cfg", "setup.py", ".git", "__init__.py")  # markers: only whether they exist
+
+
+class Prefiltered:
+    """What the prefilter (``project_index.could_have_findings``) knew of a linted file."""
+
+    __slots__ = ("codes", "called_elsewhere", "module_classes")
+
+    def __init__(
+        self, codes: tuple[str, ...], called_elsewhere: bool, module_classes: str | None
+    ) -> None:
+        self.codes = codes  # the rules on for it
+        self.called_elsewhere = called_elsewhere  # another file calls it with an NNX object
+        self.module_classes = module_classes  # the pattern of the project's Module classes
+
+
+class Quiet:
+    """A file whose change need not make a full run: one the project index holds facts of
+    and, if the run linted it, one without a finding. (Plain classes: a replayed run does not
+    import ``typing``.)"""
+
+    __slots__ = ("identity", "module", "is_package", "linted")
+
+    def __init__(
+        self, identity: bytes, module: str, is_package: bool, linted: Prefiltered | None = None
+    ) -> None:
+        self.identity = identity  # of its index facts (``FileFacts.identity``)
+        self.module = module  # its module name, and whether it is a package's __init__
+        self.is_package = is_package
+        self.linted = linted  # None: indexed only
+
+    def dump(self) -> tuple[Any, ...]:  # marshal takes plain tuples only
+        linted = self.linted
+        known = linted and (linted.codes, linted.called_elsewhere, linted.module_classes)
+        return (self.identity, self.module, self.is_package, known)
+
+    @classmethod
+    def load(cls, entry: tuple[Any, ...]) -> Quiet:
+        identity, module, is_package, known = entry
+        return cls(identity, module, is_package, known and Prefiltered(*known))
+
+
+class Inputs:
+    """What a run read, for its record: the files and directories it read or listed
+    (``paths``), and the ones of those that need not make a full run when changed (``quiet``,
+    by absolute path)."""
+
+    def __init__(self) -> None:
+        self.paths: set[str] = set()
+        self.quiet: dict[str, Quiet] = {}
 
 
 class Plan:
@@ -109,23 +176,39 @@ def cache_directory(named: Sequence[str], cache_dir: str | None) -> str:
     return os.path.join(root if is_marked(root) else start, DEFAULT_DIR)
 
 
-def replay(found: Plan) -> int | None:
-    """Print a recorded run's output and return its exit status, if nothing it read changed."""
+def replay(found: Plan, unchanged: Unchanged | None = None) -> int | None:
+    """Print a recorded run's output and return its exit status, if nothing it read changed,
+    or only files that ``unchanged`` tells leave the output as it was."""
     try:
         with open(found.path, "rb") as f:
-            key, stamps, present, out, err, status = marshal.load(f)
+            kept = marshal.load(f)
+        key, stamps, present, quiet, out, err, status = kept
     except (OSError, EOFError, ValueError, TypeError):
         return None
-    if key != found.key or any(stamp(path) != was for path, was in stamps.items()):
+    if key != found.key:
         return None
+    now = {path: stamp(path) for path in stamps}
+    changed = [path for path, was in stamps.items() if now[path] != was]
     if any(os.path.exists(path) != was for path, was in present.items()):
         return None
+    if changed:
+        if unchanged is None or len(changed) > FEW:
+            return None
+        try:  # kept apart: a run with nothing changed never loads it
+            entries = {path: Quiet.load(marshal.loads(quiet)[path]) for path in changed}
+        except (KeyError, EOFError, ValueError, TypeError):  # not quiet, or not a record
+            return None
+        if not unchanged(entries):
+            return None
+        if not _racy(now[path] for path in changed):
+            stamps.update((path, now[path]) for path in changed)
+            _store(found, kept)
     sys.stderr.write(err)
     sys.stdout.write(out)
     return int(status)
 
 
-def record(found: Plan, read: Iterable[str], out: str, err: str, status: int) -> None:
+def record(found: Plan, read: Inputs, out: str, err: str, status: int) -> None:
     """Store a run: ``read`` names the files and directories it read or listed; the rest
     (configuration files and markers above them, ``sys.path``, nnx-lint's source) is added."""
     runs = os.path.join(found.directory, RUNS)
@@ -137,7 +220,7 @@ def record(found: Plan, read: Iterable[str], out: str, err: str, status: int) ->
                 text.write("# Created by nnx-lint.\n*\n")
     except OSError:
         return  # a read-only tree: nothing recorded
-    seen = {os.path.abspath(p) for p in read}
+    seen = {os.path.abspath(p) for p in read.paths}
     ancestors: set[str] = set()
     for path in (*seen, os.path.join(os.getcwd(), "")):
         directory = os.path.dirname(path)
@@ -162,11 +245,7 @@ def record(found: Plan, read: Iterable[str], out: str, err: str, status: int) ->
         for path in sorted(paths | {p for p in own if os.path.exists(p)})
         if not any(_inside(path, r) for r in records) and DEFAULT_DIR not in path.split(os.sep)
     }
-    # As git's "racily clean" entries: a path changed in the last RACY seconds could change
-    # again within its file system's timestamp granularity (up to 2 s) without its stamp
-    # changing, so a run that read one is not recorded (the next run will be).
-    recent = time.time_ns() - RACY * 10**9
-    if any(s is not None and s[0] > recent for s in stamps.values()):
+    if _racy(stamps.values()):
         return
     # What the installation is: a flax upgraded, nnx-lint's own source edited.
     installed = {os.path.abspath(p) for p in sys.path if p and os.path.isdir(p)}
@@ -176,14 +255,29 @@ def record(found: Plan, read: Iterable[str], out: str, err: str, status: int) ->
     stamps.update((path, stamp(path)) for path in sorted(installed - stamps.keys()))
     above = sorted(os.path.join(d, n) for d in ancestors - seen for n in PRESENCE)
     present = {path: os.path.exists(path) for path in above}
+    quiet = {path: entry.dump() for path, entry in read.quiet.items() if path in stamps}
+    kept = (found.key, stamps, present, marshal.dumps(quiet), out, err, status)
+    if _store(found, kept):
+        _prune(runs)
+
+
+def _racy(stamps: Iterable[Stamp | None]) -> bool:
+    """As git's "racily clean" entries: a path changed in the last RACY seconds could change
+    again within its file system's timestamp granularity (up to 2 s) without its stamp
+    changing, so a run that read one is not recorded (the next run will be)."""
+    recent = time.time_ns() - RACY * 10**9
+    return any(s is not None and s[0] > recent for s in stamps)
+
+
+def _store(found: Plan, kept: tuple[Any, ...]) -> bool:
     try:
         tmp = f"{found.path}.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
-            marshal.dump((found.key, stamps, present, out, err, status), f)
+            marshal.dump(kept, f)
         os.replace(tmp, found.path)
-        _prune(runs)
     except OSError:
-        pass  # a read-only tree: nothing recorded
+        return False  # a read-only tree: nothing recorded
+    return True
 
 
 def _inside(path: str, directory: str) -> bool:

@@ -51,6 +51,8 @@ def installed_flax() -> tuple[int, ...] | None:
 # The rules on by default: the NNX0xx rules (what breaks at run time). The upgrade rules
 # (NNX1xx, as ruff's UP) are opt-in: ``--select NNX1`` or ``extend-select = ["NNX1"]``.
 DEFAULT_SELECT = ("NNX0",)
+# The default of ``max_file_size``; the project index reads no larger file (``project``).
+MAX_FILE_SIZE = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class Settings:
     # None: the newest behaviour (the front ends fill in the installed flax's version).
     target_flax_version: tuple[int, ...] | None = None
     # Larger files are reported (E902) rather than analysed: libcst needs ~10 s per MiB.
-    max_file_size: int = 2 * 1024 * 1024
+    max_file_size: int = MAX_FILE_SIZE
 
     def enabled(self, code: str) -> bool:
         """A code is on when the longest matching prefix comes from select, as in ruff."""

@@ -13,7 +13,7 @@ import helpers
 import pytest
 from test_cache_and_jobs import FINDING, MODULE, TRAIN
 
-from nnx_lint import cli
+from nnx_lint import cli, runs
 
 CHANGING = MODULE.replace(
     "        self.dropout = nnx.Dropout(0.1, rngs=rngs)\n",
@@ -264,3 +264,185 @@ def test_a_mode_change_makes_a_full_run(tmp_path: Path) -> None:
     before = cache.stamp(root / "train.py")
     os.chmod(root / "train.py", 0o600)
     assert cache.stamp(root / "train.py") != before
+
+
+# A few changed files: taken without a full run when they cannot change the output ---------
+
+# No JAX transform named: no rule can find anything in it.
+UTIL = """\
+import numpy as np
+
+
+def scale(x, k):
+    return np.asarray(x) * k
+"""
+# A transform, but no NNX object: neither flax/nnx nor a Module class of the project named.
+STEP = """\
+import jax
+
+
+@jax.jit
+def double(x):
+    return x * 2
+"""
+
+
+def with_helpers(tmp_path: Path) -> Path:
+    root = project(tmp_path)
+    helpers.write(root / "util.py", UTIL)
+    helpers.write(root / "step.py", STEP)
+    return root
+
+
+def cold(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """The same check run in full in another process, without the cache."""
+    return helpers.nnx_lint(
+        root, "--output-format", "concise", *args, "--no-cache", subprocess_=True
+    )
+
+
+@pytest.fixture
+def full_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the runs that were not replayed."""
+    count: list[int] = []
+    real = cli.main
+    monkeypatch.setattr(cli, "main", lambda *a, **k: count.append(1) or real(*a, **k))
+    return count
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("util.py", UTIL + "# a comment added\n"),
+        ("util.py", UTIL.replace("* k", "* k + 1") + "\n\ndef twice(x):\n    return x + x\n"),
+        ("step.py", STEP.replace("x * 2", "x * 3") + "# jax.jit(model) in a comment\n"),
+        ("step.py", "# -*- coding: latin-1 -*-\n" + STEP.replace("double", "doubl\xe9")),
+    ],
+    ids=["comment", "new function", "transform file", "latin-1"],
+)
+def test_a_file_edited_without_a_possible_finding_is_taken_without_a_full_run(
+    tmp_path: Path, full_runs: list[int], name: str, text: str
+) -> None:
+    root = with_helpers(tmp_path)
+    first = recorded(root, ".")
+    assert FINDING in first.stdout
+    encoding = "latin-1" if "latin-1" in text else "utf-8"
+    (root / name).write_bytes(text.encode(encoding))
+    full_runs.clear()
+    after = nnx_lint(root, ".")
+    assert full_runs == []  # replayed: only the edited file was read
+    assert (after.stdout, after.stderr, after.returncode) == (
+        first.stdout,
+        first.stderr,
+        first.returncode,
+    )
+    expected = cold(root, ".")
+    assert (after.stdout, after.returncode) == (expected.stdout, expected.returncode)
+
+
+ADDS_A_FINDING = "\nfrom flax import nnx\n\nbad = jax.jit(nnx.Linear(2, 3, rngs=nnx.Rngs(0)))\n"
+
+
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        # the prefilter now passes: flax named; a finding
+        ("step.py", STEP + ADDS_A_FINDING, "step.py:10:7: NNX001"),
+        # a Module class of the project named (the recorded pattern of class names)
+        ("step.py", STEP + "\nfrom models import Ranker\nbad = jax.jit(Ranker(None))\n", "NNX001"),
+        # no longer parses
+        ("util.py", UTIL + "def (\n", "util.py:6:5: E999"),
+        # no longer decodes
+        ("util.py", UTIL + "# \xff\n", "util.py:1:1: E902"),
+        # its index facts changed: a Module class's call now changes its state
+        ("models.py", CHANGING, "TraceContextError"),
+        # a file that had a finding
+        ("train.py", TRAIN + "# a comment\n", FINDING),
+        # a finding's text passes the prefilter again, and a noqa now hides it
+        ("train.py", TRAIN.replace("jax.jit(model)", "jax.jit(model)  # noqa"), "^All checks"),
+    ],
+    ids=["flax named", "Module class named", "syntax", "decoding", "facts", "had one", "noqa"],
+)
+def test_an_edit_that_may_change_the_output_makes_a_full_run(
+    tmp_path: Path, full_runs: list[int], name: str, text: str, expected: str
+) -> None:
+    import re
+
+    root = with_helpers(tmp_path)
+    recorded(root, ".")
+    data = text.encode("latin-1") if "\xff" in text else text.encode()
+    (root / name).write_bytes(data)
+    full_runs.clear()
+    after = nnx_lint(root, ".")
+    assert full_runs == [1]
+    assert re.search(expected, after.stdout, re.M), after.stdout
+    expected_run = cold(root, ".")
+    assert (after.stdout, after.returncode) == (expected_run.stdout, expected_run.returncode)
+
+
+def test_more_files_changed_than_a_few_make_a_full_run(tmp_path, full_runs) -> None:
+    root = with_helpers(tmp_path)
+    for n in range(runs.FEW + 1):
+        helpers.write(root / f"extra_{n}.py", UTIL)
+    recorded(root, ".")
+    for n in range(runs.FEW + 1):
+        helpers.write(root / f"extra_{n}.py", UTIL + "# edited\n")
+    full_runs.clear()
+    nnx_lint(root, ".")
+    assert full_runs == [1]
+
+
+def test_the_record_takes_the_new_stamps_unless_they_are_recent(
+    tmp_path, monkeypatch, full_runs
+) -> None:
+    """A file taken without a full run is not read again by the next run, once its change
+    is older than the window in which a change could hide (``runs.RACY``)."""
+    from nnx_lint import incremental
+
+    root = with_helpers(tmp_path)
+    recorded(root, ".")
+    asked: list[set[str]] = []
+    real = incremental.unchanged
+    monkeypatch.setattr(
+        incremental, "unchanged", lambda entries: asked.append(set(entries)) or real(entries)
+    )
+    full_runs.clear()
+    helpers.write(root / "util.py", UTIL + "# now\n")  # changed just now: racy
+    nnx_lint(root, ".")
+    nnx_lint(root, ".")
+    assert asked == [{str(root / "util.py")}] * 2
+    edit(root / "util.py", UTIL + "# a while ago\n")
+    nnx_lint(root, ".")
+    nnx_lint(root, ".")  # a plain replay now
+    assert len(asked) == 3 and full_runs == []
+
+
+def test_a_file_taken_without_a_full_run_imports_neither_the_engine_nor_the_command(
+    tmp_path: Path,
+) -> None:
+    root = with_helpers(tmp_path)
+    recorded(root, ".")
+    probe = (
+        "import sys; from nnx_lint import launch; code = launch.main(['--jobs', '1', "
+        "'--output-format', 'concise', '.']); heavy = [m for m in ('nnx_lint.cli', "
+        "'nnx_lint.config', 'nnx_lint.engine', 'nnx_lint.project', 'pathspec', 'libcst') "
+        "if m in sys.modules]; print('imported', heavy, 'nnx_lint.incremental' in sys.modules)"
+        "; sys.exit(code)"
+    )
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=root,
+            env=helpers.env(),
+            capture_output=True,
+            text=True,
+        )
+
+    run()  # recorded under this process's import path
+    age(root)
+    run()
+    edit(root / "step.py", STEP + "# edited\n")
+    got = run()
+    assert FINDING in got.stdout and got.returncode == 1
+    assert "imported [] True" in got.stdout

@@ -21,10 +21,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from nnx_lint.analysis import nnx_api
 
+TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
 if TYPE_CHECKING:  # libcst is imported when a file is checked, not with the project index
     import libcst as cst
 

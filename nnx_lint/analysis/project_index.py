@@ -10,7 +10,6 @@ file the class lives in. Pure: no file system, no cache.
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
 import re
 import warnings
@@ -19,8 +18,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+try:  # the C module itself: hashlib would load OpenSSL first, ~5 ms of a replayed run's time
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
+
 from nnx_lint.analysis import names, nnx_api
 from nnx_lint.analysis.nnx_api import Effect
+
+TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
 
 
 @dataclass(frozen=True)
@@ -227,12 +233,12 @@ def facts_digest(f: FileFacts) -> bytes:
     ]
     returns = sorted(f.returns.items())
     facts = (f.module, sorted(f.imports.items()), f.hijax, classes, f.calls, returns)
-    return hashlib.blake2b(repr(facts).encode(), digest_size=16).digest()
+    return blake2b(repr(facts).encode(), digest_size=16).digest()
 
 
 def text_digest(text: str) -> bytes:
     """Identifies a text: the index knows whether it parsed exactly the text being checked."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _imports(node: ast.AST, package: str) -> list[names.ImportedName]:
@@ -891,6 +897,15 @@ def _root_name(node: ast.expr) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
+def index_facts(source: str, module: str, is_package: bool, max_size: int) -> FileFacts | None:
+    """What the project index holds of a file's text: the facts of a file that can define a
+    class, turn on hijax or re-export one (any import), and is no larger than ``max_size``
+    characters (a larger one is E902 when linted); else None, as for a text that does not parse."""
+    if "class" not in source and "import" not in source or len(source) > max_size:
+        return None
+    return scan_source(source, module, is_package)
+
+
 def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts | None:
     """The facts of one file's text (``module``: its dotted name), None if it does not parse.
     A file written for a newer Python than the running one (PEP 695 generics, ``type``
@@ -978,7 +993,7 @@ class ProjectIndex:
     def fingerprint(self) -> bytes:
         """A digest of every fact in the index (not of the texts): results that used the
         index stay valid as long as it does not change."""
-        h = hashlib.blake2b(digest_size=16)
+        h = blake2b(digest_size=16)
         for key in sorted(self.files):
             h.update(key.encode("utf-8", "surrogatepass") + b"\0")
             h.update(self.files[key].identity or facts_digest(self.files[key]))
@@ -1040,6 +1055,12 @@ class ProjectIndex:
         if not found:
             return None
         return re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, found))) + r")\b")
+
+    @property
+    def module_class_pattern(self) -> str | None:
+        """The pattern ``mentions_module_class`` searches a text for, if any."""
+        pattern = self._module_class_names
+        return None if pattern is None else pattern.pattern
 
     def mentions_module_class(self, source: str) -> bool:
         """Does the text name an NNX Module class of the project (for the prefilter)?"""
@@ -1419,9 +1440,20 @@ class ProjectIndex:
         return [f.module for f in self.files.values() if qualname in f.imports.values()]
 
 
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class Prefilter(Protocol):
+        """What the prefilter asks of the index (``ProjectIndex``, or what a run recorded)."""
+
+        def called_from_elsewhere(self, key: str) -> bool: ...
+
+        def mentions_module_class(self, source: str) -> bool: ...
+
+
 def could_have_findings(
     source: str,
-    index: ProjectIndex | None = None,
+    index: Prefilter | None = None,
     path: str | None = None,
     text_check: Callable[[str], bool] = nnx_api.mentions_transform,
 ) -> bool:

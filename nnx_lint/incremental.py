@@ -1,0 +1,53 @@
+"""A recorded run with a few changed files (``runs.replay``): would the full run print what was
+recorded? It would if each changed file's index facts are the same as the record's (the
+project index's fingerprint, which every cached result is keyed by, is then the same, so every
+other file's result stands) and no changed linted file can have a finding, as the prefilter
+tells from its new text and what the record kept of the project (``runs.Prefiltered``): the
+very test ``Project.check`` makes before it would import the engine.
+
+This is the path of one file edited since the last run (pre-commit, an editor's save): it reads
+and scans only the changed files, and imports neither the engine (libcst) nor the command's
+configuration and discovery.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nnx_lint.analysis.project_index import could_have_findings, index_facts
+from nnx_lint.rules import rule, text_check
+from nnx_lint.runs import Prefiltered, Quiet
+from nnx_lint.settings import MAX_FILE_SIZE
+from nnx_lint.sources import SourceError, decode_source
+
+
+class _Recorded:
+    """The prefilter's questions to the index, answered from the record."""
+
+    def __init__(self, known: Prefiltered) -> None:
+        self.known = known
+        self.pattern = None if known.module_classes is None else re.compile(known.module_classes)
+
+    def called_from_elsewhere(self, key: str) -> bool:
+        return self.known.called_elsewhere
+
+    def mentions_module_class(self, source: str) -> bool:
+        return self.pattern is not None and self.pattern.search(source) is not None
+
+
+def unchanged(entries: dict[str, Quiet]) -> bool:
+    """Do the changed files (by absolute path) leave the recorded run's output as it was?"""
+    for path, entry in entries.items():
+        try:
+            with open(path, "rb") as f:
+                text, _ = decode_source(f.read())
+        except (OSError, SourceError):
+            return False
+        facts = index_facts(text, entry.module, entry.is_package, MAX_FILE_SIZE)
+        if facts is None or facts.identity != entry.identity:
+            return False
+        if entry.linted is not None:
+            check = text_check(rule(code) for code in entry.linted.codes)
+            if could_have_findings(text, _Recorded(entry.linted), path, check):
+                return False
+    return True
