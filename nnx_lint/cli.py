@@ -34,7 +34,7 @@ from nnx_lint.files import (
     write_source,
 )
 from nnx_lint.project import Mapper, Project, ProjectCache, group_by_root, root_of
-from nnx_lint.rules import RULES, RULES_BY_CODE
+from nnx_lint.rules import RULES, RULES_BY_CODE, Rule
 from nnx_lint.settings import Settings, installed_flax
 
 if TYPE_CHECKING:  # multiprocessing is imported when there are files for workers
@@ -734,7 +734,7 @@ def _quiet(
             if facts.identity and not os.path.islink(key):
                 is_package = name.rpartition(".")[0] == "__init__"
                 quiet[key] = runs.Quiet(facts.identity, facts.module, is_package, None)
-    codes: dict[Settings, tuple[str, ...]] = {}
+    prefilters: dict[Settings, tuple[tuple[str, str], ...]] = {}
     for root, path in by_root:
         result, key = by_file[path], os.path.abspath(path)
         if key not in quiet or result.diagnostics or result.failed:
@@ -742,15 +742,25 @@ def _quiet(
             continue
         project = projects[root]
         settings = project.settings(str(path))
-        if settings not in codes:
-            codes[settings] = tuple(r.code for r in RULES if settings.enabled(r.code))
+        if settings not in prefilters:
+            on = [r for r in RULES if settings.enabled(r.code)]
+            prefilters[settings] = tuple(dict.fromkeys(map(_named, on)))
         known = runs.Prefiltered(
-            codes[settings],
+            prefilters[settings],
             project.index.called_from_elsewhere(key),
             project.index.module_class_pattern,
         )
         quiet[key].linted = known
     return quiet
+
+
+def _named(rule: Rule) -> tuple[str, str]:
+    """A rule's text check as (module, name there): a function by its own name, a lambda
+    through its rule (``RULE.prefilter`` of the rule's module)."""
+    check = rule.prefilter
+    if "<" not in check.__qualname__:
+        return check.__module__, check.__qualname__
+    return type(rule).__module__ + "." + rule.code.lower(), "RULE.prefilter"
 
 
 COMMANDS = {"check": (_check_parser, run_check), "rule": (_rule_parser, run_rule)}

@@ -13,12 +13,15 @@ configuration and discovery.
 from __future__ import annotations
 
 import re
+from importlib import import_module
 
 from nnx_lint.analysis.project_index import could_have_findings, index_facts
-from nnx_lint.rules import rule, text_check
 from nnx_lint.runs import Prefiltered, Quiet
-from nnx_lint.settings import MAX_FILE_SIZE
-from nnx_lint.sources import SourceError, decode_source
+from nnx_lint.sources import MAX_FILE_SIZE, SourceError, decode_source
+
+TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class _Recorded:
@@ -47,7 +50,20 @@ def unchanged(entries: dict[str, Quiet]) -> bool:
         if facts is None or facts.identity != entry.identity:
             return False
         if entry.linted is not None:
-            check = text_check(rule(code) for code in entry.linted.codes)
+            check = _any_of([_resolve(*named) for named in entry.linted.prefilters])
             if could_have_findings(text, _Recorded(entry.linted), path, check):
                 return False
     return True
+
+
+def _any_of(checks: list[Callable[[str], bool]]) -> Callable[[str], bool]:
+    """The rules' text checks together (as ``rules.text_check``, without importing the rules)."""
+    return lambda source: any(check(source) for check in checks)
+
+
+def _resolve(module: str, name: str) -> Callable[[str], bool]:
+    """A rule's text check, by its module and its (dotted) name there."""
+    found: object = import_module(module)
+    for part in name.split("."):
+        found = getattr(found, part)
+    return found  # type: ignore[return-value]

@@ -11,7 +11,7 @@ import sys
 from nnx_lint import runs
 
 TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
-if TYPE_CHECKING:  # a replayed run does not import typing
+if TYPE_CHECKING:
     from typing import TextIO
 
 

@@ -43,7 +43,8 @@ from nnx_lint.files import (
     read_source,
 )
 from nnx_lint.rules import RULES, text_check
-from nnx_lint.settings import MAX_FILE_SIZE, Settings
+from nnx_lint.settings import Settings
+from nnx_lint.sources import MAX_FILE_SIZE
 
 Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
 # A project's cache: each file's index facts (None: nothing to index) and diagnostics.

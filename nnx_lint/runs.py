@@ -71,12 +71,17 @@ PRESENCE = ("setup.cfg", "setup.py", ".git", "__init__.py")  # markers: only whe
 class Prefiltered:
     """What the prefilter (``project_index.could_have_findings``) knew of a linted file."""
 
-    __slots__ = ("codes", "called_elsewhere", "module_classes")
+    __slots__ = ("prefilters", "called_elsewhere", "module_classes")
 
     def __init__(
-        self, codes: tuple[str, ...], called_elsewhere: bool, module_classes: str | None
+        self,
+        prefilters: tuple[tuple[str, str], ...],
+        called_elsewhere: bool,
+        module_classes: str | None,
     ) -> None:
-        self.codes = codes  # the rules on for it
+        # The text checks of the rules on for it (``Rule.prefilter``), each by its module and
+        # its name there: the run that reads the record imports those modules, not the rules.
+        self.prefilters = prefilters
         self.called_elsewhere = called_elsewhere  # another file calls it with an NNX object
         self.module_classes = module_classes  # the pattern of the project's Module classes
 
@@ -98,7 +103,7 @@ class Quiet:
 
     def dump(self) -> tuple[Any, ...]:  # marshal takes plain tuples only
         linted = self.linted
-        known = linted and (linted.codes, linted.called_elsewhere, linted.module_classes)
+        known = linted and (linted.prefilters, linted.called_elsewhere, linted.module_classes)
         return (self.identity, self.module, self.is_package, known)
 
     @classmethod

@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
+from nnx_lint.sources import MAX_FILE_SIZE
+
 
 def parse_version(version: str) -> tuple[int, ...]:
     """``0.12.8`` (or ``0.12.8.dev1+g123``) as ``(0, 12, 8)``."""
@@ -51,8 +53,6 @@ def installed_flax() -> tuple[int, ...] | None:
 # The rules on by default: the NNX0xx rules (what breaks at run time). The upgrade rules
 # (NNX1xx, as ruff's UP) are opt-in: ``--select NNX1`` or ``extend-select = ["NNX1"]``.
 DEFAULT_SELECT = ("NNX0",)
-# The default of ``max_file_size``; the project index reads no larger file (``project``).
-MAX_FILE_SIZE = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,7 @@ class Settings:
     unsafe_fixes: bool = False
     # None: the newest behaviour (the front ends fill in the installed flax's version).
     target_flax_version: tuple[int, ...] | None = None
-    # Larger files are reported (E902) rather than analysed: libcst needs ~10 s per MiB.
-    max_file_size: int = MAX_FILE_SIZE
+    max_file_size: int = MAX_FILE_SIZE  # larger files are reported (E902), not analysed
 
     def enabled(self, code: str) -> bool:
         """A code is on when the longest matching prefix comes from select, as in ruff."""

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import io
 
+# Larger files are reported (E902) rather than analysed (libcst needs ~10 s per MiB), and the
+# project index does not read them (``Settings.max_file_size``'s default).
+MAX_FILE_SIZE = 2 * 1024 * 1024
+
 
 class SourceError(Exception):
     """A file that cannot be read, decoded or written; the message names no path."""

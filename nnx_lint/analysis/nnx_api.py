@@ -246,6 +246,20 @@ def mentions_transform(source: str) -> bool:
     return False
 
 
+# NNX's tree mode, spelled: the setters, the config flags, the environment variables, and a
+# transform's own option (``analysis.tree_mode`` tells where it is on).
+_MODE_WORDS = ("set_graph_", "nnx_graph_", "NNX_GRAPH_")
+_MODE_OPTION = re.compile(r"\bgraph(?:_updates)?\s*=\s*False\b")
+
+
+def mentions_tree_mode(source: str) -> bool:
+    """Can the text turn tree mode on: `graph=False`, `graph_updates=False`,
+    `nnx.set_graph_mode`, ... (by substring first: most files name no graph at all)?"""
+    if "graph" not in source and "GRAPH" not in source:
+        return False
+    return any(word in source for word in _MODE_WORDS) or _MODE_OPTION.search(source) is not None
+
+
 # Hijax mode and its older spelling, mutable arrays: the config flags, and the environment
 # variables that set them (`os.environ["FLAX_MUTABLE_ARRAY"] = "true"` in Flax's examples).
 HIJAX_FLAGS = frozenset({"flax_hijax_variable", "flax_mutable_array"})

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nnx_lint.analysis.nnx_api import mentions_transform
 
-TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
 if TYPE_CHECKING:
     import libcst as cst
 
@@ -98,23 +98,11 @@ RULE_MODULES = (
 )
 
 
-def rule(code: str) -> Rule:
-    """The rule of ``code`` (one of ``RULE_MODULES``), importing its module alone: a run with
-    one file changed (``incremental``) asks a few rules' prefilters, not every rule's."""
+def _load() -> tuple[Rule, ...]:
     from importlib import import_module
 
-    found: Rule = import_module(f"nnx_lint.rules.{code.lower()}").RULE
-    return found
+    return tuple(import_module(f"nnx_lint.rules.{name}").RULE for name in RULE_MODULES)
 
 
-# Every rule, and by code: imported when first asked for (``__getattr__``).
-RULES: tuple[Rule, ...]
-RULES_BY_CODE: dict[str, Rule]
-
-
-def __getattr__(name: str) -> object:
-    if name in ("RULES", "RULES_BY_CODE"):
-        every = tuple(rule(module) for module in RULE_MODULES)
-        globals().update(RULES=every, RULES_BY_CODE={r.code: r for r in every})
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+RULES: tuple[Rule, ...] = _load()
+RULES_BY_CODE = {r.code: r for r in RULES}

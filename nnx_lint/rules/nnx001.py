@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 # light: the enums and names of the API
 from nnx_lint.analysis.nnx_api import CACHED_PARTIAL, Effect
 from nnx_lint.rules import Rule, evidence, report
 
-TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
 if TYPE_CHECKING:
     from nnx_lint.analysis.context import FileContext
     from nnx_lint.analysis.jit_sites import JitSite

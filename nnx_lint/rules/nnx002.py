@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from nnx_lint.rules import Rule
 from nnx_lint.rules.nnx001 import describe, jit_on_nnx_state, summarize
 
-TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
 if TYPE_CHECKING:
     from nnx_lint.analysis.context import FileContext
     from nnx_lint.analysis.jit_sites import JitSite

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from nnx_lint.rules import Rule, evidence, report
 
 # The analysis (libcst) is imported when a file is checked, not with the rule registry:
 # front ends read the registry on every run, also when every result comes from the cache.
-TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
 if TYPE_CHECKING:
     import libcst as cst
 

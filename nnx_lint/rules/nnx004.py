@@ -4,10 +4,10 @@ objects."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from nnx_lint.rules import Rule, evidence, report
 
-TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
 if TYPE_CHECKING:
     import libcst as cst
 

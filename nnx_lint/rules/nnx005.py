@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+from nnx_lint.analysis.nnx_api import mentions_tree_mode
 from nnx_lint.rules import Rule, report
 
-TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
 if TYPE_CHECKING:
     from nnx_lint.analysis.context import FileContext
     from nnx_lint.analysis.jit_sites import JitSite
@@ -190,16 +190,5 @@ def _by_hand(change: StructuralChange) -> str:
     )
 
 
-_MODE_WORDS = ("set_graph_", "nnx_graph_", "NNX_GRAPH_")  # the setters, the flags, the variables
-_OPTION = re.compile(r"\bgraph(?:_updates)?\s*=\s*False\b")
-
-
-def _prefilter(source: str) -> bool:
-    """Tree mode spelled: `graph=False`, `graph_updates=False`, `nnx.set_graph_mode`, ...
-    (by substring first: most files name no graph at all)."""
-    if "graph" not in source and "GRAPH" not in source:
-        return False
-    return any(word in source for word in _MODE_WORDS) or _OPTION.search(source) is not None
-
-
-RULE = Rule(CODE, NAME, SUMMARY, DOC, check, _prefilter)
+# Tree mode spelled (a text check: most files name no graph at all).
+RULE = Rule(CODE, NAME, SUMMARY, DOC, check, mentions_tree_mode)
