@@ -446,3 +446,30 @@ def test_a_file_taken_without_a_full_run_imports_neither_the_engine_nor_the_comm
     got = run()
     assert FINDING in got.stdout and got.returncode == 1
     assert "imported [] True" in got.stdout
+
+
+def test_each_rules_text_check_is_recorded_by_a_name_that_finds_it_again() -> None:
+    """The record names each rule's prefilter (a lambda through its rule), and the run with
+    changed files finds the very function by that name, without importing the rules."""
+    from nnx_lint import incremental
+    from nnx_lint.rules import RULES
+
+    for rule in RULES:
+        assert incremental._resolve(*cli._named(rule)) is rule.prefilter, rule.code
+
+
+def test_a_file_edited_without_a_possible_finding_under_the_upgrade_rules(
+    tmp_path: Path, full_runs: list[int]
+) -> None:
+    root = with_helpers(tmp_path)
+    args = (".", "--select", "NNX")  # every rule: the upgrade rules' text checks are lambdas
+    first = recorded(root, *args)
+    helpers.write(root / "util.py", UTIL + "# edited\n")
+    full_runs.clear()
+    after = nnx_lint(root, *args)
+    assert full_runs == [] and after.stdout == first.stdout
+    # Named by NNX101's text check (a lambda) alone, with flax: a full run, and its finding.
+    helpers.write(root / "util.py", UTIL + "from flax import nnx\nopt = nnx.Optimizer(m, tx)\n")
+    after = nnx_lint(root, *args)
+    assert full_runs == [1] and "util.py:7:7: NNX101" in after.stdout
+    assert after.stdout == cold(root, *args).stdout
