@@ -473,3 +473,24 @@ def test_a_file_edited_without_a_possible_finding_under_the_upgrade_rules(
     after = nnx_lint(root, *args)
     assert full_runs == [1] and "util.py:7:7: NNX101" in after.stdout
     assert after.stdout == cold(root, *args).stdout
+
+
+def test_a_failure_on_the_changed_file_path_makes_a_full_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, full_runs: list[int]
+) -> None:
+    from nnx_lint import incremental
+
+    root = with_helpers(tmp_path)
+    first = recorded(root, ".")
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(incremental, "index_facts", broken)
+    helpers.write(root / "util.py", UTIL + "# edited\n")
+    full_runs.clear()
+    after = nnx_lint(root, ".")
+    assert full_runs == [1] and (after.stdout, after.returncode) == (
+        first.stdout,
+        first.returncode,
+    )
