@@ -224,3 +224,54 @@ def test_a_file_of_the_same_name_elsewhere_is_not_taken_for_another(tmp_path: Pa
         os.utime(path, ns=(then, then))
     assert FINDING in nnx_lint(root, "train.py").stdout
     assert nnx_lint(root / "sub", "train.py").stdout == "All checks passed!\n"
+
+
+def _another(value: object) -> object:
+    """A value of the same kind as ``value``, different from it."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, frozenset):
+        return value | {"x"}
+    if isinstance(value, tuple):
+        return (*value, ("x", 1))
+    if isinstance(value, dict):
+        return {**value, "x": next(iter(value.values()))}
+    raise AssertionError(f"no other value for {value!r}")
+
+
+def test_the_facts_digest_covers_every_fact() -> None:
+    """Every cached result is keyed by the index's fingerprint, made of each file's facts
+    digest: a fact left out of the digest would let a result go stale (as the flags a Dropout
+    was built with once did)."""
+    from dataclasses import fields, replace
+
+    from nnx_lint.analysis.project_index import ClassFacts, FileFacts, facts_digest, scan_source
+
+    facts = scan_source(
+        "from flax import nnx\nfrom pkg import step\n\n\ndef make(rngs):\n    return Block(rngs)\n"
+        "\n\nclass Block(nnx.Module):\n    def __init__(self, rngs):\n"
+        "        self.drop = nnx.Dropout(0.5, deterministic=True, rngs=rngs)\n"
+        "        self.items = [nnx.Linear(1, 1, rngs=rngs)]\n\n"
+        "    def __call__(self, x):\n        self.n = x\n        return self.drop(x)\n\n\n"
+        "step(Block(nnx.Rngs(0)), 1)\n",
+        "pkg.models",
+    )
+    assert facts is not None
+    (cls,) = facts.classes.values()
+    left_out = {"digest", "identity"}  # the text's digest, and the digest itself
+    for field in fields(FileFacts):
+        if field.name not in left_out:
+            value = getattr(facts, field.name)
+            assert isinstance(value, bool) or value, f"the example has no {field.name}"
+            changed = replace(facts, **{field.name: _another(value)})
+            assert facts_digest(changed) != facts_digest(facts), field.name
+    for field in fields(ClassFacts):
+        value = getattr(cls, field.name)
+        if isinstance(value, bool | str) or value:
+            changed_cls = replace(cls, **{field.name: _another(value)})
+            changed = replace(facts, classes={cls.qualname: changed_cls})
+            assert facts_digest(changed) != facts_digest(facts), field.name
+        else:
+            raise AssertionError(f"the example has no {field.name}")

@@ -494,3 +494,32 @@ def test_a_failure_on_the_changed_file_path_makes_a_full_run(
         first.stdout,
         first.returncode,
     )
+
+
+def test_a_dropout_built_otherwise_in_another_file_makes_a_full_run(
+    tmp_path: Path, full_runs: list[int]
+) -> None:
+    """How a Module's Dropout is built decides whether calling it changes state: a fact of the
+    index, so the edit changes its fingerprint (found by a review: it once did not)."""
+    layers = (
+        "from flax import nnx\n\n\nclass Block(nnx.Module):\n    def __init__(self, rngs):\n"
+        "        self.linear = nnx.Linear(2, 2, rngs=rngs)\n"
+        "        self.drop = nnx.Dropout(0.5, deterministic=True, rngs=rngs)\n\n"
+        "    def __call__(self, x):\n        return self.drop(self.linear(x))\n"
+    )
+    train = (
+        "import jax\nfrom flax import nnx\n\nfrom pkg.layers import Block\n\n"
+        "model = Block(nnx.Rngs(0))\n\n\n@jax.jit\ndef step(model, x):\n    return model(x)\n"
+        "\n\nstep(model, 1.0)\n"
+    )
+    helpers.write(tmp_path / "pyproject.toml", "")
+    helpers.write(tmp_path / "pkg" / "__init__.py", "")
+    helpers.write(tmp_path / "pkg" / "layers.py", layers)
+    helpers.write(tmp_path / "pkg" / "train.py", train)
+    first = recorded(tmp_path, ".")
+    assert "NNX003" not in first.stdout
+    edit(tmp_path / "pkg" / "layers.py", layers.replace("deterministic=True, ", ""))
+    full_runs.clear()
+    after = nnx_lint(tmp_path, ".")
+    assert full_runs == [1] and "pkg/train.py:9:2: NNX003" in after.stdout
+    assert after.stdout == cold(tmp_path, ".").stdout

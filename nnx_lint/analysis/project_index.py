@@ -219,15 +219,19 @@ def _literal(node: ast.expr) -> object:
 
 
 def facts_digest(f: FileFacts) -> bytes:
-    """Identifies a file's facts (not its text): the index's fingerprint is made of these."""
+    """Identifies a file's facts (not its text): the index's fingerprint is made of these, so
+    every field but the text's digest must be here (a result cached under the fingerprint, or a
+    replayed run with a changed file, stands only while they are the same)."""
     classes = [
         (
             c.qualname,
             c.bases,
             sorted(c.attrs.items()),
             c.pytree_false,
+            sorted(c.methods),
             sorted(c.summaries.items()),
             sorted((k, sorted(v)) for k, v in c.contents.items()),
+            sorted(c.flags.items()),
         )
         for c in sorted(f.classes.values(), key=lambda c: c.qualname)
     ]
