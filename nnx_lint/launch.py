@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 
 from nnx_lint import runs
 
@@ -43,9 +44,9 @@ class _Tee(io.TextIOBase):
 def _unchanged(changed: dict[str, runs.Quiet]) -> bool:
     """``incremental.unchanged``; a failure there (nnx-lint's bug) makes a full run, which
     reports whatever the changed files hold, rather than failing the run."""
-    from nnx_lint import incremental
-
     try:
+        from nnx_lint import incremental
+
         return incremental.unchanged(changed)
     except Exception:
         return False
@@ -68,11 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         return cli.main(argv)
     out, err = _Tee(sys.stdout), _Tee(sys.stderr)
     read = runs.Inputs()
+    started = time.time_ns()
     sys.stdout, sys.stderr = out, err
     try:
         status = cli.main(argv, read)
     finally:
         sys.stdout, sys.stderr = out.stream, err.stream
     if status in (cli.EXIT_OK, cli.EXIT_FOUND) and read.paths:
-        runs.record(found, read, out.copy.getvalue(), err.copy.getvalue(), status)
+        runs.record(found, read, out.copy.getvalue(), err.copy.getvalue(), status, started)
     return status

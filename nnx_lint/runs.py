@@ -200,7 +200,8 @@ def replay(found: Plan, unchanged: Unchanged | None = None) -> int | None:
         if unchanged is None or len(changed) > FEW:
             return None
         try:  # kept apart: a run with nothing changed never loads it
-            entries = {path: Quiet.load(marshal.loads(quiet)[path]) for path in changed}
+            recorded = marshal.loads(quiet)
+            entries = {path: Quiet.load(recorded[path]) for path in changed}
         except (KeyError, EOFError, ValueError, TypeError):  # not quiet, or not a record
             return None
         if not unchanged(entries):
@@ -213,9 +214,11 @@ def replay(found: Plan, unchanged: Unchanged | None = None) -> int | None:
     return int(status)
 
 
-def record(found: Plan, read: Inputs, out: str, err: str, status: int) -> None:
+def record(found: Plan, read: Inputs, out: str, err: str, status: int, started: int) -> None:
     """Store a run: ``read`` names the files and directories it read or listed; the rest
-    (configuration files and markers above them, ``sys.path``, nnx-lint's source) is added."""
+    (configuration files and markers above them, ``sys.path``, nnx-lint's source) is added.
+    ``started``: when the run began (``time.time_ns()``); a path changed since then, or in the
+    RACY seconds before, may have been read before its change: the run is not recorded."""
     runs = os.path.join(found.directory, RUNS)
     try:  # made first, so that no directory stamped below changes afterwards
         os.makedirs(runs, exist_ok=True)
@@ -250,7 +253,7 @@ def record(found: Plan, read: Inputs, out: str, err: str, status: int) -> None:
         for path in sorted(paths | {p for p in own if os.path.exists(p)})
         if not any(_inside(path, r) for r in records) and DEFAULT_DIR not in path.split(os.sep)
     }
-    if _racy(stamps.values()):
+    if _racy(stamps.values(), started):
         return
     # What the installation is: a flax upgraded, nnx-lint's own source edited.
     installed = {os.path.abspath(p) for p in sys.path if p and os.path.isdir(p)}
@@ -266,11 +269,12 @@ def record(found: Plan, read: Inputs, out: str, err: str, status: int) -> None:
         _prune(runs)
 
 
-def _racy(stamps: Iterable[Stamp | None]) -> bool:
+def _racy(stamps: Iterable[Stamp | None], since: int | None = None) -> bool:
     """As git's "racily clean" entries: a path changed in the last RACY seconds could change
     again within its file system's timestamp granularity (up to 2 s) without its stamp
-    changing, so a run that read one is not recorded (the next run will be)."""
-    recent = time.time_ns() - RACY * 10**9
+    changing, so a run that read one is not recorded (the next run will be). ``since``: the
+    moment the stamps' contents were read (default: now)."""
+    recent = (time.time_ns() if since is None else since) - RACY * 10**9
     return any(s is not None and s[0] > recent for s in stamps)
 
 

@@ -523,3 +523,23 @@ def test_a_dropout_built_otherwise_in_another_file_makes_a_full_run(
     after = nnx_lint(tmp_path, ".")
     assert full_runs == [1] and "pkg/train.py:9:2: NNX003" in after.stdout
     assert after.stdout == cold(tmp_path, ".").stdout
+
+
+def test_a_file_changed_while_the_run_went_on_is_not_recorded(tmp_path: Path) -> None:
+    """A run reads a file, the file changes more than two seconds before the run ends: the
+    output may be the old text's, so the run is not recorded (found by a review: the window
+    was counted back from the end of the run)."""
+    root = project(tmp_path)
+    found = runs.plan(["--output-format", "concise", str(root)])
+    assert found is not None
+    os.makedirs(os.path.dirname(found.path))  # made before the stamps are taken
+    age(root)
+    read = runs.Inputs()
+    read.paths.update([str(root), str(root / "train.py"), str(root / "models.py")])
+    now = time.time_ns()
+    changed = now - 5 * 10**9  # the edit, 5 s ago
+    os.utime(root / "train.py", ns=(changed, changed))
+    runs.record(found, read, "old output\n", "", 1, started=now - 8 * 10**9)
+    assert not os.path.exists(found.path)  # began before the edit: not recorded
+    runs.record(found, read, "output\n", "", 1, started=now)
+    assert os.path.exists(found.path)  # began after it: recorded
