@@ -5,8 +5,9 @@ other file's result stands) and no changed linted file can have a finding, as th
 tells from its new text and what the record kept of the project (``runs.Prefiltered``): the
 very test ``Project.check`` makes before it would import the engine.
 
-This is the path of one file edited since the last run (pre-commit, an editor's save): it reads
-and scans only the changed files, and imports neither the engine (libcst) nor the command's
+This is the path of the same command run again after a file was edited (an editor's save, a
+watch loop): it reads and scans only the changed files, and imports neither the engine (libcst;
+save for a file only the fallback grammar of ``scan_source`` reads) nor the command's
 configuration and discovery.
 """
 

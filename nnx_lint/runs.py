@@ -16,11 +16,13 @@ seconds is not recorded (``record``).
 
 A few changed files need not make a full run either. The record also holds, for each file the
 project index read (``Quiet``), the identity of its index facts and, for each linted file that
-had no finding, what the prefilter needs to know of the rest of the project. When only such
-files changed, the caller's ``unchanged`` (``incremental``) reads them: if each one's index
-facts are the same (so the project index's fingerprint, which every cached result is keyed by,
-is the same) and the prefilter tells that no linted one can have a finding, the full run would
-print what was recorded, so that is printed, and the record takes the new stamps.
+had no finding, what the prefilter needs to know of the rest of the project; and each walked
+directory's entries. When only such files changed, and directories whose entries are the same
+(a file saved by renaming a new one over it), the caller's ``unchanged`` (``incremental``)
+reads those files: if each one's index facts are the same (so the project index's fingerprint,
+which every cached result is keyed by, is the same) and the prefilter tells that no linted one
+can have a finding, the full run would print what was recorded, so that is printed, and the
+record takes the new stamps.
 
 Only light modules are imported here (``os``, ``sys``, ``marshal``, ``zlib``, ``roots``):
 a replayed run with nothing changed imports nothing else of nnx-lint's. Nor ``typing`` (~3 ms):
@@ -48,7 +50,7 @@ if TYPE_CHECKING:  # collections.abc too (~2 ms): annotations only
     # Told by the caller: would the changed files (by path) leave the run's output as it was?
     Unchanged: TypeAlias = Callable[[dict[str, "Quiet"]], bool]
 
-FORMAT = 4
+FORMAT = 5
 RUNS = "runs"  # the records' directory inside the cache directory
 RACY = 2  # seconds: see record
 KEEP = 64  # records kept per cache directory (the oldest go first)
@@ -200,11 +202,16 @@ def replay(found: Plan, unchanged: Unchanged | None = None) -> int | None:
         if unchanged is None or len(changed) > FEW:
             return None
         try:  # kept apart: a run with nothing changed never loads it
-            recorded = marshal.loads(quiet)
-            entries = {path: Quiet.load(recorded[path]) for path in changed}
+            recorded, listings = marshal.loads(quiet)
+            # A directory whose entries are the same (a file saved by writing a new one and
+            # renaming it over the old, as many editors do): the walk finds what it found.
+            files = [path for path in changed if path not in listings]
+            if any(_listing(path) != listings[path] for path in changed if path in listings):
+                return None
+            entries = {path: Quiet.load(recorded[path]) for path in files}
         except (KeyError, EOFError, ValueError, TypeError):  # not quiet, or not a record
             return None
-        if not unchanged(entries):
+        if entries and not unchanged(entries):
             return None
         if not _racy(now[path] for path in changed):
             stamps.update((path, now[path]) for path in changed)
@@ -264,9 +271,19 @@ def record(found: Plan, read: Inputs, out: str, err: str, status: int, started: 
     above = sorted(os.path.join(d, n) for d in ancestors - seen for n in PRESENCE)
     present = {path: os.path.exists(path) for path in above}
     quiet = {path: entry.dump() for path, entry in read.quiet.items() if path in stamps}
-    kept = (found.key, stamps, present, marshal.dumps(quiet), out, err, status)
+    listings = {path: _listing(path) for path in seen & stamps.keys() if os.path.isdir(path)}
+    kept = (found.key, stamps, present, marshal.dumps((quiet, listings)), out, err, status)
     if _store(found, kept):
         _prune(runs)
+
+
+def _listing(directory: str) -> tuple[tuple[str, bool], ...] | None:
+    """A directory's entries, sorted: (name, whether it is a directory); None if unlistable."""
+    try:
+        with os.scandir(directory) as entries:
+            return tuple(sorted((entry.name, entry.is_dir()) for entry in entries))
+    except OSError:
+        return None
 
 
 def _racy(stamps: Iterable[Stamp | None], since: int | None = None) -> bool:

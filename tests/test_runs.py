@@ -543,3 +543,26 @@ def test_a_file_changed_while_the_run_went_on_is_not_recorded(tmp_path: Path) ->
     assert not os.path.exists(found.path)  # began before the edit: not recorded
     runs.record(found, read, "output\n", "", 1, started=now)
     assert os.path.exists(found.path)  # began after it: recorded
+
+
+def test_a_file_saved_by_renaming_a_new_one_over_it_is_taken_without_a_full_run(
+    tmp_path: Path, full_runs: list[int]
+) -> None:
+    """Many editors save by writing a new file and renaming it over the old: the directory's
+    stamp changes, its entries do not."""
+    root = with_helpers(tmp_path)
+    first = recorded(root, ".")
+    before = os.stat(root).st_mtime_ns
+    helpers.write(root / ".util.py.tmp", UTIL + "# saved\n")
+    time.sleep(0.01)
+    os.replace(root / ".util.py.tmp", root / "util.py")
+    assert os.stat(root).st_mtime_ns != before  # the directory's stamp changed
+    full_runs.clear()
+    after = nnx_lint(root, ".")
+    assert full_runs == [] and (after.stdout, after.returncode) == (
+        first.stdout,
+        first.returncode,
+    )
+    assert after.stdout == cold(root, ".").stdout
+    helpers.write(root / "new.py", UTIL)  # an entry more: a full run
+    assert nnx_lint(root, ".").stdout == first.stdout and full_runs == [1]
