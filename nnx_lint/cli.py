@@ -729,11 +729,9 @@ def _quiet(
     for project in projects.values():
         index = project.index
         for key, facts in index.files.items():
-            # As ``files.module_name_for`` tells it, save for a symbolic link (left out).
-            name = os.path.basename(key)
+            # Not a symbolic link: its module name follows its target, which may move.
             if facts.identity and not os.path.islink(key):
-                is_package = name.rpartition(".")[0] == "__init__"
-                quiet[key] = runs.Quiet(facts.identity, facts.module, is_package, None)
+                quiet[key] = runs.Quiet(facts.identity, facts.module, facts.is_package, None)
     prefilters: dict[Settings, tuple[tuple[str, str], ...]] = {}
     for root, path in by_root:
         result, key = by_file[path], os.path.abspath(path)

@@ -11,8 +11,8 @@ them (present or not), the directories on ``sys.path`` (flax upgraded) and nnx-l
 source; and whether each project marker (setup.cfg, setup.py, .git, ``__init__.py``) above the
 walk exists. The next run with the same key stats those paths (nothing is read or parsed) and,
 if every stamp is the same, prints the recorded output and exits with the recorded status;
-otherwise it runs in full and records anew. A run that read a path changed in the last two
-seconds is not recorded (``record``).
+otherwise it runs in full and records anew. A run that read a path changed in the two seconds
+before it began, or since, is not recorded (``record``).
 
 A few changed files need not make a full run either. The record also holds, for each file the
 project index read (``Quiet``), the identity of its index facts and, for each linted file that
@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # collections.abc too (~2 ms): annotations only
     # Told by the caller: would the changed files (by path) leave the run's output as it was?
     Unchanged: TypeAlias = Callable[[dict[str, "Quiet"]], bool]
 
-FORMAT = 5
+FORMAT = 6
 RUNS = "runs"  # the records' directory inside the cache directory
 RACY = 2  # seconds: see record
 KEEP = 64  # records kept per cache directory (the oldest go first)

@@ -116,6 +116,7 @@ class FileFacts:
     calls: tuple[CallFact, ...] = ()  # calls of imported functions with NNX-looking arguments
     returns: dict[str, str] = field(default_factory=dict)  # function -> the class it returns
     identity: bytes = b""  # digest of the facts above (``facts_digest``), made by the scan
+    is_package: bool = False  # the module is a package's __init__ (relative imports start there)
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ def facts_digest(f: FileFacts) -> bytes:
         for c in sorted(f.classes.values(), key=lambda c: c.qualname)
     ]
     returns = sorted(f.returns.items())
-    facts = (f.module, sorted(f.imports.items()), f.hijax, classes, f.calls, returns)
+    facts = (f.module, f.is_package, sorted(f.imports.items()), f.hijax, classes, f.calls, returns)
     return blake2b(repr(facts).encode(), digest_size=16).digest()
 
 
@@ -261,6 +262,7 @@ class _FileScanner:
         self.imports: dict[str, str] = {}  # module-level name -> qualified name
         self.classes: dict[str, ClassFacts] = {}
         self.hijax = False
+        self.is_package = is_package
         self.package = module if is_package else module.rpartition(".")[0]
         self.local_classes: dict[str, str] = {}
         self.local_imports: dict[str, str] = {}  # imports of the method being scanned
@@ -330,7 +332,7 @@ class _FileScanner:
             and (cls := self._returned(node))
         }
         facts = FileFacts(self.module, self.imports, self.classes, self.hijax, digest)
-        facts = replace(facts, calls=tuple(self.calls), returns=returns)
+        facts = replace(facts, calls=tuple(self.calls), returns=returns, is_package=self.is_package)
         return replace(facts, identity=facts_digest(facts))
 
     def _returned(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
