@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from importlib import import_module
 
-from nnx_lint.analysis.project_index import could_have_findings, index_facts
+from nnx_lint.analysis.project_index import any_text_check, could_have_findings, index_facts
 from nnx_lint.runs import Prefiltered, Quiet
 from nnx_lint.sources import MAX_FILE_SIZE, SourceError, decode_source
 
@@ -51,15 +51,10 @@ def unchanged(entries: dict[str, Quiet]) -> bool:
         if facts is None or facts.identity != entry.identity:
             return False
         if entry.linted is not None:
-            check = _any_of([_resolve(*named) for named in entry.linted.prefilters])
+            check = any_text_check(_resolve(*named) for named in entry.linted.prefilters)
             if could_have_findings(text, _Recorded(entry.linted), path, check):
                 return False
     return True
-
-
-def _any_of(checks: list[Callable[[str], bool]]) -> Callable[[str], bool]:
-    """The rules' text checks together (as ``rules.text_check``, without importing the rules)."""
-    return lambda source: any(check(source) for check in checks)
 
 
 def _resolve(module: str, name: str) -> Callable[[str], bool]:

@@ -248,6 +248,7 @@ def mentions_transform(source: str) -> bool:
 
 # NNX's tree mode, spelled: the setters, the config flags, the environment variables, and a
 # transform's own option (``analysis.tree_mode`` tells where it is on).
+TREE_MODE_TEXT = ("graph", "GRAPH")  # every spelling names one of them
 _MODE_WORDS = ("set_graph_", "nnx_graph_", "NNX_GRAPH_")
 _MODE_OPTION = re.compile(r"\bgraph(?:_updates)?\s*=\s*False\b")
 
@@ -255,7 +256,7 @@ _MODE_OPTION = re.compile(r"\bgraph(?:_updates)?\s*=\s*False\b")
 def mentions_tree_mode(source: str) -> bool:
     """Can the text turn tree mode on: `graph=False`, `graph_updates=False`,
     `nnx.set_graph_mode`, ... (by substring first: most files name no graph at all)?"""
-    if "graph" not in source and "GRAPH" not in source:
+    if not any(word in source for word in TREE_MODE_TEXT):
         return False
     return any(word in source for word in _MODE_WORDS) or _MODE_OPTION.search(source) is not None
 

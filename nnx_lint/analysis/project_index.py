@@ -14,7 +14,7 @@ import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -1189,8 +1189,9 @@ class ProjectIndex:
             moves = write_moves(site.text)
             if not site.conditional:
                 moved = Moved((step,), at(site.line)) if moves else None
-                changes = Verdict(Effect.CHANGES, (step,), at(site.line), restructures=moves)
-                verdicts.append(replace(changes, moved=moved))
+                verdicts.append(
+                    Verdict(Effect.CHANGES, (step,), at(site.line), restructures=moves, moved=moved)
+                )
                 continue
             why = (f"{step} under a condition",)
             verdicts.append(Verdict(Effect.UNKNOWN, why, at(site.line), restructures=moves))
@@ -1455,6 +1456,12 @@ if TYPE_CHECKING:
         def called_from_elsewhere(self, key: str) -> bool: ...
 
         def mentions_module_class(self, source: str) -> bool: ...
+
+
+def any_text_check(checks: Iterable[Callable[[str], bool]]) -> Callable[[str], bool]:
+    """Text checks together (each once): does any of them pass the text?"""
+    unique = tuple(dict.fromkeys(checks))
+    return lambda source: any(check(source) for check in unique)
 
 
 def could_have_findings(

@@ -61,7 +61,6 @@ CONFIG_UPDATE = ("flax.config.update", "flax.configurations.config.update")
 # flax's static_bool_env: the words it reads as False (case-insensitive).
 FALSE_WORDS = frozenset({"n", "no", "f", "false", "off", "0"})
 TRUE_WORDS = frozenset({"y", "yes", "t", "true", "on", "1"})
-TEXT = ("graph", "GRAPH")  # a cheap text prefilter: every spelling names one of them
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def tree_mode(ctx: FileContext, node: cst.CSTNode, options: Sequence[cst.Arg]) -
         return TreeMode("`graph=False`", Option.GRAPH)
     if own.get("graph_updates") is False:
         return TreeMode("`graph_updates=False`", Option.GRAPH_UPDATES)
-    if not any(word in ctx.source for word in TEXT):
+    if not any(word in ctx.source for word in nnx_api.TREE_MODE_TEXT):
         return None
     scoped = scope_mode(ctx, node)
     for option in Option:

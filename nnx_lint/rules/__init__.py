@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nnx_lint.analysis.nnx_api import mentions_transform
+from nnx_lint.analysis.project_index import any_text_check
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -78,8 +79,7 @@ def evidence(verdict: Verdict) -> tuple[Related, ...]:
 
 def text_check(rules: Iterable[Rule]) -> Callable[[str], bool]:
     """The prefilter of ``rules`` together: can any of them find something in the text?"""
-    checks = tuple(dict.fromkeys(rule.prefilter for rule in rules))
-    return lambda source: any(check(source) for check in checks)
+    return any_text_check(rule.prefilter for rule in rules)
 
 
 # One module per rule, in code order: each defines RULE.
