@@ -21,6 +21,7 @@ asserts: exit 0, or 2 when the setup fails. Standard library only; Linux (or mac
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -102,7 +103,7 @@ def venv(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     check_call([sys.executable, "-m", "venv", str(path)], f"creating {path.name}")
     ignored_dir(path)
-    pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
+    pip = pip_install(bin_dir)
     # The current pip, as a user's: its console scripts no longer import re (~6 ms a start).
     check_call([*pip, "--upgrade", "pip"], f"upgrading pip in {path.name}")
     check_call([*pip, *TOOL_PINS], f"installing {path.name}")
@@ -110,6 +111,11 @@ def venv(path: Path) -> Path:
     return bin_dir
 
 
+def pip_install(bin_dir: Path) -> list[str]:
+    return [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
+
+
+@functools.cache  # asked for nnx-lint's rows and for the plugin's
 def installed(path: Path) -> Path:
     """A venv (``venv``) with this checkout installed in it as a package, not editable: rebuilt
     and reinstalled when a file of nnx_lint/ or pyproject.toml changes."""
@@ -124,7 +130,7 @@ def installed(path: Path) -> Path:
     log(f"installing this checkout into {path.name} (not editable)")
     with tempfile.TemporaryDirectory() as build:  # built outside the checkout: no build/ left
         shutil.copytree(root, build, dirs_exist_ok=True, ignore=_not_built)
-        pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
+        pip = pip_install(bin_dir)
         check_call([*pip, build], "installing nnx-lint and its dependencies")
         check_call([*pip, "--force-reinstall", "--no-deps", build], "installing nnx-lint")
     stamp.write_text(digest.hexdigest())
