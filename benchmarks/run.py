@@ -12,8 +12,9 @@ this interpreter's environment instead, as a developer has it. The corpora live 
 benchmarks/.corpus: "real" is flax, jax and optax as shipped on PyPI (.py files of the wheels),
 "easydel" the easydel wheel's, "flax-repo" google/flax's repository as its source distribution
 holds it (tests and examples too; the flake8 plugin's corpus), "synthetic-Kx" a generated NNX
-tree at 1x, 2x, 4x. Files are passed by name, so a .gitignore entry for the corpus can't hide
-them (walking a tree is not measured).
+tree at 1x, 2x, 4x. Files are passed by name (walking a tree is not measured). Each corpus
+root is a checkout of its own (a pyproject.toml and a .git): nnx-lint's project index, and the
+flake8 plugin's, holds all of its files, as in a user's checkout.
 Tools are interleaved in each round; ratios are medians of per-round ratios. Reports, never
 asserts: exit 0, or 2 when the setup fails. Standard library only; Linux (or macOS).
 """
@@ -148,7 +149,7 @@ def unpacked(name: str, wanted: str, sources: bool = False) -> Path:
     (once) with pip into .corpus/wheels, unpacked into .corpus/NAME."""
     root, wheels = ignored_dir(CORPUS) / name, CORPUS / "wheels"
     if (root / ".pins").is_file() and (root / ".pins").read_text() == wanted:
-        return root
+        return as_checkout(root)
     pins = dict(pin.split("==") for pin in wanted.split())
     suffix = ".tar.gz" if sources else "-*.whl"
 
@@ -171,8 +172,17 @@ def unpacked(name: str, wanted: str, sources: bool = False) -> Path:
             if member.endswith(".py") and ".." not in parts and not Path(member).is_absolute():
                 (root / Path(*parts)).parent.mkdir(parents=True, exist_ok=True)
                 (root / Path(*parts)).write_bytes(data())
-    (root / "pyproject.toml").write_text(PYPROJECT)
     (root / ".pins").write_text(wanted)
+    return as_checkout(root)
+
+
+def as_checkout(root: Path) -> Path:
+    """``root`` as a project's own checkout: its pyproject.toml and a .git of its own, so that
+    the .gitignore of this repository (which hides .corpus) stops above it. Without it, the
+    flake8 plugin, which opens the project as a walk finds it, would index none of the
+    corpus's files, where in a user's checkout it indexes all of them."""
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / ".git").mkdir(exist_ok=True)
     return root
 
 
@@ -193,8 +203,7 @@ def synthetic_corpus(scale: int) -> tuple[Path, dict[str, int]]:
     root = ignored_dir(CORPUS) / f"synthetic-{scale}x"
     shutil.rmtree(root, ignore_errors=True)
     _, _, seeded = synthetic.generate(root, UNITS_1X * scale)
-    (root / "pyproject.toml").write_text(PYPROJECT)
-    return root, dict(seeded)
+    return as_checkout(root), dict(seeded)
 
 
 def nnx_lint(bin_dir: Path | None = None) -> tuple[list[str], set[str]]:
