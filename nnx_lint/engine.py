@@ -19,6 +19,7 @@ import libcst as cst
 from nnx_lint import documents, notebooks
 from nnx_lint.analysis.context import FileContext
 from nnx_lint.analysis.project_index import ProjectIndex, could_have_findings
+from nnx_lint.collector import paused
 from nnx_lint.diagnostics import (
     FRONT_END,
     Diagnostic,
@@ -178,9 +179,17 @@ def check_source(
     *,
     noqa: bool = True,
 ) -> list[Diagnostic]:
-    """All enabled diagnostics of one file, sorted.
+    """All enabled diagnostics of one file, sorted (the garbage collector paused meanwhile:
+    ``collector``).
 
     ``noqa=False`` leaves suppression to the caller (flake8 does its own)."""
+    with paused():
+        return _check_source(source, path, settings, index, noqa=noqa)
+
+
+def _check_source(
+    source: str, path: str, settings: Settings | None, index: ProjectIndex | None, *, noqa: bool
+) -> list[Diagnostic]:
     settings = _target_filled(settings or Settings())
     if not source.strip():
         return []

@@ -31,6 +31,7 @@ from nnx_lint.analysis.project_index import (
     index_facts,
 )
 from nnx_lint.cache import DEFAULT_DIR, Cache, Stamp, stamp
+from nnx_lint.collector import paused
 from nnx_lint.config import Config, Options  # in Project's body, `config` is the field
 from nnx_lint.diagnostics import Diagnostic
 from nnx_lint.files import (
@@ -56,13 +57,15 @@ def _serial(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
 
 
 def scan_file(path: str) -> FileFacts | None:
-    """The index facts of one file on disk (None: unreadable, unparsable or irrelevant)."""
+    """The index facts of one file on disk (None: unreadable, unparsable or irrelevant), read
+    with the garbage collector paused (``collector``)."""
     try:
         source, _ = read_source(Path(path))
     except SourceError:
         return None  # reported when the file itself is linted
     module, is_package = module_name_for(path)
-    return index_facts(source, module, is_package, MAX_FILE_SIZE)
+    with paused():
+        return index_facts(source, module, is_package, MAX_FILE_SIZE)
 
 
 def build_index(
