@@ -747,6 +747,7 @@ def _quiet(
             prefilters[settings],
             project.index.called_from_elsewhere(key),
             project.index.module_class_pattern,
+            project.index.nnx_names,
         )
         quiet[key].linted = known
     return quiet

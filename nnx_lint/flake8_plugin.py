@@ -75,7 +75,7 @@ class Plugin:
         source = "".join(self.lines)
         # The prefilter, in two steps: without what some rule looks for (a JAX transform:
         # `jit`, `vmap`, `lax.scan`, ...) nothing can be found, whatever the project; with it,
-        # the file must also name flax/nnx or a Module class of the project.
+        # the file must also name something NNX (``could_have_findings``).
         if not _ANY_RULE(source):
             return
         opened = project(root_of(self.filename))

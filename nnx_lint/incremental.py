@@ -16,7 +16,12 @@ from __future__ import annotations
 import re
 from importlib import import_module
 
-from nnx_lint.analysis.project_index import any_text_check, could_have_findings, index_facts
+from nnx_lint.analysis.project_index import (
+    any_text_check,
+    could_have_findings,
+    index_facts,
+    names_nnx,
+)
 from nnx_lint.runs import Prefiltered, Quiet
 from nnx_lint.sources import MAX_FILE_SIZE, SourceError, decode_source
 
@@ -24,12 +29,16 @@ TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``r
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from nnx_lint.analysis.project_index import FileFacts
+
 
 class _Recorded:
-    """The prefilter's questions to the index, answered from the record."""
+    """The prefilter's questions to the index, answered from the record and from the facts
+    read from the file's new text."""
 
-    def __init__(self, known: Prefiltered) -> None:
+    def __init__(self, known: Prefiltered, facts: FileFacts) -> None:
         self.known = known
+        self.facts = facts
         self.pattern = None if known.module_classes is None else re.compile(known.module_classes)
 
     def called_from_elsewhere(self, key: str) -> bool:
@@ -37,6 +46,9 @@ class _Recorded:
 
     def mentions_module_class(self, source: str) -> bool:
         return self.pattern is not None and self.pattern.search(source) is not None
+
+    def names_nnx(self, key: str, source: str) -> bool | None:
+        return names_nnx(self.facts, source, self.known.nnx_names)
 
 
 def unchanged(entries: dict[str, Quiet]) -> bool:
@@ -52,7 +64,7 @@ def unchanged(entries: dict[str, Quiet]) -> bool:
             return False
         if entry.linted is not None:
             check = any_text_check(_resolve(*named) for named in entry.linted.prefilters)
-            if could_have_findings(text, _Recorded(entry.linted), path, check):
+            if could_have_findings(text, _Recorded(entry.linted, facts), path, check):
                 return False
     return True
 

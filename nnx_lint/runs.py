@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # collections.abc too (~2 ms): annotations only
     # Told by the caller: would the changed files (by path) leave the run's output as it was?
     Unchanged: TypeAlias = Callable[[dict[str, "Quiet"]], bool]
 
-FORMAT = 6
+FORMAT = 7
 RUNS = "runs"  # the records' directory inside the cache directory
 RACY = 2  # seconds: see record
 KEEP = 64  # records kept per cache directory (the oldest go first)
@@ -73,19 +73,21 @@ PRESENCE = ("setup.cfg", "setup.py", ".git", "__init__.py")  # markers: only whe
 class Prefiltered:
     """What the prefilter (``project_index.could_have_findings``) knew of a linted file."""
 
-    __slots__ = ("prefilters", "called_elsewhere", "module_classes")
+    __slots__ = ("prefilters", "called_elsewhere", "module_classes", "nnx_names")
 
     def __init__(
         self,
         prefilters: tuple[tuple[str, str], ...],
         called_elsewhere: bool,
         module_classes: str | None,
+        nnx_names: frozenset[str],
     ) -> None:
         # The text checks of the rules on for it (``Rule.prefilter``), each by its module and
         # its name there: the run that reads the record imports those modules, not the rules.
         self.prefilters = prefilters
         self.called_elsewhere = called_elsewhere  # another file calls it with an NNX object
         self.module_classes = module_classes  # the pattern of the project's Module classes
+        self.nnx_names = nnx_names  # the project's names of NNX things (``names_nnx``)
 
 
 class Quiet:
@@ -105,7 +107,12 @@ class Quiet:
 
     def dump(self) -> tuple[Any, ...]:  # marshal takes plain tuples only
         linted = self.linted
-        known = linted and (linted.prefilters, linted.called_elsewhere, linted.module_classes)
+        known = linted and (
+            linted.prefilters,
+            linted.called_elsewhere,
+            linted.module_classes,
+            linted.nnx_names,
+        )
         return (self.identity, self.module, self.is_package, known)
 
     @classmethod

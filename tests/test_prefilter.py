@@ -3,9 +3,15 @@ one), and every spelling of a transform the rules recognise passes it."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import helpers
 import pytest
 
 from nnx_lint.analysis.nnx_api import mentions_transform
+from nnx_lint.analysis.project_index import ProjectIndex, could_have_findings
+from nnx_lint.project import build_index
 
 NAMED = [
     "jax.jit(f)",
@@ -79,3 +85,61 @@ def test_nnx005s_prefilter_leaves_out_files_without_tree_mode(source):
     from nnx_lint.rules import RULES_BY_CODE
 
     assert not RULES_BY_CODE["NNX005"].prefilter(source)
+
+
+# The second step (``could_have_findings``): an NNX object needs nnx named, in the text or
+# through the file's imports (``names_nnx``, where the index read this very text).
+PACKAGE = {
+    "pkg/__init__.py": "from flax.nnx import Linear\n\nfrom .models import Ranker\n",
+    "pkg/models.py": (
+        "from flax import nnx\n\n\nclass Ranker(nnx.Module):\n    @classmethod\n"
+        "    def create(cls, seed):\n        return cls()\n\n\n"
+        "class Dropout(nnx.Module):  # named as linen's is\n    pass\n"
+    ),
+    "pkg/util.py": "def helper(x):\n    return x\n",
+}
+NAMES_NNX = {
+    "re-export": "import jax\nfrom pkg import Linear\n\nstep = jax.jit(Linear(2, 3, rngs=None))\n",
+    "module attribute": "import jax\nimport pkg.models\n\nstep = jax.jit(pkg.models.Ranker())\n",
+    "module alias": "import jax\nimport pkg.models\n\nmod = pkg.models\n"
+    "step = jax.jit(mod.Ranker())\n",
+    "classmethod": "import jax\nfrom pkg import models as m\n\nf = jax.jit(m.Ranker.create(0))\n",
+    "string annotation": 'import jax\nimport pkg\n\n\ndef f(m: "pkg.Ranker"):\n'
+    "    return jax.jit(m)\n",
+    "function-level import": "import jax\n\n\ndef f():\n    from pkg.models import Ranker\n\n"
+    "    return jax.jit(Ranker())\n",
+    "relative import": "import jax\n\nfrom .models import Ranker\n\nstep = jax.jit(Ranker())\n",
+}
+NAMES_NOTHING_NNX = {
+    # flax named, and a word that is also a class of the project's: linen's Dropout
+    "linen": "import jax\nfrom flax import linen as nn\n\nstep = jax.jit(nn.Dropout(0.5).apply)\n",
+    # a module of the project's that holds nothing NNX
+    "helpers only": "import jax\nfrom pkg import util\n\nstep = jax.jit(util.helper)\n",
+}
+
+
+def _index(tmp_path: Path, name: str, source: str) -> tuple[ProjectIndex, str]:
+    files = {**PACKAGE, f"pkg/{name}.py": source}
+    for relative, text in files.items():
+        helpers.write(tmp_path / relative, text)
+    (tmp_path / "pyproject.toml").write_text("")
+    return build_index([tmp_path / f for f in files]), os.path.abspath(tmp_path / f"pkg/{name}.py")
+
+
+@pytest.mark.parametrize("source", NAMES_NNX.values(), ids=NAMES_NNX)
+def test_a_file_that_names_nnx_through_its_imports_passes(tmp_path: Path, source: str) -> None:
+    index, path = _index(tmp_path, "case", source)
+    assert "nnx" not in source and "flax" not in source
+    assert index.names_nnx(path, source) is True
+    assert could_have_findings(source, index, path)
+
+
+@pytest.mark.parametrize("source", NAMES_NOTHING_NNX.values(), ids=NAMES_NOTHING_NNX)
+def test_a_file_that_names_nothing_nnx_is_left_out(tmp_path: Path, source: str) -> None:
+    index, path = _index(tmp_path, "case", source)
+    assert mentions_transform(source) and index.names_nnx(path, source) is False
+    assert not could_have_findings(source, index, path)
+    # A text the index did not read (changed since): flax named is enough, as without an index.
+    edited = source + "# edited\n"
+    assert could_have_findings(edited, index, path) == ("flax" in source)
+    assert could_have_findings(source, None, path) == ("flax" in source)

@@ -380,6 +380,36 @@ def test_an_edit_that_may_change_the_output_makes_a_full_run(
     assert (after.stdout, after.returncode) == (expected_run.stdout, expected_run.returncode)
 
 
+FACTORY = "\n\ndef make_ranker(seed):\n    return Ranker(nnx.Rngs(seed))\n"
+# A function-level import of the project's factory: the index facts of the file stay the same
+# (they hold module-level imports), and neither flax, nnx nor a Module class is named; the
+# import is what the prefilter finds (``names_nnx``), from the record too.
+BUILDS = (
+    STEP
+    + """
+
+def build(x):
+    from models import make_ranker
+
+    ranker = make_ranker(0)
+    jax.jit(ranker)(x)
+"""
+)
+
+
+def test_an_edit_naming_a_factory_of_the_project_makes_a_full_run(tmp_path, full_runs) -> None:
+    root = with_helpers(tmp_path)
+    helpers.write(root / "models.py", MODULE + FACTORY)
+    recorded(root, ".")
+    (root / "step.py").write_text(BUILDS)
+    full_runs.clear()
+    after = nnx_lint(root, ".")
+    assert full_runs == [1]
+    assert "step.py:13:5: NNX001" in after.stdout, after.stdout
+    expected = cold(root, ".")
+    assert (after.stdout, after.returncode) == (expected.stdout, expected.returncode)
+
+
 def test_more_files_changed_than_a_few_make_a_full_run(tmp_path, full_runs) -> None:
     root = with_helpers(tmp_path)
     for n in range(runs.FEW + 1):

@@ -14,7 +14,7 @@ import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -104,6 +104,9 @@ class CallFact:
 # Packages whose functions are never the project's compiled functions, nor call them with
 # the arguments after them (``jax.lax.fori_loop(0, n, body, init)``).
 EXTERNAL = frozenset({"jax", "flax", "optax", "numpy", "orbax", "chex", "einops", "typing"})
+# Of those, the packages that hold no NNX object, class or function: names of theirs are not kept
+# among a file's references.
+NEVER_NNX = EXTERNAL - {"flax"}
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,10 @@ class FileFacts:
     returns: dict[str, str] = field(default_factory=dict)  # function -> the class it returns
     identity: bytes = b""  # digest of the facts above (``facts_digest``), made by the scan
     is_package: bool = False  # the module is a package's __init__ (relative imports start there)
+    # What a text without "nnx" in it names through its imports (``_references``), for its own
+    # prefilter (``ProjectIndex.names_nnx``); a function of the text, as ``digest`` is, so it is
+    # left out of ``facts_digest``: no other file's results depend on it.
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -680,7 +687,8 @@ def _self_path(node: ast.expr, items: dict[str, str]) -> tuple[str, ...] | None:
     return path if path == () or shape in _FOLLOWED else ("unfollowed", *path)
 
 
-_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_DEFINITIONS = (*_FUNCTIONS, ast.ClassDef)
 
 
 def _constructed(nodes: list[ast.AST], qualify: Callable[[ast.expr], str | None]) -> dict[str, str]:
@@ -931,7 +939,50 @@ def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts
     except (ValueError, RecursionError, MemoryError):
         return None
     hijax_possible = any(word in source for word in nnx_api.HIJAX_WORDS)
-    return _FileScanner(module, is_package, hijax_possible).scan(tree, text_digest(source))
+    facts = _FileScanner(module, is_package, hijax_possible).scan(tree, text_digest(source))
+    if "nnx" in source:  # named outright: the prefilter passes it without its references
+        return facts
+    package = module if is_package else module.rpartition(".")[0]
+    return replace(facts, references=_references(tree, package))
+
+
+_DOTTED_TEXT = re.compile(r"[A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*")
+
+
+def _references(tree: ast.Module, package: str) -> tuple[str, ...]:
+    """What a file names through its imports, wherever they stand (in a function too): each
+    import's qualified name; each dotted name whose head an import binds, the head qualified
+    (``nn.Dropout`` after ``from flax import linen as nn``: ``flax.linen.Dropout``), also in a
+    string annotation (a star import binds nothing, for the analysis too). Names of
+    ``NEVER_NNX`` packages are left out. Scopes are not told apart: a name any import binds
+    counts wherever it is used."""
+    bound: dict[str, set[str]] = {}
+    found: set[str] = set()
+    nodes = list(ast.walk(tree))
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(nnx_api.normalize(alias.name) for alias in node.names)
+        for imported in _imports(node, package):
+            bound.setdefault(imported.local, set()).add(imported.qualname)
+            found.add(imported.qualname)
+
+    def named(parts: Iterable[str]) -> None:
+        head, *rest = parts
+        for qualname in bound.get(head, ()):
+            found.add(nnx_api.normalize(".".join((qualname, *rest))))
+
+    for node in nodes if bound else ():
+        if isinstance(node, ast.Attribute):
+            dotted = names.from_ast(node)
+            if isinstance(dotted, names.Dotted):
+                named(dotted.parts)
+        elif isinstance(node, ast.arg | ast.AnnAssign | ast.FunctionDef | ast.AsyncFunctionDef):
+            annotation = node.returns if isinstance(node, _FUNCTIONS) else node.annotation
+            for part in ast.walk(annotation) if annotation is not None else ():
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    for text in _DOTTED_TEXT.findall(part.value):
+                        named(word.strip() for word in text.split("."))
+    return tuple(sorted(q for q in found if q.partition(".")[0] not in NEVER_NNX))
 
 
 def _older_grammar(source: str) -> str | None:
@@ -1004,6 +1055,45 @@ class ProjectIndex:
             h.update(key.encode("utf-8", "surrogatepass") + b"\0")
             h.update(self.files[key].identity or facts_digest(self.files[key]))
         return h.digest()
+
+    def names_nnx(self, key: str, source: str) -> bool | None:
+        """Does file ``key``, whose text is ``source``, name anything NNX through its imports
+        (``names_nnx``)? None when the index did not read this very text."""
+        return names_nnx(self.files.get(key), source, self.nnx_names)
+
+    @cached_property
+    def nnx_names(self) -> frozenset[str]:
+        """The project's names of NNX things, each as another file would import it: its NNX
+        classes (with a flax.nnx class among their bases), its module-level functions that
+        return one, and the names its modules import that stand for one of those or for
+        anything of flax.nnx (re-exports); and the modules and classes that hold one of those
+        (``names_nnx``)."""
+        found = {q for q in self.classes if self._nnx_class(q)}
+        for f in self.files.values():
+            for function, cls in f.returns.items():
+                if self._nnx_class(self.resolve(cls)):
+                    found.add(f"{f.module}.{function}")
+        for f in self.files.values():
+            for local, qualname in f.imports.items():
+                target = self.resolve(qualname)
+                if _is_nnx(target) or target in found or self._nnx_class(target):
+                    found.add(f"{f.module}.{local}")
+        # And what holds one, with a dot after it (``pkg.models.``): a module (or class) that a
+        # file may bind to another name (``mod = pkg.models``) before it names the NNX thing.
+        holders = {f"{n.rsplit('.', end)[0]}." for n in found for end in range(1, n.count(".") + 1)}
+        return frozenset(found | holders)
+
+    def _nnx_class(self, qualname: str) -> bool:
+        """An NNX class: flax.nnx's, or a class of the project with one among its bases."""
+        return (
+            self.is_nnx_class(qualname)
+            or self.is_variable(qualname)
+            or any(
+                _is_nnx(nnx_api.normalize(base))
+                for facts in self.ancestors(qualname)
+                for base in facts.bases
+            )
+        )
 
     def parsed(self, key: str, source: str) -> bool:
         """Did building the index parse exactly this text of file ``key`` without error?"""
@@ -1457,6 +1547,32 @@ if TYPE_CHECKING:
 
         def mentions_module_class(self, source: str) -> bool: ...
 
+        def names_nnx(self, key: str, source: str) -> bool | None: ...
+
+
+def _is_nnx(qualname: str) -> bool:
+    return qualname == nnx_api.NNX or qualname.startswith(nnx_api.NNX + ".")
+
+
+def names_nnx(facts: FileFacts | None, source: str, known: Container[str]) -> bool | None:
+    """Does the file whose facts (read from ``source``) are ``facts`` name anything NNX through
+    its imports: anything of flax.nnx, or one of the project's ``known`` NNX names
+    (``ProjectIndex.nnx_names``), or an attribute of one (``Ranker.create``), or a module that
+    holds one (``pkg.models``, which the file may bind to another name)? The rules find
+    nothing in a file that names nothing NNX and that no other file calls with NNX objects:
+    every NNX object they know of is built, annotated or returned under such a name. None when
+    ``facts`` were not read from this very text, or the text names nnx outright (its references
+    were not kept)."""
+    if facts is None or "nnx" in source or facts.digest != text_digest(source):
+        return None
+    for reference in facts.references:
+        if _is_nnx(reference) or f"{reference}." in known:
+            return True
+        parts = reference.split(".")
+        if any(".".join(parts[:end]) in known for end in range(len(parts), 0, -1)):
+            return True
+    return False
+
 
 def any_text_check(checks: Iterable[Callable[[str], bool]]) -> Callable[[str], bool]:
     """Text checks together (each once): does any of them pass the text?"""
@@ -1472,14 +1588,20 @@ def could_have_findings(
 ) -> bool:
     """Cheap prefilter: the rules' own text check (``text_check``; by default the one of the
     rules that need a JAX transform: `jit`, `vmap`, `lax.scan`, ...) and an NNX object, which
-    needs a mention of flax/nnx or of an NNX class defined elsewhere in the project, or another
-    file of the project that calls a function of this one (file ``path``) with NNX objects."""
+    needs nnx named, or another file of the project that calls a function of this one (file
+    ``path``) with NNX objects. Named: "nnx" in the text; else, where the index read this very
+    text, anything NNX it names through its imports (``ProjectIndex.names_nnx``); else a
+    mention of flax or of an NNX Module class of the project."""
     if not text_check(source):
         return False
-    if "nnx" in source or "flax" in source:
+    if "nnx" in source:
         return True
     if index is None:
-        return False
-    if path is not None and index.called_from_elsewhere(os.path.abspath(path)):
+        return "flax" in source
+    key = None if path is None else os.path.abspath(path)
+    if key is not None and index.called_from_elsewhere(key):
         return True
-    return index.mentions_module_class(source)
+    named = None if key is None else index.names_nnx(key, source)
+    if named is not None:
+        return named
+    return "flax" in source or index.mentions_module_class(source)

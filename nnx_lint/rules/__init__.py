@@ -27,7 +27,7 @@ class Rule:
     doc: str  # Markdown: What it does / Why is this bad / Example / Use instead / Fix safety
     check: Callable[[FileContext], Iterable[Diagnostic]]
     # A cheap text check: False when the rule cannot have a finding in the file (every rule
-    # also needs a mention of flax/nnx or of a project Module class: ``could_have_findings``).
+    # also needs something NNX named: ``could_have_findings``).
     prefilter: Callable[[str], bool] = mentions_transform
 
     @property
