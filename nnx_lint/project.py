@@ -166,9 +166,11 @@ class Project:
         return check_text(text, path, settings, self.index, noqa=noqa)
 
     def could_have_findings(self, text: str, settings: Settings, path: str | None = None) -> bool:
-        """Can the rules ``settings`` turn on find anything in ``text`` (file ``path``)?"""
+        """Can the rules ``settings`` turn on find anything in ``text`` (file ``path``)? (It
+        may parse the text: ``names_nnx``; the garbage collector is paused meanwhile.)"""
         rules = [rule for rule in RULES if settings.enabled(rule.code)]
-        return bool(rules) and could_have_findings(text, self.index, path, text_check(rules))
+        with paused():
+            return bool(rules) and could_have_findings(text, self.index, path, text_check(rules))
 
 
 def default_cache(root: Path, *, journal: bool = False) -> ProjectCache:

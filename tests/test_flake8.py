@@ -4,6 +4,7 @@ plus in-process tests of what the plugin does (and does not do) with one file.""
 from __future__ import annotations
 
 import ast
+import gc
 import json
 import os
 import re
@@ -115,6 +116,8 @@ def _plugin_registered():
 @pytest.fixture(autouse=True)
 def _fresh_cache(monkeypatch):
     monkeypatch.setattr(flake8_plugin, "_PROJECTS", {})
+    yield
+    gc.unfreeze()  # what the plugin froze (``flake8_plugin.project``), back in reach
 
 
 # Subprocess: flake8 against nnx-lint --------------------------------------------------------
@@ -414,6 +417,18 @@ def test_index_is_built_once_per_root(tmp_path, monkeypatch):
     for name in ("train.py", "pkg/models.py", "train.py"):
         run_plugin((tmp_path / name).read_text(), str(tmp_path / name))
     assert builds == [["pkg/__init__.py", "pkg/models.py", "train.py"]]
+
+
+def test_the_project_opened_is_frozen_out_of_the_collectors_reach(tmp_path):
+    cross_file_project(tmp_path)
+    write(tmp_path / "pyproject.toml", "")
+    gc.unfreeze()
+    run_plugin("import os\n", str(tmp_path / "other.py"))  # no transform: no project opened
+    assert gc.get_freeze_count() == 0
+    run_plugin((tmp_path / "train.py").read_text(), str(tmp_path / "train.py"))
+    facts = list(flake8_plugin._PROJECTS[tmp_path].index.files.values())
+    within_reach = {id(o) for o in gc.get_objects()}  # the permanent generation is not listed
+    assert facts and all(gc.is_tracked(f) and id(f) not in within_reach for f in facts)
 
 
 @pytest.mark.parametrize("marker", ["pyproject.toml", "setup.cfg", "setup.py", ".git"])
