@@ -144,3 +144,18 @@ def test_a_file_that_names_nothing_nnx_is_left_out(tmp_path: Path, source: str) 
     # A text that does not parse, or no index: flax named is enough.
     assert could_have_findings(source + "def (\n", index, path) == ("flax" in source)
     assert could_have_findings(source, None, path) == ("flax" in source)
+
+
+def test_a_text_that_spells_no_module_of_the_project_is_not_parsed(tmp_path, monkeypatch):
+    from nnx_lint.analysis import project_index
+
+    source = "import jax\n\nstep = jax.jit(lambda x: x * 2)\n"
+    index, path = _index(tmp_path, "case", source)
+
+    def parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(project_index.ast, "parse", parse)
+    assert index.names_nnx(path, source) is False
+    with pytest.raises(AssertionError, match="parsed"):  # a relative import: it must be read
+        index.names_nnx(path, "from . import util\n" + source)

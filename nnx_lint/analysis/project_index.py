@@ -14,7 +14,8 @@ import os
 import re
 import warnings
 from collections import Counter
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -1562,7 +1563,7 @@ def _is_nnx(qualname: str) -> bool:
     return qualname == nnx_api.NNX or qualname.startswith(nnx_api.NNX + ".")
 
 
-def names_nnx(facts: FileFacts | None, source: str, known: Container[str]) -> bool | None:
+def names_nnx(facts: FileFacts | None, source: str, known: AbstractSet[str]) -> bool | None:
     """Does ``source``, the text of the file with index facts ``facts`` (its module), name
     anything NNX through its imports (``_references``): anything of flax.nnx, or one of the
     project's ``known`` NNX names (``ProjectIndex.nnx_names``), or an attribute of one
@@ -1575,6 +1576,13 @@ def names_nnx(facts: FileFacts | None, source: str, known: Container[str]) -> bo
     index scan."""
     if facts is None or "nnx" in source:
         return None
+    # Each of those names starts with a module of the project or with flax, and an import
+    # spells the module it imports from, save a relative one: without either, the text
+    # names none of them, and need not be parsed.
+    roots = sorted({name.partition(".")[0] for name in known} | {"flax"})
+    spelled = re.compile(r"\b(?:" + "|".join(map(re.escape, roots)) + r")\b|\bfrom\s+\.")
+    if spelled.search(source) is None:
+        return False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
