@@ -58,14 +58,16 @@ def project(root: Path) -> Project:
     """The project rooted at ``root``, opened once per process. Its cache journals what is
     put in it (a flake8 worker ends without exit handlers): see ``nnx_lint.cache``.
 
-    Then every object the process holds (the project index above all, which lives as long as
-    the process) is frozen out of the garbage collector's reach (``gc.freeze``): each
-    collection flake8's own work triggers would walk them all again, and free none. A cold
-    flake8 -j1 run over google/flax's repository took 24.7 s without it, 22.2 s with it."""
+    Then, once the garbage is collected, every object the process holds (the project index
+    above all, which lives as long as the process) is frozen out of the garbage collector's
+    reach (``gc.freeze``): each collection flake8's own work triggers would walk them all
+    again, and free none. A cold flake8 -j1 run over google/flax's repository took 24.7 s
+    without it, 22.2 s with it."""
     if root not in _PROJECTS:
         cache = default_cache(root, journal=True)
         _PROJECTS[root] = opened = Project.open(root, cache=cache)
         opened.cache.save()
+        gc.collect()
         gc.freeze()
     return _PROJECTS[root]
 

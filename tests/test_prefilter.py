@@ -97,6 +97,12 @@ PACKAGE = {
         "class Dropout(nnx.Module):  # named as linen's is\n    pass\n"
     ),
     "pkg/util.py": "def helper(x):\n    return x\n",
+    # Plain classes that hold NNX objects: the analysis follows `t.model` whatever `t` is.
+    "pkg/trainers.py": (
+        "from .models import Ranker\n\n\nclass Trainer:\n    def __init__(self):\n"
+        "        self.model = Ranker()\n\n\nclass Outer:\n    def __init__(self):\n"
+        "        self.inner = Trainer()\n"
+    ),
 }
 NAMES_NNX = {
     "re-export": "import jax\nfrom pkg import Linear\n\nstep = jax.jit(Linear(2, 3, rngs=None))\n",
@@ -106,6 +112,14 @@ NAMES_NNX = {
     "classmethod": "import jax\nfrom pkg import models as m\n\nf = jax.jit(m.Ranker.create(0))\n",
     "string annotation": 'import jax\nimport pkg\n\n\ndef f(m: "pkg.Ranker"):\n'
     "    return jax.jit(m)\n",
+    "plain class holding one": "import jax\nfrom pkg.trainers import Trainer\n\nt = Trainer()\n"
+    "step = jax.jit(lambda x: t.model(x))\n",
+    "holding a holder": "import jax\nfrom pkg.trainers import Outer\n\no = Outer()\n"
+    "step = jax.jit(lambda x: o.inner.model(x))\n",
+    "relative import, no space": "import jax\n\nfrom.models import Ranker\n\n"
+    "f = jax.jit(Ranker())\n",
+    "relative import, continued": "import jax\n\nfrom \\\n    .models import Ranker\n\n"
+    "f = jax.jit(Ranker())\n",
     "function-level import": "import jax\n\n\ndef f():\n    from pkg.models import Ranker\n\n"
     "    return jax.jit(Ranker())\n",
     "relative import": "import jax\n\nfrom .models import Ranker\n\nstep = jax.jit(Ranker())\n",
@@ -159,3 +173,11 @@ def test_a_text_that_spells_no_module_of_the_project_is_not_parsed(tmp_path, mon
     assert index.names_nnx(path, source) is False
     with pytest.raises(AssertionError, match="parsed"):  # a relative import: it must be read
         index.names_nnx(path, "from . import util\n" + source)
+
+
+def test_a_very_long_attribute_chain_is_no_error(tmp_path: Path) -> None:
+    source = "import jax\nfrom pkg import util\n\nstep = jax.jit(lambda x: x)\n\n\ndef f():\n"
+    source += "    return util" + ".a" * 1500 + "\n"  # deeper than the recursion limit
+    index, path = _index(tmp_path, "case", source)
+    assert index.names_nnx(path, source) is False
+    assert could_have_findings(source, index, path) is False

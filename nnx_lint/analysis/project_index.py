@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from itertools import accumulate
 
 try:  # the C module itself: hashlib would load OpenSSL first, ~5 ms of a replayed run's time
     from _blake2 import blake2b
@@ -958,40 +959,46 @@ def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts
 _DOTTED_TEXT = re.compile(r"[A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*")
 
 
-def _references(tree: ast.Module, package: str) -> tuple[str, ...]:
+Reference = tuple[str, ...]  # a qualified name, then the attributes read from it
+
+
+def _references(tree: ast.Module, package: str) -> set[Reference]:
     """What a file names through its imports, wherever they stand (in a function too): each
     import's qualified name; each dotted name whose head an import binds, the head qualified
-    (``nn.Dropout`` after ``from flax import linen as nn``: ``flax.linen.Dropout``), also in a
-    string annotation (a star import binds nothing, for the analysis too). Names of
+    (``nn.Dropout`` after ``from flax import linen as nn``: ``("flax.linen", "Dropout")``),
+    also in a string annotation (a star import binds nothing, for the analysis too). Names of
     ``NEVER_NNX`` packages are left out. Scopes are not told apart: a name any import binds
     counts wherever it is used."""
     bound: dict[str, set[str]] = {}
-    found: set[str] = set()
+    found: set[Reference] = set()
     nodes = walk(tree)
     for node in nodes:
         if isinstance(node, ast.Import):
-            found.update(nnx_api.normalize(alias.name) for alias in node.names)
+            found.update((nnx_api.normalize(alias.name),) for alias in node.names)
         for imported in _imports(node, package):
             bound.setdefault(imported.local, set()).add(imported.qualname)
-            found.add(imported.qualname)
+            found.add((imported.qualname,))
 
-    def named(parts: Iterable[str]) -> None:
-        head, *rest = parts
-        for qualname in bound.get(head, ()):
-            found.add(nnx_api.normalize(".".join((qualname, *rest))))
+    def named(head: str, rest: Iterable[str]) -> None:
+        found.update((qualname, *rest) for qualname in bound.get(head, ()))
 
+    inner = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}
     for node in nodes if bound else ():
-        if isinstance(node, ast.Attribute):
-            dotted = names.from_ast(node)
-            if isinstance(dotted, names.Dotted):
-                named(dotted.parts)
+        if isinstance(node, ast.Attribute) and id(node) not in inner:  # a whole chain
+            attrs: list[str] = []
+            while isinstance(node, ast.Attribute):  # not recursive: chains may be long
+                attrs.append(node.attr)
+                node = node.value
+            if isinstance(node, ast.Name):
+                named(node.id, reversed(attrs))
         elif isinstance(node, ast.arg | ast.AnnAssign | ast.FunctionDef | ast.AsyncFunctionDef):
             annotation = node.returns if isinstance(node, _FUNCTIONS) else node.annotation
             for part in ast.walk(annotation) if annotation is not None else ():
                 if isinstance(part, ast.Constant) and isinstance(part.value, str):
                     for text in _DOTTED_TEXT.findall(part.value):
-                        named(word.strip() for word in text.split("."))
-    return tuple(sorted(q for q in found if q.partition(".")[0] not in NEVER_NNX))
+                        head, *rest = (word.strip() for word in text.split("."))
+                        named(head, rest)
+    return {r for r in found if r[0].partition(".")[0] not in NEVER_NNX}
 
 
 def _older_grammar(source: str) -> str | None:
@@ -1072,15 +1079,15 @@ class ProjectIndex:
 
     @cached_property
     def nnx_names(self) -> frozenset[str]:
-        """The project's names of NNX things, each as another file would import it: its NNX
-        classes (with a flax.nnx class among their bases), its module-level functions that
-        return one, and the names its modules import that stand for one of those or for
-        anything of flax.nnx (re-exports); and the modules and classes that hold one of those
+        """The project's names of NNX things, each as another file would import it: its classes
+        that bear NNX objects (``_nnx_bearing``), its module-level functions that return one,
+        and the names its modules import that stand for one of those or for anything of
+        flax.nnx (re-exports); and the modules and classes that hold one of those
         (``names_nnx``)."""
-        found = {q for q in self.classes if self._nnx_class(q)}
+        found = self._nnx_bearing()
         for f in self.files.values():
             for function, cls in f.returns.items():
-                if self._nnx_class(self.resolve(cls)):
+                if self.resolve(cls) in found or self._nnx_class(self.resolve(cls)):
                     found.add(f"{f.module}.{function}")
         for f in self.files.values():
             for local, qualname in f.imports.items():
@@ -1091,6 +1098,23 @@ class ProjectIndex:
         # file may bind to another name (``mod = pkg.models``) before it names the NNX thing.
         holders = {f"{n.rsplit('.', end)[0]}." for n in found for end in range(1, n.count(".") + 1)}
         return frozenset(found | holders)
+
+    def _nnx_bearing(self) -> set[str]:
+        """The project's classes whose instances are or hold NNX objects: NNX classes, and
+        classes with an attribute (or a container of them) of such a class, as the analysis
+        follows ``obj.model`` through ``attr_type`` whatever ``obj``'s class is."""
+        found = {q for q in self.classes if self._nnx_class(q)}
+        held: dict[str, set[str]] = {}
+        for q in self.classes.keys() - found:
+            for facts in self.ancestors(q):
+                contained = (c for classes in facts.contents.values() for c in classes)
+                held.setdefault(q, set()).update(
+                    map(self.resolve, (*facts.attrs.values(), *contained))
+                )
+        found |= {q for q, classes in held.items() if any(map(self._nnx_class, classes))}
+        while more := {q for q, classes in held.items() if q not in found and classes & found}:
+            found |= more  # to a fixpoint: a class holding a class holding a Module
+        return found
 
     def _nnx_class(self, qualname: str) -> bool:
         """An NNX class: flax.nnx's, or a class of the project with one among its bases."""
@@ -1580,22 +1604,20 @@ def names_nnx(facts: FileFacts | None, source: str, known: AbstractSet[str]) -> 
     # spells the module it imports from, save a relative one: without either, the text
     # names none of them, and need not be parsed.
     roots = sorted({name.partition(".")[0] for name in known} | {"flax"})
-    spelled = re.compile(r"\b(?:" + "|".join(map(re.escape, roots)) + r")\b|\bfrom\s+\.")
+    spelled = re.compile(r"\b(?:" + "|".join(map(re.escape, roots)) + r")\b|\bfrom[\s\\]*\.")
     if spelled.search(source) is None:
         return False
+    package = facts.module if facts.is_package else facts.module.rpartition(".")[0]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(source)
+            references = _references(ast.parse(source), package)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None  # what the index read instead (a newer grammar) is not this text
-    package = facts.module if facts.is_package else facts.module.rpartition(".")[0]
-    for reference in _references(tree, package):
-        if _is_nnx(reference) or f"{reference}." in known:
-            return True
-        parts = reference.split(".")
-        if any(".".join(parts[:end]) in known for end in range(len(parts), 0, -1)):
-            return True
+    for head, *rest in references:  # the name, then each attribute read from it
+        for name in accumulate(rest, lambda name, attr: f"{name}.{attr}", initial=head):
+            if _is_nnx(name) or name in known or f"{name}." in known:
+                return True
     return False
 
 
