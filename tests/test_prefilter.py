@@ -181,3 +181,26 @@ def test_a_very_long_attribute_chain_is_no_error(tmp_path: Path) -> None:
     index, path = _index(tmp_path, "case", source)
     assert index.names_nnx(path, source) is False
     assert could_have_findings(source, index, path) is False
+
+
+@pytest.mark.parametrize(
+    "models, train",
+    [
+        # a project's own package named as a library is: its names are the project's
+        ("optax/models.py", ("optax/train.py", "from .models import Ranker")),
+        # an import spelled in another script: Python reads `ｍodels` as `models` (NFKC)
+        ("models.py", ("train.py", "from ｍodels import Ranker")),
+    ],
+    ids=["package named as a library", "NFKC spelling"],
+)
+def test_imports_are_read_as_python_reads_them(tmp_path: Path, models: str, train: tuple):
+    name, importer = train
+    source = f"import jax\n\n{importer}\n\nstep = jax.jit(Ranker())\n"
+    files = {models: PACKAGE["pkg/models.py"], name: source}
+    if "/" in models:
+        files[models.replace("models.py", "__init__.py")] = ""
+    for relative, text in files.items():
+        helpers.write(tmp_path / relative, text)
+    (tmp_path / "pyproject.toml").write_text("")
+    index = build_index([tmp_path / f for f in files])
+    assert index.names_nnx(os.path.abspath(tmp_path / name), source) is True

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from itertools import accumulate
 
 try:  # the C module itself: hashlib would load OpenSSL first, ~5 ms of a replayed run's time
     from _blake2 import blake2b
@@ -106,9 +105,6 @@ class CallFact:
 # Packages whose functions are never the project's compiled functions, nor call them with
 # the arguments after them (``jax.lax.fori_loop(0, n, body, init)``).
 EXTERNAL = frozenset({"jax", "flax", "optax", "numpy", "orbax", "chex", "einops", "typing"})
-# Of those, the packages that hold no NNX object, class or function: names of theirs are not kept
-# among a file's references.
-NEVER_NNX = EXTERNAL - {"flax"}
 
 
 @dataclass(frozen=True)
@@ -956,49 +952,19 @@ def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts
     return _FileScanner(module, is_package, hijax_possible).scan(tree, text_digest(source))
 
 
-_DOTTED_TEXT = re.compile(r"[A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*")
-
-
-Reference = tuple[str, ...]  # a qualified name, then the attributes read from it
-
-
-def _references(tree: ast.Module, package: str) -> set[Reference]:
-    """What a file names through its imports, wherever they stand (in a function too): each
-    import's qualified name; each dotted name whose head an import binds, the head qualified
-    (``nn.Dropout`` after ``from flax import linen as nn``: ``("flax.linen", "Dropout")``),
-    also in a string annotation (a star import binds nothing, for the analysis too). Names of
-    ``NEVER_NNX`` packages are left out. Scopes are not told apart: a name any import binds
-    counts wherever it is used."""
-    bound: dict[str, set[str]] = {}
-    found: set[Reference] = set()
-    nodes = walk(tree)
-    for node in nodes:
+def _imported(tree: ast.Module, package: str) -> set[str]:
+    """The qualified names a file imports, wherever its imports stand (in a function too):
+    what each binds (``flax.linen`` for ``from flax import linen as nn``), and for ``import
+    a.b`` the module ``a.b`` as well (a star import binds nothing, for the analysis too).
+    Whatever the file reaches through them (``nn.Dropout``, ``"pkg.Model"`` in an annotation,
+    ``mod = pkg.models``) is an attribute of one of these."""
+    found: set[str] = set()
+    for node in walk(tree):
         if isinstance(node, ast.Import):
-            found.update((nnx_api.normalize(alias.name),) for alias in node.names)
-        for imported in _imports(node, package):
-            bound.setdefault(imported.local, set()).add(imported.qualname)
-            found.add((imported.qualname,))
-
-    def named(head: str, rest: Iterable[str]) -> None:
-        found.update((qualname, *rest) for qualname in bound.get(head, ()))
-
-    inner = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}
-    for node in nodes if bound else ():
-        if isinstance(node, ast.Attribute) and id(node) not in inner:  # a whole chain
-            attrs: list[str] = []
-            while isinstance(node, ast.Attribute):  # not recursive: chains may be long
-                attrs.append(node.attr)
-                node = node.value
-            if isinstance(node, ast.Name):
-                named(node.id, reversed(attrs))
-        elif isinstance(node, ast.arg | ast.AnnAssign | ast.FunctionDef | ast.AsyncFunctionDef):
-            annotation = node.returns if isinstance(node, _FUNCTIONS) else node.annotation
-            for part in ast.walk(annotation) if annotation is not None else ():
-                if isinstance(part, ast.Constant) and isinstance(part.value, str):
-                    for text in _DOTTED_TEXT.findall(part.value):
-                        head, *rest = (word.strip() for word in text.split("."))
-                        named(head, rest)
-    return {r for r in found if r[0].partition(".")[0] not in NEVER_NNX}
+            found.update(nnx_api.normalize(alias.name) for alias in node.names)
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.update(imported.qualname for imported in _imports(node, package))
+    return found
 
 
 def _older_grammar(source: str) -> str | None:
@@ -1588,37 +1554,35 @@ def _is_nnx(qualname: str) -> bool:
 
 
 def names_nnx(facts: FileFacts | None, source: str, known: AbstractSet[str]) -> bool | None:
-    """Does ``source``, the text of the file with index facts ``facts`` (its module), name
-    anything NNX through its imports (``_references``): anything of flax.nnx, or one of the
-    project's ``known`` NNX names (``ProjectIndex.nnx_names``), or an attribute of one
-    (``Ranker.create``), or a module that holds one (``pkg.models``, which the file may bind to
-    another name)? The rules find nothing in a file that names nothing NNX and that no other
-    file calls with NNX objects: every NNX object they know of is built, annotated or returned
-    under such a name. None when the text names nnx outright, when the index has no facts of
-    the file, or when the running Python cannot parse the text. Parsed here, for the few
-    files that get this far (a JAX transform named, nnx not), rather than for all by the
-    index scan."""
+    """Does ``source``, the text of the file with index facts ``facts`` (its module), import
+    anything NNX (``_imported``): anything of flax.nnx, one of the project's ``known`` NNX
+    names (``ProjectIndex.nnx_names``), or a module or class that holds one (``pkg.models``,
+    whose ``Ranker`` the file may name as an attribute, or bind to another name first)? The
+    rules find nothing in a file that imports nothing NNX and that no other file calls with
+    NNX objects: every NNX object they know of is built, annotated or returned under a name
+    the file reaches through its imports. None when the text names nnx outright, when the
+    index has no facts of the file, or when the running Python cannot parse the text. Parsed
+    here, for the few files that get this far (a JAX transform named, nnx not), rather than
+    for all by the index scan."""
     if facts is None or "nnx" in source:
         return None
     # Each of those names starts with a module of the project or with flax, and an import
     # spells the module it imports from, save a relative one: without either, the text
-    # names none of them, and need not be parsed.
+    # names none of them, and need not be parsed (in ASCII: Python reads identifiers in
+    # their NFKC form, which a text in other scripts may not spell as such).
     roots = sorted({name.partition(".")[0] for name in known} | {"flax"})
     spelled = re.compile(r"\b(?:" + "|".join(map(re.escape, roots)) + r")\b|\bfrom[\s\\]*\.")
-    if spelled.search(source) is None:
+    if source.isascii() and spelled.search(source) is None:
         return False
     package = facts.module if facts.is_package else facts.module.rpartition(".")[0]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            references = _references(ast.parse(source), package)
+            imported = _imported(ast.parse(source), package)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None  # what the index read instead (a newer grammar) is not this text
-    for head, *rest in references:  # the name, then each attribute read from it
-        for name in accumulate(rest, lambda name, attr: f"{name}.{attr}", initial=head):
-            if _is_nnx(name) or name in known or f"{name}." in known:
-                return True
-    return False
+    # An attribute of a module or class holding an NNX name is one too (``pkg.models.``).
+    return any(_is_nnx(name) or name in known or f"{name}." in known for name in imported)
 
 
 def any_text_check(checks: Iterable[Callable[[str], bool]]) -> Callable[[str], bool]:
