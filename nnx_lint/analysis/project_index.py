@@ -682,8 +682,7 @@ def _self_path(node: ast.expr, items: dict[str, str]) -> tuple[str, ...] | None:
     return path if path == () or shape in _FOLLOWED else ("unfollowed", *path)
 
 
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
-_DEFINITIONS = (*_FUNCTIONS, ast.ClassDef)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def _constructed(nodes: list[ast.AST], qualify: Callable[[ast.expr], str | None]) -> dict[str, str]:
