@@ -4,8 +4,8 @@ Parsing builds a tree of tens of thousands of objects that all stay alive until 
 done; each collection the allocations trigger meanwhile walks them (and the project index)
 again and frees nothing. Paused for the one file, and resumed after it, the collector frees
 what the file left behind at its next collection: a cold run over google/flax's repository
-took 13.2 s with it running throughout, 11.0 s with it paused file by file, at the same peak
-memory (320 MB).
+(``-j 1``) took 13.0 s with it running throughout, 11.1 s with it paused file by file, at the
+same peak memory (320 MB).
 """
 
 from __future__ import annotations
