@@ -1021,6 +1021,7 @@ class ProjectIndex:
             self.class_files.update(dict.fromkeys(facts.classes, key))
         self._module_cache: dict[str, bool] = {}
         self._variable_cache: dict[str, bool] = {}
+        self._nnx_class_cache: dict[str, bool] = {}
         self._effects: dict[tuple[str, str], Verdict] = {}
 
     @classmethod
@@ -1052,7 +1053,7 @@ class ProjectIndex:
         found = self._nnx_bearing()
         for f in self.files.values():
             for function, cls in f.returns.items():
-                if self.resolve(cls) in found or self._nnx_class(self.resolve(cls)):
+                if (target := self.resolve(cls)) in found or self._nnx_class(target):
                     found.add(f"{f.module}.{function}")
         for f in self.files.values():
             for local, qualname in f.imports.items():
@@ -1082,16 +1083,19 @@ class ProjectIndex:
         return found
 
     def _nnx_class(self, qualname: str) -> bool:
-        """An NNX class: flax.nnx's, or a class of the project with one among its bases."""
-        return (
-            self.is_nnx_class(qualname)
-            or self.is_variable(qualname)
-            or any(
-                _is_nnx(nnx_api.normalize(base))
-                for facts in self.ancestors(qualname)
-                for base in facts.bases
+        """An NNX class: flax.nnx's, or a class of the project with one among its bases (what
+        ``is_nnx_class`` and ``is_variable`` tell, in one walk up the bases)."""
+        if qualname not in self._nnx_class_cache:
+            self._nnx_class_cache[qualname] = (
+                nnx_api.nnx_class_kind(qualname) is not None
+                or nnx_api.normalize(qualname) in _VARIABLES
+                or any(
+                    _is_nnx(nnx_api.normalize(base))
+                    for facts in self.ancestors(qualname)
+                    for base in facts.bases
+                )
             )
-        )
+        return self._nnx_class_cache[qualname]
 
     def parsed(self, key: str, source: str) -> bool:
         """Did building the index parse exactly this text of file ``key`` without error?"""
