@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from nnx_lint import __version__, config, output, runs
 from nnx_lint.analysis.project_index import ProjectIndex
@@ -33,12 +33,16 @@ from nnx_lint.files import (
     search_start,
     write_source,
 )
-from nnx_lint.project import Mapper, Project, ProjectCache, group_by_root, root_of
+from nnx_lint.project import (
+    Project,
+    ProjectCache,
+    group_by_root,
+    parallel_map,
+    pool,
+    root_of,
+)
 from nnx_lint.rules import RULES, RULES_BY_CODE, Rule
 from nnx_lint.settings import Settings, installed_flax
-
-if TYPE_CHECKING:  # multiprocessing is imported when there are files for workers
-    from multiprocessing.pool import Pool
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 PROGRESS_AFTER = 2.0  # seconds of checking before progress is shown on a terminal
@@ -341,8 +345,8 @@ class _Run:
                 return [progress.step(self.lint(*item[:4])) for item in todo]
             import nnx_lint.engine  # noqa: F401  (imported once here, inherited by the workers)
 
-            with _pool(min(jobs, len(todo)), _init_worker, (self,)) as pool:
-                found = pool.imap(_work, [item[:4] for item in todo], chunksize=1)
+            with pool(min(jobs, len(todo)), _init_worker, (self,)) as workers:
+                found = workers.imap(_work, [item[:4] for item in todo], chunksize=1)
                 return [progress.step(result) for result in found]
         finally:
             progress.close()
@@ -422,30 +426,6 @@ class _Run:
         except InternalError:  # already reported by the fix that failed on it
             diagnostics = []
         return _FileResult(name, diagnostics, text, failed=True)
-
-
-def _pool(
-    processes: int,
-    initializer: Callable[..., object] | None = None,
-    initargs: tuple[object, ...] = (),
-) -> Pool:
-    import multiprocessing
-
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    return context.Pool(processes, initializer, initargs)
-
-
-def _parallel_map(jobs: int) -> Mapper:
-    """``map`` over worker processes where there is enough work (for the project index)."""
-
-    def mapper(fn: Callable[[T], R], items: list[T]) -> list[R]:
-        if jobs <= 1 or len(items) < 64:
-            return list(map(fn, items))
-        with _pool(jobs) as pool:
-            return pool.map(fn, items, chunksize=16)
-
-    return mapper
 
 
 _WORKER: _Run | None = None
@@ -644,7 +624,7 @@ def run_check(args: argparse.Namespace, read: runs.Inputs | None = None) -> int:
     # the run; each project's own table gives the rest (rules, per-file-ignores, target).
     cli = replace(_options(args), unsafe_fixes=conf.unsafe_fixes)
     shared = _shared_cache(args, named, stdin)
-    mapper = _parallel_map(args.jobs)
+    mapper = parallel_map(args.jobs)
 
     def open_project(root: Path, also: list[Path]) -> Project:
         # Without a shared cache, a project with a marker keeps its own at its root (as

@@ -16,8 +16,11 @@ never parsed.
 Cross-file knowledge. A rule may need classes defined in other files (``jax.jit(Ranker(rngs))``
 with ``Ranker`` in ``pkg/models.py``), but flake8 hands a plugin one file at a time, in worker
 processes under ``-j``. So the plugin opens the file's project exactly as the command does
-(``nnx_lint.project``: the same root rule, configuration, file set, index and cache), once per
-root per process, and lints the file through it. The checked file's own facts always come from
+(``nnx_lint.project``: the same root rule, configuration, file set, index and cache) and lints
+the file through it. It opens it once per run, in flake8's main process before the workers
+start (``Plugin.parse_options``), its files scanned in parallel; a process that finds no
+project opened (a worker started afresh, flake8's API without option parsing) opens it itself
+when a file first needs it. The checked file's own facts always come from
 the text flake8 passes; other files are seen as they were when the process first opened the
 project. From the configuration the plugin takes what changes the findings themselves
 (``target-flax-version``, ``exclude`` for the index); rule selection (``select``, ``ignore``,
@@ -34,6 +37,7 @@ put; the next process to open the project takes the journals into the cache file
 
 from __future__ import annotations
 
+import argparse
 import ast
 import gc
 import os
@@ -45,7 +49,16 @@ from pathlib import Path
 from nnx_lint import __version__
 from nnx_lint.analysis.project_index import text_digest
 from nnx_lint.diagnostics import InternalError
-from nnx_lint.project import Project, default_cache, root_of
+from nnx_lint.files import SOURCE_SUFFIXES, SourceError, read_source
+from nnx_lint.project import (
+    Mapper,
+    Project,
+    default_cache,
+    group_by_root,
+    parallel_map,
+    root_of,
+    serial,
+)
 from nnx_lint.rules import RULES, text_check
 from nnx_lint.settings import Settings
 
@@ -55,26 +68,81 @@ _PROJECTS: dict[Path, Project] = {}
 
 
 def project(root: Path) -> Project:
-    """The project rooted at ``root``, opened once per process. Its cache journals what is
-    put in it (a flake8 worker ends without exit handlers): see ``nnx_lint.cache``.
-
-    Then, once the garbage is collected, every object the process holds (the project index
-    above all, which lives as long as the process) is frozen out of the garbage collector's
-    reach (``gc.freeze``): each collection flake8's own work triggers would walk them all
-    again, and free none. A cold flake8 -j1 run over google/flax's repository took 24.7 s
-    without it, 22.2 s with it."""
+    """The project rooted at ``root``, opened once per process (``open_project``)."""
     if root not in _PROJECTS:
-        cache = default_cache(root, journal=True)
-        _PROJECTS[root] = opened = Project.open(root, cache=cache)
-        opened.cache.save()
-        gc.collect()
-        gc.freeze()
+        open_project(root)
     return _PROJECTS[root]
+
+
+def open_project(root: Path, mapper: Mapper | None = None) -> Project:
+    """Open the project rooted at ``root`` for this process (and the workers it forks), its
+    files scanned by ``mapper`` (default: one after another).
+
+    The facts read are saved at once, in one write; what is put in the cache later (results)
+    is journaled as it is put, since a flake8 worker ends without exit handlers (see
+    ``nnx_lint.cache``). Then, once the garbage is collected, every object the process holds
+    (the project index above all, which lives as long as the process) is frozen out of the
+    garbage collector's reach (``gc.freeze``): each collection flake8's own work triggers would
+    walk them all again, and free none. A cold flake8 -j1 run over google/flax's repository
+    took 24.7 s without it, 22.2 s with it."""
+    opened = Project.open(root, cache=default_cache(root), mapper=mapper or serial)
+    opened.cache.save()
+    opened.cache.journal = True
+    _PROJECTS[root] = opened
+    gc.collect()
+    gc.freeze()
+    return opened
+
+
+def prepare(options: argparse.Namespace) -> None:
+    """In flake8's main process, before its workers start: open the project of each file
+    flake8 will check that some rule's text check passes, the project's files scanned in
+    parallel (flake8's ``--jobs``). Workers forked from it inherit the opened projects; workers
+    started afresh (spawn, forkserver) find the facts in the project's cache. Without this,
+    each of flake8's workers scanned every file of the project itself, one after another.
+
+    Called in a worker started afresh (flake8 parses its options there again), it does
+    nothing: that worker opens a project when a file first needs it (``project``)."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        return
+    try:
+        from flake8.discover_files import expand_paths
+
+        names = list(
+            expand_paths(
+                paths=options.filenames,
+                stdin_display_name=options.stdin_display_name,
+                filename_patterns=options.filename,
+                exclude=(*options.exclude, *options.extend_exclude),
+            )
+        )
+        jobs = options.jobs
+        workers = (os.cpu_count() or 1) if jobs.is_auto else jobs.n_jobs
+    except (ImportError, AttributeError, TypeError):  # a flake8 unlike 5 to 7: opened lazily
+        return
+    files = [Path(name) for name in names if name != "-" and name.endswith(SOURCE_SUFFIXES)]
+    for root, paths in group_by_root(files).items():
+        if root not in _PROJECTS and any(_passes(path) for path in paths):
+            open_project(root, parallel_map(workers))
+
+
+def _passes(path: Path) -> bool:
+    """Does some rule's text check pass the file (unreadable: no)?"""
+    try:
+        return _ANY_RULE(read_source(path)[0])
+    except SourceError:
+        return False
 
 
 class Plugin:
     name = "nnx-lint"
     version = __version__
+
+    @staticmethod
+    def parse_options(options: argparse.Namespace) -> None:
+        prepare(options)
 
     def __init__(self, tree: ast.AST, lines: list[str], filename: str) -> None:
         self.lines = lines

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nnx_lint import config
 from nnx_lint.analysis.project_index import (
@@ -47,13 +47,43 @@ from nnx_lint.rules import RULES, text_check
 from nnx_lint.settings import Settings
 from nnx_lint.sources import MAX_FILE_SIZE
 
+if TYPE_CHECKING:  # multiprocessing is imported when there is work for other processes
+    from multiprocessing.pool import Pool
+
+T = TypeVar("T")
+R = TypeVar("R")
 Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
 # A project's cache: each file's index facts (None: nothing to index) and diagnostics.
 ProjectCache = Cache[FileFacts | None, Diagnostic]
 
 
-def _serial(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+def serial(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
     return list(map(fn, items))
+
+
+def pool(
+    processes: int,
+    initializer: Callable[..., object] | None = None,
+    initargs: tuple[object, ...] = (),
+) -> Pool:
+    """Worker processes, forked where the platform can (they inherit what is loaded)."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return context.Pool(processes, initializer, initargs)
+
+
+def parallel_map(jobs: int) -> Mapper:
+    """``map`` over ``jobs`` worker processes where there is enough work (for the index)."""
+
+    def mapper(fn: Callable[[T], R], items: list[T]) -> list[R]:
+        if jobs <= 1 or len(items) < 64:
+            return list(map(fn, items))
+        with pool(jobs) as workers:
+            return workers.map(fn, items, chunksize=16)
+
+    return mapper
 
 
 def scan_file(path: str) -> FileFacts | None:
@@ -71,7 +101,7 @@ def scan_file(path: str) -> FileFacts | None:
 def build_index(
     paths: Iterable[str | os.PathLike[str]],
     cache: ProjectCache | None = None,
-    mapper: Mapper = _serial,
+    mapper: Mapper = serial,
 ) -> ProjectIndex:
     """The index of ``paths``; a file whose (mtime, size) the cache knows is not read. The
     others are scanned by ``mapper(scan_file, paths)`` (the command passes a parallel map)."""
@@ -114,7 +144,7 @@ class Project:
         cli: Options | None = None,
         cache: ProjectCache | None = None,
         also: Sequence[str | os.PathLike[str]] = (),
-        mapper: Mapper = _serial,
+        mapper: Mapper = serial,
     ) -> Project:
         """The project rooted at ``root``; ``also``: files linted by name, indexed even when
         the walk would skip them; ``cache``: the one to use (default: ``default_cache``)."""

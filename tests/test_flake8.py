@@ -419,6 +419,95 @@ def test_index_is_built_once_per_root(tmp_path, monkeypatch):
     assert builds == [["pkg/__init__.py", "pkg/models.py", "train.py"]]
 
 
+# Records which processes of a flake8 run scan files for the index (``project.scan_file``), and
+# starts flake8's workers as NNX_TEST_START says (fork, spawn).
+_SITECUSTOMIZE = """\
+import multiprocessing, os
+
+if os.environ.get("NNX_TEST_START"):
+    multiprocessing.set_start_method(os.environ["NNX_TEST_START"], force=True)
+
+from nnx_lint import project
+
+_scan = project.scan_file
+
+
+def scan_file(path):
+    where = "main" if multiprocessing.parent_process() is None else "worker"
+    with open(os.environ["NNX_TEST_LOG"], "a") as log:
+        log.write(f"{where} {os.getpid()}\\n")
+    return _scan(path)
+
+
+project.scan_file = scan_file
+"""
+
+
+def _scans(tmp_path: Path, start: str, *args: str) -> tuple[list[str], str]:
+    """flake8 with the plugin, its workers started by ``start``: who scanned files (main or
+    worker, one entry per file scanned), and what it printed."""
+    hooks = write(tmp_path / "hooks" / "sitecustomize.py", _SITECUSTOMIZE).parent
+    log = tmp_path / "scans.log"
+    env = {
+        **_env(),
+        "PYTHONPATH": f"{hooks}{os.pathsep}{ROOT}",
+        "NNX_TEST_LOG": str(log),
+        "NNX_TEST_START": start,
+    }
+    cmd = [sys.executable, "-m", "flake8", "--isolated", "--select", "NNX", *args]
+    done = subprocess.run(cmd, cwd=tmp_path / "proj", env=env, capture_output=True, text=True)
+    assert done.returncode in (0, 1), done.stderr
+    scans = log.read_text().split() if log.exists() else []
+    return scans[::2], done.stdout
+
+
+def _workers_project(root: Path) -> None:
+    cross_file_project(root)
+    for i in range(6):  # enough files for flake8 to start its workers
+        write(root / f"extra{i}.py", f"x = {i}\n")
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_the_index_is_built_once_in_flake8s_main_process(tmp_path, start):
+    """``Plugin.parse_options`` (``prepare``) opens the project before flake8 starts its
+    workers: forked ones inherit it, ones started afresh read the facts from its cache. No
+    worker scans a file, and the cross-file finding is there."""
+    _workers_project(tmp_path / "proj")
+    scans, out = _scans(tmp_path, start, "-j", "2", ".")
+    assert scans == ["main"] * 9  # pyproject.toml aside, every file of the project, once
+    assert [row[:4] for row in parse(out)] == [TRAIN_FINDING]
+    again, out_again = _scans(tmp_path, start, "-j", "2", ".")
+    assert again == scans and out_again == out  # a repeated run scans nothing more
+
+
+def test_without_a_file_a_rule_could_match_no_project_is_opened(tmp_path):
+    """The same condition as a file's own check: no file that names a transform, no index."""
+    write(tmp_path / "proj" / "pyproject.toml", "")
+    write(tmp_path / "proj" / "m.py", "from flax import nnx\n")
+    write(tmp_path / "proj" / "n.py", "import jax\n")
+    scans, out = _scans(tmp_path, "fork", "-j", "2", ".")
+    assert (scans, out) == ([], "")
+
+
+def test_prepare_does_nothing_in_a_worker_started_afresh(tmp_path, monkeypatch):
+    """flake8 parses its options again in a spawned worker: that worker opens the project
+    when a file first needs it, and finds the facts in the cache."""
+    import multiprocessing
+
+    from flake8.options.parse_args import parse_args
+
+    cross_file_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    parse_args(["--isolated", "--select", "NNX", "."])
+    assert flake8_plugin._PROJECTS == {}
+    monkeypatch.undo()
+    monkeypatch.setattr(flake8_plugin, "_PROJECTS", {})
+    monkeypatch.chdir(tmp_path)
+    parse_args(["--isolated", "--select", "NNX", "."])  # in flake8's main process
+    assert list(flake8_plugin._PROJECTS) == [tmp_path]
+
+
 def test_the_project_opened_is_frozen_out_of_the_collectors_reach(tmp_path):
     cross_file_project(tmp_path)
     write(tmp_path / "pyproject.toml", "")
