@@ -131,6 +131,35 @@ def test_both_sides_agree_on_reexports_and_relative_imports():
         assert index.resolve(value.cls or "") == "pkg.models.Ranker"
 
 
+def test_a_project_reexport_of_a_flax_class_is_that_class_on_both_sides():
+    """``pkg/__init__.py: from flax.nnx import Dropout, Module, Variable``: ``pkg.Dropout`` is
+    flax's Dropout, a class deriving from ``pkg.Module`` a Module, from ``pkg.Variable`` a
+    Variable, whether the file reads them by name or through the package."""
+    package = "from flax.nnx import Dropout, Module, Variable\n"
+    user = (
+        "import pkg\nfrom pkg import Dropout, Module, Variable\n\n\n"
+        "class Net(Module):\n    pass\n\n\nclass Count(pkg.Variable):\n    pass\n\n\n"
+        "drop = Dropout(0.5)\nalso: pkg.Dropout = make()\n"
+    )
+    files = {
+        "/p/pkg/__init__.py": scan_source(package, "pkg", is_package=True),
+        "/p/user.py": scan_source(user, "user"),
+    }
+    index = ProjectIndex(files)  # type: ignore[arg-type]
+    assert index.foreign("pkg.Dropout") == "flax.nnx.Dropout"
+    assert index.foreign("user.Net") == "user.Net"  # the project's own class keeps its name
+    assert index.is_module("user.Net") and index.is_nnx_class("user.Net")
+    assert index.is_variable("user.Count") and not index.is_module("user.Count")
+    assert index.is_module("pkg.Dropout") and index.changes_state("pkg.Dropout")
+    module = cst.parse_module(user)
+    ctx = FileContext(
+        module, user, "/p/user.py", index, Settings(), key="/p/user.py", module_name="user"
+    )
+    for name in ("drop", "also"):
+        value = ctx.value_of_binding(ctx.module_scope.bindings[name][-1])
+        assert isinstance(value, Instance) and value.nnx and value.cls == "flax.nnx.Dropout"
+
+
 def test_annotated_class_attribute_is_found_in_a_closure():
     """The drift the issue reported: `Annotated[...]` on a class attribute was not understood
     by the index, so a closure over `h.drop` was missed."""

@@ -244,7 +244,7 @@ class FileContext:
             base = self.evaluate(expr.value, scope, order, depth + 1)
             attr = expr.attr.value
             if isinstance(base, Ref):
-                return Ref(nnx_api.normalize(f"{base.qualname}.{attr}"))
+                return Ref(self.index.foreign(nnx_api.normalize(f"{base.qualname}.{attr}")))
             if isinstance(base, Instance) and base.cls:
                 attr_cls = self.index.attr_type(base.cls, attr)
                 return self.instance_of(attr_cls) if attr_cls else None
@@ -408,6 +408,7 @@ class FileContext:
         return None
 
     def instance_of(self, qualname: str) -> Instance | None:
+        qualname = self.index.foreign(qualname)  # `pkg.Dropout`, flax's Dropout re-exported
         if qualname in self.index.classes or self.index.resolve(qualname) in self.index.classes:
             nnx = self.index.is_module(qualname)
             return Instance(qualname, nnx, self.index.changes_state(qualname) if nnx else None)
@@ -447,7 +448,7 @@ class FileContext:
 
     def value_of_binding(self, b: Binding, depth: int = 0) -> Value:
         if b.kind is BindingKind.IMPORT and b.qualname is not None:
-            return Ref(b.qualname)
+            return Ref(self.index.foreign(b.qualname))
         if b.kind is BindingKind.DEF:
             assert isinstance(b.node, cst.FunctionDef)  # a def binds its FunctionDef
             return Function(b.node, self.scopes.scope_of[id(b.node)])

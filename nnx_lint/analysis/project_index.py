@@ -1087,10 +1087,10 @@ class ProjectIndex:
         ``is_nnx_class`` and ``is_variable`` tell, in one walk up the bases)."""
         if qualname not in self._nnx_class_cache:
             self._nnx_class_cache[qualname] = (
-                nnx_api.nnx_class_kind(qualname) is not None
-                or nnx_api.normalize(qualname) in _VARIABLES
+                nnx_api.nnx_class_kind(self.foreign(qualname)) is not None
+                or nnx_api.normalize(self.foreign(qualname)) in _VARIABLES
                 or any(
-                    _is_nnx(nnx_api.normalize(base))
+                    _is_nnx(nnx_api.normalize(self.foreign(base)))
                     for facts in self.ancestors(qualname)
                     for base in facts.bases
                 )
@@ -1175,6 +1175,17 @@ class ProjectIndex:
             return self.resolve(facts.imports[name], depth + 1)
         return qualname
 
+    def foreign(self, qualname: str) -> str:
+        """What a name of the project stands for when it re-exports a library's (jax's,
+        flax's and their kind: ``EXTERNAL``) under that name (``pkg/__init__.py: from flax.nnx
+        import Dropout``: ``pkg.Dropout`` is ``flax.nnx.Dropout``); any other name as it is. A
+        library's own name stays as it is written, also where the project is that library
+        (google/flax's ``flax.nnx.jit`` is not followed to where flax defines it)."""
+        if qualname.partition(".")[0] in EXTERNAL:
+            return qualname
+        resolved = self.resolve(qualname)
+        return nnx_api.normalize(resolved) if resolved.partition(".")[0] in EXTERNAL else qualname
+
     def class_facts(self, qualname: str) -> ClassFacts | None:
         return self.classes.get(self.resolve(qualname))
 
@@ -1199,11 +1210,11 @@ class ProjectIndex:
 
     def is_module(self, qualname: str) -> bool:
         """Is ``qualname`` an NNX Module class (flax's own or a subclass anywhere)?"""
-        if nnx_api.is_module_base(qualname):
+        if nnx_api.is_module_base(self.foreign(qualname)):
             return True
         if qualname not in self._module_cache:
             self._module_cache[qualname] = any(
-                nnx_api.is_module_base(base)
+                nnx_api.is_module_base(self.foreign(base))
                 for facts in self.ancestors(qualname)
                 for base in facts.bases
             )
@@ -1213,8 +1224,10 @@ class ProjectIndex:
         """Is ``qualname`` flax's ``nnx.Variable`` or a subclass of it (flax's or the
         project's)?"""
         if qualname not in self._variable_cache:
-            self._variable_cache[qualname] = nnx_api.normalize(qualname) in _VARIABLES or any(
-                nnx_api.normalize(base) in _VARIABLES
+            self._variable_cache[qualname] = nnx_api.normalize(
+                self.foreign(qualname)
+            ) in _VARIABLES or any(
+                nnx_api.normalize(self.foreign(base)) in _VARIABLES
                 for facts in self.ancestors(qualname)
                 for base in facts.bases
             )
@@ -1258,7 +1271,7 @@ class ProjectIndex:
         for facts in lineage:
             if method in facts.summaries:
                 return self._method_effect(qualname, facts, method)
-        outside = [b for f in lineage for b in f.bases if self.class_facts(b) is None]
+        outside = [self.foreign(b) for f in lineage for b in f.bases if self.class_facts(b) is None]
         module_methods = nnx_api.MODULE_METHODS_CHANGING | nnx_api.MODULE_METHODS_READING
         if (outside == [f"{nnx_api.NNX}.Module"] or not outside) and method not in module_methods:
             return Verdict(Effect.UNKNOWN, (f"`{_short(qualname)}` defines no `{method}`",))
