@@ -28,6 +28,8 @@ from nnx_lint.analysis import names, nnx_api
 from nnx_lint.analysis.nnx_api import Effect
 
 TYPE_CHECKING = False  # as typing's: a replayed run does not import typing (``runs``)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass(frozen=True)
@@ -320,13 +322,13 @@ class _FileScanner:
         )
         if self.imports_functions:
             top = [n for n in tree.body if not isinstance(n, _DEFINITIONS)]
-            top_nodes = [n for stmt in top for n in walk(stmt)]
+            top_nodes = _Walked.of([n for stmt in top for n in walk(stmt)])
             self.globals = _constructed(top_nodes, self.qualify)
             self._calls(top_nodes, {})
         self._classes(tree.body, self.module)
         for node in tree.body if self.imports_functions else ():
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                self._calls(walk(node), _annotated(node, self.qualify))
+                self._calls(_Walked.of(walk(node)), _annotated(node, self.qualify))
         returns = {
             node.name: cls
             for node in tree.body
@@ -360,7 +362,7 @@ class _FileScanner:
                 classes.add(self.qualify(value.func))
             elif isinstance(value, ast.Name):
                 if local is None:
-                    local = _constructed(walk(fn), self.qualify)
+                    local = _constructed(_Walked.of(walk(fn)), self.qualify)
                 classes.add(local.get(value.id))
             else:
                 return None
@@ -384,14 +386,14 @@ class _FileScanner:
         return qual
 
     def _calls(
-        self, nodes: list[ast.AST], params: dict[str, str], attrs: dict[str, str] | None = None
+        self, nodes: _Walked, params: dict[str, str], attrs: dict[str, str] | None = None
     ) -> None:
         """Record the calls among ``nodes`` (a function's, or the module's top level) of
         imported functions with arguments of known classes (``CallFact``)."""
         # Calls of imported functions, and calls handing one on: (call, callee, where).
         found: list[tuple[ast.Call, str, int | None]] = []
-        for node in nodes:
-            if not isinstance(node, ast.Call) or not (node.args or node.keywords):
+        for node in nodes.calls:
+            if not (node.args or node.keywords):
                 continue
             callee = self._callee(node.func)
             if callee is not None:
@@ -521,12 +523,11 @@ class _FileScanner:
         contents: dict[str, set[str]],
         fn: ast.FunctionDef | ast.AsyncFunctionDef,
     ) -> MethodSummary:
-        nodes = walk(fn)  # walked once: every question below reads this list
+        nodes = _Walked.of(walk(fn))  # walked once: every question below reads these lists
         # Imports inside the method count for it, as Python binds them (function-local imports).
         self.local_imports = {
             imported.local: imported.qualname
-            for node in nodes
-            if isinstance(node, ast.Import | ast.ImportFrom)
+            for node in nodes.imports
             for imported in _imports(node, self.package)
         }
         params = {
@@ -538,16 +539,15 @@ class _FileScanner:
         conditional = _conditional_nodes(nodes)
         items, tainted = _self_names(nodes)
         aliases = tainted | set(items)
-        for node in nodes:
-            if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    writes_self = self._assignment(attrs, contents, target, node, params)
-                    # `cache = self.cache; cache.value = k`: through a name taken from self
-                    through = not isinstance(target, ast.Name) and _root_name(target) in aliases
-                    if (writes_self or through) and not in_init:
-                        when = id(node) in conditional
-                        writes.append(Site(node.lineno, ast.unparse(target), when))
+        for node in nodes.assigns:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                writes_self = self._assignment(attrs, contents, target, node, params)
+                # `cache = self.cache; cache.value = k`: through a name taken from self
+                through = not isinstance(target, ast.Name) and _root_name(target) in aliases
+                if (writes_self or through) and not in_init:
+                    when = id(node) in conditional
+                    writes.append(Site(node.lineno, ast.unparse(target), when))
         calls, unknown = _self_calls(nodes, conditional, items, tainted)
         passed = _passed(nodes, conditional, items)
         nested = self._nested(fn, nodes, conditional, items)
@@ -580,7 +580,7 @@ class _FileScanner:
     def _nested(
         self,
         fn: ast.FunctionDef | ast.AsyncFunctionDef,
-        nodes: list[ast.AST],
+        nodes: _Walked,
         conditional: set[int],
         items: dict[str, str],
     ) -> list[CallSite]:
@@ -592,13 +592,11 @@ class _FileScanner:
             found.append(CallSite(fn.lineno, own, False, ()))
         local = {
             node.name: qual
-            for node in nodes
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not fn
+            for node in nodes.defs
+            if node is not fn
             if (qual := self._decorated_by(node)) is not None
         }
-        for node in nodes:
-            if not isinstance(node, ast.Call):
-                continue
+        for node in nodes.calls:
             if isinstance(node.func, ast.Call):
                 qual = self._nested_transform(node.func)
             elif isinstance(node.func, ast.Name):
@@ -685,12 +683,12 @@ def _self_path(node: ast.expr, items: dict[str, str]) -> tuple[str, ...] | None:
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def _constructed(nodes: list[ast.AST], qualify: Callable[[ast.expr], str | None]) -> dict[str, str]:
+def _constructed(nodes: _Walked, qualify: Callable[[ast.expr], str | None]) -> dict[str, str]:
     """Names bound by a construction (``model = Model(...)``) to that class; a name bound to
     two different classes is left out."""
     found: dict[str, str | None] = {}
-    for node in nodes:
-        if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Call):
+    for node in nodes.assigns:
+        if not isinstance(node, ast.AugAssign) and isinstance(node.value, ast.Call):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
                 if isinstance(target, ast.Name):
@@ -748,7 +746,52 @@ def walk(node: ast.AST) -> list[ast.AST]:
     return found
 
 
-def _conditional_nodes(nodes: list[ast.AST]) -> set[int]:
+@dataclass(frozen=True, slots=True)
+class _Walked:
+    """The nodes of a subtree the scan asks about, each kind in ``ast.walk``'s order: sorted
+    out in one pass (``of``) rather than by a pass over every node for each question."""
+
+    calls: list[ast.Call]
+    assigns: list[ast.Assign | ast.AnnAssign | ast.AugAssign]
+    # What binds a name to something of self's (``_self_names``): loops and assignments.
+    binds: list[ast.For | ast.comprehension | ast.Assign | ast.AnnAssign | ast.NamedExpr]
+    defs: list[ast.FunctionDef | ast.AsyncFunctionDef]
+    imports: list[ast.Import | ast.ImportFrom]
+    blocks: list[ast.AST]  # nodes holding statements (_BLOCKS), for ``_conditional_nodes``
+
+    @classmethod
+    def of(cls, nodes: list[ast.AST]) -> _Walked:
+        lists: tuple[list[Any], ...] = ([], [], [], [], [], [])
+        routes = _ROUTES
+        for node in nodes:
+            for i in routes.get(type(node), ()):
+                lists[i].append(node)
+        return cls(*lists)
+
+
+# Where ``_Walked.of`` files each kind of node: the indexes of its lists (exact types, as the
+# standard parser makes no subclasses of these).
+_ROUTES: dict[type, tuple[int, ...]] = {
+    ast.Call: (0,),
+    ast.Assign: (1, 2),
+    ast.AnnAssign: (1, 2),
+    ast.AugAssign: (1,),
+    ast.For: (2, 5),
+    ast.comprehension: (2,),
+    ast.NamedExpr: (2,),
+    ast.FunctionDef: (3, 5),
+    ast.AsyncFunctionDef: (3, 5),
+    ast.Import: (4,),
+    ast.ImportFrom: (4,),
+    **{
+        kind: (5,)
+        for kind in _BLOCKS
+        if kind not in (ast.For, ast.FunctionDef, ast.AsyncFunctionDef)
+    },
+}
+
+
+def _conditional_nodes(nodes: _Walked) -> set[int]:
     """The ids of the nodes of a method (all of them, as walked) that run only under a
     condition."""
     found: set[int] = set()
@@ -757,9 +800,7 @@ def _conditional_nodes(nodes: list[ast.AST]) -> set[int]:
         if id(node) not in found:  # a branch inside a marked one is marked already
             found.update(map(id, walk(node)))
 
-    for node in nodes:
-        if not isinstance(node, _BLOCKS):
-            continue
+    for node in nodes.blocks:
         for block in ("body", "orelse", "finalbody"):  # after `if c: return`, only if not c
             stmts = getattr(node, block, None)
             if not isinstance(stmts, list):
@@ -794,7 +835,7 @@ def _conditional_nodes(nodes: list[ast.AST]) -> set[int]:
 
 
 def _self_calls(
-    nodes: list[ast.AST], conditional: set[int], items: dict[str, str], tainted: set[str]
+    nodes: _Walked, conditional: set[int], items: dict[str, str], tainted: set[str]
 ) -> tuple[list[CallSite], list[CallSite]]:
     """The calls a method makes on its own object, and those that reach something of its
     object's in a way that cannot be followed (``self.a.b.c(x)``, a call on a local name
@@ -802,31 +843,29 @@ def _self_calls(
     calls: list[CallSite] = []
     unknown: list[CallSite] = []
     in_order = sorted(  # as they read, so that the evidence names the first state change
-        (n for n in nodes if isinstance(n, ast.Call)),
-        key=lambda n: (n.lineno, n.col_offset),
+        nodes.calls, key=lambda n: (n.lineno, n.col_offset)
     )
     for node in in_order:
         path = _self_path(node.func, items)
-        text = ast.unparse(node.func)
         when = id(node) in conditional
         if path is not None and path[:1] == ("unfollowed",):
-            unknown.append(CallSite(node.lineno, text, when, path[1:]))
+            unknown.append(CallSite(node.lineno, ast.unparse(node.func), when, path[1:]))
         elif path is not None:
-            calls.append(CallSite(node.lineno, text, when, path, _flags(node)))
+            calls.append(CallSite(node.lineno, ast.unparse(node.func), when, path, _flags(node)))
         elif _root_name(node.func) in tainted or any(
             isinstance(a, ast.Name) and a.id == "self" for a in node.args
         ):
-            unknown.append(CallSite(node.lineno, text, when))
+            unknown.append(CallSite(node.lineno, ast.unparse(node.func), when))
     return calls, unknown
 
 
-def _self_names(nodes: list[ast.AST]) -> tuple[dict[str, str], set[str]]:
+def _self_names(nodes: _Walked) -> tuple[dict[str, str], set[str]]:
     """Local names bound to elements of an attribute (``for block in self.blocks`` ->
     ``{"block": "blocks"}``), and other local names bound to something of self's
     (``cache = self.cache``)."""
     items: dict[str, str] = {}
     tainted: set[str] = set()
-    for node in nodes:
+    for node in nodes.binds:
         if isinstance(node, ast.For | ast.comprehension) and _mentions_self(node.iter):
             found = _loop_items(node.target, node.iter)
             items.update(found)
@@ -842,12 +881,12 @@ def _self_names(nodes: list[ast.AST]) -> tuple[dict[str, str], set[str]]:
     return items, tainted
 
 
-def _passed(nodes: list[ast.AST], conditional: set[int], items: dict[str, str]) -> list[CallSite]:
+def _passed(nodes: _Walked, conditional: set[int], items: dict[str, str]) -> list[CallSite]:
     """Attributes of self (or elements of one) handed to a call that is not on self
     (``residual(self.drop, x)``, ``jax.checkpoint(self.block)``): it may call them."""
     found = []
-    for node in nodes:
-        if not isinstance(node, ast.Call) or _self_path(node.func, items) is not None:
+    for node in nodes.calls:
+        if _self_path(node.func, items) is not None:
             continue
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             path = _held_path(arg, items)
