@@ -125,6 +125,36 @@ class Recorder(nnx.Module):  # writes only when asked to
         if self.record:
             self.last = nnx.Intermediate(y)
         return y
+
+
+class Picked(nnx.Module):  # draws from its Dropout only in one arm of a conditional expression
+    def __init__(self, rngs, train=False):
+        self.linear = nnx.Linear(2, 2, rngs=rngs)
+        self.drop = nnx.Dropout(0.5, rngs=rngs)
+        self.train = train
+
+    def __call__(self, x):
+        y = self.linear(x)
+        return self.drop(y) if self.train else y
+
+
+class Shorted(Picked):  # draws only when `and` does not stop first
+    def __call__(self, x):
+        y = self.linear(x)
+        return self.train and self.drop(y) or y
+
+
+class Matched(nnx.Module):  # counts only in one case of a match statement
+    def __init__(self, rngs, mode="eval"):
+        self.linear = nnx.Linear(2, 2, rngs=rngs)
+        self.count = nnx.Variable(jnp.zeros(()))
+        self.mode = mode
+
+    def __call__(self, x):
+        match self.mode:
+            case "train":
+                self.count[...] = self.count[...] + 1
+        return self.linear(x)
 """
 
 BUMP = "def change():\n    model.linear.kernel[...] = model.linear.kernel[...] + 1.0\n"
@@ -167,6 +197,22 @@ CASES = {
         "def eager():\n    return model(x)\n" + BUMP,
         "NONE",
     ),
+    # Under a condition of an expression or a match case (the index marked them again after
+    # a speed change had stopped it): eval mode here, so it runs; no claim is made.
+    **{
+        f"write_or_draw_under_{how}": (
+            f"{CLASSES}\nmodel = {cls}(nnx.Rngs(0))\n"
+            "compiled = jax.jit(model)\n"
+            "def call():\n    return compiled(x)\n"
+            "def eager():\n    return model(x)\n" + BUMP,
+            "NONE",
+        )
+        for how, cls in [
+            ("a_conditional_expression", "Picked"),
+            ("and_or", "Shorted"),
+            ("a_match_case", "Matched"),
+        ]
+    },
     "static_module_only_read": (
         "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
         "@functools.partial(jax.jit, static_argnums=0)\n"

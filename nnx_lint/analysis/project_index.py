@@ -731,6 +731,11 @@ _BLOCKS = tuple(
 )
 
 
+# And the nodes whose other parts run only under a condition: a conditional expression, the
+# operands of `and`/`or` after the first, a `match` statement's cases.
+_BRANCHES = (*_BLOCKS, ast.IfExp, ast.BoolOp, ast.Match)
+
+
 def walk(node: ast.AST) -> list[ast.AST]:
     """Every node of the tree, in ``ast.walk``'s order (breadth first), as a list: a third
     faster than ``list(ast.walk(node))``, which the index scan would spend a fifth of its
@@ -757,7 +762,8 @@ class _Walked:
     binds: list[ast.For | ast.comprehension | ast.Assign | ast.AnnAssign | ast.NamedExpr]
     defs: list[ast.FunctionDef | ast.AsyncFunctionDef]
     imports: list[ast.Import | ast.ImportFrom]
-    blocks: list[ast.AST]  # nodes holding statements (_BLOCKS), for ``_conditional_nodes``
+    # Nodes with branches (``_BRANCHES``), for ``_conditional_nodes``.
+    blocks: list[ast.AST]
 
     @classmethod
     def of(cls, nodes: list[ast.AST]) -> _Walked:
@@ -785,7 +791,7 @@ _ROUTES: dict[type, tuple[int, ...]] = {
     ast.ImportFrom: (4,),
     **{
         kind: (5,)
-        for kind in _BLOCKS
+        for kind in _BRANCHES
         if kind not in (ast.For, ast.FunctionDef, ast.AsyncFunctionDef)
     },
 }
@@ -828,8 +834,8 @@ def _conditional_nodes(nodes: _Walked) -> set[int]:
         elif isinstance(node, ast.BoolOp):
             for value in node.values[1:]:
                 mark(value)
-        elif type(node).__name__ == "Match":
-            for case in getattr(node, "cases", []):
+        elif isinstance(node, ast.Match):
+            for case in node.cases:
                 mark(case)
     return found
 
