@@ -58,6 +58,7 @@ class Cache(Generic[FactsT, ResultT]):
         self._new: list[tuple[str, str, object]] = []  # entries put since it was read
         self._loaded = False  # the cache file was read (else it is written whole)
         self._journal: BinaryIO | None = None
+        self._journal_pid = 0  # the process that opened it: a forked one opens its own
         self._taken: list[str] = []  # the journals read, removed once the file is rewritten
         if directory is not None:
             import pickle
@@ -98,11 +99,12 @@ class Cache(Generic[FactsT, ResultT]):
         import pickle
 
         try:
-            if self._journal is None:
+            if self._journal is None or self._journal_pid != os.getpid():
                 assert self.directory is not None
                 self.directory.mkdir(parents=True, exist_ok=True)
                 path = os.path.join(self.directory, _journal_name())
                 self._journal = open(path, "ab")  # open for the rest of the process's life
+                self._journal_pid = os.getpid()
             pickle.dump((__version__, table, key, entry), self._journal, protocol=5)
             self._journal.flush()
         except OSError:

@@ -49,7 +49,7 @@ from pathlib import Path
 from nnx_lint import __version__
 from nnx_lint.analysis.project_index import text_digest
 from nnx_lint.diagnostics import InternalError
-from nnx_lint.files import SOURCE_SUFFIXES, SourceError, read_source
+from nnx_lint.files import SOURCE_SUFFIXES, SourceError, is_marked, read_source
 from nnx_lint.project import (
     Mapper,
     Project,
@@ -101,11 +101,18 @@ def prepare(options: argparse.Namespace) -> None:
     started afresh (spawn, forkserver) find the facts in the project's cache. Without this,
     each of flake8's workers scanned every file of the project itself, one after another.
 
-    Called in a worker started afresh (flake8 parses its options there again), it does
-    nothing: that worker opens a project when a file first needs it (``project``)."""
+    Left to the lazy opening (``project``, when a file first needs it), as before: a worker
+    started afresh (flake8 parses its options there again); ``--bug-report``; flake8's Python
+    API (``flake8.api.legacy``: it parses options before it is told the files); a project
+    without a cache when the workers will not be forked from this process (they could not
+    read what it found); and any error here (the file's own check says it, as it did)."""
     import multiprocessing
 
-    if multiprocessing.parent_process() is not None:
+    if (
+        multiprocessing.parent_process() is not None
+        or getattr(options, "bug_report", False)
+        or _called_from("flake8.api.legacy")
+    ):
         return
     try:
         from flake8.discover_files import expand_paths
@@ -120,12 +127,29 @@ def prepare(options: argparse.Namespace) -> None:
         )
         jobs = options.jobs
         workers = (os.cpu_count() or 1) if jobs.is_auto else jobs.n_jobs
-    except (ImportError, AttributeError, TypeError):  # a flake8 unlike 5 to 7: opened lazily
+        files = [Path(n) for n in names if n != "-" and n.endswith(SOURCE_SUFFIXES)]
+        method = (
+            multiprocessing.get_start_method(allow_none=True)
+            or multiprocessing.get_all_start_methods()[0]
+        )
+        inherited = method == "fork" or workers <= 1 or len(names) <= 1  # else: started afresh
+        for root, paths in group_by_root(files).items():
+            if root in _PROJECTS or not (inherited or is_marked(root)):
+                continue
+            if any(_passes(path) for path in paths):
+                open_project(root, parallel_map(workers))
+    except Exception:  # noqa: BLE001 - a head start only: the files' own checks open it lazily
         return
-    files = [Path(name) for name in names if name != "-" and name.endswith(SOURCE_SUFFIXES)]
-    for root, paths in group_by_root(files).items():
-        if root not in _PROJECTS and any(_passes(path) for path in paths):
-            open_project(root, parallel_map(workers))
+
+
+def _called_from(module: str) -> bool:
+    """Is a function of ``module`` on the call stack?"""
+    frame = sys._getframe(1)
+    while frame.f_globals.get("__name__") != module:
+        if frame.f_back is None:
+            return False
+        frame = frame.f_back
+    return True
 
 
 def _passes(path: Path) -> bool:

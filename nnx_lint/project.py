@@ -80,7 +80,11 @@ def parallel_map(jobs: int) -> Mapper:
     def mapper(fn: Callable[[T], R], items: list[T]) -> list[R]:
         if jobs <= 1 or len(items) < 64:
             return list(map(fn, items))
-        with pool(jobs) as workers:
+        try:
+            workers = pool(jobs)
+        except (ImportError, OSError):  # no process pool here (no sem_open, ...), as flake8 does
+            return list(map(fn, items))
+        with workers:
             return workers.map(fn, items, chunksize=16)
 
     return mapper

@@ -212,6 +212,47 @@ def test_few_new_entries_are_a_journal_and_journals_are_compacted(tmp_path: Path
     assert cache_module.Cache(directory).get_facts("f0", (1, 0)) == (True, "new")
 
 
+def _put_one(cache: object, key: str) -> None:  # in a forked process
+    cache.put_results(key, b"k", [key])  # type: ignore[attr-defined]
+
+
+def test_a_forked_process_journals_to_a_journal_of_its_own(tmp_path: Path) -> None:
+    """A journaling cache whose process forks (flake8's workers, after the plugin opened the
+    project in the main process): each process appends to its own journal, never to the
+    handle it inherited, and every entry is read back."""
+    import multiprocessing
+
+    from nnx_lint import cache as cache_module
+
+    directory = tmp_path / "c"
+    shared: cache_module.Cache[str, str] = cache_module.Cache(directory, journal=True)
+    shared.put_results("parent", b"k", ["parent"])  # the parent's journal is open now
+    children = [
+        multiprocessing.get_context("fork").Process(target=_put_one, args=(shared, f"child{i}"))
+        for i in range(2)
+    ]
+    for child in children:
+        child.start()
+        child.join()
+        assert child.exitcode == 0
+    assert len(list(directory.glob("journal-*"))) == 3
+    back: cache_module.Cache[str, str] = cache_module.Cache(directory)
+    for key in ("parent", "child0", "child1"):
+        assert back.get_results(key, b"k") == [key]
+
+
+def test_the_index_is_scanned_one_file_after_another_without_a_process_pool(monkeypatch) -> None:
+    """Where no process pool can be made (no sem_open, ENOSPC), the parallel map works in
+    this process, as flake8 does, rather than fail the run."""
+    from nnx_lint import project
+
+    def unavailable(*args: object) -> None:
+        raise ImportError("This platform lacks a functioning sem_open implementation")
+
+    monkeypatch.setattr(project, "pool", unavailable)
+    assert project.parallel_map(2)(str, list(range(100))) == [str(i) for i in range(100)]
+
+
 def test_a_file_of_the_same_name_elsewhere_is_not_taken_for_another(tmp_path: Path) -> None:
     """Results are keyed by where a file is, not only by the name it is shown under: two
     `train.py` with the same stamp, linted from two directories."""

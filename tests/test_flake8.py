@@ -489,6 +489,40 @@ def test_without_a_file_a_rule_could_match_no_project_is_opened(tmp_path):
     assert (scans, out) == ([], "")
 
 
+def test_workers_started_afresh_without_a_cache_scan_for_themselves(tmp_path):
+    """A project without a marker has no cache: spawned workers could not read what flake8's
+    main process found, so it leaves the opening to them (as before) rather than scan twice."""
+    write(tmp_path / "proj" / "pkg" / "__init__.py", "")
+    write(tmp_path / "proj" / "pkg" / "models.py", MODELS)
+    write(tmp_path / "proj" / "pkg" / "train.py", TRAIN.replace("pkg.models", ".models"))
+    scans, out = _scans(tmp_path, "spawn", "-j", "2", "pkg")
+    assert scans and "main" not in scans
+    assert codes(out) == {(os.path.join("pkg", "train.py"), "NNX001")}
+    forked, out_forked = _scans(tmp_path, "fork", "-j", "2", "pkg")
+    assert set(forked[len(scans) :]) == {"main"}  # (the log goes on) forked ones inherit it
+    assert out_forked == out
+
+
+def test_bug_report_and_flake8s_api_open_no_project(tmp_path, monkeypatch):
+    """``flake8 --bug-report`` does not read the project (a broken configuration does not make
+    it fail); flake8's Python API parses its options before it is told the files: the
+    project is opened when a file needs it, and the cross-file finding is there."""
+    cross_file_project(tmp_path)
+    write(tmp_path / "pyproject.toml", "[tool.nnx-lint]\nselect = 3\n")  # not a list
+    cmd = [sys.executable, "-m", "flake8", "--bug-report"]
+    report = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    assert report.returncode == 0 and '"nnx-lint"' in report.stdout, report.stderr
+    assert not (tmp_path / ".nnx_lint_cache").exists()
+    write(tmp_path / "pyproject.toml", "")
+    from flake8.api import legacy
+
+    monkeypatch.chdir(tmp_path)
+    guide = legacy.get_style_guide(select=["NNX"])
+    assert flake8_plugin._PROJECTS == {}
+    assert guide.check_files(["train.py"]).total_errors == 1
+    assert list(flake8_plugin._PROJECTS) == [tmp_path]
+
+
 def test_prepare_does_nothing_in_a_worker_started_afresh(tmp_path, monkeypatch):
     """flake8 parses its options again in a spawned worker: that worker opens the project
     when a file first needs it, and finds the facts in the cache."""
