@@ -291,7 +291,9 @@ def test_the_facts_digest_covers_every_fact() -> None:
     from nnx_lint.analysis.project_index import ClassFacts, FileFacts, facts_digest, scan_source
 
     facts = scan_source(
-        "from flax import nnx\nfrom pkg import step\n\n\ndef make(rngs):\n    return Block(rngs)\n"
+        "from flax import nnx\nfrom pkg import step\n\ntry:\n    import fast as backend\n"
+        "except ImportError:\n    import slow as backend\n\n\n"
+        "def make(rngs):\n    return Block(rngs)\n"
         "\n\nclass Block(nnx.Module):\n    def __init__(self, rngs):\n"
         "        self.drop = nnx.Dropout(0.5, deterministic=True, rngs=rngs)\n"
         "        self.items = [nnx.Linear(1, 1, rngs=rngs)]\n\n"

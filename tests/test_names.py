@@ -160,6 +160,42 @@ def test_a_project_reexport_of_a_flax_class_is_that_class_on_both_sides():
         assert isinstance(value, Instance) and value.nnx and value.cls == "flax.nnx.Dropout"
 
 
+@pytest.mark.parametrize(
+    ("package", "rebound"),
+    [
+        ("from flax.nnx import Dropout\nDropout = make()\n", {"Dropout"}),
+        ("from flax.nnx import Dropout\ndef Dropout(rate):\n    pass\n", {"Dropout"}),
+        ("from flax.nnx import Dropout\nclass Dropout:\n    pass\n", {"Dropout"}),
+        (
+            "try:\n    from .fast import Dropout\nexcept ImportError:\n"
+            "    from flax.nnx import Dropout\n",
+            {"Dropout"},
+        ),
+        ("from flax.nnx import Dropout\nfrom .impl import *\n", {"*"}),
+        ("from flax.nnx import Dropout\nfor Dropout in ():\n    pass\n", {"Dropout"}),
+        ("from flax.nnx import Dropout\nwith f() as Dropout:\n    pass\n", {"Dropout"}),
+        (
+            "from flax.nnx import Dropout\nmatch x:\n    case [*Dropout]:\n        pass\n",
+            {"Dropout"},
+        ),
+        ("from flax.nnx import Dropout\nif (Dropout := f()):\n    pass\n", {"Dropout"}),
+        # Bound once: an import, an alias of one, names local to a function, another name.
+        ("from flax.nnx import Dropout\n__all__ = ['Dropout']\n", set()),
+        ("from flax import nnx\nDropout = nnx.Dropout\n", set()),
+        ("from flax.nnx import Dropout\ndef f():\n    Dropout = 1\n", set()),
+    ],
+)
+def test_a_name_bound_again_after_its_reexport_is_not_followed(package, rebound):
+    """What a package exports under a name it binds twice (imported, then assigned, defined,
+    imported again, or after a star import) cannot be told from its imports: ``foreign``
+    does not follow it to flax's class (that made a false NNX001, with a fix that breaks)."""
+    facts = scan_source(package, "pkg", is_package=True)
+    assert facts is not None and facts.rebound == rebound
+    index = ProjectIndex({"/p/pkg/__init__.py": facts})
+    followed = "flax.nnx.Dropout" if not rebound else "pkg.Dropout"
+    assert index.foreign("pkg.Dropout") == followed
+
+
 def test_annotated_class_attribute_is_found_in_a_closure():
     """The drift the issue reported: `Annotated[...]` on a class attribute was not understood
     by the index, so a closure over `h.drop` was missed."""

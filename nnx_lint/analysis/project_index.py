@@ -120,6 +120,9 @@ class FileFacts:
     returns: dict[str, str] = field(default_factory=dict)  # function -> the class it returns
     identity: bytes = b""  # digest of the facts above (``facts_digest``), made by the scan
     is_package: bool = False  # the module is a package's __init__ (relative imports start there)
+    # Imported module-level names bound more than once (``_rebound``), and "*" after a star
+    # import: what another module imports under such a name is not told by ``imports``.
+    rebound: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,16 @@ def facts_digest(f: FileFacts) -> bytes:
         for c in sorted(f.classes.values(), key=lambda c: c.qualname)
     ]
     returns = sorted(f.returns.items())
-    facts = (f.module, f.is_package, sorted(f.imports.items()), f.hijax, classes, f.calls, returns)
+    facts = (
+        f.module,
+        f.is_package,
+        sorted(f.imports.items()),
+        f.hijax,
+        classes,
+        f.calls,
+        returns,
+        sorted(f.rebound),
+    )
     return blake2b(repr(facts).encode(), digest_size=16).digest()
 
 
@@ -336,7 +348,13 @@ class _FileScanner:
             and (cls := self._returned(node))
         }
         facts = FileFacts(self.module, self.imports, self.classes, self.hijax, digest)
-        facts = replace(facts, calls=tuple(self.calls), returns=returns, is_package=self.is_package)
+        facts = replace(
+            facts,
+            calls=tuple(self.calls),
+            returns=returns,
+            is_package=self.is_package,
+            rebound=_rebound(tree.body, self.imports),
+        )
         return replace(facts, identity=facts_digest(facts))
 
     def _returned(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
@@ -996,6 +1014,49 @@ def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts
     return _FileScanner(module, is_package, hijax_possible).scan(tree, text_digest(source))
 
 
+def _rebound(body: list[ast.stmt], imports: dict[str, str]) -> frozenset[str]:
+    """The module-level names in ``imports`` that the module binds more than once (imported
+    twice, as in ``try: from .fast import X`` / ``except ImportError: from flax.nnx import X``;
+    imported, then assigned, defined or imported again), and "*" after a star import (it may
+    bind any name). Read from the module's statements and the blocks of its compound ones,
+    not from function or class bodies; every name a statement stores counts (comprehension
+    variables too: more names rather than fewer)."""
+    counts: Counter[str] = Counter()
+    todo: list[ast.AST] = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                name = alias.asname or alias.name.partition(".")[0]
+                counts[name] += 2 if name == "*" else 1
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            counts[node.name] += 1
+        elif isinstance(node, _BRANCHES):  # a compound statement: its blocks, then its header
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.stmt | ast.ExceptHandler | ast.match_case):
+                    todo.append(child)
+                else:
+                    counts.update(_stores(child))
+            if isinstance(node, ast.ExceptHandler) and node.name:
+                counts[node.name] += 1
+        else:
+            counts.update(_stores(node))
+    return frozenset(n for n, c in counts.items() if c > 1 and (n in imports or n == "*"))
+
+
+def _stores(node: ast.AST) -> list[str]:
+    """The names a piece of code binds: assigned, loop and `with` targets, walrus, patterns."""
+    found = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            found.append(sub.id)
+        elif isinstance(sub, ast.MatchAs | ast.MatchStar) and sub.name:
+            found.append(sub.name)
+        elif isinstance(sub, ast.MatchMapping) and sub.rest:
+            found.append(sub.rest)
+    return found
+
+
 def _imported(tree: ast.Module, package: str) -> set[str]:
     """The qualified names a file imports, wherever its imports stand (in a function too):
     what each binds (``flax.linen`` for ``from flax import linen as nn``), and for ``import
@@ -1228,8 +1289,18 @@ class ProjectIndex:
         (google/flax's ``flax.nnx.jit`` is not followed to where flax defines it)."""
         if qualname.partition(".")[0] in EXTERNAL:
             return qualname
-        resolved = self.resolve(qualname)
-        return nnx_api.normalize(resolved) if resolved.partition(".")[0] in EXTERNAL else qualname
+        current = qualname
+        for _ in range(11):  # as ``resolve``, with a module's rebound names not followed
+            module, _, name = current.rpartition(".")
+            facts = self.modules.get(module)
+            if current in self.classes or facts is None or name not in facts.imports:
+                break
+            if name in facts.rebound or "*" in facts.rebound:
+                return qualname  # `from flax.nnx import Dropout`, then `Dropout = ...`
+            if facts.imports[name] == current:
+                break
+            current = facts.imports[name]
+        return nnx_api.normalize(current) if current.partition(".")[0] in EXTERNAL else qualname
 
     def class_facts(self, qualname: str) -> ClassFacts | None:
         return self.classes.get(self.resolve(qualname))
