@@ -345,7 +345,11 @@ class _Run:
                 return [progress.step(self.lint(*item[:4])) for item in todo]
             import nnx_lint.engine  # noqa: F401  (imported once here, inherited by the workers)
 
-            with pool(min(jobs, len(todo)), _init_worker, (self,)) as workers:
+            try:
+                workers = pool(min(jobs, len(todo)), _init_worker, (self,))
+            except (ImportError, OSError):  # no process pool here (no sem_open, ...)
+                return [progress.step(self.lint(*item[:4])) for item in todo]
+            with workers:
                 found = workers.imap(_work, [item[:4] for item in todo], chunksize=1)
                 return [progress.step(result) for result in found]
         finally:

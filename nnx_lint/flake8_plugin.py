@@ -133,13 +133,17 @@ def prepare(options: argparse.Namespace) -> None:
             or multiprocessing.get_all_start_methods()[0]
         )
         inherited = method == "fork" or workers <= 1 or len(names) <= 1  # else: started afresh
-        for root, paths in group_by_root(files).items():
-            if root in _PROJECTS or not (inherited or is_marked(root)):
-                continue
-            if any(_passes(path) for path in paths):
-                open_project(root, parallel_map(workers))
+        roots = group_by_root(files)
     except Exception:  # noqa: BLE001 - a head start only: the files' own checks open it lazily
         return
+    for root, paths in roots.items():
+        if root in _PROJECTS or not (inherited or is_marked(root)):
+            continue
+        try:
+            if any(_passes(path) for path in paths):
+                open_project(root, parallel_map(workers))
+        except Exception:  # noqa: BLE001 - as above, for this project alone
+            continue
 
 
 def _called_from(module: str) -> bool:

@@ -253,6 +253,22 @@ def test_the_index_is_scanned_one_file_after_another_without_a_process_pool(monk
     assert project.parallel_map(2)(str, list(range(100))) == [str(i) for i in range(100)]
 
 
+def test_the_command_lints_in_this_process_without_a_process_pool(tmp_path, monkeypatch):
+    """`nnx-lint -j 2` where no process pool can be made: the files are linted one after
+    another, with the same findings."""
+    root = project(tmp_path)
+    for i in range(4):  # enough files for workers
+        (root / f"copy{i}.py").write_text(TRAIN)
+
+    def unavailable(*args: object) -> None:
+        raise ImportError("This platform lacks a functioning sem_open implementation")
+
+    monkeypatch.setattr(cli, "pool", unavailable)
+    monkeypatch.chdir(root)
+    code = cli.main(["--no-cache", "--output-format", "concise", "-j", "2", "."])
+    assert code == 1
+
+
 def test_a_file_of_the_same_name_elsewhere_is_not_taken_for_another(tmp_path: Path) -> None:
     """Results are keyed by where a file is, not only by the name it is shown under: two
     `train.py` with the same stamp, linted from two directories."""

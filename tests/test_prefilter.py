@@ -10,7 +10,7 @@ import helpers
 import pytest
 
 from nnx_lint.analysis.nnx_api import mentions_transform
-from nnx_lint.analysis.project_index import ProjectIndex, could_have_findings
+from nnx_lint.analysis.project_index import ProjectIndex, could_have_findings, scan_source
 from nnx_lint.project import build_index
 
 NAMED = [
@@ -181,6 +181,26 @@ def test_a_very_long_attribute_chain_is_no_error(tmp_path: Path) -> None:
     index, path = _index(tmp_path, "case", source)
     assert index.names_nnx(path, source) is False
     assert could_have_findings(source, index, path) is False
+
+
+def test_a_call_too_deep_to_walk_leaves_its_file_out_of_the_index(tmp_path: Path) -> None:
+    """`self.b.b....b(x)` in a method, deeper than a walk of it can go: the file has no facts
+    (as one that does not parse), and the other files are indexed and linted as ever."""
+    deep = "import flax.nnx as nnx\n\n\nclass M(nnx.Module):\n    def __call__(self, x):\n"
+    deep += "        return self" + ".b" * 400 + "(x)\n"
+    assert scan_source(deep, "pkg.deep") is None
+    ok = (
+        "import jax\nimport flax.nnx as nnx\n\n\nclass N(nnx.Module):\n"
+        "    def __init__(self, rngs):\n        self.drop = nnx.Dropout(0.5, rngs=rngs)\n\n"
+        "    def __call__(self, x):\n        return self.drop(x)\n\n\n"
+        "f = jax.jit(N(nnx.Rngs(0)))\n"
+    )
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "deep.py").write_text(deep)
+    (tmp_path / "ok.py").write_text(ok)
+    result = helpers.nnx_lint(tmp_path, "--no-cache", "--output-format", "concise", ".")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("ok.py:13:5: NNX001 ")
 
 
 @pytest.mark.parametrize(

@@ -1011,7 +1011,10 @@ def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts
     except (ValueError, RecursionError, MemoryError):
         return None
     hijax_possible = any(word in source for word in nnx_api.HIJAX_WORDS)
-    return _FileScanner(module, is_package, hijax_possible).scan(tree, text_digest(source))
+    try:
+        return _FileScanner(module, is_package, hijax_possible).scan(tree, text_digest(source))
+    except RecursionError:  # nested deeper than a walk of it can go (`self.a.a.a...(x)`)
+        return None
 
 
 def _rebound(body: list[ast.stmt], imports: dict[str, str]) -> frozenset[str]:
