@@ -120,8 +120,8 @@ class FileFacts:
     returns: dict[str, str] = field(default_factory=dict)  # function -> the class it returns
     identity: bytes = b""  # digest of the facts above (``facts_digest``), made by the scan
     is_package: bool = False  # the module is a package's __init__ (relative imports start there)
-    # Imported module-level names bound more than once (``_rebound``), and "*" after a star
-    # import: what another module imports under such a name is not told by ``imports``.
+    # Imported module-level names whose binding another module gets is not told by
+    # ``imports`` (``_rebound``: bound twice, or before a star import).
     rebound: frozenset[str] = frozenset()
 
 
@@ -1018,45 +1018,74 @@ def scan_source(source: str, module: str, is_package: bool = False) -> FileFacts
 
 
 def _rebound(body: list[ast.stmt], imports: dict[str, str]) -> frozenset[str]:
-    """The module-level names in ``imports`` that the module binds more than once (imported
-    twice, as in ``try: from .fast import X`` / ``except ImportError: from flax.nnx import X``;
-    imported, then assigned, defined or imported again), and "*" after a star import (it may
-    bind any name). Read from the module's statements and the blocks of its compound ones,
-    not from function or class bodies; every name a statement stores counts (comprehension
-    variables too: more names rather than fewer)."""
+    """The module-level names in ``imports`` whose binding another module gets cannot be told
+    from the imports alone: bound more than once (imported twice, as in ``try: from .fast
+    import X`` / ``except ImportError: from flax.nnx import X``; imported, then assigned,
+    defined or imported again), or last bound before a star import (it may bind any name).
+    Read from the module's statements and the blocks of its compound ones, in order, not from
+    function or class bodies; every name a statement stores counts (``_stores``). An import
+    under ``if TYPE_CHECKING:`` counts as the binding: it states what a lazy module
+    ``__getattr__`` returns (EasyDeL's packages), and no other binding is known at run time."""
     counts: Counter[str] = Counter()
-    todo: list[ast.AST] = list(body)
-    while todo:
-        node = todo.pop()
+    last: dict[str, int] = {}
+    star = 0
+    order = 0
+
+    def bind(name: str) -> None:
+        nonlocal order
+        order += 1
+        counts[name] += 1
+        last[name] = order
+
+    def visit(node: ast.AST) -> None:
+        nonlocal star, order
         if isinstance(node, ast.Import | ast.ImportFrom):
             for alias in node.names:
-                name = alias.asname or alias.name.partition(".")[0]
-                counts[name] += 2 if name == "*" else 1
+                if alias.name == "*":
+                    order += 1
+                    star = order
+                    continue
+                bind(alias.asname or alias.name.partition(".")[0])
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            counts[node.name] += 1
-        elif isinstance(node, _BRANCHES):  # a compound statement: its blocks, then its header
+            bind(node.name)
+        elif isinstance(node, _BRANCHES):  # a compound statement: its parts, in order
+            if isinstance(node, ast.ExceptHandler) and node.name:
+                bind(node.name)
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.stmt | ast.ExceptHandler | ast.match_case):
-                    todo.append(child)
+                    visit(child)
                 else:
-                    counts.update(_stores(child))
-            if isinstance(node, ast.ExceptHandler) and node.name:
-                counts[node.name] += 1
+                    for name in _stores(child):
+                        bind(name)
         else:
-            counts.update(_stores(node))
-    return frozenset(n for n, c in counts.items() if c > 1 and (n in imports or n == "*"))
+            for name in _stores(node):
+                bind(name)
+
+    for stmt in body:
+        visit(stmt)
+    return frozenset(name for name in imports if counts[name] > 1 or last.get(name, 0) < star)
 
 
 def _stores(node: ast.AST) -> list[str]:
-    """The names a piece of code binds: assigned, loop and `with` targets, walrus, patterns."""
+    """The module-level names a piece of code binds: assigned, loop and `with` targets,
+    walrus (also in a comprehension), patterns; not a comprehension's own variables, nor
+    anything in a lambda, nor a bare annotation (``x: int`` binds nothing)."""
     found = []
-    for sub in ast.walk(node):
+    todo = [node]
+    while todo:
+        sub = todo.pop()
+        if isinstance(sub, ast.comprehension):
+            todo += [sub.iter, *sub.ifs]  # its target binds in the comprehension's own scope
+            continue
+        if isinstance(sub, ast.Lambda) or (isinstance(sub, ast.AnnAssign) and sub.value is None):
+            continue
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
             found.append(sub.id)
         elif isinstance(sub, ast.MatchAs | ast.MatchStar) and sub.name:
             found.append(sub.name)
         elif isinstance(sub, ast.MatchMapping) and sub.rest:
             found.append(sub.rest)
+        todo.extend(ast.iter_child_nodes(sub))
     return found
 
 
@@ -1275,14 +1304,17 @@ class ProjectIndex:
         return pattern is not None and pattern.search(source) is not None
 
     def resolve(self, qualname: str, depth: int = 0) -> str:
-        """Follow re-exports (``pkg/__init__.py: from .models import Ranker``) to the class."""
+        """Follow re-exports (``pkg/__init__.py: from .models import Ranker``) to the class,
+        not through a name the re-exporting module binds again (``FileFacts.rebound``)."""
         if qualname in self.classes or depth > 10:
             return qualname
         module, _, name = qualname.rpartition(".")
         facts = self.modules.get(module)
-        if facts and name in facts.imports and facts.imports[name] != qualname:
-            return self.resolve(facts.imports[name], depth + 1)
-        return qualname
+        if facts is None or name not in facts.imports or facts.imports[name] == qualname:
+            return qualname
+        if name in facts.rebound:  # `from .models import Net`, then `Net = wrap(Net)`
+            return qualname
+        return self.resolve(facts.imports[name], depth + 1)
 
     def foreign(self, qualname: str) -> str:
         """What a name of the project stands for when it re-exports a library's (jax's,
@@ -1292,18 +1324,8 @@ class ProjectIndex:
         (google/flax's ``flax.nnx.jit`` is not followed to where flax defines it)."""
         if qualname.partition(".")[0] in EXTERNAL:
             return qualname
-        current = qualname
-        for _ in range(11):  # as ``resolve``, with a module's rebound names not followed
-            module, _, name = current.rpartition(".")
-            facts = self.modules.get(module)
-            if current in self.classes or facts is None or name not in facts.imports:
-                break
-            if name in facts.rebound or "*" in facts.rebound:
-                return qualname  # `from flax.nnx import Dropout`, then `Dropout = ...`
-            if facts.imports[name] == current:
-                break
-            current = facts.imports[name]
-        return nnx_api.normalize(current) if current.partition(".")[0] in EXTERNAL else qualname
+        resolved = self.resolve(qualname)  # not through a name bound again (``rebound``)
+        return nnx_api.normalize(resolved) if resolved.partition(".")[0] in EXTERNAL else qualname
 
     def class_facts(self, qualname: str) -> ClassFacts | None:
         return self.classes.get(self.resolve(qualname))
