@@ -35,7 +35,7 @@ from nnx_lint.stamps import stamp as stamp
 if TYPE_CHECKING:  # the rest is imported where used: a replayed run imports DEFAULT_DIR only
     from pathlib import Path
 
-FORMAT = 16
+FORMAT = 17
 FILENAME = f"cache-v{FORMAT}.pickle"
 JOURNAL = "journal-"
 FEW = 64  # at most this many new entries are saved as a journal, not by rewriting the file

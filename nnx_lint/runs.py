@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # collections.abc too (~2 ms): annotations only
     # Told by the caller: would the changed files (by path) leave the run's output as it was?
     Unchanged: TypeAlias = Callable[[dict[str, "Quiet"]], bool]
 
-FORMAT = 10
+FORMAT = 11
 RUNS = "runs"  # the records' directory inside the cache directory
 RACY = 2  # seconds: see record
 KEEP = 64  # records kept per cache directory (the oldest go first)

@@ -159,6 +159,61 @@ class Matched(nnx.Module):  # counts only in one case of a match statement
 
 BUMP = "def change():\n    model.linear.kernel[...] = model.linear.kernel[...] + 1.0\n"
 
+
+def _drawing_in(body: str) -> str:
+    """A program compiling a Module (eval mode, a Dropout) whose ``__call__`` is ``body``
+    (indented 8, with ``y = self.linear(x)`` first): its Dropout draws only where it runs."""
+    return (
+        "class M(nnx.Module):\n"
+        "    def __init__(self, rngs):\n"
+        "        self.linear = nnx.Linear(2, 2, rngs=rngs)\n"
+        "        self.drop = nnx.Dropout(0.5, rngs=rngs)\n"
+        "        self.mode, self.train = 'eval', False\n\n"
+        "    def __call__(self, x):\n        y = self.linear(x)\n"
+        + textwrap.indent(textwrap.dedent(body), " " * 8)
+        + "\n\nmodel = M(nnx.Rngs(0))\ncompiled = jax.jit(model)\n"
+        "def call():\n    return compiled(x)\n"
+        "def eager():\n    return model(x)\n" + BUMP
+    )
+
+
+# Draws that may not run: past a return or raise nested in a statement, in a filtered
+# comprehension, a chained comparison's later operand, a lambda never called, an except*.
+MAYBE_DRAWN = {
+    "past_a_match_case_that_returns": """\
+        match self.mode:
+            case "eval":
+                return y
+        return self.drop(y)""",
+    "past_a_nested_return": """\
+        if not self.train:
+            if x is not None:
+                return y
+        return self.drop(y)""",
+    "past_a_try_that_returns": """\
+        try:
+            return y
+        except Exception:
+            pass
+        return self.drop(y)""",
+    "in_a_filtered_comprehension": """\
+        zs = [self.drop(y) for _ in range(1) if self.train]
+        return y""",
+    "in_a_chained_comparison": """\
+        if 1 > 2 > self.drop(y).sum():
+            pass
+        return y""",
+    "in_a_lambda_never_called": """\
+        f = lambda v: self.drop(v)
+        return y""",
+    "in_an_except_star_handler": """\
+        try:
+            pass
+        except* ValueError:
+            self.drop(y)
+        return y""",
+}
+
 # name -> (program after the prelude, the claim the message must make)
 CASES = {
     "linear": (
@@ -213,6 +268,13 @@ CASES = {
             ("a_match_case", "Matched"),
         ]
     },
+    **{f"draw_{name}": (_drawing_in(body), "NONE") for name, body in MAYBE_DRAWN.items()},
+    # Parts that always run: a conditional expression's test, the first operand of `or`.
+    "draw_in_a_conditional_expressions_test": (
+        _drawing_in("return y if self.drop(y).sum() > -1e9 else y"),
+        "RAISES",
+    ),
+    "draw_in_the_first_operand_of_or": (_drawing_in("return self.drop(y) is None or y"), "RAISES"),
     "static_module_only_read": (
         "model = nnx.Linear(2, 2, rngs=nnx.Rngs(0))\n"
         "@functools.partial(jax.jit, static_argnums=0)\n"

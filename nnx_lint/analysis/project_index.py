@@ -752,6 +752,14 @@ _BLOCKS = tuple(
 # And the nodes whose other parts run only under a condition: a conditional expression, the
 # operands of `and`/`or` after the first, a `match` statement's cases.
 _BRANCHES = (*_BLOCKS, ast.IfExp, ast.BoolOp, ast.Match)
+# Expressions with parts that may not run: a filtered comprehension's element, a chained
+# comparison's later operands, a lambda's body (it runs when called, if ever).
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+_MAYBE = (*_COMPREHENSIONS, ast.Compare, ast.Lambda)
+_TRIES = tuple(getattr(ast, name) for name in ("Try", "TryStar") if hasattr(ast, name))
+# Statements that hold others: a return or raise anywhere in one may leave the function.
+_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Match, *_TRIES)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
 def walk(node: ast.AST) -> list[ast.AST]:
@@ -780,7 +788,7 @@ class _Walked:
     binds: list[ast.For | ast.comprehension | ast.Assign | ast.AnnAssign | ast.NamedExpr]
     defs: list[ast.FunctionDef | ast.AsyncFunctionDef]
     imports: list[ast.Import | ast.ImportFrom]
-    # Nodes with branches (``_BRANCHES``), for ``_conditional_nodes``.
+    # Nodes with branches (``_BRANCHES``, ``_MAYBE``), for ``_conditional_nodes``.
     blocks: list[ast.AST]
 
     @classmethod
@@ -809,7 +817,7 @@ _ROUTES: dict[type, tuple[int, ...]] = {
     ast.ImportFrom: (4,),
     **{
         kind: (5,)
-        for kind in _BRANCHES
+        for kind in (*_BRANCHES, *_MAYBE)
         if kind not in (ast.For, ast.FunctionDef, ast.AsyncFunctionDef)
     },
 }
@@ -833,16 +841,13 @@ def _conditional_nodes(nodes: _Walked) -> set[int]:
             for stmt in stmts:
                 if guarded:
                     mark(stmt)
-                elif isinstance(stmt, ast.If) and any(
-                    isinstance(s, ast.Return | ast.Raise | ast.Continue | ast.Break)
-                    for s in (*stmt.body, *stmt.orelse)
-                ):
+                elif _may_leave(stmt):
                     guarded = True
         if isinstance(node, ast.If | ast.While):
             for stmt in (*node.body, *node.orelse):
                 mark(stmt)
-        elif isinstance(node, ast.For | ast.AsyncFor | ast.Try):
-            for stmt in node.orelse:
+        elif isinstance(node, (ast.For, ast.AsyncFor, *_TRIES)):
+            for stmt in getattr(node, "orelse", []):
                 mark(stmt)
             for handler in getattr(node, "handlers", []):
                 mark(handler)
@@ -855,7 +860,40 @@ def _conditional_nodes(nodes: _Walked) -> set[int]:
         elif isinstance(node, ast.Match):
             for case in node.cases:
                 mark(case)
+        elif isinstance(node, _COMPREHENSIONS):
+            filtered = [i for i, g in enumerate(node.generators) if g.ifs]
+            if filtered:
+                for later in node.generators[filtered[0] + 1 :]:
+                    mark(later)
+                for part in ("elt", "key", "value"):
+                    if (produced := getattr(node, part, None)) is not None:
+                        mark(produced)
+        elif isinstance(node, ast.Compare):
+            for operand in node.comparators[1:]:
+                mark(operand)
+        elif isinstance(node, ast.Lambda):
+            mark(node.body)
     return found
+
+
+def _may_leave(stmt: ast.stmt) -> bool:
+    """Can the statements after ``stmt`` in its block be skipped by it: an ``if`` with a
+    return, raise, continue or break in its own blocks, or any statement holding others with a
+    return or raise anywhere in it (not in a function or class it defines)?"""
+    if isinstance(stmt, ast.If) and any(
+        isinstance(s, ast.Return | ast.Raise | ast.Continue | ast.Break)
+        for s in (*stmt.body, *stmt.orelse)
+    ):
+        return True
+    if not isinstance(stmt, _COMPOUND):
+        return False
+    todo: list[ast.AST] = [stmt]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Return | ast.Raise):
+            return True
+        todo += [c for c in ast.iter_child_nodes(node) if not isinstance(c, _SCOPES)]
+    return False
 
 
 def _self_calls(
