@@ -341,13 +341,12 @@ class _Run:
     ) -> list[_FileResult]:
         progress = _Progress(len(todo), self.progress)
         try:
-            if jobs <= 1 or len(todo) < 4:
-                return [progress.step(self.lint(*item[:4])) for item in todo]
-            import nnx_lint.engine  # noqa: F401  (imported once here, inherited by the workers)
+            workers = None
+            if jobs > 1 and len(todo) >= 4:
+                import nnx_lint.engine  # noqa: F401  (imported once here, inherited by workers)
 
-            try:
                 workers = pool(min(jobs, len(todo)), _init_worker, (self,))
-            except (ImportError, OSError):  # no process pool here (no sem_open, ...)
+            if workers is None:
                 return [progress.step(self.lint(*item[:4])) for item in todo]
             with workers:
                 found = workers.imap(_work, [item[:4] for item in todo], chunksize=1)

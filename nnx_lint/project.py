@@ -65,24 +65,26 @@ def pool(
     processes: int,
     initializer: Callable[..., object] | None = None,
     initargs: tuple[object, ...] = (),
-) -> Pool:
-    """Worker processes, forked where the platform can (they inherit what is loaded)."""
+) -> Pool | None:
+    """Worker processes, forked where the platform can (they inherit what is loaded); None
+    where no process pool can be made (no sem_open, ENOSPC, ...): the caller works in this
+    process, as flake8 does."""
     import multiprocessing
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    return context.Pool(processes, initializer, initargs)
+    try:
+        return context.Pool(processes, initializer, initargs)
+    except (ImportError, OSError):
+        return None
 
 
 def parallel_map(jobs: int) -> Mapper:
     """``map`` over ``jobs`` worker processes where there is enough work (for the index)."""
 
     def mapper(fn: Callable[[T], R], items: list[T]) -> list[R]:
-        if jobs <= 1 or len(items) < 64:
-            return list(map(fn, items))
-        try:
-            workers = pool(jobs)
-        except (ImportError, OSError):  # no process pool here (no sem_open, ...), as flake8 does
+        workers = pool(jobs) if jobs > 1 and len(items) >= 64 else None
+        if workers is None:
             return list(map(fn, items))
         with workers:
             return workers.map(fn, items, chunksize=16)

@@ -241,15 +241,22 @@ def test_a_forked_process_journals_to_a_journal_of_its_own(tmp_path: Path) -> No
         assert back.get_results(key, b"k") == [key]
 
 
+def _no_process_pool(monkeypatch) -> None:
+    """As on a platform without sem_open: making a process pool raises."""
+    import multiprocessing.context
+
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise ImportError("This platform lacks a functioning sem_open implementation")
+
+    monkeypatch.setattr(multiprocessing.context.BaseContext, "Pool", unavailable)
+
+
 def test_the_index_is_scanned_one_file_after_another_without_a_process_pool(monkeypatch) -> None:
     """Where no process pool can be made (no sem_open, ENOSPC), the parallel map works in
     this process, as flake8 does, rather than fail the run."""
     from nnx_lint import project
 
-    def unavailable(*args: object) -> None:
-        raise ImportError("This platform lacks a functioning sem_open implementation")
-
-    monkeypatch.setattr(project, "pool", unavailable)
+    _no_process_pool(monkeypatch)
     assert project.parallel_map(2)(str, list(range(100))) == [str(i) for i in range(100)]
 
 
@@ -259,11 +266,7 @@ def test_the_command_lints_in_this_process_without_a_process_pool(tmp_path, monk
     root = project(tmp_path)
     for i in range(4):  # enough files for workers
         (root / f"copy{i}.py").write_text(TRAIN)
-
-    def unavailable(*args: object) -> None:
-        raise ImportError("This platform lacks a functioning sem_open implementation")
-
-    monkeypatch.setattr(cli, "pool", unavailable)
+    _no_process_pool(monkeypatch)
     monkeypatch.chdir(root)
     code = cli.main(["--no-cache", "--output-format", "concise", "-j", "2", "."])
     assert code == 1

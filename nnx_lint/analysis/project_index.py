@@ -15,9 +15,8 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 try:  # the C module itself: hashlib would load OpenSSL first, ~5 ms of a replayed run's time
     from _blake2 import blake2b
@@ -1262,9 +1261,10 @@ class ProjectIndex:
         """An NNX class: flax.nnx's, or a class of the project with one among its bases (what
         ``is_nnx_class`` and ``is_variable`` tell, in one walk up the bases)."""
         if qualname not in self._nnx_class_cache:
+            outside = self.foreign(qualname)
             self._nnx_class_cache[qualname] = (
-                nnx_api.nnx_class_kind(self.foreign(qualname)) is not None
-                or nnx_api.normalize(self.foreign(qualname)) in _VARIABLES
+                nnx_api.nnx_class_kind(outside) is not None
+                or nnx_api.normalize(outside) in _VARIABLES
                 or any(
                     _is_nnx(nnx_api.normalize(self.foreign(base)))
                     for facts in self.ancestors(qualname)
@@ -1748,7 +1748,7 @@ def _is_nnx(qualname: str) -> bool:
     return qualname == nnx_api.NNX or qualname.startswith(nnx_api.NNX + ".")
 
 
-def names_nnx(facts: FileFacts | None, source: str, known: AbstractSet[str]) -> bool | None:
+def names_nnx(facts: FileFacts | None, source: str, known: frozenset[str]) -> bool | None:
     """Does ``source``, the text of the file with index facts ``facts`` (its module), import
     anything NNX (``_imported``): anything of flax.nnx, one of the project's ``known`` NNX
     names (``ProjectIndex.nnx_names``), or a module or class that holds one (``pkg.models``,
@@ -1765,9 +1765,7 @@ def names_nnx(facts: FileFacts | None, source: str, known: AbstractSet[str]) -> 
     # spells the module it imports from, save a relative one: without either, the text
     # names none of them, and need not be parsed (in ASCII: Python reads identifiers in
     # their NFKC form, which a text in other scripts may not spell as such).
-    roots = sorted({name.partition(".")[0] for name in known} | {"flax"})
-    spelled = re.compile(r"\b(?:" + "|".join(map(re.escape, roots)) + r")\b|\bfrom[\s\\]*\.")
-    if source.isascii() and spelled.search(source) is None:
+    if source.isascii() and _spelled(known).search(source) is None:
         return False
     package = facts.module if facts.is_package else facts.module.rpartition(".")[0]
     try:
@@ -1778,6 +1776,14 @@ def names_nnx(facts: FileFacts | None, source: str, known: AbstractSet[str]) -> 
         return None  # what the index read instead (a newer grammar) is not this text
     # An attribute of a module or class holding an NNX name is one too (``pkg.models.``).
     return any(_is_nnx(name) or name in known or f"{name}." in known for name in imported)
+
+
+@lru_cache(maxsize=4)
+def _spelled(known: frozenset[str]) -> re.Pattern[str]:
+    """The roots of ``known`` names and flax as words, or a relative import (``names_nnx``):
+    made once per set of names, not for each file a run or a flake8 worker asks about."""
+    roots = sorted({name.partition(".")[0] for name in known} | {"flax"})
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, roots)) + r")\b|\bfrom[\s\\]*\.")
 
 
 def any_text_check(checks: Iterable[Callable[[str], bool]]) -> Callable[[str], bool]:
