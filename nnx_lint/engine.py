@@ -228,8 +228,11 @@ def _check_source(
                 is_package=is_package,
             )
             found: list[Diagnostic] = []
-            for rule in rules:
-                found.extend(rule.check(ctx))
+            try:
+                for rule in rules:
+                    found.extend(rule.check(ctx))
+            finally:
+                ctx.close()
     except RecursionError as exc:  # the file parsed: a bug in the analysis, not in the file
         raise InternalError(f"{path}: RecursionError while analysing the file") from exc
     off = _file_noqa(source)

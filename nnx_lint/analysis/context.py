@@ -110,6 +110,10 @@ class FileContext:
         assert builder.module_scope is not None  # set by the walk of the module
         self.module_scope: Scope = builder.module_scope
 
+    def close(self) -> None:
+        """Done with the file: its scopes are taken apart (``ScopeBuilder.dismantle``)."""
+        self.scopes.dismantle()
+
     @property
     def hijax(self) -> bool:
         """Flax's hijax mode is on for this file: closures that mutate are legal."""

@@ -1374,16 +1374,17 @@ class ProjectIndex:
         two bases after both, as C3 puts it): the one walk up a class's bases, guarded against
         cycles (``class A(B)`` in one file, ``class B(A)`` in another)."""
         visits: list[ClassFacts] = []
-
-        def visit(name: str, path: frozenset[str]) -> None:
+        # Depth first with a stack (a nested function calling itself would be a reference
+        # cycle, left to the garbage collector at each call): (name, the classes below it).
+        todo: list[tuple[str, frozenset[str]]] = [(qualname, frozenset())]
+        while todo:
+            name, path = todo.pop()
             facts = self.class_facts(name)
             if facts is None or facts.qualname in path or len(visits) > 10_000:
-                return
+                continue
             visits.append(facts)
-            for base in facts.bases:
-                visit(base, path | {facts.qualname})
-
-        visit(qualname, frozenset())
+            below = path | {facts.qualname}
+            todo.extend((base, below) for base in reversed(facts.bases))
         last = {facts.qualname: i for i, facts in enumerate(visits)}
         return (f for i, f in enumerate(visits) if last[f.qualname] == i or i == 0)
 

@@ -152,21 +152,24 @@ def _handed_to_nnx(ctx: FileContext, function: Function) -> set[str]:
     """Names passed, in the function's body, as the first argument of an NNX graph function
     (``nnx.state(p)``, ``nnx.split(p)``, ``nnx.graphdef(p)``, ``nnx.update(p, ...)``): evidence
     that they hold NNX objects. (``nnx.grad(f)(p)`` is not: it differentiates arrays as well.)"""
-
-    class Calls(FastVisitor):
-        def __init__(self) -> None:
-            self.names: set[str] = set()
-
-        def visit_Call(self, node: cst.Call) -> None:
-            callee = ctx.value_at(node.func)
-            if isinstance(callee, Ref) and callee.qualname in NNX_GRAPH_FUNCTIONS and node.args:
-                first = node.args[0].value
-                if isinstance(first, cst.Name):
-                    self.names.add(first.value)
-
-    calls = Calls()
+    calls = _GraphCalls(ctx)
     calls.walk(function.node.body)
     return calls.names
+
+
+class _GraphCalls(FastVisitor):
+    """The names passed as the first argument of an NNX graph function (``_handed_to_nnx``)."""
+
+    def __init__(self, ctx: FileContext) -> None:
+        self.ctx = ctx
+        self.names: set[str] = set()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        callee = self.ctx.value_at(node.func)
+        if isinstance(callee, Ref) and callee.qualname in NNX_GRAPH_FUNCTIONS and node.args:
+            first = node.args[0].value
+            if isinstance(first, cst.Name):
+                self.names.add(first.value)
 
 
 def chain(node: cst.BaseExpression) -> tuple[cst.Name | None, list[str]]:
@@ -326,27 +329,34 @@ def handed_back(
     values = returned_values(function.node)
     names = Resolver(ctx, function, params)
     out: dict[str, int | None] = {}
-
-    def add(value: cst.BaseExpression, position: int | None, top: bool, depth: int = 0) -> None:
+    # Depth first, in the order written (a stack, not a function calling itself: that would be
+    # a reference cycle holding the file's analysis until the garbage collector runs): each
+    # value with its position in the returned tuple, whether it is the returned value itself,
+    # and how many assignments were followed to reach it.
+    todo: list[tuple[cst.BaseExpression, int | None, bool, int]]
+    todo = [(value, None, True, 0) for value in reversed(values)]
+    while todo:
+        value, position, top, depth = todo.pop()
         if depth > 4:
-            return
+            continue
         if isinstance(value, cst.Tuple | cst.List):
-            for i, el in enumerate(value.elements):
-                add(el.value, i if top else position, False, depth)
+            elements = list(enumerate(value.elements))
+            todo += [
+                (el.value, i if top else position, False, depth) for i, el in reversed(elements)
+            ]
         elif isinstance(value, cst.Dict):
-            for item in value.elements:
-                if isinstance(item, cst.DictElement):
-                    add(item.value, None, False)
+            items = [item for item in value.elements if isinstance(item, cst.DictElement)]
+            todo += [(item.value, None, False, 0) for item in reversed(items)]
         elif isinstance(value, cst.Name):
             param = names._param(value)
             if param is not None:
                 out.setdefault(param.name, position)
-                return
+                continue
             ref = ctx.reference(value)  # `state = nnx.state((model, opt)); return loss, state`
             b = ctx.binding_of(ref.name, ref.scope, ref.order) if ref is not None else None
             if b is not None and b.kind is BindingKind.ASSIGN and b.value is not None:
                 if b.scope is function.scope:
-                    add(b.value, position, False, depth + 1)
+                    todo.append((b.value, position, False, depth + 1))
         elif isinstance(value, cst.Subscript | cst.Attribute):
             # `return states["model"]`: the part of it that the caller takes back
             param = names._param(chain(value)[0])
@@ -358,10 +368,7 @@ def handed_back(
                 f"{nnx_api.NNX}.state",
                 f"{nnx_api.NNX}.split",
             ):
-                add(value.args[0].value, position, False, depth)
-
-    for value in values:
-        add(value, None, True)
+                todo.append((value.args[0].value, position, False, depth))
     return out
 
 

@@ -11,7 +11,7 @@ from nnx_lint.analysis.context import FileContext, Function, Instance
 from nnx_lint.analysis.jit_sites import JitSite, Shape, callers
 from nnx_lint.analysis.nnx_api import Effect, JitKind
 from nnx_lint.analysis.project_index import Verdict
-from nnx_lint.analysis.scopes import FastVisitor, ScopeKind, lookup
+from nnx_lint.analysis.scopes import FastVisitor, Scope, ScopeKind, lookup
 from nnx_lint.analysis.tree_mode import mode_at
 from nnx_lint.analysis.versions import PYTREE_MODULES, TREE_MODE_JIT, target_flax
 from nnx_lint.diagnostics import Applicability, Edit, Fix
@@ -49,50 +49,61 @@ def concrete_use(ctx: FileContext, function: Function, names: set[str]) -> str |
     """Why making the parameters ``names`` traced arguments may break the function: one is
     read where Python needs a concrete value (a condition of ``if``/``while``/a conditional
     expression/``assert``, ``int(...)``, ``range(...)``, ``.item()``). None: no such read."""
-    scope = function.scope
-    found: list[str] = []
-
-    def reads(node: cst.CSTNode) -> None:
-        class Reads(FastVisitor):
-            def visit_Name(self, name: cst.Name) -> None:
-                ref = ctx.reference(name)  # a read, not an attribute's name
-                if (
-                    ref is not None
-                    and ref.name in names
-                    and lookup(ref.name, ref.scope)[0] is scope
-                ):
-                    found.append(ref.name)
-
-        Reads().walk(node)
-
-    class Concrete(FastVisitor):
-        def visit_If(self, node: cst.If) -> None:
-            reads(node.test)
-
-        def visit_While(self, node: cst.While) -> None:
-            reads(node.test)
-
-        def visit_IfExp(self, node: cst.IfExp) -> None:
-            reads(node.test)
-
-        def visit_Assert(self, node: cst.Assert) -> None:
-            reads(node.test)
-
-        def visit_Call(self, node: cst.Call) -> None:
-            func = node.func
-            if isinstance(func, cst.Name) and func.value in CONCRETE:
-                for arg in node.args:
-                    reads(arg.value)
-            elif isinstance(func, cst.Attribute) and func.attr.value in CONCRETE_METHODS:
-                reads(func.value)
-
-    Concrete().walk(function.node.body)
+    concrete = _Concrete(ctx, function.scope, names)
+    concrete.walk(function.node.body)
+    found = concrete.found
     if found:
         return (
             f"`{found[0]}` is read where Python needs a concrete value (a condition, `int()`, "
             "`range()`, `.item()`): traced, its Variables are not"
         )
     return None
+
+
+class _Concrete(FastVisitor):
+    """The reads of ``names`` (parameters of the function whose scope is ``scope``) where
+    Python needs a concrete value (``concrete_use``), in ``found``."""
+
+    def __init__(self, ctx: FileContext, scope: Scope, names: set[str]) -> None:
+        self.reads = _Reads(ctx, scope, names)
+        self.found = self.reads.found
+
+    def visit_If(self, node: cst.If) -> None:
+        self.reads.walk(node.test)
+
+    def visit_While(self, node: cst.While) -> None:
+        self.reads.walk(node.test)
+
+    def visit_IfExp(self, node: cst.IfExp) -> None:
+        self.reads.walk(node.test)
+
+    def visit_Assert(self, node: cst.Assert) -> None:
+        self.reads.walk(node.test)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Name) and func.value in CONCRETE:
+            for arg in node.args:
+                self.reads.walk(arg.value)
+        elif isinstance(func, cst.Attribute) and func.attr.value in CONCRETE_METHODS:
+            self.reads.walk(func.value)
+
+
+class _Reads(FastVisitor):
+    """Reads (not attribute names) of ``names`` bound in ``scope``, in ``found``."""
+
+    def __init__(self, ctx: FileContext, scope: Scope, names: set[str]) -> None:
+        self.ctx, self.scope, self.names = ctx, scope, names
+        self.found: list[str] = []
+
+    def visit_Name(self, name: cst.Name) -> None:
+        ref = self.ctx.reference(name)  # a read, not an attribute's name
+        if (
+            ref is not None
+            and ref.name in self.names
+            and lookup(ref.name, ref.scope)[0] is self.scope
+        ):
+            self.found.append(ref.name)
 
 
 def possible_classes(ctx: FileContext, instance: Instance) -> list[str]:
@@ -180,17 +191,14 @@ def code(node: cst.CSTNode) -> str:
 
 
 def within(node: cst.CSTNode, root: cst.CSTNode) -> bool:
-    found = False
-
-    class Finder(cst.CSTVisitor):
-        def on_visit(self, n: cst.CSTNode) -> bool:
-            nonlocal found
-            if n is node:
-                found = True
-            return not found
-
-    root.visit(Finder())
-    return found
+    """Is ``node`` ``root`` or inside it?"""
+    todo = [root]
+    while todo:
+        current = todo.pop()
+        if current is node:
+            return True
+        todo.extend(current.children)
+    return False
 
 
 def check_options(site: JitSite, new_arguments: int = 0) -> None:
