@@ -3,6 +3,7 @@ every Python file of the installed ecosystem."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import sysconfig
 from pathlib import Path
@@ -148,3 +149,35 @@ def test_no_crash_on_site_packages() -> None:
     files = _site_packages_files()
     assert len(files) > 5000, "the test environment should hold jax, flax and their dependencies"
     _no_crash(files)
+
+
+# -- shapes that once made the engine fail or hang
+
+WALRUS_CYCLE = """\
+import jax
+from flax import nnx
+
+
+@jax.jit
+def step(m: nnx.Module):
+    [(x := {"k": x}) for _ in ()]
+    return x
+"""
+
+
+def test_a_binding_that_reads_itself_ends() -> None:
+    """A returned name followed through its assignments (``handed_back``) where the value read
+    is the binding itself: the comprehension's read of ``x`` sees the walrus that binds it.
+    It raised RecursionError (an internal error), then looped for ever; in a process of its
+    own, so that a hang fails the test instead of stopping the suite."""
+    program = "import sys; from nnx_lint.engine import check_source; "
+    program += "print(len(check_source(sys.stdin.read(), 'step.py')))"
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        input=WALRUS_CYCLE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"

@@ -335,10 +335,15 @@ def handed_back(
     # and how many assignments were followed to reach it.
     todo: list[tuple[cst.BaseExpression, int | None, bool, int]]
     todo = [(value, None, True, 0) for value in reversed(values)]
+    # What a value leads to depends on it and its depth alone, and the first position found
+    # is kept: a value met again at the same depth adds nothing. A cycle of bindings ends
+    # there (`[(x := {"k": x}) for _ in ()]; return x`: the read of `x` is the walrus's own).
+    seen: set[tuple[int, int]] = set()
     while todo:
         value, position, top, depth = todo.pop()
-        if depth > 4:
+        if depth > 4 or (id(value), depth) in seen:
             continue
+        seen.add((id(value), depth))
         if isinstance(value, cst.Tuple | cst.List):
             elements = list(enumerate(value.elements))
             todo += [
