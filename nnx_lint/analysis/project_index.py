@@ -1074,9 +1074,16 @@ def _rebound(body: list[ast.stmt], imports: dict[str, str]) -> frozenset[str]:
         counts[name] += 1
         last[name] = order
 
-    def visit(node: ast.AST) -> None:
-        nonlocal star, order
-        if isinstance(node, ast.Import | ast.ImportFrom):
+    # In order, with a stack (a function calling itself would be a reference cycle, left to
+    # the garbage collector for each file scanned): a statement (or handler, or case), or
+    # another part of a compound statement, which binds what it stores.
+    todo: list[tuple[ast.AST, bool]] = [(stmt, True) for stmt in reversed(body)]
+    while todo:
+        node, statement = todo.pop()
+        if not statement:
+            for name in _stores(node):
+                bind(name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
             for alias in node.names:
                 if alias.name == "*":
                     order += 1
@@ -1088,18 +1095,14 @@ def _rebound(body: list[ast.stmt], imports: dict[str, str]) -> frozenset[str]:
         elif isinstance(node, _BRANCHES):  # a compound statement: its parts, in order
             if isinstance(node, ast.ExceptHandler) and node.name:
                 bind(node.name)
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, ast.stmt | ast.ExceptHandler | ast.match_case):
-                    visit(child)
-                else:
-                    for name in _stores(child):
-                        bind(name)
+            parts = [
+                (child, isinstance(child, ast.stmt | ast.ExceptHandler | ast.match_case))
+                for child in ast.iter_child_nodes(node)
+            ]
+            todo += reversed(parts)
         else:
             for name in _stores(node):
                 bind(name)
-
-    for stmt in body:
-        visit(stmt)
     return frozenset(name for name in imports if counts[name] > 1 or last.get(name, 0) < star)
 
 
